@@ -1,0 +1,733 @@
+/*
+ * api.c - routing, validation and the environment handlers.
+ *
+ * Every handler follows one shape: validate everything that can be checked
+ * without the database, then do the read-modify-write in one BEGIN IMMEDIATE
+ * transaction, then hand the Git writer a kick and answer with a wait.  A
+ * handler either fills a success body or calls pv_api_problem(); errors are
+ * pv_error codes with their message in the thread's error slot.
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+#include "store.h"
+#include "valid.h"
+#include "values.h"
+
+#define LIST_DEFAULT 50
+#define LIST_MAX 500
+#define VALUES_MAX_DEPTH 32
+#define MIN_TTL 60
+
+struct pv_api {
+	const struct pv_config *cfg;
+	struct pv_api_git git;
+};
+
+int pv_api_new(struct pv_api **out, const struct pv_config *cfg, const struct pv_api_git *git)
+{
+	struct pv_api *api = calloc(1, sizeof(*api));
+
+	*out = NULL;
+	if (!api)
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	api->cfg = cfg;
+	api->git = *git;
+	*out = api;
+	return 0;
+}
+
+void pv_api_free(struct pv_api *api)
+{
+	free(api);
+}
+
+void pv_response_dispose(struct pv_response *resp)
+{
+	json_decref(resp->body);
+	memset(resp, 0, sizeof(*resp));
+}
+
+static void response_reset(struct pv_response *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+}
+
+void pv_api_problem(struct pv_response *resp, int code, const char *instance)
+{
+	const struct pv_error_info *e = pv_error_last();
+	char type[96];
+
+	json_decref(resp->body);
+	resp->status = pv_error_http_status(code);
+	resp->problem = 1;
+	resp->wait = PV_WAIT_NONE;
+	snprintf(type, sizeof(type), "urn:previewd:problem:%s", pv_error_slug(code));
+	resp->body = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", pv_error_title(code),
+		"status", resp->status, "detail", e->code == code && e->message[0] ? e->message : pv_error_title(code));
+	if (resp->body && e->code == code && e->field[0])
+		json_object_set_new(resp->body, "field", json_string(e->field));
+	if (resp->body && instance)
+		json_object_set_new(resp->body, "instance", json_string(instance));
+}
+
+/* ---- JSON of an environment --------------------------------------------- */
+
+static json_t *time_json(int64_t t)
+{
+	char buf[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0)
+		return json_null();
+	gmtime_r(&tt, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_string(buf);
+}
+
+static json_t *env_json(const struct pv_api *api, const struct pv_env *env)
+{
+	char url[256], path[256];
+	json_t *values = json_loads(env->values_json, 0, NULL);
+
+	snprintf(url, sizeof(url), "http://%s.%s", env->name, api->cfg->domain);
+	snprintf(path, sizeof(path), "%s/%s", api->cfg->env_dir, env->name);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, "
+			 "s:{s:s, s:o, s:b, s:o, s:o}}",
+		"name", env->name, "owner", env->owner, "status", env->status, "url", url,
+		"namespace", env->name, "base", env->base, "requested_by", env->requested_by,
+		"created_at", time_json(env->created_at), "updated_at", time_json(env->updated_at),
+		"expires_at", time_json(env->expires_at), "deleted_at", time_json(env->deleted_at),
+		"values", values ? values : json_object(),
+		"ttl_seconds", json_integer(env->expires_at > time(NULL) && strcmp(env->status, PV_STATUS_DELETED) != 0 &&
+						    strcmp(env->status, PV_STATUS_FAILED) != 0
+					    ? env->expires_at - (int64_t)time(NULL) : 0),
+		"git", "path", path,
+		"commit", env->git_commit[0] ? json_string(env->git_commit) : json_null(),
+		"pending", env->gen > env->pushed_gen,
+		"error", env->git_error ? json_string(env->git_error) : json_null(),
+		"pushed_at", time_json(env->pushed_at));
+}
+
+/* ---- request helpers ---------------------------------------------------- */
+
+static int content_is_json(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (!ct)
+		return 0;
+	while (*ct == ' ')
+		ct++;
+	if (strncasecmp(ct, "application/json", n) != 0 &&
+	    strncasecmp(ct, "application/merge-patch+json", (n = strlen("application/merge-patch+json"))) != 0)
+		return 0;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+/* Parse the body as a JSON object.  Duplicate keys are refused: with them
+ * two readers of the same request could disagree on what it says. */
+static int parse_body(json_t **out, const struct pv_request *req)
+{
+	json_error_t jerr;
+	json_t *doc;
+
+	*out = NULL;
+	if (!content_is_json(req->content_type))
+		return pv_error_set(PV_EMEDIATYPE, NULL, "the body must be JSON: send Content-Type: application/json");
+	if (req->body_len == 0)
+		return pv_error_set(PV_EBADREQ, NULL, "the request needs a JSON object body");
+	doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!doc)
+		return pv_error_set(PV_EBADREQ, NULL, "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		return pv_error_set(PV_EBADREQ, NULL, "the body must be a JSON object");
+	}
+	*out = doc;
+	return 0;
+}
+
+static int check_keys(json_t *doc, const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(doc, key, v) {
+		int ok = 0;
+		for (size_t i = 0; allowed[i]; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				ok = 1;
+		if (!ok)
+			return pv_error_set(PV_EINVAL, key, "unknown field '%.64s'", key);
+	}
+	return 0;
+}
+
+/* A string field: NULL when absent; PV_EINVAL when present but not a string. */
+static int get_string(const char **out, json_t *doc, const char *key)
+{
+	json_t *v = json_object_get(doc, key);
+
+	*out = NULL;
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return pv_error_set(PV_EINVAL, key, "%s must be a string", key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int parse_ttl(long long *out, const struct pv_api *api, json_t *doc)
+{
+	json_t *v = json_object_get(doc, "ttl");
+	char max[32], asked[32];
+	long long secs;
+
+	*out = api->cfg->default_ttl;
+	if (!v)
+		return 0;
+	if (json_is_integer(v)) {
+		secs = json_integer_value(v);
+		if (secs <= 0)
+			return pv_error_set(PV_EINVAL, "ttl", "ttl must be a positive number of seconds");
+	} else if (json_is_string(v)) {
+		if (pv_valid_duration(&secs, json_string_value(v), "ttl") < 0)
+			return PV_EINVAL;
+	} else {
+		return pv_error_set(PV_EINVAL, "ttl", "ttl must be a duration string such as \"8h\" or a number of seconds");
+	}
+	if (secs < MIN_TTL)
+		return pv_error_set(PV_EINVAL, "ttl", "ttl must be at least %d seconds", MIN_TTL);
+	if (secs > api->cfg->max_ttl) {
+		pv_valid_format_duration(max, sizeof(max), api->cfg->max_ttl);
+		pv_valid_format_duration(asked, sizeof(asked), secs);
+		return pv_error_set(PV_EINVAL, "ttl", "ttl %s exceeds the maximum of %s", asked, max);
+	}
+	*out = secs;
+	return 0;
+}
+
+/* Prefer: respond-async / wait=N (RFC 7240) shorten the wait window. */
+static long long wait_window(const struct pv_api *api, const struct pv_request *req)
+{
+	long long ms = api->cfg->wait_ms;
+	const char *p = req->prefer, *w;
+
+	if (!p)
+		return ms;
+	if (strcasestr(p, "respond-async"))
+		return 0;
+	if ((w = strcasestr(p, "wait=")) != NULL) {
+		long long s = strtoll(w + 5, NULL, 10);
+		if (s >= 0 && s * 1000 < ms)
+			ms = s * 1000;
+	}
+	return ms;
+}
+
+static void set_wait(const struct pv_api *api, const struct pv_request *req, struct pv_response *resp,
+	enum pv_wait_kind kind, const struct pv_env *env)
+{
+	resp->wait = kind;
+	resp->wait_id = env->id;
+	resp->wait_gen = env->gen;
+	resp->wait_ms = wait_window(api, req);
+	resp->status = 202;
+	resp->body = env_json(api, env);
+}
+
+/* Render merged values once to make sure they survive YAML as written. */
+static int check_render(const struct pv_api *api, const json_t *values)
+{
+	char *yaml = NULL;
+	size_t len = 0;
+	int error;
+
+	if ((error = pv_values_check(values, VALUES_MAX_DEPTH)) < 0)
+		return pv_error_set(error, "values", "%s", pv_error_last()->message);
+	error = pv_values_render(&yaml, &len, NULL, values, (size_t)api->cfg->max_values_bytes);
+	free(yaml);
+	if (error < 0)
+		return pv_error_set(error, "values", "%s", pv_error_last()->message);
+	return 0;
+}
+
+/* The values an environment starts from: a live previewd environment's
+ * recorded values (pushed or not), else a people-managed folder's
+ * values.yaml from Git. */
+static int base_values(json_t **out, struct pv_api *api, struct pv_store *st, const char *base)
+{
+	char *yaml = NULL;
+	size_t len = 0;
+	int exists, managed, error;
+	struct pv_env env;
+
+	*out = NULL;
+	error = pv_store_env_get(st, &env, base);
+	if (error == 0 && pv_env_is_live(&env)) {
+		*out = json_loads(env.values_json, 0, NULL);
+		pv_env_dispose(&env);
+		return *out ? 0 : pv_error_set(PV_ERROR, NULL, "recorded values of '%s' are unreadable", base);
+	}
+	pv_env_dispose(&env);
+	if (error < 0 && error != PV_ENOTFOUND)
+		return error;
+	if ((error = api->git.folder(api->git.ctx, base, &exists, &managed, &yaml, &len)) < 0)
+		return error;
+	if (!exists || managed || !yaml) {
+		free(yaml);
+		return pv_error_set(PV_EINVAL, "base", "base '%s' is neither a live environment nor a folder with a values.yaml in %s/",
+			base, api->cfg->env_dir);
+	}
+	error = pv_values_from_yaml(out, yaml, len);
+	free(yaml);
+	if (error < 0)
+		return pv_error_set(PV_EINVAL, "base", "values.yaml of base '%s' cannot be used: %s", base, pv_error_last()->message);
+	return 0;
+}
+
+static int get_store(struct pv_store **st)
+{
+	int error = pv_store_thread(st);
+
+	if (error < 0)
+		return pv_error_set(PV_EUNAVAIL, NULL, "the database is unavailable: %s", pv_error_last()->message);
+	return 0;
+}
+
+/* ---- handlers ----------------------------------------------------------- */
+
+static int env_create(struct pv_api *api, const struct pv_request *req, struct pv_response *resp)
+{
+	static const char *const allowed[] = { "owner", "name", "ttl", "base", "values", NULL };
+	json_t *doc = NULL, *base = NULL, *merged = NULL, *values;
+	const char *owner, *name, *base_name;
+	struct pv_store *st;
+	struct pv_env env = { 0 };
+	long long ttl;
+	int exists, managed, error;
+	int64_t now = (int64_t)time(NULL);
+
+	if ((error = parse_body(&doc, req)) < 0 || (error = check_keys(doc, allowed)) < 0 ||
+	    (error = get_string(&owner, doc, "owner")) < 0 || (error = get_string(&name, doc, "name")) < 0 ||
+	    (error = get_string(&base_name, doc, "base")) < 0)
+		goto out;
+	if (!owner) {
+		error = pv_error_set(PV_EINVAL, "owner", "owner is required");
+		goto out;
+	}
+	if (!name)
+		name = owner;
+	if (!base_name)
+		base_name = api->cfg->base_env;
+	if ((error = pv_valid_name(owner, "owner")) < 0 || (error = pv_valid_name(name, "name")) < 0 ||
+	    (error = pv_valid_reserved(name, "name", api->cfg->reserved, api->cfg->reserved_count)) < 0 ||
+	    (error = pv_valid_name(base_name, "base")) < 0 || (error = parse_ttl(&ttl, api, doc)) < 0)
+		goto out;
+	values = json_object_get(doc, "values");
+	if (values && !json_is_object(values)) {
+		error = pv_error_set(PV_EINVAL, "values", "values must be a JSON object");
+		goto out;
+	}
+	if ((error = api->git.folder(api->git.ctx, name, &exists, &managed, NULL, NULL)) < 0)
+		goto out;
+	if (exists && !managed) {
+		error = pv_error_set(PV_ECONFLICT, "name", "the folder %s/%s exists in Git and is not managed by previewd",
+			api->cfg->env_dir, name);
+		goto out;
+	}
+	if ((error = get_store(&st)) < 0 || (error = base_values(&base, api, st, base_name)) < 0)
+		goto out;
+	merged = values ? pv_values_merge_patch(base, values) : json_incref(base);
+	if (!merged) {
+		error = pv_error_set(PV_ERROR, NULL, "out of memory");
+		goto out;
+	}
+	if ((error = check_render(api, merged)) < 0)
+		goto out;
+
+	snprintf(env.name, sizeof(env.name), "%s", name);
+	snprintf(env.owner, sizeof(env.owner), "%s", owner);
+	snprintf(env.status, sizeof(env.status), "%s", PV_STATUS_PENDING);
+	snprintf(env.base, sizeof(env.base), "%s", base_name);
+	env.values_json = json_dumps(merged, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	env.requested_by = strdup(req->actor ? req->actor : "anonymous");
+	env.created_at = env.updated_at = now;
+	env.expires_at = now + ttl;
+	if (!env.values_json || !env.requested_by) {
+		error = pv_error_set(PV_ERROR, NULL, "out of memory");
+		goto out;
+	}
+	if ((error = pv_store_begin(st)) < 0)
+		goto out;
+	if ((error = pv_store_env_insert(st, &env)) < 0 ||
+	    (error = pv_store_event_add(st, &env, "created", env.requested_by, now, NULL)) < 0 ||
+	    (error = pv_store_commit(st)) < 0) {
+		pv_store_rollback(st);
+		goto out;
+	}
+	api->git.kick(api->git.ctx);
+	snprintf(resp->location, sizeof(resp->location), "/v1/environments/%s", env.name);
+	set_wait(api, req, resp, PV_WAIT_CREATE, &env);
+	log_info("api: %s requested %s for %s", env.requested_by, env.name, env.owner);
+out:
+	pv_env_dispose(&env);
+	json_decref(merged);
+	json_decref(base);
+	json_decref(doc);
+	return error;
+}
+
+static int env_get(struct pv_api *api, const char *name, struct pv_response *resp)
+{
+	struct pv_store *st;
+	struct pv_env env;
+	int error;
+
+	if ((error = get_store(&st)) < 0)
+		return error;
+	if ((error = pv_store_env_get(st, &env, name)) < 0) {
+		if (error == PV_ENOTFOUND)
+			pv_error_set(PV_ENOTFOUND, NULL, "no environment named '%s'", name);
+		return error;
+	}
+	resp->status = 200;
+	resp->body = env_json(api, &env);
+	pv_env_dispose(&env);
+	return 0;
+}
+
+/* Load the live environment for a change, inside the caller's transaction. */
+static int load_live(struct pv_store *st, struct pv_env *env, const char *name)
+{
+	int error = pv_store_env_get(st, env, name);
+
+	if (error == PV_ENOTFOUND || (error == 0 && !pv_env_is_live(env) && strcmp(env->status, PV_STATUS_FAILED) != 0))
+		return pv_error_set(PV_ENOTFOUND, NULL, "no live environment named '%s'", name);
+	return error;
+}
+
+static int env_patch(struct pv_api *api, const struct pv_request *req, const char *name, struct pv_response *resp)
+{
+	static const char *const allowed[] = { "ttl", "values", NULL };
+	json_t *doc = NULL, *patch, *current = NULL, *merged = NULL, *detail = NULL;
+	struct pv_store *st;
+	struct pv_env env = { 0 };
+	long long ttl = 0;
+	int error, in_tx = 0;
+	int64_t now = (int64_t)time(NULL);
+	char *values_json = NULL, *detail_s = NULL;
+
+	if ((error = parse_body(&doc, req)) < 0 || (error = check_keys(doc, allowed)) < 0)
+		goto out;
+	patch = json_object_get(doc, "values");
+	if (!patch && !json_object_get(doc, "ttl")) {
+		error = pv_error_set(PV_EINVAL, "ttl", "a PATCH needs ttl or values");
+		goto out;
+	}
+	if (patch && !json_is_object(patch)) {
+		error = pv_error_set(PV_EINVAL, "values", "values must be a JSON object (a JSON merge patch)");
+		goto out;
+	}
+	if (json_object_get(doc, "ttl") && (error = parse_ttl(&ttl, api, doc)) < 0)
+		goto out;
+	if ((error = get_store(&st)) < 0 || (error = pv_store_begin(st)) < 0)
+		goto out;
+	in_tx = 1;
+	if ((error = load_live(st, &env, name)) < 0)
+		goto out;
+	if (strcmp(env.status, PV_STATUS_PENDING) != 0 && strcmp(env.status, PV_STATUS_ACTIVE) != 0) {
+		error = pv_error_set(PV_ECONFLICT, NULL, "environment '%s' is %s and can no longer be changed", name, env.status);
+		goto out;
+	}
+	detail = json_object();
+	if (patch) {
+		current = json_loads(env.values_json, 0, NULL);
+		merged = current ? pv_values_merge_patch(current, patch) : NULL;
+		if (!merged || !json_is_object(merged)) {
+			error = pv_error_set(PV_ERROR, NULL, "cannot apply the values patch");
+			goto out;
+		}
+		if ((error = check_render(api, merged)) < 0)
+			goto out;
+		if (!(values_json = json_dumps(merged, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
+			error = pv_error_set(PV_ERROR, NULL, "out of memory");
+			goto out;
+		}
+		free(env.values_json);
+		env.values_json = values_json;
+		values_json = NULL;
+		json_object_set(detail, "values", patch);
+	}
+	if (ttl > 0) {
+		env.expires_at = now + ttl;
+		json_object_set_new(detail, "expires_at", time_json(env.expires_at));
+	}
+	env.updated_at = now;
+	detail_s = json_dumps(detail, JSON_COMPACT);
+	if ((error = pv_store_env_save(st, &env)) < 0 ||
+	    (error = pv_store_event_add(st, &env, patch ? "updated" : "extended", req->actor ? req->actor : "anonymous",
+		     now, detail_s)) < 0 ||
+	    (error = pv_store_commit(st)) < 0)
+		goto out;
+	in_tx = 0;
+	api->git.kick(api->git.ctx);
+	set_wait(api, req, resp, PV_WAIT_UPDATE, &env);
+out:
+	if (in_tx)
+		pv_store_rollback(st);
+	free(detail_s);
+	free(values_json);
+	json_decref(detail);
+	json_decref(merged);
+	json_decref(current);
+	json_decref(doc);
+	pv_env_dispose(&env);
+	return error;
+}
+
+static int env_delete(struct pv_api *api, const struct pv_request *req, const char *name, struct pv_response *resp)
+{
+	struct pv_store *st;
+	struct pv_env env = { 0 };
+	int error, in_tx = 0;
+	int64_t now = (int64_t)time(NULL);
+
+	if ((error = get_store(&st)) < 0 || (error = pv_store_begin(st)) < 0)
+		goto out;
+	in_tx = 1;
+	if ((error = load_live(st, &env, name)) < 0)
+		goto out;
+	if (strcmp(env.status, PV_STATUS_FAILED) == 0) {
+		error = pv_error_set(PV_ENOTFOUND, NULL, "no live environment named '%s' (its creation failed)", name);
+		goto out;
+	}
+	/* a second DELETE while the first is in flight waits for the same push */
+	if (strcmp(env.status, PV_STATUS_DELETING) != 0) {
+		snprintf(env.status, sizeof(env.status), "%s", PV_STATUS_DELETING);
+		env.updated_at = now;
+		if ((error = pv_store_env_save(st, &env)) < 0 ||
+		    (error = pv_store_event_add(st, &env, "deleting", req->actor ? req->actor : "anonymous", now, NULL)) < 0)
+			goto out;
+	}
+	if ((error = pv_store_commit(st)) < 0)
+		goto out;
+	in_tx = 0;
+	api->git.kick(api->git.ctx);
+	set_wait(api, req, resp, PV_WAIT_DELETE, &env);
+out:
+	if (in_tx)
+		pv_store_rollback(st);
+	pv_env_dispose(&env);
+	return error;
+}
+
+struct list_ctx {
+	struct pv_api *api;
+	json_t *items;
+	int64_t last_id;
+	int count;
+};
+
+static int list_one(const struct pv_env *env, void *payload)
+{
+	struct list_ctx *lc = payload;
+	json_t *j = env_json(lc->api, env);
+
+	if (!j || json_array_append_new(lc->items, j) < 0)
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	lc->last_id = env->id;
+	lc->count++;
+	return 0;
+}
+
+static int env_list(struct pv_api *api, const struct pv_request *req, struct pv_response *resp)
+{
+	static const char *const statuses[] = { PV_STATUS_PENDING, PV_STATUS_ACTIVE, PV_STATUS_DELETING,
+		PV_STATUS_DELETED, PV_STATUS_FAILED, NULL };
+	struct pv_store_filter f = { 0 };
+	struct list_ctx lc = { .api = api };
+	const char *limit = req->query ? req->query(req->query_ctx, "limit") : NULL;
+	const char *cursor = req->query ? req->query(req->query_ctx, "cursor") : NULL;
+	struct pv_store *st;
+	char *end, next[32];
+	int error, ok = 0;
+
+	f.owner = req->query ? req->query(req->query_ctx, "owner") : NULL;
+	f.status = req->query ? req->query(req->query_ctx, "status") : NULL;
+	f.limit = LIST_DEFAULT;
+	if (f.owner && pv_valid_name(f.owner, "owner") < 0)
+		return pv_error_set(PV_EINVAL, "owner", "owner must be a valid environment owner name");
+	if (f.status) {
+		for (size_t i = 0; statuses[i]; i++)
+			ok |= strcmp(f.status, statuses[i]) == 0;
+		if (!ok)
+			return pv_error_set(PV_EINVAL, "status", "status must be one of pending, active, deleting, deleted, failed");
+	}
+	if (limit) {
+		errno = 0;
+		long v = strtol(limit, &end, 10);
+		if (errno || *end || end == limit || v < 1 || v > LIST_MAX)
+			return pv_error_set(PV_EINVAL, "limit", "limit must be an integer from 1 to %d", LIST_MAX);
+		f.limit = (int)v;
+	}
+	if (cursor) {
+		errno = 0;
+		long long v = strtoll(cursor, &end, 10);
+		if (errno || *end || end == cursor || v < 1)
+			return pv_error_set(PV_EINVAL, "cursor", "cursor must be a value returned as next_cursor");
+		f.before_id = v;
+	}
+	if ((error = get_store(&st)) < 0)
+		return error;
+	if (!(lc.items = json_array()))
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	if ((error = pv_store_env_list(st, &f, list_one, &lc)) < 0) {
+		json_decref(lc.items);
+		return error;
+	}
+	snprintf(next, sizeof(next), "%lld", (long long)lc.last_id);
+	resp->status = 200;
+	resp->body = json_pack("{s:o, s:o}", "items", lc.items,
+		"next_cursor", lc.count == f.limit && lc.last_id > 1 ? json_string(next) : json_null());
+	return resp->body ? 0 : pv_error_set(PV_ERROR, NULL, "out of memory");
+}
+
+static int health(struct pv_response *resp)
+{
+	resp->status = 200;
+	resp->body = json_pack("{s:s}", "status", "ok");
+	return 0;
+}
+
+/* Git trouble is "degraded", not "not ready": previewd keeps accepting
+ * requests while Git is away, so it must stay in the Service's endpoints. */
+static int ready(struct pv_api *api, struct pv_response *resp)
+{
+	struct pv_store *st;
+	int db_ok, git_ok = 1;
+	char git_error[256] = "";
+	int64_t last_push = 0;
+
+	db_ok = pv_store_thread(&st) == 0 && pv_store_ping(st) == 0;
+	if (api->git.status)
+		api->git.status(api->git.ctx, &git_ok, git_error, sizeof(git_error), &last_push);
+	resp->status = db_ok ? 200 : 503;
+	resp->body = json_pack("{s:s, s:{s:{s:b, s:o}, s:{s:b, s:o, s:o}}}",
+		"status", !db_ok ? "unavailable" : git_ok ? "ready" : "degraded",
+		"checks",
+		"db", "ok", db_ok, "error", db_ok ? json_null() : json_string(pv_error_last()->message),
+		"git", "ok", git_ok, "error", git_error[0] ? json_string(git_error) : json_null(),
+		"last_push_at", time_json(last_push));
+	return 0;
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+static int method_not_allowed(struct pv_response *resp, const char *allow)
+{
+	snprintf(resp->allow, sizeof(resp->allow), "%s", allow);
+	return pv_error_set(PV_EMETHOD, NULL, "method not allowed here; allowed: %s", allow);
+}
+
+static int route(struct pv_api *api, const struct pv_request *req, struct pv_response *resp)
+{
+	const char *m = req->method, *p = req->path;
+	static const char prefix[] = "/v1/environments";
+
+	if (strcmp(p, "/healthz") == 0)
+		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? health(resp) : method_not_allowed(resp, "GET, HEAD");
+	if (strcmp(p, "/readyz") == 0)
+		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? ready(api, resp) : method_not_allowed(resp, "GET, HEAD");
+	if (strcmp(p, prefix) == 0) {
+		if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
+			return env_list(api, req, resp);
+		if (strcmp(m, "POST") == 0)
+			return env_create(api, req, resp);
+		return method_not_allowed(resp, "GET, HEAD, POST");
+	}
+	if (strncmp(p, prefix, sizeof(prefix) - 1) == 0 && p[sizeof(prefix) - 1] == '/') {
+		const char *name = p + sizeof(prefix);
+		/* anything that is not a valid name cannot exist: '..', '/', '%2e' and
+		 * friends end here, long before a path is built */
+		if (pv_valid_name(name, "name") < 0)
+			return pv_error_set(PV_ENOTFOUND, NULL, "no environment at %.100s", p);
+		if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
+			return env_get(api, name, resp);
+		if (strcmp(m, "PATCH") == 0)
+			return env_patch(api, req, name, resp);
+		if (strcmp(m, "DELETE") == 0)
+			return env_delete(api, req, name, resp);
+		return method_not_allowed(resp, "GET, HEAD, PATCH, DELETE");
+	}
+	return pv_error_set(PV_ENOTFOUND, NULL, "no route for %.100s", p);
+}
+
+void pv_api_handle(struct pv_api *api, const struct pv_request *req, struct pv_response *resp)
+{
+	int error;
+
+	response_reset(resp);
+	pv_error_clear();
+	error = route(api, req, resp);
+	if (error < 0) {
+		char allow[sizeof(resp->allow)];
+		memcpy(allow, resp->allow, sizeof(allow));
+		json_decref(resp->body);
+		response_reset(resp);
+		memcpy(resp->allow, allow, sizeof(allow));
+		pv_api_problem(resp, error, req->path);
+	} else if (!resp->body) {
+		pv_error_set(PV_ERROR, NULL, "out of memory building the response");
+		pv_api_problem(resp, PV_ERROR, req->path);
+	}
+}
+
+void pv_api_finish(struct pv_api *api, struct pv_response *resp)
+{
+	struct pv_store *st;
+	struct pv_env env;
+	int landed;
+
+	if (resp->wait == PV_WAIT_NONE)
+		return;
+	if (get_store(&st) < 0 || pv_store_env_get_id(st, &env, resp->wait_id) < 0)
+		return; /* keep the 202 and the body recorded at acceptance */
+	json_decref(resp->body);
+	resp->body = env_json(api, &env);
+	if (strcmp(env.status, PV_STATUS_FAILED) == 0) {
+		pv_error_set(PV_ECONFLICT, "name", "%s", env.git_error ? env.git_error : "Git refused the environment");
+		resp->body = (json_decref(resp->body), NULL);
+		pv_api_problem(resp, PV_ECONFLICT, resp->location[0] ? resp->location : NULL);
+		pv_env_dispose(&env);
+		return;
+	}
+	landed = env.pushed_gen >= resp->wait_gen;
+	resp->status = !landed ? 202 : resp->wait == PV_WAIT_CREATE ? 201 : 200;
+	pv_env_dispose(&env);
+}
+
+int pv_api_wait_done(struct pv_api *api, const struct pv_response *resp)
+{
+	struct pv_store *st;
+	struct pv_env env;
+	int done;
+
+	(void)api;
+	if (resp->wait == PV_WAIT_NONE)
+		return 1;
+	if (get_store(&st) < 0 || pv_store_env_get_id(st, &env, resp->wait_id) < 0)
+		return 0;
+	done = env.pushed_gen >= resp->wait_gen || strcmp(env.status, PV_STATUS_FAILED) == 0;
+	pv_env_dispose(&env);
+	return done;
+}

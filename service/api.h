@@ -1,0 +1,86 @@
+/*
+ * api.h - the HTTP API's handlers: a parsed request in, a response out.
+ *
+ * No libmicrohttpd types appear here, so every handler can be driven by a
+ * unit test.  http.c owns the sockets, reads the body, and calls
+ * pv_api_handle() on an HTTP worker thread.  A write answers with a "wait":
+ * http.c then suspends the connection until the Git writer reports the
+ * change landed (or the wait window ends) and calls pv_api_finish() to turn
+ * the final state into 200/201/202.
+ *
+ * Threads: pv_api_handle and pv_api_finish may run on any HTTP worker
+ * thread concurrently; each uses its thread's SQLite connection.
+ */
+#ifndef PV_API_H
+#define PV_API_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "error.h"
+
+/* What the API needs from the Git side; gitops.c in the daemon, fakes in
+ * unit tests.  Semantics as pv_gitops_folder() and pv_gitops_kick(). */
+struct pv_api_git {
+	int (*folder)(void *ctx, const char *name, int *exists, int *managed, char **values_yaml, size_t *values_len);
+	void (*kick)(void *ctx);
+	/* fills reachable/last_error/last_push_at for /readyz; may be NULL */
+	void (*status)(void *ctx, int *reachable, char *error, size_t error_len, int64_t *last_push_at);
+	void *ctx;
+};
+
+struct pv_request {
+	const char *method;
+	const char *path;           /* already percent-decoded */
+	const char *(*query)(void *ctx, const char *key);  /* NULL when absent */
+	void *query_ctx;
+	const char *content_type;   /* may be NULL */
+	const char *prefer;         /* Prefer header, may be NULL */
+	const char *body;
+	size_t body_len;
+	const char *actor;          /* who asks: token name, or "anonymous" */
+	const char *remote_addr;
+};
+
+enum pv_wait_kind { PV_WAIT_NONE = 0, PV_WAIT_CREATE, PV_WAIT_UPDATE, PV_WAIT_DELETE };
+
+struct pv_response {
+	int status;
+	json_t *body;               /* owned; NULL for no body */
+	int problem;                /* body is application/problem+json */
+	char location[160];
+	char allow[64];             /* for 405 */
+	/* set by writes: wait for generation wait_gen of row wait_id */
+	enum pv_wait_kind wait;
+	int64_t wait_id, wait_gen;
+	long long wait_ms;
+};
+
+struct pv_api;
+
+int pv_api_new(struct pv_api **out, const struct pv_config *cfg, const struct pv_api_git *git) PV_WARN_UNUSED;
+void pv_api_free(struct pv_api *api);
+
+/* Route and run the request.  resp is reset first; the caller frees
+ * resp->body with pv_response_dispose(). */
+void pv_api_handle(struct pv_api *api, const struct pv_request *req, struct pv_response *resp);
+
+/* For a response with a wait: re-read the row and set the final status
+ * (201/200 when the wanted generation is in Git, 202 otherwise, 409 if Git
+ * refused it for good) and body. */
+void pv_api_finish(struct pv_api *api, struct pv_response *resp);
+
+/* 1 when the change resp waits for has landed in Git (or failed for good),
+ * 0 while it is pending; lets http.c avoid suspending a request whose push
+ * completed before the connection could be suspended. */
+int pv_api_wait_done(struct pv_api *api, const struct pv_response *resp);
+
+void pv_response_dispose(struct pv_response *resp);
+
+/* Fill resp with an application/problem+json body for error code (message and
+ * field from the thread's error slot). */
+void pv_api_problem(struct pv_response *resp, int code, const char *instance);
+
+#endif

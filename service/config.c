@@ -1,0 +1,356 @@
+/*
+ * config.c - the settings table and its loader.
+ *
+ * Like Redis' config table, every setting is one row: its variable, its
+ * flag, its kind, its default and its bounds.  Loading is two passes over
+ * the table: defaults and environment first, then command-line flags, then
+ * derived values (absolute data dir, default Git URL, password file).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "valid.h"
+
+enum kind { K_STRING, K_SECRET, K_DURATION, K_INT, K_LIST, K_LOGLEVEL };
+
+struct setting {
+	const char *env;
+	const char *flag;
+	enum kind kind;
+	size_t offset;
+	const char *def;     /* NULL: unset by default */
+	long long min, max;  /* for K_INT and K_DURATION */
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct pv_config, f)
+
+static const struct setting settings[] = {
+	{ "PREVIEWD_LISTEN", "listen", K_STRING, OFF(listen), "127.0.0.1:8080", 0, 0, "address:port to serve HTTP on" },
+	{ "PREVIEWD_DATA_DIR", "data-dir", K_STRING, OFF(data_dir), "./previewd-data", 0, 0, "SQLite file, local clone, default repo" },
+	{ "PREVIEWD_GIT_URL", "git-url", K_STRING, OFF(git_url), NULL, 0, 0, "GitOps repository (default: file://DATA_DIR/gitops.git, created and seeded)" },
+	{ "PREVIEWD_GIT_BRANCH", "git-branch", K_STRING, OFF(git_branch), "main", 0, 0, "branch to commit to" },
+	{ "PREVIEWD_ENV_DIR", "env-dir", K_STRING, OFF(env_dir), "env", 0, 0, "folder holding env folders, may be nested (helm-env/env)" },
+	{ "PREVIEWD_BASE_ENV", "base-env", K_STRING, OFF(base_env), "dev", 0, 0, "default base environment" },
+	{ "PREVIEWD_DOMAIN", "domain", K_STRING, OFF(domain), "env.my", 0, 0, "environments are at http://NAME.DOMAIN" },
+	{ "PREVIEWD_DEFAULT_TTL", "default-ttl", K_DURATION, OFF(default_ttl), "8h", 60, 100LL * 365 * 86400, "TTL when a request names none" },
+	{ "PREVIEWD_MAX_TTL", "max-ttl", K_DURATION, OFF(max_ttl), "7d", 60, 100LL * 365 * 86400, "largest TTL a request may ask for" },
+	{ "PREVIEWD_GIT_USERNAME", "git-username", K_STRING, OFF(git_username), NULL, 0, 0, "user for smart HTTP (basic auth or token)" },
+	{ "PREVIEWD_GIT_PASSWORD", "git-password", K_SECRET, OFF(git_password), NULL, 0, 0, "password or token (prefer the _FILE form)" },
+	{ "PREVIEWD_GIT_PASSWORD_FILE", "git-password-file", K_STRING, OFF(git_password_file), NULL, 0, 0, "file holding the password or token" },
+	{ "PREVIEWD_GIT_SSH_KEY", "git-ssh-key", K_STRING, OFF(git_ssh_key), NULL, 0, 0, "private key for ssh:// remotes" },
+	{ "PREVIEWD_GIT_SSH_PUBKEY", "git-ssh-pubkey", K_STRING, OFF(git_ssh_pubkey), NULL, 0, 0, "public key (default: KEY.pub)" },
+	{ "PREVIEWD_GIT_SSH_PASSPHRASE", "git-ssh-passphrase", K_SECRET, OFF(git_ssh_passphrase), NULL, 0, 0, "passphrase of the SSH key" },
+	{ "PREVIEWD_GIT_AUTHOR_NAME", "git-author-name", K_STRING, OFF(git_author_name), "previewd", 0, 0, "commit author name" },
+	{ "PREVIEWD_GIT_AUTHOR_EMAIL", "git-author-email", K_STRING, OFF(git_author_email), "previewd@localhost", 0, 0, "commit author email" },
+	{ "PREVIEWD_RESERVED_NAMES", "reserved-names", K_LIST, OFF(reserved), "", 0, 0, "extra reserved names, comma separated, 'x-*' for prefixes" },
+	{ "PREVIEWD_WAIT_MS", "wait-ms", K_INT, OFF(wait_ms), "5000", 0, 600000, "how long a write waits for its push before answering 202" },
+	{ "PREVIEWD_MAX_BODY", "max-body", K_INT, OFF(max_body), "65536", 256, 16 << 20, "largest request body in bytes" },
+	{ "PREVIEWD_MAX_VALUES_BYTES", "max-values-bytes", K_INT, OFF(max_values_bytes), "65536", 256, 16 << 20, "largest rendered values.yaml" },
+	{ "PREVIEWD_HTTP_THREADS", "http-threads", K_INT, OFF(http_threads), "4", 1, 256, "HTTP worker threads" },
+	{ "PREVIEWD_REPACK_EVERY", "repack-every", K_INT, OFF(repack_every), "500", 1, 1000000, "commits between repacks of the local clone" },
+	{ "PREVIEWD_PUSH_BACKOFF_MAX_MS", "push-backoff-max-ms", K_INT, OFF(push_backoff_max_ms), "30000", 10, 3600000, "cap of the retry backoff when Git fails" },
+	{ "PREVIEWD_LOG_LEVEL", "log-level", K_LOGLEVEL, OFF(log_level), "info", 0, 0, "debug, info, warn or error" },
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static void free_list(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+static int apply(struct pv_config *cfg, const struct setting *s, const char *value, const char *source)
+{
+	char *base = (char *)cfg;
+	long long v;
+	char *end;
+
+	switch (s->kind) {
+	case K_STRING:
+	case K_SECRET: {
+		char **slot = (char **)(base + s->offset);
+		free(*slot);
+		*slot = strdup(value);
+		return *slot ? 0 : pv_error_set(PV_ERROR, NULL, "out of memory");
+	}
+	case K_DURATION:
+		if (pv_valid_duration(&v, value, source) < 0)
+			return PV_EINVAL;
+		goto bounds;
+	case K_INT:
+		errno = 0;
+		v = strtoll(value, &end, 10);
+		if (errno || end == value || *end)
+			return pv_error_set(PV_EINVAL, source, "%s: '%s' is not an integer", source, value);
+		goto bounds;
+	case K_LOGLEVEL:
+		if (pv_log_parse_level((enum pv_log_level *)(base + s->offset), value) < 0)
+			return pv_error_set(PV_EINVAL, source, "%s: unknown log level '%s' (debug, info, warn, error)", source, value);
+		return 0;
+	case K_LIST: {
+		char ***slot = (char ***)(base + s->offset);
+		size_t *count = &cfg->reserved_count; /* the only list setting */
+		char *copy = strdup(value), *tok, *save = NULL;
+
+		if (!copy)
+			return pv_error_set(PV_ERROR, NULL, "out of memory");
+		free_list(*slot, *count);
+		*slot = NULL;
+		*count = 0;
+		for (tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+			char **grown = realloc(*slot, (*count + 1) * sizeof(char *));
+			if (!grown || !(grown[*count] = strdup(tok))) {
+				*slot = grown ? grown : *slot;
+				free(copy);
+				return pv_error_set(PV_ERROR, NULL, "out of memory");
+			}
+			*slot = grown;
+			(*count)++;
+		}
+		free(copy);
+		return 0;
+	}
+	}
+	return pv_error_set(PV_ERROR, NULL, "unknown setting kind");
+bounds:
+	if (v < s->min || v > s->max)
+		return pv_error_set(PV_EINVAL, source, "%s: %lld is out of range [%lld, %lld]", source, v, s->min, s->max);
+	*(long long *)(base + s->offset) = v;
+	return 0;
+}
+
+static int read_secret_file(char **out, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char buf[4096];
+	size_t n;
+
+	if (!f)
+		return pv_error_set(PV_EINVAL, "PREVIEWD_GIT_PASSWORD_FILE", "cannot open PREVIEWD_GIT_PASSWORD_FILE %s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* files written by editors and `echo` end in a newline that is not part of the secret */
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	free(*out);
+	*out = strdup(buf);
+	memset(buf, 0, sizeof(buf));
+	return *out ? 0 : pv_error_set(PV_ERROR, NULL, "out of memory");
+}
+
+static int parse_listen(struct pv_config *cfg)
+{
+	const char *s = cfg->listen, *colon;
+	char *end;
+	long port;
+	size_t hostlen;
+
+	if (s[0] == '[') { /* [::1]:8080 */
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			goto bad;
+		hostlen = (size_t)(close - s - 1);
+		s++;
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			goto bad;
+		hostlen = (size_t)(colon - s);
+	}
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || port < 0 || port > 65535)
+		goto bad;
+	cfg->listen_host = strndup(s, hostlen);
+	if (!cfg->listen_host)
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	cfg->listen_port = (unsigned short)port;
+	return 0;
+bad:
+	return pv_error_set(PV_EINVAL, "PREVIEWD_LISTEN", "PREVIEWD_LISTEN '%s' must be HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080)", cfg->listen);
+}
+
+static int derive(struct pv_config *cfg)
+{
+	char *abs;
+	int error;
+
+	if ((error = parse_listen(cfg)) < 0)
+		return error;
+	/* the data dir may not exist yet; make its path absolute for file:// */
+	if (cfg->data_dir[0] != '/') {
+		char cwd[PATH_MAX];
+		size_t n;
+		if (!getcwd(cwd, sizeof(cwd)))
+			return pv_error_set(PV_ERROR, NULL, "getcwd: %s", strerror(errno));
+		n = strlen(cwd) + strlen(cfg->data_dir) + 2;
+		if (!(abs = malloc(n)))
+			return pv_error_set(PV_ERROR, NULL, "out of memory");
+		snprintf(abs, n, "%s/%s", cwd, strncmp(cfg->data_dir, "./", 2) == 0 ? cfg->data_dir + 2 : cfg->data_dir);
+		free(cfg->data_dir);
+		cfg->data_dir = abs;
+	}
+	if (!cfg->git_url || !*cfg->git_url) {
+		size_t n = strlen(cfg->data_dir) + 32;
+		free(cfg->git_url);
+		if (!(cfg->git_url = malloc(n)))
+			return pv_error_set(PV_ERROR, NULL, "out of memory");
+		snprintf(cfg->git_url, n, "file://%s/gitops.git", cfg->data_dir);
+		cfg->git_url_is_default = 1;
+	}
+	if (cfg->git_password_file && *cfg->git_password_file &&
+	    (error = read_secret_file(&cfg->git_password, cfg->git_password_file)) < 0)
+		return error;
+	/* normalise the env dir: no leading or trailing slashes, no dot segments */
+	{
+		char *d = cfg->env_dir;
+		size_t n;
+		while (*d == '/')
+			memmove(d, d + 1, strlen(d));
+		n = strlen(d);
+		while (n > 0 && d[n - 1] == '/')
+			d[--n] = '\0';
+		if (n == 0 || strstr(d, "//") || strcmp(d, ".") == 0 || strcmp(d, "..") == 0 ||
+		    strncmp(d, "./", 2) == 0 || strncmp(d, "../", 3) == 0 || strstr(d, "/./") ||
+		    strstr(d, "/../") || (n >= 2 && strcmp(d + n - 2, "/.") == 0) ||
+		    (n >= 3 && strcmp(d + n - 3, "/..") == 0) || strncmp(d, ".git", 4) == 0)
+			return pv_error_set(PV_EINVAL, "PREVIEWD_ENV_DIR", "PREVIEWD_ENV_DIR '%s' must be a relative path inside the repository", cfg->env_dir);
+	}
+	if ((error = pv_valid_name(cfg->base_env, "PREVIEWD_BASE_ENV")) < 0)
+		return error;
+	if (cfg->default_ttl > cfg->max_ttl)
+		return pv_error_set(PV_EINVAL, "PREVIEWD_DEFAULT_TTL", "PREVIEWD_DEFAULT_TTL is larger than PREVIEWD_MAX_TTL");
+	if (strpbrk(cfg->git_branch, " ~^:?*[\\") || cfg->git_branch[0] == '-' || !*cfg->git_branch)
+		return pv_error_set(PV_EINVAL, "PREVIEWD_GIT_BRANCH", "PREVIEWD_GIT_BRANCH '%s' is not a valid branch name", cfg->git_branch);
+	return 0;
+}
+
+int pv_config_load(struct pv_config *out, int argc, char **argv, int *want_help, int *want_version)
+{
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	*want_help = *want_version = 0;
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const char *v = getenv(settings[i].env);
+		if (!v)
+			v = settings[i].def;
+		if (v && (error = apply(out, &settings[i], v, settings[i].env)) < 0)
+			return error;
+	}
+	for (int a = 1; a < argc; a++) {
+		const char *arg = argv[a], *value = NULL, *eq;
+		size_t namelen;
+		size_t i;
+
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			*want_help = 1;
+			continue;
+		}
+		if (strcmp(arg, "--version") == 0) {
+			*want_version = 1;
+			continue;
+		}
+		if (strcmp(arg, "--check-config") == 0 || strcmp(arg, "-n") == 0) {
+			out->check_only = 1;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) != 0)
+			return pv_error_set(PV_EINVAL, arg, "unexpected argument '%s' (see --help)", arg);
+		arg += 2;
+		eq = strchr(arg, '=');
+		namelen = eq ? (size_t)(eq - arg) : strlen(arg);
+		for (i = 0; i < NSETTINGS; i++)
+			if (strlen(settings[i].flag) == namelen && strncmp(settings[i].flag, arg, namelen) == 0)
+				break;
+		if (i == NSETTINGS)
+			return pv_error_set(PV_EINVAL, argv[a], "unknown option '%s' (see --help)", argv[a]);
+		if (eq)
+			value = eq + 1;
+		else if (a + 1 < argc)
+			value = argv[++a];
+		else
+			return pv_error_set(PV_EINVAL, argv[a], "option '%s' needs a value", argv[a]);
+		if ((error = apply(out, &settings[i], value, argv[a][0] == '-' ? argv[a] : settings[i].flag)) < 0)
+			return error;
+	}
+	return derive(out);
+}
+
+void pv_config_dispose(struct pv_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		char *base = (char *)cfg;
+		if (settings[i].kind == K_STRING || settings[i].kind == K_SECRET) {
+			char **slot = (char **)(base + settings[i].offset);
+			if (*slot && settings[i].kind == K_SECRET)
+				memset(*slot, 0, strlen(*slot));
+			free(*slot);
+		}
+	}
+	free_list(cfg->reserved, cfg->reserved_count);
+	free(cfg->listen_host);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+void pv_config_dump(const struct pv_config *cfg, FILE *f)
+{
+	const char *base = (const char *)cfg;
+
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		switch (s->kind) {
+		case K_STRING:
+			fprintf(f, "%s=%s\n", s->env, *(char *const *)(base + s->offset) ? *(char *const *)(base + s->offset) : "");
+			break;
+		case K_SECRET:
+			fprintf(f, "%s=%s\n", s->env, *(char *const *)(base + s->offset) ? "(set, redacted)" : "");
+			break;
+		case K_DURATION: {
+			char d[32];
+			pv_valid_format_duration(d, sizeof(d), *(const long long *)(base + s->offset));
+			fprintf(f, "%s=%s\n", s->env, d);
+			break;
+		}
+		case K_INT:
+			fprintf(f, "%s=%lld\n", s->env, *(const long long *)(base + s->offset));
+			break;
+		case K_LOGLEVEL: {
+			static const char *names[] = { "debug", "info", "warn", "error" };
+			fprintf(f, "%s=%s\n", s->env, names[cfg->log_level]);
+			break;
+		}
+		case K_LIST:
+			fprintf(f, "%s=", s->env);
+			for (size_t j = 0; j < cfg->reserved_count; j++)
+				fprintf(f, "%s%s", j ? "," : "", cfg->reserved[j]);
+			fputc('\n', f);
+			break;
+		}
+	}
+}
+
+void pv_config_usage(FILE *f)
+{
+	fprintf(f, "usage: previewd [--check-config] [--OPTION VALUE ...]\n\n"
+		   "Every option can also be set by its environment variable.\n\n");
+	for (size_t i = 0; i < NSETTINGS; i++)
+		fprintf(f, "  --%-22s %-30s %s%s%s%s\n", settings[i].flag, settings[i].env, settings[i].help,
+			settings[i].def && *settings[i].def ? " [" : "", settings[i].def && *settings[i].def ? settings[i].def : "",
+			settings[i].def && *settings[i].def ? "]" : "");
+	fprintf(f, "\n  --check-config, -n          validate the configuration and exit\n"
+		   "  --help, --version\n");
+}

@@ -1,0 +1,68 @@
+/*
+ * config.h - previewd's configuration: one table of settings, each read from
+ * an environment variable and overridable by a command-line flag.
+ *
+ * The main thread fills a struct pv_config once at start-up; afterwards it is
+ * read-only and every thread may read it without locking.  Secrets
+ * (git_password) are held here and nowhere else; pv_config_dump() prints
+ * them redacted.
+ */
+#ifndef PV_CONFIG_H
+#define PV_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "error.h"
+#include "log.h"
+
+struct pv_config {
+	char *listen;            /* "host:port" as given */
+	char *listen_host;       /* parsed host, numeric IPv4/IPv6 */
+	unsigned short listen_port;
+	char *data_dir;          /* absolute path */
+	char *git_url;           /* remote URL; defaults to file://<data_dir>/gitops.git */
+	int git_url_is_default;  /* the embedded local repository is ours to create and seed */
+	char *git_branch;
+	char *env_dir;           /* folder in the repository holding env folders, no trailing '/' */
+	char *base_env;
+	char *domain;
+	long long default_ttl;   /* seconds */
+	long long max_ttl;       /* seconds */
+	char *git_username;
+	char *git_password;      /* secret: from PREVIEWD_GIT_PASSWORD or the file */
+	char *git_password_file;
+	char *git_ssh_key;       /* private key path for ssh:// remotes */
+	char *git_ssh_pubkey;
+	char *git_ssh_passphrase;/* secret */
+	char *git_author_name;
+	char *git_author_email;
+	char **reserved;         /* extra reserved names; entries ending in '*' are prefixes */
+	size_t reserved_count;
+	long long wait_ms;       /* how long a write waits for its push before answering 202 */
+	long long max_body;      /* bytes */
+	long long http_threads;
+	long long max_values_bytes;
+	long long repack_every;  /* commits between local repacks of the clone */
+	long long push_backoff_max_ms;
+	enum pv_log_level log_level;
+	int check_only;          /* --check-config */
+};
+
+/*
+ * Fill *out from the environment (envp-style lookups via getenv) and argv.
+ * On error returns PV_EINVAL with a message naming the variable or flag.
+ * out is zeroed first; free with pv_config_dispose().
+ * Sets *want_help and *want_version when those flags are given.
+ */
+int pv_config_load(struct pv_config *out, int argc, char **argv, int *want_help, int *want_version) PV_WARN_UNUSED;
+
+void pv_config_dispose(struct pv_config *cfg);
+
+/* Print every setting, secrets redacted, as "NAME=value" lines. */
+void pv_config_dump(const struct pv_config *cfg, FILE *f);
+
+/* Print the usage text, generated from the table. */
+void pv_config_usage(FILE *f);
+
+#endif

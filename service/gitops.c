@@ -1,0 +1,1263 @@
+/*
+ * gitops.c - the Git writer thread (see the DESIGN comment in gitops.h).
+ *
+ * Layout of this file: the folder snapshot other threads read; repository
+ * set-up (default remote, local clone); transport callbacks; one round of
+ * work (collect, build, commit, push, record); the thread loop.
+ */
+#include "gitops.h"
+
+#include <errno.h>
+#include <git2.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "embed.h"
+#include "log.h"
+#include "store.h"
+#include "values.h"
+
+#define ROUND_LIMIT 2000          /* rows per commit; the rest go in the next round */
+#define REJECT_FAST_RETRIES 5     /* rebuild-and-push at once this many times before backing off */
+#define MANAGED_FILE "previewd.json"
+#define VALUES_FILE "values.yaml"
+
+/* ---- the folder snapshot ------------------------------------------------ */
+
+struct folder {
+	char *name;
+	int managed;
+	char *values;       /* people's values.yaml (unmanaged folders only), may be NULL */
+	size_t values_len;
+};
+
+struct snapshot {
+	struct folder *v;   /* sorted by name */
+	size_t n, cap;
+};
+
+static void folder_dispose(struct folder *f)
+{
+	free(f->name);
+	free(f->values);
+}
+
+static void snapshot_clear(struct snapshot *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		folder_dispose(&s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/* index of name, or -(insertion point) - 1 */
+static long snapshot_find(const struct snapshot *s, const char *name)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(s->v[mid].name, name);
+		if (c == 0)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -(long)lo - 1;
+}
+
+/* Insert or replace; takes ownership of f's strings. */
+static int snapshot_put(struct snapshot *s, struct folder *f)
+{
+	long at = snapshot_find(s, f->name);
+
+	if (at >= 0) {
+		folder_dispose(&s->v[at]);
+		s->v[at] = *f;
+		return 0;
+	}
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		struct folder *v = realloc(s->v, cap * sizeof(*v));
+		if (!v) {
+			folder_dispose(f);
+			return pv_error_set(PV_ERROR, NULL, "out of memory");
+		}
+		s->v = v;
+		s->cap = cap;
+	}
+	at = -at - 1;
+	memmove(&s->v[at + 1], &s->v[at], (s->n - (size_t)at) * sizeof(*s->v));
+	s->v[at] = *f;
+	s->n++;
+	return 0;
+}
+
+static void snapshot_remove(struct snapshot *s, const char *name)
+{
+	long at = snapshot_find(s, name);
+
+	if (at < 0)
+		return;
+	folder_dispose(&s->v[at]);
+	memmove(&s->v[at], &s->v[at + 1], (s->n - (size_t)at - 1) * sizeof(*s->v));
+	s->n--;
+}
+
+/* ---- state -------------------------------------------------------------- */
+
+struct pv_gitops {
+	const struct pv_config *cfg;
+	char *db_path;
+	char *clone_path;
+	pv_gitops_landed_cb landed_cb;
+	void *landed_payload;
+
+	/* writer-thread only */
+	git_repository *repo;
+	git_remote *remote;
+	struct pv_store *store;
+	git_oid tip;            /* remote branch head as last seen; zero when the branch does not exist */
+	int tip_known;          /* tip reflects a fetch or a push (or the local tracking ref) */
+	int need_fetch;
+	unsigned int failures;  /* consecutive failed rounds, for the backoff */
+	unsigned int rejections;/* consecutive rejected pushes */
+	unsigned int rand_state;
+	char auth_header[1024]; /* pre-emptive "Authorization: Basic ..." (secret) */
+	long long commits_since_repack;
+
+	pthread_t thread;
+	int thread_started;
+
+	/* shared with other threads */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int kicked, stopping;
+	struct pv_gitops_status status;
+
+	pthread_rwlock_t snap_lock;
+	struct snapshot snap;
+	int snap_valid;
+};
+
+static int64_t now_seconds(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static const char *git_msg(void)
+{
+	const git_error *e = git_error_last();
+
+	return e && e->message ? e->message : "unknown libgit2 error";
+}
+
+static int git_fail(const char *what)
+{
+	return pv_error_set(PV_ERROR, NULL, "%s: %s", what, git_msg());
+}
+
+void pv_gitops_env_path(const struct pv_config *cfg, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", cfg->env_dir, name);
+}
+
+/* ---- snapshot build (writer thread) ------------------------------------- */
+
+static int read_blob(git_repository *repo, const git_tree *tree, const char *name, char **out, size_t *out_len)
+{
+	const git_tree_entry *e = git_tree_entry_byname(tree, name);
+	git_blob *blob = NULL;
+	size_t n;
+
+	*out = NULL;
+	*out_len = 0;
+	if (!e || git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+		return 0;
+	if (git_blob_lookup(&blob, repo, git_tree_entry_id(e)) < 0)
+		return git_fail("reading a blob");
+	n = (size_t)git_blob_rawsize(blob);
+	if (!(*out = malloc(n + 1))) {
+		git_blob_free(blob);
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	}
+	memcpy(*out, git_blob_rawcontent(blob), n);
+	(*out)[n] = '\0';
+	*out_len = n;
+	git_blob_free(blob);
+	return 0;
+}
+
+/* Describe the env folder of `root` (NULL: the branch does not exist). */
+static int snapshot_build(struct pv_gitops *g, git_tree *root, struct snapshot *out)
+{
+	git_tree_entry *dir = NULL;
+	git_tree *envs = NULL;
+	int error = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!root)
+		return 0;
+	error = git_tree_entry_bypath(&dir, root, g->cfg->env_dir);
+	if (error == GIT_ENOTFOUND)
+		return 0;
+	if (error < 0)
+		return git_fail("looking up the env folder");
+	if (git_tree_entry_type(dir) != GIT_OBJECT_TREE)
+		goto cleanup;
+	if (git_tree_lookup(&envs, g->repo, git_tree_entry_id(dir)) < 0) {
+		error = git_fail("reading the env folder");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < git_tree_entrycount(envs); i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(envs, i);
+		struct folder f = { 0 };
+		git_tree *sub = NULL;
+
+		if (!(f.name = strdup(git_tree_entry_name(e)))) {
+			error = pv_error_set(PV_ERROR, NULL, "out of memory");
+			goto cleanup;
+		}
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
+			if (git_tree_lookup(&sub, g->repo, git_tree_entry_id(e)) < 0) {
+				folder_dispose(&f);
+				error = git_fail("reading an env folder");
+				goto cleanup;
+			}
+			f.managed = git_tree_entry_byname(sub, MANAGED_FILE) != NULL;
+			/* people's values are kept: they are the bases new environments start from */
+			if (!f.managed && (error = read_blob(g->repo, sub, VALUES_FILE, &f.values, &f.values_len)) < 0) {
+				git_tree_free(sub);
+				folder_dispose(&f);
+				goto cleanup;
+			}
+			git_tree_free(sub);
+		}
+		if ((error = snapshot_put(out, &f)) < 0)
+			goto cleanup;
+	}
+cleanup:
+	git_tree_free(envs);
+	git_tree_entry_free(dir);
+	if (error < 0)
+		snapshot_clear(out);
+	return error;
+}
+
+static void snapshot_publish(struct pv_gitops *g, struct snapshot *fresh)
+{
+	struct snapshot old;
+
+	pthread_rwlock_wrlock(&g->snap_lock);
+	old = g->snap;
+	g->snap = *fresh;
+	g->snap_valid = 1;
+	pthread_rwlock_unlock(&g->snap_lock);
+	snapshot_clear(&old);
+	memset(fresh, 0, sizeof(*fresh));
+}
+
+static int rebuild_snapshot(struct pv_gitops *g)
+{
+	struct snapshot fresh;
+	git_commit *c = NULL;
+	git_tree *t = NULL;
+	int error = 0;
+
+	if (!git_oid_is_zero(&g->tip)) {
+		if (git_commit_lookup(&c, g->repo, &g->tip) < 0 || git_commit_tree(&t, c) < 0) {
+			error = git_fail("reading the branch tip");
+			goto cleanup;
+		}
+	}
+	if ((error = snapshot_build(g, t, &fresh)) < 0)
+		goto cleanup;
+	snapshot_publish(g, &fresh);
+cleanup:
+	git_tree_free(t);
+	git_commit_free(c);
+	return error;
+}
+
+int pv_gitops_folder(struct pv_gitops *g, const char *name, int *exists, int *managed,
+	char **values_yaml, size_t *values_len)
+{
+	long at;
+	int error = 0;
+
+	*exists = *managed = 0;
+	if (values_yaml)
+		*values_yaml = NULL;
+	if (values_len)
+		*values_len = 0;
+	pthread_rwlock_rdlock(&g->snap_lock);
+	if (!g->snap_valid) {
+		error = pv_error_set(PV_EUNAVAIL, NULL, "the GitOps repository has not been reached yet; retry shortly");
+		goto out;
+	}
+	at = snapshot_find(&g->snap, name);
+	if (at < 0)
+		goto out;
+	*exists = 1;
+	*managed = g->snap.v[at].managed;
+	if (values_yaml && g->snap.v[at].values) {
+		if (!(*values_yaml = malloc(g->snap.v[at].values_len + 1))) {
+			error = pv_error_set(PV_ERROR, NULL, "out of memory");
+			goto out;
+		}
+		memcpy(*values_yaml, g->snap.v[at].values, g->snap.v[at].values_len + 1);
+		if (values_len)
+			*values_len = g->snap.v[at].values_len;
+	}
+out:
+	pthread_rwlock_unlock(&g->snap_lock);
+	return error;
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+static void status_ok(struct pv_gitops *g, int pushed)
+{
+	pthread_mutex_lock(&g->lock);
+	g->status.reachable = 1;
+	g->status.last_error[0] = '\0';
+	g->status.have_tip = g->tip_known;
+	git_oid_tostr(g->status.tip, sizeof(g->status.tip), &g->tip);
+	if (pushed) {
+		g->status.pushes++;
+		g->status.last_push_at = now_seconds();
+	}
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void status_fail(struct pv_gitops *g, const char *msg, int rejected)
+{
+	pthread_mutex_lock(&g->lock);
+	g->status.reachable = rejected; /* a rejection proves the server answers */
+	snprintf(g->status.last_error, sizeof(g->status.last_error), "%s", msg);
+	if (rejected)
+		g->status.rejections++;
+	else
+		g->status.push_failures++;
+	pthread_mutex_unlock(&g->lock);
+}
+
+void pv_gitops_status(struct pv_gitops *g, struct pv_gitops_status *out)
+{
+	pthread_mutex_lock(&g->lock);
+	*out = g->status;
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* ---- repository set-up -------------------------------------------------- */
+
+static int signature_now(git_signature **out, const struct pv_config *cfg)
+{
+	if (git_signature_now(out, cfg->git_author_name, cfg->git_author_email) < 0)
+		return git_fail("making the commit signature");
+	return 0;
+}
+
+static int empty_tree(git_tree **out, git_repository *repo)
+{
+	git_treebuilder *tb = NULL;
+	git_oid oid;
+	int error = 0;
+
+	if (git_treebuilder_new(&tb, repo, NULL) < 0 || git_treebuilder_write(&oid, tb) < 0 ||
+	    git_tree_lookup(out, repo, &oid) < 0)
+		error = git_fail("writing the empty tree");
+	git_treebuilder_free(tb);
+	return error;
+}
+
+/*
+ * Create the embedded default remote, DATA_DIR/gitops.git, seeded with the
+ * example chart, unless it exists.  The chart goes next to the env folder:
+ * with PREVIEWD_ENV_DIR=helm-env/env it lands in helm-env/.
+ */
+static int seed_default_remote(const struct pv_config *cfg)
+{
+	char path[4096], head[512], chart_root[1024];
+	git_repository *repo = NULL;
+	git_repository_init_options opts;
+	git_tree_update *updates = NULL;
+	git_tree *base = NULL, *tree = NULL;
+	git_signature *sig = NULL;
+	git_oid tree_oid, commit_oid;
+	char **paths = NULL;
+	const char *slash;
+	struct stat st;
+	int error = 0;
+
+	snprintf(path, sizeof(path), "%s/gitops.git", cfg->data_dir);
+	if (stat(path, &st) == 0)
+		return 0;
+	snprintf(head, sizeof(head), "refs/heads/%s", cfg->git_branch);
+	git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+	opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+	opts.initial_head = cfg->git_branch;
+	if (git_repository_init_ext(&repo, path, &opts) < 0)
+		return git_fail("creating the default GitOps repository");
+	slash = strrchr(cfg->env_dir, '/');
+	snprintf(chart_root, sizeof(chart_root), "%.*s", slash ? (int)(slash - cfg->env_dir + 1) : 0, cfg->env_dir);
+
+	updates = calloc(pv_embedded_seed_count, sizeof(*updates));
+	paths = calloc(pv_embedded_seed_count, sizeof(*paths));
+	if (!updates || !paths) {
+		error = pv_error_set(PV_ERROR, NULL, "out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < pv_embedded_seed_count; i++) {
+		const struct pv_embedded_file *f = &pv_embedded_seed[i];
+		size_t n = strlen(chart_root) + strlen(cfg->env_dir) + strlen(f->path) + 8;
+
+		if (!(paths[i] = malloc(n))) {
+			error = pv_error_set(PV_ERROR, NULL, "out of memory");
+			goto cleanup;
+		}
+		if (strncmp(f->path, "env/", 4) == 0)
+			snprintf(paths[i], n, "%s/%s", cfg->env_dir, f->path + 4);
+		else
+			snprintf(paths[i], n, "%s%s", chart_root, f->path);
+		if (git_blob_create_from_buffer(&updates[i].id, repo, f->data, f->len) < 0) {
+			error = git_fail("writing a seed file");
+			goto cleanup;
+		}
+		updates[i].action = GIT_TREE_UPDATE_UPSERT;
+		updates[i].filemode = GIT_FILEMODE_BLOB;
+		updates[i].path = paths[i];
+	}
+	if ((error = empty_tree(&base, repo)) < 0)
+		goto cleanup;
+	if (git_tree_create_updated(&tree_oid, repo, base, pv_embedded_seed_count, updates) < 0 ||
+	    git_tree_lookup(&tree, repo, &tree_oid) < 0) {
+		error = git_fail("building the seed tree");
+		goto cleanup;
+	}
+	if ((error = signature_now(&sig, cfg)) < 0)
+		goto cleanup;
+	if (git_commit_create(&commit_oid, repo, head, sig, sig, "UTF-8",
+		    "Example chart and environments\n\nSeeded by previewd as its embedded default GitOps repository.\n",
+		    tree, 0, NULL) < 0) {
+		error = git_fail("committing the seed");
+		goto cleanup;
+	}
+	log_info("gitops: created the default GitOps repository %s, seeded with the example chart", path);
+cleanup:
+	for (size_t i = 0; paths && i < pv_embedded_seed_count; i++)
+		free(paths[i]);
+	free(paths);
+	free(updates);
+	git_signature_free(sig);
+	git_tree_free(tree);
+	git_tree_free(base);
+	git_repository_free(repo);
+	return error;
+}
+
+static int tracking_ref(char *buf, size_t len, const struct pv_config *cfg)
+{
+	return snprintf(buf, len, "refs/remotes/origin/%s", cfg->git_branch) >= (int)len ? -1 : 0;
+}
+
+static int open_clone(struct pv_gitops *g)
+{
+	const struct pv_config *cfg = g->cfg;
+	git_repository_init_options opts;
+	char fetchspec[512], ref[300];
+	git_reference *tr = NULL;
+	int error;
+
+	if (git_repository_open_bare(&g->repo, g->clone_path) < 0) {
+		git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+		opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+		if (git_repository_init_ext(&g->repo, g->clone_path, &opts) < 0)
+			return git_fail("creating the local clone");
+	}
+	snprintf(fetchspec, sizeof(fetchspec), "+refs/heads/%s:refs/remotes/origin/%s", cfg->git_branch, cfg->git_branch);
+	error = git_remote_lookup(&g->remote, g->repo, "origin");
+	if (error == GIT_ENOTFOUND) {
+		if (git_remote_create_with_fetchspec(&g->remote, g->repo, "origin", cfg->git_url, fetchspec) < 0)
+			return git_fail("configuring the remote");
+	} else if (error < 0) {
+		return git_fail("reading the remote");
+	} else if (strcmp(git_remote_url(g->remote), cfg->git_url) != 0) {
+		/* the configured URL wins; what we knew of the old remote is void */
+		git_remote_free(g->remote);
+		g->remote = NULL;
+		if (git_remote_set_url(g->repo, "origin", cfg->git_url) < 0 ||
+		    git_remote_lookup(&g->remote, g->repo, "origin") < 0)
+			return git_fail("updating the remote URL");
+		tracking_ref(ref, sizeof(ref), cfg);
+		if (git_reference_lookup(&tr, g->repo, ref) == 0) {
+			git_reference_delete(tr);
+			git_reference_free(tr);
+			tr = NULL;
+		}
+	}
+	/* start from what the last run saw, so requests can be validated while
+	 * the remote is still unreachable */
+	tracking_ref(ref, sizeof(ref), cfg);
+	if (git_reference_name_to_id(&g->tip, g->repo, ref) == 0) {
+		g->tip_known = 1;
+		if ((error = rebuild_snapshot(g)) < 0)
+			return error;
+	}
+	g->need_fetch = 1;
+	return 0;
+}
+
+/* ---- transport ---------------------------------------------------------- */
+
+struct xfer {
+	struct pv_gitops *g;
+	int cred_calls;
+	int rejected;
+	char reject_msg[256];
+};
+
+static int cred_cb(git_credential **out, const char *url, const char *user_from_url,
+	unsigned int allowed, void *payload)
+{
+	struct xfer *x = payload;
+	const struct pv_config *cfg = x->g->cfg;
+	const char *user = cfg->git_username && *cfg->git_username ? cfg->git_username
+			 : user_from_url ? user_from_url : "git";
+
+	(void)url;
+	/* libgit2 asks again after every refusal: one try, then give up */
+	if (x->cred_calls++ > 0) {
+		git_error_set_str(GIT_ERROR_NET, "the Git server refused previewd's credentials");
+		return GIT_EAUTH;
+	}
+	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && cfg->git_password)
+		return git_credential_userpass_plaintext_new(out, user, cfg->git_password);
+	if ((allowed & GIT_CREDENTIAL_SSH_KEY) && cfg->git_ssh_key)
+		return git_credential_ssh_key_new(out, user, cfg->git_ssh_pubkey, cfg->git_ssh_key,
+			cfg->git_ssh_passphrase);
+	if (allowed & GIT_CREDENTIAL_USERNAME)
+		return git_credential_username_new(out, user);
+	git_error_set_str(GIT_ERROR_NET, "the Git server wants credentials and none are configured");
+	return GIT_EAUTH;
+}
+
+static int push_ref_cb(const char *refname, const char *status, void *payload)
+{
+	struct xfer *x = payload;
+
+	/* git_remote_push returns 0 even when the server refused the ref: this
+	 * per-reference status is the only place a rejection shows */
+	if (status) {
+		x->rejected = 1;
+		snprintf(x->reject_msg, sizeof(x->reject_msg), "%s rejected: %s", refname, status);
+	}
+	return 0;
+}
+
+static void fill_callbacks(git_remote_callbacks *cb, struct xfer *x)
+{
+	cb->credentials = cred_cb;
+	cb->push_update_reference = push_ref_cb;
+	cb->payload = x;
+}
+
+/*
+ * libgit2 sends credentials only after a 401, which costs every push and
+ * fetch one extra round trip.  With a username and password for an http(s)
+ * remote the Authorization header is sent up front instead.
+ */
+static void make_auth_header(struct pv_gitops *g)
+{
+	const struct pv_config *cfg = g->cfg;
+	char plain[600];
+	unsigned char b64[820];
+	int n;
+
+	g->auth_header[0] = '\0';
+	if (!cfg->git_username || !cfg->git_password ||
+	    (strncmp(cfg->git_url, "http://", 7) != 0 && strncmp(cfg->git_url, "https://", 8) != 0))
+		return;
+	n = snprintf(plain, sizeof(plain), "%s:%s", cfg->git_username, cfg->git_password);
+	if (n < 0 || (size_t)n >= sizeof(plain))
+		return;
+	EVP_EncodeBlock(b64, (const unsigned char *)plain, n);
+	snprintf(g->auth_header, sizeof(g->auth_header), "Authorization: Basic %s", (const char *)b64);
+	memset(plain, 0, sizeof(plain));
+}
+
+static void set_headers(git_strarray *headers, char **slot, struct pv_gitops *g)
+{
+	slot[0] = g->auth_header;
+	headers->strings = slot;
+	headers->count = g->auth_header[0] ? 1 : 0;
+}
+
+static int do_fetch(struct pv_gitops *g)
+{
+	git_fetch_options opts;
+	struct xfer x = { .g = g };
+	char ref[300], *hdr[1];
+	git_oid old = g->tip;
+	int error;
+
+	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
+	fill_callbacks(&opts.callbacks, &x);
+	set_headers(&opts.custom_headers, hdr, g);
+	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	opts.prune = GIT_FETCH_NO_PRUNE;
+	if (git_remote_fetch(g->remote, NULL, &opts, NULL) < 0)
+		return git_fail("fetch");
+	tracking_ref(ref, sizeof(ref), g->cfg);
+	error = git_reference_name_to_id(&g->tip, g->repo, ref);
+	if (error == GIT_ENOTFOUND)
+		memset(&g->tip, 0, sizeof(g->tip)); /* an empty repository: the first commit is a root */
+	else if (error < 0)
+		return git_fail("reading the fetched branch");
+	g->tip_known = 1;
+	g->need_fetch = 0;
+	if (!git_oid_equal(&old, &g->tip) || !g->snap_valid)
+		return rebuild_snapshot(g);
+	return 0;
+}
+
+enum push_result { PUSH_OK, PUSH_REJECTED, PUSH_FAILED };
+
+static enum push_result do_push(struct pv_gitops *g, const git_oid *commit, char *msg, size_t msglen)
+{
+	git_push_options opts;
+	struct xfer x = { .g = g };
+	char local[300], spec[700], *specs[1], *hdr[1];
+	git_strarray refspecs = { specs, 1 };
+	git_reference *ref = NULL;
+	int error;
+
+	git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
+	/* the local branch is only the push source; it never diverges from what
+	 * we believe the remote has plus this one commit */
+	snprintf(local, sizeof(local), "refs/heads/%s", g->cfg->git_branch);
+	if (git_reference_create(&ref, g->repo, local, commit, 1, "previewd: outgoing") < 0) {
+		snprintf(msg, msglen, "updating the local branch: %s", git_msg());
+		return PUSH_FAILED;
+	}
+	git_reference_free(ref);
+	snprintf(spec, sizeof(spec), "%s:%s", local, local); /* no '+': never force */
+	specs[0] = spec;
+	fill_callbacks(&opts.callbacks, &x);
+	set_headers(&opts.custom_headers, hdr, g);
+	error = git_remote_push(g->remote, &refspecs, &opts);
+	if (error == GIT_ENONFASTFORWARD || (error == 0 && x.rejected)) {
+		snprintf(msg, msglen, "%s", x.rejected ? x.reject_msg : "non-fast-forward");
+		return PUSH_REJECTED;
+	}
+	if (error < 0) {
+		snprintf(msg, msglen, "push to %s failed: %s", g->cfg->git_url, git_msg());
+		return PUSH_FAILED;
+	}
+	return PUSH_OK;
+}
+
+/* ---- one round ---------------------------------------------------------- */
+
+struct rows {
+	struct pv_env *v;
+	size_t n, cap;
+};
+
+static int collect_row(const struct pv_env *env, void *payload)
+{
+	struct rows *r = payload;
+	struct pv_env *dst;
+
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 32;
+		struct pv_env *v = realloc(r->v, cap * sizeof(*v));
+		if (!v)
+			return pv_error_set(PV_ERROR, NULL, "out of memory");
+		r->v = v;
+		r->cap = cap;
+	}
+	dst = &r->v[r->n];
+	*dst = *env;
+	dst->values_json = strdup(env->values_json);
+	dst->requested_by = strdup(env->requested_by);
+	dst->git_error = NULL;
+	if (!dst->values_json || !dst->requested_by) {
+		free(dst->values_json);
+		free(dst->requested_by);
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	}
+	r->n++;
+	return 0;
+}
+
+static void rows_clear(struct rows *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		pv_env_dispose(&r->v[i]);
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+enum action { A_WRITE, A_REMOVE, A_NOTHING, A_FAIL };
+
+struct plan {
+	enum action action;
+	const char *verb;       /* create, update, delete */
+	char why[200];          /* for A_FAIL */
+};
+
+static void format_time(char *buf, size_t len, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* previewd.json: the record that marks the folder as previewd's and lets
+ * the database be rebuilt from Git. */
+static char *render_meta(const struct pv_env *env)
+{
+	char created[32], expires[32], updated[32];
+	json_t *o;
+	char *s;
+
+	format_time(created, sizeof(created), env->created_at);
+	format_time(expires, sizeof(expires), env->expires_at);
+	format_time(updated, sizeof(updated), env->updated_at);
+	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+		"managed_by", "previewd", "version", 1, "name", env->name, "owner", env->owner,
+		"base", env->base, "requested_by", env->requested_by,
+		"created_at", created, "updated_at", updated, "expires_at", expires);
+	if (!o)
+		return NULL;
+	s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (s) {
+		size_t n = strlen(s);
+		char *t = realloc(s, n + 2);
+		if (!t) {
+			free(s);
+			return NULL;
+		}
+		t[n] = '\n';
+		t[n + 1] = '\0';
+		s = t;
+	}
+	return s;
+}
+
+static int blob_from(git_repository *repo, git_oid *out, const char *data, size_t len)
+{
+	if (git_blob_create_from_buffer(out, repo, data, len) < 0)
+		return git_fail("writing a blob");
+	return 0;
+}
+
+/* Decide what row r means for the tree at tip and, for writes, create its
+ * blobs.  Only folders with previewd.json are ever changed. */
+static int plan_row(struct pv_gitops *g, git_tree *tip_tree, const struct pv_env *r, struct plan *p,
+	git_oid *values_oid, git_oid *meta_oid)
+{
+	char path[512], mpath[600];
+	git_tree_entry *e = NULL, *m = NULL;
+	int exists = 0, managed = 0, error = 0;
+	json_t *values = NULL;
+	char *yaml = NULL, *meta = NULL;
+	size_t yaml_len = 0;
+
+	memset(p, 0, sizeof(*p));
+	pv_gitops_env_path(g->cfg, r->name, path, sizeof(path));
+	snprintf(mpath, sizeof(mpath), "%s/%s", path, MANAGED_FILE);
+	if (tip_tree && git_tree_entry_bypath(&e, tip_tree, path) == 0) {
+		exists = 1;
+		managed = git_tree_entry_type(e) == GIT_OBJECT_TREE && git_tree_entry_bypath(&m, tip_tree, mpath) == 0;
+	}
+	if (strcmp(r->status, PV_STATUS_DELETING) == 0) {
+		p->verb = "delete";
+		/* gone already, or taken over by people: nothing of ours to remove */
+		p->action = exists && managed ? A_REMOVE : A_NOTHING;
+		goto cleanup;
+	}
+	p->verb = r->pushed_gen == 0 ? "create" : "update";
+	if (exists && !managed) {
+		p->action = A_FAIL;
+		snprintf(p->why, sizeof(p->why), "the folder %s exists in Git and was not created by previewd", path);
+		goto cleanup;
+	}
+	values = json_loads(r->values_json, 0, NULL);
+	if (!values || pv_values_to_yaml(&yaml, &yaml_len, values) < 0 || !(meta = render_meta(r))) {
+		p->action = A_FAIL;
+		snprintf(p->why, sizeof(p->why), "the recorded values cannot be rendered: %s", pv_error_last()->message);
+		goto cleanup;
+	}
+	if ((error = blob_from(g->repo, values_oid, yaml, yaml_len)) < 0 ||
+	    (error = blob_from(g->repo, meta_oid, meta, strlen(meta))) < 0)
+		goto cleanup;
+	p->action = A_WRITE;
+cleanup:
+	json_decref(values);
+	free(yaml);
+	free(meta);
+	git_tree_entry_free(e);
+	git_tree_entry_free(m);
+	return error;
+}
+
+static int append_message(char **buf, size_t *len, size_t *cap, const char *fmt, ...) PV_PRINTF(4, 5);
+static int append_message(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(*buf ? *buf + *len : NULL, *buf ? *cap - *len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return PV_ERROR;
+		if (*buf && *len + (size_t)n < *cap) {
+			*len += (size_t)n;
+			return 0;
+		}
+		size_t ncap = (*cap ? *cap * 2 : 1024) + (size_t)n;
+		char *nb = realloc(*buf, ncap);
+		if (!nb)
+			return pv_error_set(PV_ERROR, NULL, "out of memory");
+		*buf = nb;
+		*cap = ncap;
+	}
+}
+
+static char *commit_message(const struct rows *rows, const struct plan *plans)
+{
+	size_t n_create = 0, n_update = 0, n_delete = 0, changed = 0, len = 0, cap = 0;
+	char *msg = NULL;
+	const struct pv_env *only = NULL;
+	const struct plan *only_plan = NULL;
+
+	for (size_t i = 0; i < rows->n; i++) {
+		if (plans[i].action != A_WRITE && plans[i].action != A_REMOVE)
+			continue;
+		changed++;
+		only = &rows->v[i];
+		only_plan = &plans[i];
+		if (strcmp(plans[i].verb, "create") == 0)
+			n_create++;
+		else if (strcmp(plans[i].verb, "update") == 0)
+			n_update++;
+		else
+			n_delete++;
+	}
+	if (changed == 1) {
+		if (append_message(&msg, &len, &cap, "previewd: %s %s\n\n", only_plan->verb, only->name) < 0)
+			goto fail;
+	} else {
+		if (append_message(&msg, &len, &cap, "previewd: %zu changes (%zu create, %zu update, %zu delete)\n\n",
+			    changed, n_create, n_update, n_delete) < 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < rows->n; i++) {
+		if (plans[i].action != A_WRITE && plans[i].action != A_REMOVE)
+			continue;
+		if (append_message(&msg, &len, &cap, "%s %s (owner %s, requested by %s)\n", plans[i].verb,
+			    rows->v[i].name, rows->v[i].owner, rows->v[i].requested_by) < 0)
+			goto fail;
+	}
+	return msg;
+fail:
+	free(msg);
+	return NULL;
+}
+
+/* Record the round in SQLite and tell the HTTP side. */
+static int record_round(struct pv_gitops *g, const struct rows *rows, const struct plan *plans, const char *commit)
+{
+	struct pv_gitops_landed *landed = NULL;
+	int64_t now = now_seconds();
+	char detail[128];
+	int error;
+
+	if ((error = pv_store_begin(g->store)) < 0)
+		return error;
+	for (size_t i = 0; i < rows->n; i++) {
+		const struct pv_env *r = &rows->v[i];
+		if (plans[i].action == A_FAIL) {
+			log_warn("gitops: %s failed: %s", r->name, plans[i].why);
+			error = pv_store_mark_failed(g->store, r->id, r->gen, plans[i].why, now);
+			if (error == 0)
+				error = pv_store_event_add(g->store, r, "failed", "previewd", now, NULL);
+		} else {
+			snprintf(detail, sizeof(detail), "{\"commit\":\"%s\",\"gen\":%lld}", commit, (long long)r->gen);
+			error = pv_store_mark_pushed(g->store, r->id, r->gen, commit, now);
+			if (error == 0)
+				error = pv_store_event_add(g->store, r,
+					strcmp(r->status, PV_STATUS_DELETING) == 0 ? "deleted" : "pushed",
+					"previewd", now, detail);
+		}
+		if (error < 0) {
+			pv_store_rollback(g->store);
+			return error;
+		}
+	}
+	if ((error = pv_store_commit(g->store)) < 0)
+		return error;
+	if (g->landed_cb && (landed = calloc(rows->n, sizeof(*landed))) != NULL) {
+		for (size_t i = 0; i < rows->n; i++) {
+			landed[i].id = rows->v[i].id;
+			landed[i].gen = rows->v[i].gen;
+		}
+		g->landed_cb(landed, rows->n, g->landed_payload);
+		free(landed);
+	}
+	return 0;
+}
+
+/* Keep the snapshot in step with our own commit, without re-reading the tree. */
+static void snapshot_apply(struct pv_gitops *g, const struct rows *rows, const struct plan *plans)
+{
+	pthread_rwlock_wrlock(&g->snap_lock);
+	for (size_t i = 0; i < rows->n; i++) {
+		if (plans[i].action == A_WRITE) {
+			struct folder f = { .name = strdup(rows->v[i].name), .managed = 1 };
+			if (f.name)
+				(void)snapshot_put(&g->snap, &f);
+		} else if (plans[i].action == A_REMOVE) {
+			snapshot_remove(&g->snap, rows->v[i].name);
+		}
+	}
+	pthread_rwlock_unlock(&g->snap_lock);
+}
+
+enum round_result { ROUND_IDLE, ROUND_DONE, ROUND_MORE, ROUND_REJECTED, ROUND_FAILED };
+
+static enum round_result run_round(struct pv_gitops *g)
+{
+	struct rows rows = { 0 };
+	struct plan *plans = NULL;
+	git_tree_update *updates = NULL;
+	char **paths = NULL;
+	git_commit *tip_commit = NULL;
+	git_tree *tip_tree = NULL, *base_tree = NULL, *new_tree = NULL;
+	git_signature *sig = NULL;
+	git_oid tree_oid, commit_oid;
+	char *message = NULL, commit_hex[48], err[512];
+	size_t nupd = 0;
+	enum round_result result = ROUND_FAILED;
+	enum push_result pr;
+
+	err[0] = '\0';
+	if (g->need_fetch) {
+		if (do_fetch(g) < 0) {
+			snprintf(err, sizeof(err), "%s", pv_error_last()->message);
+			goto cleanup;
+		}
+		status_ok(g, 0);
+	}
+	if (pv_store_dirty(g->store, ROUND_LIMIT, collect_row, &rows) < 0) {
+		snprintf(err, sizeof(err), "%s", pv_error_last()->message);
+		goto cleanup;
+	}
+	if (rows.n == 0) {
+		result = ROUND_IDLE;
+		goto cleanup;
+	}
+	if (!git_oid_is_zero(&g->tip) &&
+	    (git_commit_lookup(&tip_commit, g->repo, &g->tip) < 0 || git_commit_tree(&tip_tree, tip_commit) < 0)) {
+		snprintf(err, sizeof(err), "reading the tip: %s", git_msg());
+		g->need_fetch = 1;
+		goto cleanup;
+	}
+	plans = calloc(rows.n, sizeof(*plans));
+	updates = calloc(rows.n * 2, sizeof(*updates));
+	paths = calloc(rows.n * 2, sizeof(*paths));
+	if (!plans || !updates || !paths) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < rows.n; i++) {
+		git_oid voids, moid;
+		char path[512];
+
+		if (plan_row(g, tip_tree, &rows.v[i], &plans[i], &voids, &moid) < 0) {
+			snprintf(err, sizeof(err), "%s", pv_error_last()->message);
+			goto cleanup;
+		}
+		pv_gitops_env_path(g->cfg, rows.v[i].name, path, sizeof(path));
+		if (plans[i].action == A_WRITE) {
+			size_t n = strlen(path) + 32;
+			if (!(paths[nupd] = malloc(n)) || !(paths[nupd + 1] = malloc(n))) {
+				snprintf(err, sizeof(err), "out of memory");
+				goto cleanup;
+			}
+			snprintf(paths[nupd], n, "%s/%s", path, VALUES_FILE);
+			snprintf(paths[nupd + 1], n, "%s/%s", path, MANAGED_FILE);
+			updates[nupd] = (git_tree_update){ GIT_TREE_UPDATE_UPSERT, voids, GIT_FILEMODE_BLOB, paths[nupd] };
+			updates[nupd + 1] = (git_tree_update){ GIT_TREE_UPDATE_UPSERT, moid, GIT_FILEMODE_BLOB, paths[nupd + 1] };
+			nupd += 2;
+		} else if (plans[i].action == A_REMOVE) {
+			if (!(paths[nupd] = strdup(path))) {
+				snprintf(err, sizeof(err), "out of memory");
+				goto cleanup;
+			}
+			updates[nupd] = (git_tree_update){ GIT_TREE_UPDATE_REMOVE, { { 0 } }, 0, paths[nupd] };
+			nupd++;
+		}
+	}
+	if (tip_tree) {
+		base_tree = tip_tree;
+	} else if (empty_tree(&base_tree, g->repo) < 0) {
+		snprintf(err, sizeof(err), "%s", pv_error_last()->message);
+		goto cleanup;
+	}
+	if (git_tree_create_updated(&tree_oid, g->repo, base_tree, nupd, updates) < 0) {
+		snprintf(err, sizeof(err), "building the tree: %s", git_msg());
+		goto cleanup;
+	}
+	if (tip_tree && git_oid_equal(&tree_oid, git_tree_id(tip_tree))) {
+		/* Git already holds this state (a retry after a push whose answer was
+		 * lost, or removals of folders already gone): nothing to commit */
+		git_oid_tostr(commit_hex, sizeof(commit_hex), &g->tip);
+		goto record;
+	}
+	if (git_tree_lookup(&new_tree, g->repo, &tree_oid) < 0 || signature_now(&sig, g->cfg) < 0 ||
+	    !(message = commit_message(&rows, plans))) {
+		snprintf(err, sizeof(err), "preparing the commit: %s", pv_error_last()->message);
+		goto cleanup;
+	}
+	if (git_commit_create(&commit_oid, g->repo, NULL, sig, sig, "UTF-8", message, new_tree,
+		    tip_commit ? 1 : 0, (const git_commit **)&tip_commit) < 0) {
+		snprintf(err, sizeof(err), "committing: %s", git_msg());
+		goto cleanup;
+	}
+	pr = do_push(g, &commit_oid, err, sizeof(err));
+	if (pr == PUSH_REJECTED) {
+		log_info("gitops: push rejected (%s); fetching and rebuilding", err);
+		status_fail(g, err, 1);
+		g->need_fetch = 1;
+		result = ROUND_REJECTED;
+		goto cleanup;
+	}
+	if (pr == PUSH_FAILED)
+		goto cleanup;
+	g->tip = commit_oid;
+	{
+		char ref[300];
+		git_reference *r = NULL;
+		tracking_ref(ref, sizeof(ref), g->cfg);
+		if (git_reference_create(&r, g->repo, ref, &commit_oid, 1, "previewd: pushed") == 0)
+			git_reference_free(r);
+	}
+	git_oid_tostr(commit_hex, sizeof(commit_hex), &commit_oid);
+	g->commits_since_repack++;
+	pthread_mutex_lock(&g->lock);
+	g->status.commits++;
+	pthread_mutex_unlock(&g->lock);
+	log_info("gitops: pushed %.12s with %zu change(s)", commit_hex, rows.n);
+record:
+	snapshot_apply(g, &rows, plans);
+	status_ok(g, 1);
+	if (record_round(g, &rows, plans, commit_hex) < 0) {
+		/* Git has it; the rows stay dirty and the next round finds the tree
+		 * unchanged and records it then */
+		snprintf(err, sizeof(err), "%s", pv_error_last()->message);
+		log_error("gitops: recording the push failed: %s", err);
+		err[0] = '\0';
+	}
+	result = rows.n == ROUND_LIMIT ? ROUND_MORE : ROUND_DONE;
+cleanup:
+	if (result == ROUND_FAILED && err[0]) {
+		log_warn("gitops: %s", err);
+		status_fail(g, err, 0);
+		g->need_fetch = 1;
+		if (pv_store_set_dirty_error(g->store, err) < 0)
+			log_warn("gitops: %s", pv_error_last()->message);
+	}
+	for (size_t i = 0; paths && i < rows.n * 2; i++)
+		free(paths[i]);
+	free(paths);
+	free(updates);
+	free(plans);
+	free(message);
+	git_signature_free(sig);
+	git_tree_free(new_tree);
+	if (base_tree != tip_tree)
+		git_tree_free(base_tree);
+	git_tree_free(tip_tree);
+	git_commit_free(tip_commit);
+	rows_clear(&rows);
+	return result;
+}
+
+/* ---- the thread --------------------------------------------------------- */
+
+static long long backoff_ms(struct pv_gitops *g, unsigned int failures)
+{
+	long long cap = g->cfg->push_backoff_max_ms, d = 100;
+
+	for (unsigned int i = 1; i < failures && d < cap; i++)
+		d *= 2;
+	if (d > cap)
+		d = cap;
+	/* full jitter on the upper half: many previewd instances must not retry in step */
+	return d / 2 + (long long)(rand_r(&g->rand_state) % (unsigned int)(d / 2 + 1));
+}
+
+static void *writer_main(void *arg)
+{
+	struct pv_gitops *g = arg;
+	long long wait_ms = 0;
+
+	for (;;) {
+		enum round_result r;
+
+		struct timespec deadline;
+		long long ms = wait_ms > 0 ? wait_ms : 60000; /* idle: look at the queue now and then */
+
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += ms / 1000;
+		deadline.tv_nsec += (ms % 1000) * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&g->lock);
+		/* during a backoff new requests do not shorten the wait: an outage
+		 * must not turn every request into a connection attempt */
+		while (!g->stopping && (wait_ms > 0 || !g->kicked))
+			if (pthread_cond_timedwait(&g->wake, &g->lock, &deadline) == ETIMEDOUT)
+				break;
+		if (g->stopping) {
+			pthread_mutex_unlock(&g->lock);
+			break;
+		}
+		g->kicked = 0;
+		pthread_mutex_unlock(&g->lock);
+
+		r = run_round(g);
+		switch (r) {
+		case ROUND_IDLE:
+			g->failures = g->rejections = 0;
+			wait_ms = 0;
+			break;
+		case ROUND_DONE:
+		case ROUND_MORE:
+			g->failures = g->rejections = 0;
+			wait_ms = 0;
+			/* whatever arrived during the push goes out in the next commit */
+			pthread_mutex_lock(&g->lock);
+			g->kicked = 1;
+			pthread_mutex_unlock(&g->lock);
+			break;
+		case ROUND_REJECTED:
+			/* another writer won the race: fetch and rebuild at once, but a
+			 * server that keeps refusing gets the backoff too */
+			g->rejections++;
+			wait_ms = g->rejections <= REJECT_FAST_RETRIES ? 0 : backoff_ms(g, g->rejections - REJECT_FAST_RETRIES);
+			pthread_mutex_lock(&g->lock);
+			g->kicked = 1;
+			pthread_mutex_unlock(&g->lock);
+			break;
+		case ROUND_FAILED:
+			g->failures++;
+			wait_ms = backoff_ms(g, g->failures);
+			pthread_mutex_lock(&g->lock);
+			g->kicked = 1;
+			pthread_mutex_unlock(&g->lock);
+			break;
+		}
+		if (wait_ms > 0)
+			log_debug("gitops: next attempt in %lld ms", wait_ms);
+	}
+	return NULL;
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+int pv_gitops_start(struct pv_gitops **out, const struct pv_config *cfg, const char *db_path,
+	pv_gitops_landed_cb cb, void *payload)
+{
+	struct pv_gitops *g;
+	pthread_condattr_t ca;
+	int error;
+
+	*out = NULL;
+	if (!(g = calloc(1, sizeof(*g))))
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	g->cfg = cfg;
+	g->landed_cb = cb;
+	g->landed_payload = payload;
+	g->rand_state = (unsigned int)time(NULL) ^ (unsigned int)getpid();
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_rwlock_init(&g->snap_lock, NULL);
+	if (!(g->db_path = strdup(db_path)) || asprintf(&g->clone_path, "%s/clone.git", cfg->data_dir) < 0) {
+		g->clone_path = NULL;
+		error = pv_error_set(PV_ERROR, NULL, "out of memory");
+		goto fail;
+	}
+	if (cfg->git_url_is_default && (error = seed_default_remote(cfg)) < 0)
+		goto fail;
+	make_auth_header(g);
+	if ((error = open_clone(g)) < 0)
+		goto fail;
+	if ((error = pv_store_open(&g->store, g->db_path)) < 0)
+		goto fail;
+	g->kicked = 1; /* the first round fetches and pushes whatever a previous run left */
+	if (pthread_create(&g->thread, NULL, writer_main, g) != 0) {
+		error = pv_error_set(PV_ERROR, NULL, "cannot start the Git writer thread");
+		goto fail;
+	}
+	g->thread_started = 1;
+	*out = g;
+	return 0;
+fail:
+	pv_gitops_free(g);
+	return error;
+}
+
+void pv_gitops_kick(struct pv_gitops *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->kicked = 1;
+	pthread_cond_signal(&g->wake);
+	pthread_mutex_unlock(&g->lock);
+}
+
+void pv_gitops_free(struct pv_gitops *g)
+{
+	if (!g)
+		return;
+	if (g->thread_started) {
+		pthread_mutex_lock(&g->lock);
+		g->stopping = 1;
+		pthread_cond_signal(&g->wake);
+		pthread_mutex_unlock(&g->lock);
+		pthread_join(g->thread, NULL);
+	}
+	pv_store_free(g->store);
+	git_remote_free(g->remote);
+	git_repository_free(g->repo);
+	snapshot_clear(&g->snap);
+	memset(g->auth_header, 0, sizeof(g->auth_header));
+	pthread_rwlock_destroy(&g->snap_lock);
+	pthread_cond_destroy(&g->wake);
+	pthread_mutex_destroy(&g->lock);
+	free(g->clone_path);
+	free(g->db_path);
+	free(g);
+}

@@ -1,0 +1,92 @@
+/*
+ * gitops.h - the Git writer: the one thread that owns the libgit2
+ * repository, turns the desired state recorded in SQLite into commits on the
+ * GitOps branch, and pushes them.
+ *
+ * DESIGN
+ *
+ * The writer keeps a bare clone in DATA_DIR/clone.git (no working tree) and
+ * the tip of the remote branch it last saw.  Each round it reads every dirty
+ * row (gen > pushed_gen) from SQLite, builds one tree update on that tip with
+ * git_tree_create_updated (values.yaml and previewd.json written, or the
+ * folder removed), makes one commit and pushes it without force.  Requests
+ * that arrive while a push is in flight are in the database by the time the
+ * round ends, so they go out together in the next commit: the number of
+ * commits tracks the number of pushes the server can take, not the number of
+ * requests.
+ *
+ * A push the server rejects (non-fast-forward, a racing writer, a lock) is
+ * detected from the per-reference status, not just the return code; the
+ * writer then fetches, rebuilds the same desired state on the new tip and
+ * pushes again.  Transport and credential failures are retried with capped
+ * exponential backoff and jitter.  Because the database is the queue, a
+ * restart resumes exactly where the previous process stopped.
+ *
+ * Only folders carrying previewd.json are ever changed or removed: a folder
+ * that exists without it belongs to people and makes the request fail.
+ *
+ * Other threads never touch the repository.  They read a snapshot of the env
+ * folder (which folders exist, which previewd manages, and the values.yaml
+ * of the ones people manage, for use as a base) that the writer publishes
+ * under a read-write lock after each fetch and push.
+ */
+#ifndef PV_GITOPS_H
+#define PV_GITOPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "error.h"
+
+struct pv_gitops;
+
+/* One row the writer finished with: its generation gen is now in Git (or
+ * the row failed for good). */
+struct pv_gitops_landed {
+	int64_t id;
+	int64_t gen;
+};
+
+/* Called on the writer thread after a round's results are committed to
+ * SQLite.  Must not block. */
+typedef void (*pv_gitops_landed_cb)(const struct pv_gitops_landed *items, size_t n, void *payload);
+
+/* Prepare the repositories and start the writer thread.  When the remote is
+ * the embedded default it is created and seeded first.  The writer tolerates
+ * an unreachable remote (it keeps retrying); start fails only for local
+ * problems.  cfg must outlive the writer. */
+int pv_gitops_start(struct pv_gitops **out, const struct pv_config *cfg, const char *db_path,
+	pv_gitops_landed_cb cb, void *payload) PV_WARN_UNUSED;
+
+/* Stop the writer (finishing the push in flight) and free everything. */
+void pv_gitops_free(struct pv_gitops *g);
+
+/* New desired state is in SQLite: wake the writer.  Any thread. */
+void pv_gitops_kick(struct pv_gitops *g);
+
+/*
+ * What Git holds at the last known tip for env folder `name`: *exists and
+ * *managed (previewd.json present).  If values_yaml is not NULL and the
+ * folder is one people manage, *values_yaml receives a malloc'd copy of its
+ * values.yaml (NULL when it has none).  PV_EUNAVAIL when the writer has never
+ * seen the remote branch.  Any thread.
+ */
+int pv_gitops_folder(struct pv_gitops *g, const char *name, int *exists, int *managed,
+	char **values_yaml, size_t *values_len) PV_WARN_UNUSED;
+
+struct pv_gitops_status {
+	int reachable;         /* last fetch or push succeeded */
+	int have_tip;          /* a tip of the branch is known */
+	char tip[48];
+	char last_error[256];  /* "" when reachable */
+	int64_t last_push_at;  /* unix seconds, 0 = never */
+	uint64_t pushes, push_failures, rejections, commits;
+};
+
+void pv_gitops_status(struct pv_gitops *g, struct pv_gitops_status *out);
+
+/* The path of the env folder for name, "ENV_DIR/name", into buf. */
+void pv_gitops_env_path(const struct pv_config *cfg, const char *name, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,441 @@
+/*
+ * http.c - libmicrohttpd glue: bodies, responses, and the waiting room.
+ *
+ * Lifecycle of a request (struct req, libmicrohttpd's per-connection
+ * pointer): the first call checks the announced size; body chunks are
+ * appended up to PREVIEWD_MAX_BODY; the final call runs the API.  A write's
+ * answer then usually waits for its push: the request joins the waiting
+ * room (a list under `lock`) and its connection is suspended.  Whoever takes
+ * it out of the room - the landed callback or the timer thread - resumes the
+ * connection, and the next call answers with pv_api_finish().  Taking a
+ * request out of the room happens under the lock, exactly once.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "log.h"
+
+enum req_state { RS_NEW = 0, RS_BODY, RS_WAITING, RS_RESUMED };
+
+struct req {
+	enum req_state state;
+	char *body;
+	size_t len, cap;
+	int too_big;
+	struct pv_response resp;
+	/* waiting room */
+	struct MHD_Connection *conn;
+	struct timespec deadline;   /* CLOCK_MONOTONIC */
+	struct req *next, *prev;
+	int in_room;
+};
+
+struct pv_http {
+	const struct pv_config *cfg;
+	struct pv_api *api;
+	struct MHD_Daemon *daemon;
+	unsigned short port;
+
+	pthread_mutex_t lock;
+	pthread_cond_t timer_wake;
+	struct req *room;           /* waiting requests, unordered */
+	pthread_t timer;
+	int timer_started, stopping;
+};
+
+static void ts_add_ms(struct timespec *ts, long long ms)
+{
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static int ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Take r out of the room and resume its connection; caller holds lock. */
+static void room_release(struct pv_http *h, struct req *r)
+{
+	if (!r->in_room)
+		return;
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		h->room = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->next = r->prev = NULL;
+	r->in_room = 0;
+	r->state = RS_RESUMED;
+	MHD_resume_connection(r->conn);
+}
+
+void pv_http_landed(const struct pv_gitops_landed *items, size_t n, void *payload)
+{
+	struct pv_http *h = payload;
+	struct req *r, *next;
+
+	pthread_mutex_lock(&h->lock);
+	for (r = h->room; r; r = next) {
+		next = r->next;
+		for (size_t i = 0; i < n; i++) {
+			if (items[i].id == r->resp.wait_id && items[i].gen >= r->resp.wait_gen) {
+				room_release(h, r);
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* The timer thread: ends waits whose window closed (they answer 202). */
+static void *timer_main(void *arg)
+{
+	struct pv_http *h = arg;
+
+	pthread_mutex_lock(&h->lock);
+	while (!h->stopping) {
+		struct timespec now, earliest = { 0, 0 };
+		struct req *r, *next;
+		int have = 0;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		for (r = h->room; r; r = next) {
+			next = r->next;
+			if (!ts_before(&now, &r->deadline)) {
+				room_release(h, r);
+				continue;
+			}
+			if (!have || ts_before(&r->deadline, &earliest)) {
+				earliest = r->deadline;
+				have = 1;
+			}
+		}
+		if (!have) {
+			earliest = now;
+			ts_add_ms(&earliest, 60000);
+		}
+		pthread_cond_timedwait(&h->timer_wake, &h->lock, &earliest);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+/* ---- responses ---------------------------------------------------------- */
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, struct pv_response *resp)
+{
+	struct MHD_Response *mr;
+	enum MHD_Result ret;
+	char *text = NULL;
+	size_t len = 0;
+
+	if (resp->body) {
+		text = json_dumps(resp->body, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		if (text) {
+			len = strlen(text);
+			/* readable with plain curl: end with a newline */
+			char *t = realloc(text, len + 2);
+			if (t) {
+				text = t;
+				text[len++] = '\n';
+				text[len] = '\0';
+			}
+		}
+	}
+	mr = MHD_create_response_from_buffer(len, text ? text : (char *)"", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (!mr) {
+		free(text);
+		return MHD_NO;
+	}
+	if (text)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+			resp->problem ? "application/problem+json" : "application/json; charset=utf-8");
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (resp->location[0])
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_LOCATION, resp->location);
+	if (resp->allow[0])
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, resp->allow);
+	ret = MHD_queue_response(conn, (unsigned int)resp->status, mr);
+	MHD_destroy_response(mr);
+	return ret;
+}
+
+static enum MHD_Result send_problem(struct MHD_Connection *conn, int code, const char *url)
+{
+	struct pv_response resp = { 0 };
+	enum MHD_Result ret;
+
+	pv_api_problem(&resp, code, url);
+	ret = send_response(conn, &resp);
+	pv_response_dispose(&resp);
+	return ret;
+}
+
+/* ---- the access handler ------------------------------------------------- */
+
+static const char *query_lookup(void *ctx, const char *key)
+{
+	return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static void remote_addr(struct MHD_Connection *conn, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	snprintf(buf, len, "unknown");
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf, (socklen_t)len);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf, (socklen_t)len);
+}
+
+static int append_body(struct pv_http *h, struct req *r, const char *data, size_t n)
+{
+	size_t max = (size_t)h->cfg->max_body;
+
+	if (r->too_big || r->len + n > max) {
+		/* keep reading (and dropping) so the 413 reaches a client that does
+		 * not wait for an early answer */
+		r->too_big = 1;
+		return 0;
+	}
+	if (r->len + n + 1 > r->cap) {
+		size_t cap = r->cap ? r->cap : 1024;
+		while (cap < r->len + n + 1)
+			cap *= 2;
+		char *b = realloc(r->body, cap);
+		if (!b)
+			return -1;
+		r->body = b;
+		r->cap = cap;
+	}
+	memcpy(r->body + r->len, data, n);
+	r->len += n;
+	r->body[r->len] = '\0';
+	return 0;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+	const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	struct pv_http *h = cls;
+	struct req *r = *con_cls;
+	struct pv_request preq;
+	char addr[64];
+	enum MHD_Result ret;
+
+	(void)version;
+	if (!r) {
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (!(r = calloc(1, sizeof(*r))))
+			return MHD_NO;
+		*con_cls = r;
+		r->state = RS_BODY;
+		r->conn = conn;
+		/* refuse an announced oversized body before reading a byte of it */
+		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->cfg->max_body) {
+			pv_error_set(PV_ETOOBIG, NULL, "the body is larger than the limit of %lld bytes", h->cfg->max_body);
+			return send_problem(conn, PV_ETOOBIG, url);
+		}
+		return MHD_YES;
+	}
+	if (r->state == RS_BODY && *upload_data_size) {
+		if (append_body(h, r, upload_data, *upload_data_size) < 0)
+			return MHD_NO;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->state == RS_RESUMED) {
+		pv_api_finish(h->api, &r->resp);
+		return send_response(conn, &r->resp);
+	}
+	if (r->state == RS_WAITING)
+		return MHD_YES; /* spurious call while suspended */
+	if (r->too_big) {
+		pv_error_set(PV_ETOOBIG, NULL, "the body is larger than the limit of %lld bytes", h->cfg->max_body);
+		return send_problem(conn, PV_ETOOBIG, url);
+	}
+
+	remote_addr(conn, addr, sizeof(addr));
+	preq = (struct pv_request){
+		.method = method,
+		.path = url,
+		.query = query_lookup,
+		.query_ctx = conn,
+		.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+		.prefer = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Prefer"),
+		.body = r->body ? r->body : "",
+		.body_len = r->len,
+		.actor = "anonymous",
+		.remote_addr = addr,
+	};
+	pv_api_handle(h->api, &preq, &r->resp);
+	if (r->resp.wait != PV_WAIT_NONE && r->resp.wait_ms > 0) {
+		pthread_mutex_lock(&h->lock);
+		/* the push may have landed before we got here: the landed callback
+		 * runs after the database says so, and takes this lock, so checking
+		 * under the lock cannot miss it */
+		if (!h->stopping && !pv_api_wait_done(h->api, &r->resp)) {
+			clock_gettime(CLOCK_MONOTONIC, &r->deadline);
+			ts_add_ms(&r->deadline, r->resp.wait_ms);
+			r->state = RS_WAITING;
+			r->in_room = 1;
+			r->next = h->room;
+			if (h->room)
+				h->room->prev = r;
+			h->room = r;
+			MHD_suspend_connection(conn);
+			pthread_cond_signal(&h->timer_wake);
+			pthread_mutex_unlock(&h->lock);
+			return MHD_YES;
+		}
+		pthread_mutex_unlock(&h->lock);
+	}
+	if (r->resp.wait != PV_WAIT_NONE)
+		pv_api_finish(h->api, &r->resp);
+	ret = send_response(conn, &r->resp);
+	return ret;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct pv_http *h = cls;
+	struct req *r = *con_cls;
+
+	(void)conn;
+	(void)toe;
+	if (!r)
+		return;
+	pthread_mutex_lock(&h->lock);
+	if (r->in_room) { /* a connection closed while waiting */
+		if (r->prev)
+			r->prev->next = r->next;
+		else
+			h->room = r->next;
+		if (r->next)
+			r->next->prev = r->prev;
+	}
+	pthread_mutex_unlock(&h->lock);
+	pv_response_dispose(&r->resp);
+	free(r->body);
+	free(r);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	log_warn("http: %s", buf);
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+int pv_http_new(struct pv_http **out, const struct pv_config *cfg)
+{
+	struct pv_http *h = calloc(1, sizeof(*h));
+	pthread_condattr_t ca;
+
+	*out = NULL;
+	if (!h)
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	h->cfg = cfg;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->timer_wake, &ca);
+	pthread_condattr_destroy(&ca);
+	*out = h;
+	return 0;
+}
+
+int pv_http_start(struct pv_http *h, struct pv_api *api)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			     MHD_USE_ERROR_LOG;
+	const union MHD_DaemonInfo *di;
+
+	h->api = api;
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, h->cfg->listen_host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(h->cfg->listen_port);
+	} else if (inet_pton(AF_INET6, h->cfg->listen_host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(h->cfg->listen_port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		return pv_error_set(PV_EINVAL, "PREVIEWD_LISTEN", "PREVIEWD_LISTEN host '%s' must be a numeric IPv4 or IPv6 address",
+			h->cfg->listen_host);
+	}
+	if (pthread_create(&h->timer, NULL, timer_main, h) != 0)
+		return pv_error_set(PV_ERROR, NULL, "cannot start the HTTP timer thread");
+	h->timer_started = 1;
+	h->daemon = MHD_start_daemon(flags, h->cfg->listen_port, NULL, NULL, handler, h,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)h->cfg->http_threads,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)0,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+		MHD_OPTION_END);
+	if (!h->daemon)
+		return pv_error_set(PV_EUNAVAIL, "PREVIEWD_LISTEN", "cannot listen on %s: %s", h->cfg->listen, strerror(errno));
+	di = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	h->port = di ? di->port : h->cfg->listen_port;
+	return 0;
+}
+
+unsigned short pv_http_port(const struct pv_http *h)
+{
+	return h->port;
+}
+
+void pv_http_free(struct pv_http *h)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->lock);
+	h->stopping = 1;
+	while (h->room)
+		room_release(h, h->room); /* they answer with what they have: 202 */
+	pthread_cond_signal(&h->timer_wake);
+	pthread_mutex_unlock(&h->lock);
+	if (h->daemon) {
+		/* let resumed connections send their answers before closing */
+		MHD_quiesce_daemon(h->daemon);
+		struct timespec t = { 0, 200 * 1000000L };
+		nanosleep(&t, NULL);
+		MHD_stop_daemon(h->daemon);
+	}
+	if (h->timer_started)
+		pthread_join(h->timer, NULL);
+	pthread_cond_destroy(&h->timer_wake);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}

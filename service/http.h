@@ -1,0 +1,37 @@
+/*
+ * http.h - the HTTP server: libmicrohttpd, request bodies, suspended writes.
+ *
+ * Threads: libmicrohttpd runs a pool of worker threads (epoll); each request
+ * is parsed and handed to api.c on the worker that read it.  A write that
+ * waits for its push is suspended (MHD_suspend_connection): no thread blocks
+ * on Git.  Two things resume it: the Git writer's landed callback
+ * (pv_http_landed, on the writer thread) and this module's timer thread
+ * when the wait window ends.
+ */
+#ifndef PV_HTTP_H
+#define PV_HTTP_H
+
+#include "api.h"
+#include "config.h"
+#include "error.h"
+#include "gitops.h"
+
+struct pv_http;
+
+/* Allocate the server (not yet listening), so its landed callback can be
+ * given to the Git writer before the API exists. */
+int pv_http_new(struct pv_http **out, const struct pv_config *cfg) PV_WARN_UNUSED;
+
+/* Start listening; api must outlive the server. */
+int pv_http_start(struct pv_http *h, struct pv_api *api) PV_WARN_UNUSED;
+
+/* The port actually bound (useful with port 0). */
+unsigned short pv_http_port(const struct pv_http *h);
+
+/* Answer every suspended request as it stands, stop listening, free. */
+void pv_http_free(struct pv_http *h);
+
+/* pv_gitops_landed_cb: resume the requests waiting for these rows. */
+void pv_http_landed(const struct pv_gitops_landed *items, size_t n, void *payload);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * log.h - leveled logging to stderr, one line per event.
+ *
+ * Any thread may log.  The level is checked before anything is formatted, so
+ * a disabled debug line costs one comparison.  Secrets (passwords, tokens)
+ * must never be passed to these functions; config.c redacts them at the
+ * source.
+ */
+#ifndef PV_LOG_H
+#define PV_LOG_H
+
+#include "error.h"
+
+enum pv_log_level { PV_LOG_DEBUG = 0, PV_LOG_INFO, PV_LOG_WARN, PV_LOG_ERROR };
+
+extern enum pv_log_level pv_log_threshold;
+
+/* Parse "debug|info|warn|error"; returns 0 or PV_EINVAL. */
+int pv_log_parse_level(enum pv_log_level *out, const char *s);
+
+void pv_log_write(enum pv_log_level level, const char *fmt, ...) PV_PRINTF(2, 3);
+
+#define pv_log(level, ...)                                   \
+	do {                                                 \
+		if ((level) >= pv_log_threshold)             \
+			pv_log_write((level), __VA_ARGS__);  \
+	} while (0)
+
+#define log_debug(...) pv_log(PV_LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) pv_log(PV_LOG_INFO, __VA_ARGS__)
+#define log_warn(...) pv_log(PV_LOG_WARN, __VA_ARGS__)
+#define log_error(...) pv_log(PV_LOG_ERROR, __VA_ARGS__)
+
+#endif

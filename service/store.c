@@ -1,0 +1,550 @@
+/*
+ * store.c - SQLite access: pragmas, migrations, prepared statements.
+ *
+ * Each connection keeps its prepared statements in a fixed table indexed by
+ * enum stmt, prepared on first use; hot paths (GET one, list) then cost one
+ * sqlite3_reset/bind/step each.
+ */
+#include "store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "embed.h"
+#include "log.h"
+
+#define ENV_COLS "id, name, owner, status, base, values_json, requested_by, created_at, updated_at, " \
+		 "expires_at, deleted_at, gen, pushed_gen, git_commit, git_error, pushed_at"
+
+enum stmt {
+	S_BEGIN, S_COMMIT, S_ROLLBACK,
+	S_GET_NAME, S_GET_ID, S_INSERT, S_SAVE, S_EVENT,
+	S_LIST, S_LIST_OWNER, S_LIST_STATUS, S_LIST_OWNER_STATUS,
+	S_DIRTY, S_PUSHED, S_FAILED, S_DIRTY_ERROR, S_PING,
+	S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_GET_NAME] = "SELECT " ENV_COLS " FROM envs WHERE name = ?1 "
+		       "ORDER BY status IN ('pending','active','deleting') DESC, id DESC LIMIT 1",
+	[S_GET_ID] = "SELECT " ENV_COLS " FROM envs WHERE id = ?1",
+	[S_INSERT] = "INSERT INTO envs (name, owner, status, base, values_json, requested_by, created_at, "
+		     "updated_at, expires_at, gen, pushed_gen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, 0)",
+	[S_SAVE] = "UPDATE envs SET values_json = ?2, expires_at = ?3, status = ?4, updated_at = ?5, "
+		   "deleted_at = ?6, gen = gen + 1 WHERE id = ?1 RETURNING gen",
+	[S_EVENT] = "INSERT INTO events (env_id, name, kind, actor, at, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_LIST] = "SELECT " ENV_COLS " FROM envs WHERE id < ?3 ORDER BY id DESC LIMIT ?4",
+	[S_LIST_OWNER] = "SELECT " ENV_COLS " FROM envs WHERE owner = ?1 AND id < ?3 ORDER BY id DESC LIMIT ?4",
+	[S_LIST_STATUS] = "SELECT " ENV_COLS " FROM envs WHERE status = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4",
+	[S_LIST_OWNER_STATUS] = "SELECT " ENV_COLS " FROM envs WHERE owner = ?1 AND status = ?2 AND id < ?3 "
+				"ORDER BY id DESC LIMIT ?4",
+	[S_DIRTY] = "SELECT " ENV_COLS " FROM envs WHERE gen > pushed_gen ORDER BY id LIMIT ?1",
+	[S_PUSHED] = "UPDATE envs SET pushed_gen = max(pushed_gen, ?2), git_commit = ?3, pushed_at = ?4, "
+		     "git_error = NULL, "
+		     "status = CASE WHEN status = 'pending' THEN 'active' "
+		     "WHEN status = 'deleting' AND gen = ?2 THEN 'deleted' ELSE status END, "
+		     "deleted_at = CASE WHEN status = 'deleting' AND gen = ?2 THEN ?4 ELSE deleted_at END "
+		     "WHERE id = ?1",
+	[S_FAILED] = "UPDATE envs SET pushed_gen = max(pushed_gen, ?2), status = 'failed', git_error = ?3, "
+		     "updated_at = ?4 WHERE id = ?1",
+	[S_DIRTY_ERROR] = "UPDATE envs SET git_error = ?1 WHERE gen > pushed_gen",
+	[S_PING] = "SELECT count(*) FROM envs",
+};
+
+struct pv_store {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[S_COUNT];
+};
+
+static char *default_path;
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+
+static int db_error(struct pv_store *st, int rc, const char *what)
+{
+	int code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? PV_EBUSY
+		 : (rc == SQLITE_CONSTRAINT) ? PV_ECONFLICT : PV_EUNAVAIL;
+
+	log_error("store: %s: %s", what, st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+	return pv_error_set(code, NULL, "database error while %s: %s", what,
+		st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+}
+
+static int prepare(struct pv_store *st, enum stmt which, sqlite3_stmt **out)
+{
+	int rc;
+
+	if (!st->stmts[which]) {
+		rc = sqlite3_prepare_v3(st->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &st->stmts[which], NULL);
+		if (rc != SQLITE_OK)
+			return db_error(st, rc, "preparing a statement");
+	}
+	*out = st->stmts[which];
+	sqlite3_reset(*out);
+	sqlite3_clear_bindings(*out);
+	return 0;
+}
+
+static int exec_simple(struct pv_store *st, enum stmt which, const char *what)
+{
+	sqlite3_stmt *s;
+	int rc, error;
+
+	if ((error = prepare(st, which, &s)) < 0)
+		return error;
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, what);
+	return 0;
+}
+
+static int migrate(struct pv_store *st)
+{
+	sqlite3_stmt *s = NULL;
+	int version = 0, rc, error = 0;
+
+	rc = sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL);
+	if (rc != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		return db_error(st, rc, "reading the schema version");
+	}
+	version = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+
+	for (size_t i = 0; i < pv_embedded_schema_count; i++) {
+		const struct pv_embedded_file *f = &pv_embedded_schema[i];
+		int n = atoi(f->path); /* "001_init.sql" -> 1 */
+		char *sql, *errmsg = NULL, pragma[64];
+
+		if (n <= version)
+			continue;
+		if (!(sql = malloc(f->len + 1)))
+			return pv_error_set(PV_ERROR, NULL, "out of memory");
+		memcpy(sql, f->data, f->len);
+		sql[f->len] = '\0';
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", n);
+		/* the migration and its version number commit together, or not at all */
+		if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, &errmsg) != SQLITE_OK ||
+		    sqlite3_exec(st->db, sql, NULL, NULL, &errmsg) != SQLITE_OK ||
+		    sqlite3_exec(st->db, pragma, NULL, NULL, &errmsg) != SQLITE_OK ||
+		    sqlite3_exec(st->db, "COMMIT", NULL, NULL, &errmsg) != SQLITE_OK) {
+			error = pv_error_set(PV_EUNAVAIL, NULL, "schema migration %s failed: %s", f->path,
+				errmsg ? errmsg : "unknown error");
+			log_error("store: %s", pv_error_last()->message);
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			sqlite3_free(errmsg);
+			free(sql);
+			return error;
+		}
+		free(sql);
+		log_info("store: applied migration %s", f->path);
+	}
+	return 0;
+}
+
+int pv_store_open(struct pv_store **out, const char *path)
+{
+	struct pv_store *st;
+	char *errmsg = NULL;
+	int rc, error;
+
+	*out = NULL;
+	if (!(st = calloc(1, sizeof(*st))))
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		error = db_error(st, rc, "opening the database");
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 10000);
+	/* WAL lets readers run beside the writer; FULL makes every COMMIT durable
+	 * before the API acknowledges it */
+	rc = sqlite3_exec(st->db,
+		"PRAGMA journal_mode = WAL;"
+		"PRAGMA synchronous = FULL;"
+		"PRAGMA foreign_keys = ON;"
+		"PRAGMA temp_store = MEMORY;", NULL, NULL, &errmsg);
+	if (rc != SQLITE_OK) {
+		error = pv_error_set(PV_EUNAVAIL, NULL, "configuring the database: %s", errmsg ? errmsg : "?");
+		sqlite3_free(errmsg);
+		goto fail;
+	}
+	if ((error = migrate(st)) < 0)
+		goto fail;
+	*out = st;
+	return 0;
+fail:
+	pv_store_free(st);
+	return error;
+}
+
+void pv_store_free(struct pv_store *st)
+{
+	if (!st)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(st->stmts[i]);
+	sqlite3_close(st->db);
+	free(st);
+}
+
+static void thread_store_free(void *p)
+{
+	pv_store_free(p);
+}
+
+static void make_thread_key(void)
+{
+	pthread_key_create(&thread_key, thread_store_free);
+}
+
+void pv_store_set_default_path(const char *path)
+{
+	free(default_path);
+	default_path = path ? strdup(path) : NULL;
+	pthread_once(&thread_key_once, make_thread_key);
+}
+
+int pv_store_thread(struct pv_store **out)
+{
+	struct pv_store *st;
+	int error;
+
+	pthread_once(&thread_key_once, make_thread_key);
+	if ((st = pthread_getspecific(thread_key)) != NULL) {
+		*out = st;
+		return 0;
+	}
+	if (!default_path)
+		return pv_error_set(PV_EUNAVAIL, NULL, "no database configured");
+	if ((error = pv_store_open(&st, default_path)) < 0)
+		return error;
+	pthread_setspecific(thread_key, st);
+	*out = st;
+	return 0;
+}
+
+void pv_store_thread_close(void)
+{
+	struct pv_store *st;
+
+	pthread_once(&thread_key_once, make_thread_key);
+	if ((st = pthread_getspecific(thread_key)) != NULL) {
+		pthread_setspecific(thread_key, NULL);
+		pv_store_free(st);
+	}
+}
+
+int pv_store_begin(struct pv_store *st)
+{
+	return exec_simple(st, S_BEGIN, "starting a transaction");
+}
+
+int pv_store_commit(struct pv_store *st)
+{
+	int error = exec_simple(st, S_COMMIT, "committing");
+
+	if (error < 0)
+		pv_store_rollback(st);
+	return error;
+}
+
+void pv_store_rollback(struct pv_store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		(void)exec_simple(st, S_ROLLBACK, "rolling back");
+}
+
+void pv_env_dispose(struct pv_env *env)
+{
+	if (!env)
+		return;
+	free(env->values_json);
+	free(env->requested_by);
+	free(env->git_error);
+	memset(env, 0, sizeof(*env));
+}
+
+int pv_env_is_live(const struct pv_env *env)
+{
+	return strcmp(env->status, PV_STATUS_PENDING) == 0 || strcmp(env->status, PV_STATUS_ACTIVE) == 0 ||
+	       strcmp(env->status, PV_STATUS_DELETING) == 0;
+}
+
+static void copy_text(char *dst, size_t len, sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+
+	snprintf(dst, len, "%s", t ? (const char *)t : "");
+}
+
+static char *dup_text(sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+
+	return t ? strdup((const char *)t) : NULL;
+}
+
+static int read_row(struct pv_env *out, sqlite3_stmt *s)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = sqlite3_column_int64(s, 0);
+	copy_text(out->name, sizeof(out->name), s, 1);
+	copy_text(out->owner, sizeof(out->owner), s, 2);
+	copy_text(out->status, sizeof(out->status), s, 3);
+	copy_text(out->base, sizeof(out->base), s, 4);
+	out->values_json = dup_text(s, 5);
+	out->requested_by = dup_text(s, 6);
+	out->created_at = sqlite3_column_int64(s, 7);
+	out->updated_at = sqlite3_column_int64(s, 8);
+	out->expires_at = sqlite3_column_int64(s, 9);
+	out->deleted_at = sqlite3_column_int64(s, 10);
+	out->gen = sqlite3_column_int64(s, 11);
+	out->pushed_gen = sqlite3_column_int64(s, 12);
+	copy_text(out->git_commit, sizeof(out->git_commit), s, 13);
+	out->git_error = dup_text(s, 14);
+	out->pushed_at = sqlite3_column_int64(s, 15);
+	if (!out->values_json || !out->requested_by) {
+		pv_env_dispose(out);
+		return pv_error_set(PV_ERROR, NULL, "out of memory reading a row");
+	}
+	return 0;
+}
+
+static int get_one(struct pv_store *st, sqlite3_stmt *s, struct pv_env *out, const char *what)
+{
+	int rc = sqlite3_step(s), error;
+
+	if (rc == SQLITE_ROW) {
+		error = read_row(out, s);
+		sqlite3_reset(s);
+		return error;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE)
+		return pv_error_set(PV_ENOTFOUND, NULL, "%s not found", what);
+	return db_error(st, rc, "reading an environment");
+}
+
+int pv_store_env_get(struct pv_store *st, struct pv_env *out, const char *name)
+{
+	sqlite3_stmt *s;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = prepare(st, S_GET_NAME, &s)) < 0)
+		return error;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	return get_one(st, s, out, "environment");
+}
+
+int pv_store_env_get_id(struct pv_store *st, struct pv_env *out, int64_t id)
+{
+	sqlite3_stmt *s;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = prepare(st, S_GET_ID, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, id);
+	return get_one(st, s, out, "environment");
+}
+
+int pv_store_env_insert(struct pv_store *st, struct pv_env *env)
+{
+	sqlite3_stmt *s;
+	int rc, error;
+
+	if ((error = prepare(st, S_INSERT, &s)) < 0)
+		return error;
+	sqlite3_bind_text(s, 1, env->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, env->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, env->status, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, env->base, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, env->values_json, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, env->requested_by, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 7, env->created_at);
+	sqlite3_bind_int64(s, 8, env->updated_at);
+	sqlite3_bind_int64(s, 9, env->expires_at);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_CONSTRAINT)
+		return pv_error_set(PV_ECONFLICT, "name", "an environment named '%s' already exists", env->name);
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, "inserting an environment");
+	env->id = sqlite3_last_insert_rowid(st->db);
+	env->gen = 1;
+	env->pushed_gen = 0;
+	return 0;
+}
+
+int pv_store_env_save(struct pv_store *st, struct pv_env *env)
+{
+	sqlite3_stmt *s;
+	int rc, error;
+
+	if ((error = prepare(st, S_SAVE, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, env->id);
+	sqlite3_bind_text(s, 2, env->values_json, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, env->expires_at);
+	sqlite3_bind_text(s, 4, env->status, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, env->updated_at);
+	if (env->deleted_at)
+		sqlite3_bind_int64(s, 6, env->deleted_at);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		env->gen = sqlite3_column_int64(s, 0);
+		rc = sqlite3_step(s);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, "saving an environment");
+	return 0;
+}
+
+int pv_store_event_add(struct pv_store *st, const struct pv_env *env, const char *kind,
+	const char *actor, int64_t at, const char *detail_json)
+{
+	sqlite3_stmt *s;
+	int rc, error;
+
+	if ((error = prepare(st, S_EVENT, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, env->id);
+	sqlite3_bind_text(s, 2, env->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, at);
+	if (detail_json)
+		sqlite3_bind_text(s, 6, detail_json, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, "recording an event");
+	return 0;
+}
+
+static int walk(struct pv_store *st, sqlite3_stmt *s, pv_store_env_cb cb, void *payload)
+{
+	struct pv_env env;
+	int rc, error = 0;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((error = read_row(&env, s)) < 0)
+			break;
+		error = cb(&env, payload);
+		pv_env_dispose(&env);
+		if (error)
+			break;
+	}
+	sqlite3_reset(s);
+	if (error)
+		return error;
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, "listing environments");
+	return 0;
+}
+
+int pv_store_env_list(struct pv_store *st, const struct pv_store_filter *filter,
+	pv_store_env_cb cb, void *payload)
+{
+	enum stmt which = filter->owner ? (filter->status ? S_LIST_OWNER_STATUS : S_LIST_OWNER)
+					: (filter->status ? S_LIST_STATUS : S_LIST);
+	sqlite3_stmt *s;
+	int error;
+
+	if ((error = prepare(st, which, &s)) < 0)
+		return error;
+	if (filter->owner)
+		sqlite3_bind_text(s, 1, filter->owner, -1, SQLITE_STATIC);
+	if (filter->status)
+		sqlite3_bind_text(s, 2, filter->status, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, filter->before_id > 0 ? filter->before_id : INT64_MAX);
+	sqlite3_bind_int(s, 4, filter->limit);
+	return walk(st, s, cb, payload);
+}
+
+int pv_store_dirty(struct pv_store *st, int limit, pv_store_env_cb cb, void *payload)
+{
+	sqlite3_stmt *s;
+	int error;
+
+	if ((error = prepare(st, S_DIRTY, &s)) < 0)
+		return error;
+	sqlite3_bind_int(s, 1, limit);
+	return walk(st, s, cb, payload);
+}
+
+int pv_store_mark_pushed(struct pv_store *st, int64_t id, int64_t gen, const char *commit, int64_t now)
+{
+	sqlite3_stmt *s;
+	int rc, error;
+
+	if ((error = prepare(st, S_PUSHED, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, gen);
+	sqlite3_bind_text(s, 3, commit, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, now);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, "recording a push");
+	return 0;
+}
+
+int pv_store_mark_failed(struct pv_store *st, int64_t id, int64_t gen, const char *why, int64_t now)
+{
+	sqlite3_stmt *s;
+	int rc, error;
+
+	if ((error = prepare(st, S_FAILED, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, gen);
+	sqlite3_bind_text(s, 3, why, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, now);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, "recording a failure");
+	return 0;
+}
+
+int pv_store_set_dirty_error(struct pv_store *st, const char *msg)
+{
+	sqlite3_stmt *s;
+	int rc, error;
+
+	if ((error = prepare(st, S_DIRTY_ERROR, &s)) < 0)
+		return error;
+	if (msg)
+		sqlite3_bind_text(s, 1, msg, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, "recording a push error");
+	return 0;
+}
+
+int pv_store_ping(struct pv_store *st)
+{
+	sqlite3_stmt *s;
+	int rc, error;
+
+	if ((error = prepare(st, S_PING, &s)) < 0)
+		return error;
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return db_error(st, rc, "checking the database");
+	return 0;
+}

@@ -1,0 +1,122 @@
+/*
+ * store.h - previewd's record in SQLite: environments, their history, and
+ * the Git work queue (rows whose desired generation is not yet pushed).
+ *
+ * Threads: a struct pv_store is one SQLite connection and belongs to one
+ * thread.  HTTP worker threads get theirs from pv_store_thread(); the Git
+ * writer opens its own.  SQLite runs in WAL mode with synchronous=FULL, so a
+ * COMMIT that returned is on disk: the API acknowledges a request only after
+ * its transaction committed.
+ *
+ * Errors: PV_EUNAVAIL when the database cannot be opened or written,
+ * PV_EBUSY when a lock could not be had within busy_timeout, PV_ECONFLICT on
+ * a live-name clash, PV_ENOTFOUND for a missing row.
+ */
+#ifndef PV_STORE_H
+#define PV_STORE_H
+
+#include <stdint.h>
+
+#include "error.h"
+
+struct pv_store;
+
+#define PV_STATUS_PENDING "pending"
+#define PV_STATUS_ACTIVE "active"
+#define PV_STATUS_DELETING "deleting"
+#define PV_STATUS_DELETED "deleted"
+#define PV_STATUS_FAILED "failed"
+
+/* One environment row.  Strings are owned by the struct; pv_env_dispose
+ * frees them.  Times are unix seconds, 0 meaning "none". */
+struct pv_env {
+	int64_t id;
+	char name[64];
+	char owner[64];
+	char status[16];
+	char base[64];
+	char *values_json;
+	char *requested_by;
+	int64_t created_at, updated_at, expires_at, deleted_at, pushed_at;
+	int64_t gen, pushed_gen;
+	char git_commit[48];
+	char *git_error;
+};
+
+void pv_env_dispose(struct pv_env *env);
+
+/* 1 if status is pending, active or deleting (the name is taken). */
+int pv_env_is_live(const struct pv_env *env);
+
+/* Open the database file at path (created if absent), set the pragmas, and
+ * apply the embedded migrations from schema/ that are not yet applied. */
+int pv_store_open(struct pv_store **out, const char *path) PV_WARN_UNUSED;
+void pv_store_free(struct pv_store *st);
+
+/* Remember the database path for pv_store_thread(); call once, before any
+ * thread asks for a connection. */
+void pv_store_set_default_path(const char *path);
+
+/* This thread's connection, opened on first use and closed when the thread
+ * exits.  The pointer is valid for the life of the calling thread. */
+int pv_store_thread(struct pv_store **out) PV_WARN_UNUSED;
+
+/* Close the calling thread's connection, if it has one (tests that switch
+ * databases; threads that exit close theirs automatically). */
+void pv_store_thread_close(void);
+
+/* Transactions.  begin() is BEGIN IMMEDIATE: it takes the write lock up
+ * front so a read-modify-write cannot be overtaken. */
+int pv_store_begin(struct pv_store *st) PV_WARN_UNUSED;
+int pv_store_commit(struct pv_store *st) PV_WARN_UNUSED;
+void pv_store_rollback(struct pv_store *st);
+
+/* The live environment of that name, or else the most recent record. */
+int pv_store_env_get(struct pv_store *st, struct pv_env *out, const char *name) PV_WARN_UNUSED;
+int pv_store_env_get_id(struct pv_store *st, struct pv_env *out, int64_t id) PV_WARN_UNUSED;
+
+/* Insert env (status, gen set by the caller); PV_ECONFLICT if the name is
+ * live.  Sets env->id.  Call inside a transaction. */
+int pv_store_env_insert(struct pv_store *st, struct pv_env *env) PV_WARN_UNUSED;
+
+/* Write back values_json, expires_at, status, updated_at, deleted_at and
+ * bump gen (env->gen is updated).  Call inside a transaction. */
+int pv_store_env_save(struct pv_store *st, struct pv_env *env) PV_WARN_UNUSED;
+
+/* Append to the history; detail_json may be NULL. */
+int pv_store_event_add(struct pv_store *st, const struct pv_env *env, const char *kind,
+	const char *actor, int64_t at, const char *detail_json) PV_WARN_UNUSED;
+
+struct pv_store_filter {
+	const char *owner;   /* NULL: any */
+	const char *status;  /* NULL: any */
+	int64_t before_id;   /* 0: from the newest */
+	int limit;
+};
+
+typedef int (*pv_store_env_cb)(const struct pv_env *env, void *payload);
+
+/* Rows matching the filter, newest first; the callback's non-zero return
+ * stops the walk and is returned. */
+int pv_store_env_list(struct pv_store *st, const struct pv_store_filter *filter,
+	pv_store_env_cb cb, void *payload) PV_WARN_UNUSED;
+
+/* Rows whose desired state is not yet in Git (gen > pushed_gen), oldest
+ * first, at most limit. */
+int pv_store_dirty(struct pv_store *st, int limit, pv_store_env_cb cb, void *payload) PV_WARN_UNUSED;
+
+/* After a push: the writer pushed generation gen of row id in commit.
+ * pending -> active; deleting -> deleted once the pushed generation is the
+ * latest.  Call inside a transaction. */
+int pv_store_mark_pushed(struct pv_store *st, int64_t id, int64_t gen, const char *commit, int64_t now) PV_WARN_UNUSED;
+
+/* Git refused row id for good (e.g. a foreign folder took its name). */
+int pv_store_mark_failed(struct pv_store *st, int64_t id, int64_t gen, const char *why, int64_t now) PV_WARN_UNUSED;
+
+/* Record (or clear, with NULL) the transient push error on every dirty row. */
+int pv_store_set_dirty_error(struct pv_store *st, const char *error) PV_WARN_UNUSED;
+
+/* Counts of rows by status, for readiness and metrics. */
+int pv_store_ping(struct pv_store *st) PV_WARN_UNUSED;
+
+#endif

@@ -1,0 +1,444 @@
+/*
+ * Unit tests for api.c: routing, validation and the handlers, against a
+ * real SQLite file.  The Git side is a table of folders standing in for the
+ * writer's snapshot (the writer itself is exercised by the integration
+ * tests against real Git servers).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "api.h"
+#include "store.h"
+
+static const char dev_values[] = "# people's dev values\nreplicaCount: 1\nimage:\n  repository: nginx\n  tag: \"1.27\"\nfeature:\n  enabled: yes";
+
+struct fake_git {
+	int kicks;
+};
+
+static int fake_folder(void *ctx, const char *name, int *exists, int *managed, char **values_yaml, size_t *values_len)
+{
+	(void)ctx;
+	*exists = *managed = 0;
+	if (values_yaml)
+		*values_yaml = NULL;
+	if (strcmp(name, "dev") == 0 || strcmp(name, "prod") == 0) {
+		*exists = 1;
+		if (values_yaml) {
+			*values_yaml = strdup(dev_values);
+			*values_len = strlen(dev_values);
+		}
+	}
+	if (strcmp(name, "notes") == 0) /* a people's folder without values.yaml */
+		*exists = 1;
+	return 0;
+}
+
+static void fake_kick(void *ctx)
+{
+	((struct fake_git *)ctx)->kicks++;
+}
+
+struct fixture {
+	char dir[64];
+	struct pv_config cfg;
+	struct fake_git git;
+	struct pv_api *api;
+	struct pv_store *st;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct pv_api_git g = { .folder = fake_folder, .kick = fake_kick };
+	char path[128];
+	static char *reserved[] = { "staging" };
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/pv-api-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/t.db", f->dir);
+	if (pv_store_open(&f->st, path) < 0)
+		return -1;
+	pv_store_set_default_path(path);
+	f->cfg.domain = "env.my";
+	f->cfg.env_dir = "env";
+	f->cfg.base_env = "dev";
+	f->cfg.default_ttl = 8 * 3600;
+	f->cfg.max_ttl = 7 * 86400;
+	f->cfg.wait_ms = 5000;
+	f->cfg.max_values_bytes = 65536;
+	f->cfg.reserved = reserved;
+	f->cfg.reserved_count = 1;
+	g.ctx = &f->git;
+	if (pv_api_new(&f->api, &f->cfg, &g) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[200];
+
+	pv_api_free(f->api);
+	pv_store_free(f->st);
+	pv_store_thread_close();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static const char *no_query(void *ctx, const char *key)
+{
+	(void)ctx;
+	(void)key;
+	return NULL;
+}
+
+/* query string "k=v&k2=v2" (no escaping needed in these tests) */
+static const char *simple_query(void *ctx, const char *key)
+{
+	static char buf[256];
+	const char *q = ctx;
+	size_t klen = strlen(key);
+
+	while (q && *q) {
+		const char *amp = strchr(q, '&');
+		size_t len = amp ? (size_t)(amp - q) : strlen(q);
+		if (len > klen && strncmp(q, key, klen) == 0 && q[klen] == '=') {
+			snprintf(buf, sizeof(buf), "%.*s", (int)(len - klen - 1), q + klen + 1);
+			return buf;
+		}
+		q = amp ? amp + 1 : NULL;
+	}
+	return NULL;
+}
+
+static void call(struct fixture *f, struct pv_response *resp, const char *method, const char *path,
+	const char *query, const char *ctype, const char *body)
+{
+	struct pv_request req = {
+		.method = method,
+		.path = path,
+		.query = query ? simple_query : no_query,
+		.query_ctx = (void *)query,
+		.content_type = ctype,
+		.body = body ? body : "",
+		.body_len = body ? strlen(body) : 0,
+		.actor = "tester",
+		.remote_addr = "127.0.0.1",
+	};
+	pv_api_handle(f->api, &req, resp);
+}
+
+#define JSON "application/json"
+
+static void expect_problem(struct fixture *f, const char *method, const char *path, const char *ctype,
+	const char *body, int status, const char *field)
+{
+	struct pv_response r;
+
+	call(f, &r, method, path, NULL, ctype, body);
+	if (r.status != status)
+		print_error("%s %s %s -> %d (%s)\n", method, path, body ? body : "", r.status,
+			json_string_value(json_object_get(r.body, "detail")));
+	assert_int_equal(r.status, status);
+	assert_true(r.problem);
+	assert_int_equal(json_integer_value(json_object_get(r.body, "status")), status);
+	assert_non_null(json_string_value(json_object_get(r.body, "type")));
+	assert_non_null(json_string_value(json_object_get(r.body, "title")));
+	assert_non_null(json_string_value(json_object_get(r.body, "detail")));
+	if (field)
+		assert_string_equal(json_string_value(json_object_get(r.body, "field")), field);
+	assert_int_equal(r.wait, PV_WAIT_NONE);
+	pv_response_dispose(&r);
+}
+
+static void routing(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_response r;
+
+	call(f, &r, "GET", "/healthz", NULL, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "status")), "ok");
+	pv_response_dispose(&r);
+
+	expect_problem(f, "GET", "/nope", NULL, NULL, 404, NULL);
+	expect_problem(f, "GET", "/v1/environments/", NULL, NULL, 404, NULL);
+	expect_problem(f, "GET", "/v1/environments/../etc", NULL, NULL, 404, NULL);
+	expect_problem(f, "GET", "/v1/environments/a/b", NULL, NULL, 404, NULL);
+	expect_problem(f, "GET", "/v1/environments/.git", NULL, NULL, 404, NULL);
+	expect_problem(f, "PUT", "/v1/environments", JSON, "{}", 405, NULL);
+
+	call(f, &r, "POST", "/healthz", NULL, NULL, NULL);
+	assert_int_equal(r.status, 405);
+	assert_string_equal(r.allow, "GET, HEAD");
+	pv_response_dispose(&r);
+}
+
+static void create_validation(void **state)
+{
+	struct fixture *f = *state;
+	const char *p = "/v1/environments";
+
+	expect_problem(f, "POST", p, "text/plain", "{\"owner\":\"alice\"}", 415, NULL);
+	expect_problem(f, "POST", p, NULL, "{\"owner\":\"alice\"}", 415, NULL);
+	expect_problem(f, "POST", p, JSON, "{\"owner\":", 400, NULL);
+	expect_problem(f, "POST", p, JSON, "[1,2]", 400, NULL);
+	expect_problem(f, "POST", p, JSON, "", 400, NULL);
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"a\",\"owner\":\"b\"}", 400, NULL);
+	expect_problem(f, "POST", p, JSON, "{}", 422, "owner");
+	expect_problem(f, "POST", p, JSON, "{\"owner\":42}", 422, "owner");
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"Alice\"}", 422, "owner");
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"alice\",\"name\":\"../x\"}", 422, "name");
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"alice\",\"name\":\"a/b\"}", 422, "name");
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"alice\",\"name\":\"kube-system\"}", 422, "name");
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"default\"}", 422, "name");
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"alice\",\"name\":\"staging\"}", 422, "name");
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"alice\",\"nmae\":\"x\"}", 422, "nmae");
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"alice\",\"ttl\":\"8x\"}", 422, "ttl");
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"alice\",\"ttl\":\"8d\"}", 422, "ttl");
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"alice\",\"ttl\":10}", 422, "ttl");
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"alice\",\"ttl\":true}", 422, "ttl");
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"alice\",\"values\":[1]}", 422, "values");
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"alice\",\"base\":\"nope\"}", 422, "base");
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"alice\",\"base\":\"notes\"}", 422, "base");
+	/* people's folders are never touched */
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"prod\"}", 409, "name");
+	expect_problem(f, "POST", p, JSON, "{\"owner\":\"alice\",\"name\":\"dev\"}", 409, "name");
+	assert_int_equal(f->git.kicks, 0);
+}
+
+static void create_get_list(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_response r;
+	json_t *values;
+	time_t now = time(NULL);
+
+	call(f, &r, "POST", "/v1/environments", NULL, JSON,
+		"{\"owner\":\"alice\",\"ttl\":\"2h\",\"values\":{\"image\":{\"tag\":\"pr-7\"},\"feature\":null}}");
+	assert_int_equal(r.status, 202);
+	assert_int_equal(r.wait, PV_WAIT_CREATE);
+	assert_int_equal(r.wait_gen, 1);
+	assert_int_equal(r.wait_ms, 5000);
+	assert_string_equal(r.location, "/v1/environments/alice");
+	assert_string_equal(json_string_value(json_object_get(r.body, "status")), "pending");
+	assert_string_equal(json_string_value(json_object_get(r.body, "url")), "http://alice.env.my");
+	assert_string_equal(json_string_value(json_object_get(r.body, "namespace")), "alice");
+	assert_string_equal(json_string_value(json_object_get(r.body, "requested_by")), "tester");
+	values = json_object_get(r.body, "values");
+	/* base from dev, deep-merged, null removes */
+	assert_int_equal(json_integer_value(json_object_get(values, "replicaCount")), 1);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(values, "image"), "repository")), "nginx");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(values, "image"), "tag")), "pr-7");
+	assert_null(json_object_get(values, "feature"));
+	assert_true(json_is_true(json_object_get(json_object_get(r.body, "git"), "pending")));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r.body, "git"), "path")), "env/alice");
+	assert_int_equal(f->git.kicks, 1);
+	{
+		json_int_t ttl = json_integer_value(json_object_get(r.body, "ttl_seconds"));
+		assert_true(ttl > 7190 && ttl <= 7200);
+	}
+	(void)now;
+	/* not pushed yet: finish keeps 202 */
+	pv_api_finish(f->api, &r);
+	assert_int_equal(r.status, 202);
+	assert_false(pv_api_wait_done(f->api, &r));
+	/* the writer pushes it: 201 */
+	assert_int_equal(pv_store_begin(f->st), 0);
+	assert_int_equal(pv_store_mark_pushed(f->st, r.wait_id, 1, "0123456789abcdef0123456789abcdef01234567", (int64_t)now), 0);
+	assert_int_equal(pv_store_commit(f->st), 0);
+	assert_true(pv_api_wait_done(f->api, &r));
+	pv_api_finish(f->api, &r);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(json_string_value(json_object_get(r.body, "status")), "active");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r.body, "git"), "commit")),
+		"0123456789abcdef0123456789abcdef01234567");
+	pv_response_dispose(&r);
+
+	/* the same name again */
+	expect_problem(f, "POST", "/v1/environments", JSON, "{\"owner\":\"alice\"}", 409, "name");
+	/* a second env for the same owner, from alice's values */
+	call(f, &r, "POST", "/v1/environments", NULL, JSON, "{\"owner\":\"alice\",\"name\":\"alice-2\",\"base\":\"alice\"}");
+	assert_int_equal(r.status, 202);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(r.body, "values"), "image"), "tag")), "pr-7");
+	pv_response_dispose(&r);
+	call(f, &r, "POST", "/v1/environments", NULL, JSON, "{\"owner\":\"bob\",\"ttl\":3600}");
+	assert_int_equal(r.status, 202);
+	pv_response_dispose(&r);
+
+	call(f, &r, "GET", "/v1/environments/alice", NULL, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "owner")), "alice");
+	pv_response_dispose(&r);
+	expect_problem(f, "GET", "/v1/environments/carol", NULL, NULL, 404, NULL);
+
+	call(f, &r, "GET", "/v1/environments", "owner=alice", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_array_size(json_object_get(r.body, "items")), 2);
+	assert_true(json_is_null(json_object_get(r.body, "next_cursor")));
+	pv_response_dispose(&r);
+	call(f, &r, "GET", "/v1/environments", "status=active", NULL, NULL);
+	assert_int_equal(json_array_size(json_object_get(r.body, "items")), 1);
+	pv_response_dispose(&r);
+	call(f, &r, "GET", "/v1/environments", "limit=2", NULL, NULL);
+	assert_int_equal(json_array_size(json_object_get(r.body, "items")), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(r.body, "items"), 0), "name")), "bob");
+	{
+		char q[64];
+		snprintf(q, sizeof(q), "limit=2&cursor=%s", json_string_value(json_object_get(r.body, "next_cursor")));
+		pv_response_dispose(&r);
+		call(f, &r, "GET", "/v1/environments", q, NULL, NULL);
+		assert_int_equal(json_array_size(json_object_get(r.body, "items")), 1);
+		assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(r.body, "items"), 0), "name")), "alice");
+		pv_response_dispose(&r);
+	}
+	call(f, &r, "GET", "/v1/environments", "status=sleeping", NULL, NULL);
+	assert_int_equal(r.status, 422);
+	assert_string_equal(json_string_value(json_object_get(r.body, "field")), "status");
+	pv_response_dispose(&r);
+	call(f, &r, "GET", "/v1/environments", "limit=0", NULL, NULL);
+	assert_int_equal(r.status, 422);
+	pv_response_dispose(&r);
+	call(f, &r, "GET", "/v1/environments", "cursor=abc", NULL, NULL);
+	assert_int_equal(r.status, 422);
+	pv_response_dispose(&r);
+}
+
+static void patch_and_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_response r;
+	const char *exp1, *exp2;
+	char first_expiry[32];
+
+	call(f, &r, "POST", "/v1/environments", NULL, JSON, "{\"owner\":\"erin\",\"ttl\":\"1h\"}");
+	assert_int_equal(r.status, 202);
+	exp1 = json_string_value(json_object_get(r.body, "expires_at"));
+	snprintf(first_expiry, sizeof(first_expiry), "%s", exp1);
+	pv_response_dispose(&r);
+
+	expect_problem(f, "PATCH", "/v1/environments/erin", JSON, "{}", 422, "ttl");
+	expect_problem(f, "PATCH", "/v1/environments/erin", JSON, "{\"owner\":\"x\"}", 422, "owner");
+	expect_problem(f, "PATCH", "/v1/environments/erin", JSON, "{\"ttl\":\"30d\"}", 422, "ttl");
+	expect_problem(f, "PATCH", "/v1/environments/erin", JSON, "{\"values\":\"x\"}", 422, "values");
+	expect_problem(f, "PATCH", "/v1/environments/nobody", JSON, "{\"ttl\":\"1h\"}", 404, NULL);
+
+	call(f, &r, "PATCH", "/v1/environments/erin", NULL, JSON, "{\"ttl\":\"3d\"}");
+	assert_int_equal(r.status, 202);
+	assert_int_equal(r.wait, PV_WAIT_UPDATE);
+	assert_int_equal(r.wait_gen, 2);
+	exp2 = json_string_value(json_object_get(r.body, "expires_at"));
+	assert_true(strcmp(exp2, first_expiry) > 0);
+	pv_response_dispose(&r);
+
+	call(f, &r, "PATCH", "/v1/environments/erin", NULL, "application/merge-patch+json",
+		"{\"values\":{\"replicaCount\":3,\"image\":{\"tag\":null},\"extra\":{\"a\":\"yes\"}}}");
+	assert_int_equal(r.status, 202);
+	{
+		json_t *v = json_object_get(r.body, "values");
+		assert_int_equal(json_integer_value(json_object_get(v, "replicaCount")), 3);
+		assert_null(json_object_get(json_object_get(v, "image"), "tag"));
+		assert_string_equal(json_string_value(json_object_get(json_object_get(v, "image"), "repository")), "nginx");
+		assert_string_equal(json_string_value(json_object_get(json_object_get(v, "extra"), "a")), "yes");
+	}
+	pv_response_dispose(&r);
+
+	call(f, &r, "DELETE", "/v1/environments/erin", NULL, NULL, NULL);
+	assert_int_equal(r.status, 202);
+	assert_int_equal(r.wait, PV_WAIT_DELETE);
+	assert_string_equal(json_string_value(json_object_get(r.body, "status")), "deleting");
+	{
+		int64_t id = r.wait_id, gen = r.wait_gen;
+		pv_response_dispose(&r);
+		/* deleting again waits for the same push */
+		call(f, &r, "DELETE", "/v1/environments/erin", NULL, NULL, NULL);
+		assert_int_equal(r.status, 202);
+		assert_int_equal(r.wait_gen, gen);
+		expect_problem(f, "PATCH", "/v1/environments/erin", JSON, "{\"ttl\":\"1h\"}", 409, NULL);
+		assert_int_equal(pv_store_begin(f->st), 0);
+		assert_int_equal(pv_store_mark_pushed(f->st, id, gen, "abc", (int64_t)time(NULL)), 0);
+		assert_int_equal(pv_store_commit(f->st), 0);
+		pv_api_finish(f->api, &r);
+		assert_int_equal(r.status, 200);
+		assert_string_equal(json_string_value(json_object_get(r.body, "status")), "deleted");
+		pv_response_dispose(&r);
+	}
+	expect_problem(f, "DELETE", "/v1/environments/erin", NULL, NULL, 404, NULL);
+	/* the record stays for history */
+	call(f, &r, "GET", "/v1/environments/erin", NULL, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "status")), "deleted");
+	assert_false(json_is_null(json_object_get(r.body, "deleted_at")));
+	pv_response_dispose(&r);
+}
+
+static void prefer_header(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_response r;
+	struct pv_request req = {
+		.method = "POST", .path = "/v1/environments", .query = no_query, .content_type = JSON,
+		.body = "{\"owner\":\"frank\"}", .body_len = strlen("{\"owner\":\"frank\"}"),
+		.prefer = "respond-async", .actor = "tester",
+	};
+
+	pv_api_handle(f->api, &req, &r);
+	assert_int_equal(r.status, 202);
+	assert_int_equal(r.wait_ms, 0);
+	pv_response_dispose(&r);
+	req.body = "{\"owner\":\"grace\"}";
+	req.body_len = strlen(req.body);
+	req.prefer = "wait=2";
+	pv_api_handle(f->api, &req, &r);
+	assert_int_equal(r.wait_ms, 2000);
+	pv_response_dispose(&r);
+}
+
+static void values_limits(void **state)
+{
+	struct fixture *f = *state;
+	char body[4096];
+	size_t n = 0;
+
+	/* 40 levels of nesting */
+	n += (size_t)snprintf(body + n, sizeof(body) - n, "{\"owner\":\"heidi\",\"values\":");
+	for (int i = 0; i < 40; i++)
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "{\"a\":");
+	n += (size_t)snprintf(body + n, sizeof(body) - n, "1");
+	for (int i = 0; i < 41; i++)
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "}");
+	expect_problem(f, "POST", "/v1/environments", JSON, body, 422, "values");
+
+	/* rendered values over max_values_bytes */
+	f->cfg.max_values_bytes = 300;
+	snprintf(body, sizeof(body), "{\"owner\":\"heidi\",\"values\":{\"big\":\"%0400d\"}}", 7);
+	expect_problem(f, "POST", "/v1/environments", JSON, body, 413, "values");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(routing, setup, teardown),
+		cmocka_unit_test_setup_teardown(create_validation, setup, teardown),
+		cmocka_unit_test_setup_teardown(create_get_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(patch_and_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(prefer_header, setup, teardown),
+		cmocka_unit_test_setup_teardown(values_limits, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,247 @@
+/* Unit tests for store.c against a real SQLite file in a temp dir. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct pv_store *st;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/pv-store-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
+	if (pv_store_open(&f->st, f->path) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[200];
+
+	pv_store_free(f->st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static void make_env(struct pv_env *e, const char *name, const char *owner)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	snprintf(e->owner, sizeof(e->owner), "%s", owner);
+	snprintf(e->status, sizeof(e->status), "%s", PV_STATUS_PENDING);
+	snprintf(e->base, sizeof(e->base), "dev");
+	e->values_json = strdup("{\"a\":1}");
+	e->requested_by = strdup("tester");
+	e->created_at = e->updated_at = 1000;
+	e->expires_at = 2000;
+}
+
+static void insert(struct pv_store *st, struct pv_env *e)
+{
+	assert_int_equal(pv_store_begin(st), 0);
+	assert_int_equal(pv_store_env_insert(st, e), 0);
+	assert_int_equal(pv_store_event_add(st, e, "created", "tester", 1000, NULL), 0);
+	assert_int_equal(pv_store_commit(st), 0);
+}
+
+static int count_cb(const struct pv_env *env, void *payload)
+{
+	(void)env;
+	(*(int *)payload)++;
+	return 0;
+}
+
+static void insert_get_conflict(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_env e, dup, got;
+
+	make_env(&e, "alice", "alice");
+	insert(f->st, &e);
+	assert_true(e.id > 0);
+	assert_int_equal(e.gen, 1);
+
+	make_env(&dup, "alice", "bob");
+	assert_int_equal(pv_store_begin(f->st), 0);
+	assert_int_equal(pv_store_env_insert(f->st, &dup), PV_ECONFLICT);
+	assert_string_equal(pv_error_last()->field, "name");
+	pv_store_rollback(f->st);
+
+	assert_int_equal(pv_store_env_get(f->st, &got, "alice"), 0);
+	assert_string_equal(got.owner, "alice");
+	assert_string_equal(got.values_json, "{\"a\":1}");
+	assert_int_equal(got.expires_at, 2000);
+	assert_int_equal(got.pushed_gen, 0);
+	pv_env_dispose(&got);
+	assert_int_equal(pv_store_env_get(f->st, &got, "nobody"), PV_ENOTFOUND);
+	pv_env_dispose(&e);
+	pv_env_dispose(&dup);
+}
+
+static void push_lifecycle(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_env e, got;
+	int n = 0;
+
+	make_env(&e, "bob", "bob");
+	insert(f->st, &e);
+	assert_int_equal(pv_store_dirty(f->st, 100, count_cb, &n), 0);
+	assert_int_equal(n, 1);
+
+	/* a change made while the first push is in flight stays dirty */
+	assert_int_equal(pv_store_begin(f->st), 0);
+	free(e.values_json);
+	e.values_json = strdup("{\"a\":2}");
+	assert_int_equal(pv_store_env_save(f->st, &e), 0);
+	assert_int_equal(pv_store_commit(f->st), 0);
+	assert_int_equal(e.gen, 2);
+
+	assert_int_equal(pv_store_begin(f->st), 0);
+	assert_int_equal(pv_store_mark_pushed(f->st, e.id, 1, "c1", 1500), 0);
+	assert_int_equal(pv_store_commit(f->st), 0);
+	assert_int_equal(pv_store_env_get(f->st, &got, "bob"), 0);
+	assert_string_equal(got.status, PV_STATUS_ACTIVE);
+	assert_int_equal(got.pushed_gen, 1);
+	assert_string_equal(got.git_commit, "c1");
+	pv_env_dispose(&got);
+	n = 0;
+	assert_int_equal(pv_store_dirty(f->st, 100, count_cb, &n), 0);
+	assert_int_equal(n, 1);
+
+	assert_int_equal(pv_store_begin(f->st), 0);
+	assert_int_equal(pv_store_mark_pushed(f->st, e.id, 2, "c2", 1600), 0);
+	assert_int_equal(pv_store_commit(f->st), 0);
+	n = 0;
+	assert_int_equal(pv_store_dirty(f->st, 100, count_cb, &n), 0);
+	assert_int_equal(n, 0);
+
+	/* deleting -> deleted only once the latest generation is pushed */
+	assert_int_equal(pv_store_begin(f->st), 0);
+	snprintf(e.status, sizeof(e.status), "%s", PV_STATUS_DELETING);
+	assert_int_equal(pv_store_env_save(f->st, &e), 0);
+	assert_int_equal(pv_store_commit(f->st), 0);
+	assert_int_equal(pv_store_begin(f->st), 0);
+	assert_int_equal(pv_store_mark_pushed(f->st, e.id, e.gen, "c3", 1700), 0);
+	assert_int_equal(pv_store_commit(f->st), 0);
+	assert_int_equal(pv_store_env_get(f->st, &got, "bob"), 0);
+	assert_string_equal(got.status, PV_STATUS_DELETED);
+	assert_int_equal(got.deleted_at, 1700);
+	pv_env_dispose(&got);
+
+	/* the name is free again; the history stays */
+	struct pv_env again;
+	make_env(&again, "bob", "bob");
+	insert(f->st, &again);
+	assert_int_equal(pv_store_env_get(f->st, &got, "bob"), 0);
+	assert_int_equal(got.id, again.id);
+	assert_string_equal(got.status, PV_STATUS_PENDING);
+	pv_env_dispose(&got);
+	pv_env_dispose(&again);
+	pv_env_dispose(&e);
+}
+
+static void list_filters_pages(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_store_filter flt = { 0 };
+	char name[32];
+	int n;
+
+	for (int i = 0; i < 25; i++) {
+		struct pv_env e;
+		snprintf(name, sizeof(name), "env%02d", i);
+		make_env(&e, name, i % 2 ? "odd" : "even");
+		insert(f->st, &e);
+		pv_env_dispose(&e);
+	}
+	flt.limit = 100;
+	flt.owner = "odd";
+	n = 0;
+	assert_int_equal(pv_store_env_list(f->st, &flt, count_cb, &n), 0);
+	assert_int_equal(n, 12);
+	flt.owner = NULL;
+	flt.status = PV_STATUS_ACTIVE;
+	n = 0;
+	assert_int_equal(pv_store_env_list(f->st, &flt, count_cb, &n), 0);
+	assert_int_equal(n, 0);
+	flt.status = PV_STATUS_PENDING;
+	flt.limit = 10;
+	n = 0;
+	assert_int_equal(pv_store_env_list(f->st, &flt, count_cb, &n), 0);
+	assert_int_equal(n, 10);
+	flt.before_id = 6; /* ids 1..5 remain */
+	n = 0;
+	assert_int_equal(pv_store_env_list(f->st, &flt, count_cb, &n), 0);
+	assert_int_equal(n, 5);
+}
+
+static void reopen_keeps_data(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_env e, got;
+
+	make_env(&e, "carol", "carol");
+	insert(f->st, &e);
+	pv_store_free(f->st);
+	/* migrations are applied once: reopening must not fail or reset */
+	assert_int_equal(pv_store_open(&f->st, f->path), 0);
+	assert_int_equal(pv_store_env_get(f->st, &got, "carol"), 0);
+	assert_int_equal(got.id, e.id);
+	pv_env_dispose(&got);
+	pv_env_dispose(&e);
+}
+
+static void failed_frees_name(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_env e, got, again;
+
+	make_env(&e, "dave", "dave");
+	insert(f->st, &e);
+	assert_int_equal(pv_store_begin(f->st), 0);
+	assert_int_equal(pv_store_mark_failed(f->st, e.id, e.gen, "foreign folder", 1100), 0);
+	assert_int_equal(pv_store_commit(f->st), 0);
+	assert_int_equal(pv_store_env_get(f->st, &got, "dave"), 0);
+	assert_string_equal(got.status, PV_STATUS_FAILED);
+	assert_string_equal(got.git_error, "foreign folder");
+	pv_env_dispose(&got);
+	make_env(&again, "dave", "dave");
+	insert(f->st, &again);
+	pv_env_dispose(&again);
+	pv_env_dispose(&e);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(insert_get_conflict, setup, teardown),
+		cmocka_unit_test_setup_teardown(push_lifecycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(list_filters_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(reopen_keeps_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(failed_frees_name, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
