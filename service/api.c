@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "valid.h"
 #include "values.h"
@@ -52,6 +53,7 @@ void pv_api_free(struct pv_api *api)
 void pv_response_dispose(struct pv_response *resp)
 {
 	json_decref(resp->body);
+	free(resp->text);
 	memset(resp, 0, sizeof(*resp));
 }
 
@@ -443,8 +445,11 @@ static int env_patch(struct pv_api *api, const struct pv_request *req, const cha
 	if ((error = get_store(&st)) < 0 || (error = pv_store_begin(st)) < 0)
 		goto out;
 	in_tx = 1;
-	if ((error = load_live(st, &env, name)) < 0)
+	if ((error = pv_store_env_get(st, &env, name)) < 0) {
+		if (error == PV_ENOTFOUND)
+			pv_error_set(PV_ENOTFOUND, NULL, "no environment named '%s'", name);
 		goto out;
+	}
 	if (strcmp(env.status, PV_STATUS_PENDING) != 0 && strcmp(env.status, PV_STATUS_ACTIVE) != 0) {
 		error = pv_error_set(PV_ECONFLICT, NULL, "environment '%s' is %s and can no longer be changed", name, env.status);
 		goto out;
@@ -631,6 +636,52 @@ static int ready(struct pv_api *api, struct pv_response *resp)
 	return 0;
 }
 
+struct status_counts {
+	long long n[5];
+};
+
+static const char *const all_statuses[] = { PV_STATUS_PENDING, PV_STATUS_ACTIVE, PV_STATUS_DELETING,
+	PV_STATUS_DELETED, PV_STATUS_FAILED };
+
+static void count_status(const char *status, long long n, void *payload)
+{
+	struct status_counts *c = payload;
+
+	for (size_t i = 0; i < 5; i++)
+		if (strcmp(status, all_statuses[i]) == 0)
+			c->n[i] = n;
+}
+
+static int metrics(struct pv_api *api, struct pv_response *resp)
+{
+	struct status_counts counts = { { 0 } };
+	struct pv_store *st;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int error;
+
+	if ((error = get_store(&st)) < 0 || (error = pv_store_count_by_status(st, count_status, &counts)) < 0)
+		return error;
+	error = pv_metrics_append(&buf, &len, &cap,
+		"# HELP previewd_environments Environments recorded, by status.\n"
+		"# TYPE previewd_environments gauge\n");
+	for (size_t i = 0; i < 5 && error == 0; i++)
+		error = pv_metrics_append(&buf, &len, &cap, "previewd_environments{status=\"%s\"} %lld\n",
+			all_statuses[i], counts.n[i]);
+	if (error == 0)
+		error = pv_metrics_http_format(&buf, &len, &cap);
+	if (error == 0 && api->git.metrics)
+		error = api->git.metrics(api->git.ctx, &buf, &len, &cap);
+	if (error < 0) {
+		free(buf);
+		return error;
+	}
+	resp->status = 200;
+	resp->text = buf;
+	resp->text_type = "text/plain; version=0.0.4; charset=utf-8";
+	return 0;
+}
+
 /* ---- routing ------------------------------------------------------------ */
 
 static int method_not_allowed(struct pv_response *resp, const char *allow)
@@ -648,6 +699,8 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? health(resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/readyz") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? ready(api, resp) : method_not_allowed(resp, "GET, HEAD");
+	if (strcmp(p, "/metrics") == 0)
+		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? metrics(api, resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, prefix) == 0) {
 		if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
 			return env_list(api, req, resp);
@@ -686,7 +739,7 @@ void pv_api_handle(struct pv_api *api, const struct pv_request *req, struct pv_r
 		response_reset(resp);
 		memcpy(resp->allow, allow, sizeof(allow));
 		pv_api_problem(resp, error, req->path);
-	} else if (!resp->body) {
+	} else if (!resp->body && !resp->text) {
 		pv_error_set(PV_ERROR, NULL, "out of memory building the response");
 		pv_api_problem(resp, PV_ERROR, req->path);
 	}

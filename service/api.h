@@ -28,6 +28,8 @@ struct pv_api_git {
 	void (*kick)(void *ctx);
 	/* fills reachable/last_error/last_push_at for /readyz; may be NULL */
 	void (*status)(void *ctx, int *reachable, char *error, size_t error_len, int64_t *last_push_at);
+	/* appends Git writer metrics in Prometheus text format; may be NULL */
+	int (*metrics)(void *ctx, char **buf, size_t *len, size_t *cap);
 	void *ctx;
 };
 
@@ -49,6 +51,8 @@ enum pv_wait_kind { PV_WAIT_NONE = 0, PV_WAIT_CREATE, PV_WAIT_UPDATE, PV_WAIT_DE
 struct pv_response {
 	int status;
 	json_t *body;               /* owned; NULL for no body */
+	char *text;                 /* owned; a non-JSON body (metrics), used when body is NULL */
+	const char *text_type;      /* its Content-Type */
 	int problem;                /* body is application/problem+json */
 	char location[160];
 	char allow[64];             /* for 405 */

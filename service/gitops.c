@@ -21,6 +21,7 @@
 
 #include "embed.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "values.h"
 
@@ -356,6 +357,34 @@ void pv_gitops_status(struct pv_gitops *g, struct pv_gitops_status *out)
 	pthread_mutex_lock(&g->lock);
 	*out = g->status;
 	pthread_mutex_unlock(&g->lock);
+}
+
+int pv_gitops_metrics(struct pv_gitops *g, char **buf, size_t *len, size_t *cap)
+{
+	struct pv_gitops_status s;
+
+	pv_gitops_status(g, &s);
+	return pv_metrics_append(buf, len, cap,
+		"# HELP previewd_git_pushes_total Pushes the Git server accepted.\n"
+		"# TYPE previewd_git_pushes_total counter\n"
+		"previewd_git_pushes_total %llu\n"
+		"# HELP previewd_git_push_failures_total Fetches or pushes that failed (transport, credentials).\n"
+		"# TYPE previewd_git_push_failures_total counter\n"
+		"previewd_git_push_failures_total %llu\n"
+		"# HELP previewd_git_push_rejections_total Pushes the server rejected (then rebuilt on a fresh fetch).\n"
+		"# TYPE previewd_git_push_rejections_total counter\n"
+		"previewd_git_push_rejections_total %llu\n"
+		"# HELP previewd_git_commits_total Commits previewd created.\n"
+		"# TYPE previewd_git_commits_total counter\n"
+		"previewd_git_commits_total %llu\n"
+		"# HELP previewd_git_reachable 1 when the last fetch or push reached the Git server.\n"
+		"# TYPE previewd_git_reachable gauge\n"
+		"previewd_git_reachable %d\n"
+		"# HELP previewd_git_last_push_timestamp_seconds Time of the last accepted push.\n"
+		"# TYPE previewd_git_last_push_timestamp_seconds gauge\n"
+		"previewd_git_last_push_timestamp_seconds %lld\n",
+		(unsigned long long)s.pushes, (unsigned long long)s.push_failures, (unsigned long long)s.rejections,
+		(unsigned long long)s.commits, s.reachable, (long long)s.last_push_at);
 }
 
 /* ---- repository set-up -------------------------------------------------- */

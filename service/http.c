@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 
 enum req_state { RS_NEW = 0, RS_BODY, RS_WAITING, RS_RESUMED };
 
@@ -158,6 +159,11 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct pv_resp
 			}
 		}
 	}
+	if (!text && resp->text) {
+		text = resp->text; /* ownership moves to the MHD response */
+		resp->text = NULL;
+		len = strlen(text);
+	}
 	mr = MHD_create_response_from_buffer(len, text ? text : (char *)"", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 	if (!mr) {
 		free(text);
@@ -165,13 +171,15 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct pv_resp
 	}
 	if (text)
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
-			resp->problem ? "application/problem+json" : "application/json; charset=utf-8");
+			resp->text_type ? resp->text_type
+			: resp->problem ? "application/problem+json" : "application/json; charset=utf-8");
 	MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (resp->location[0])
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_LOCATION, resp->location);
 	if (resp->allow[0])
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, resp->allow);
 	ret = MHD_queue_response(conn, (unsigned int)resp->status, mr);
+	pv_metrics_http_response(resp->status);
 	MHD_destroy_response(mr);
 	return ret;
 }

@@ -66,6 +66,11 @@ static int folder_cb(void *ctx, const char *name, int *exists, int *managed, cha
 	return pv_gitops_folder(ctx, name, exists, managed, values_yaml, values_len);
 }
 
+static int metrics_cb(void *ctx, char **buf, size_t *len, size_t *cap)
+{
+	return pv_gitops_metrics(ctx, buf, len, cap);
+}
+
 static void kick_cb(void *ctx)
 {
 	pv_gitops_kick(ctx);
@@ -129,7 +134,8 @@ int main(int argc, char **argv)
 		log_error("%s", pv_error_last()->message);
 		goto out;
 	}
-	api_git = (struct pv_api_git){ .folder = folder_cb, .kick = kick_cb, .status = status_cb, .ctx = git };
+	api_git = (struct pv_api_git){ .folder = folder_cb, .kick = kick_cb, .status = status_cb,
+		.metrics = metrics_cb, .ctx = git };
 	if (pv_api_new(&api, &cfg, &api_git) < 0 || pv_http_start(http, api) < 0) {
 		log_error("%s", pv_error_last()->message);
 		goto out;

@@ -23,7 +23,7 @@ enum stmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
 	S_GET_NAME, S_GET_ID, S_INSERT, S_SAVE, S_EVENT,
 	S_LIST, S_LIST_OWNER, S_LIST_STATUS, S_LIST_OWNER_STATUS,
-	S_DIRTY, S_PUSHED, S_FAILED, S_DIRTY_ERROR, S_PING,
+	S_DIRTY, S_PUSHED, S_FAILED, S_DIRTY_ERROR, S_PING, S_COUNT_STATUS,
 	S_COUNT
 };
 
@@ -54,7 +54,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_FAILED] = "UPDATE envs SET pushed_gen = max(pushed_gen, ?2), status = 'failed', git_error = ?3, "
 		     "updated_at = ?4 WHERE id = ?1",
 	[S_DIRTY_ERROR] = "UPDATE envs SET git_error = ?1 WHERE gen > pushed_gen",
-	[S_PING] = "SELECT count(*) FROM envs",
+	[S_PING] = "SELECT count(*) FROM envs WHERE id = 0",
+	[S_COUNT_STATUS] = "SELECT status, count(*) FROM envs GROUP BY status",
 };
 
 struct pv_store {
@@ -546,5 +547,21 @@ int pv_store_ping(struct pv_store *st)
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW)
 		return db_error(st, rc, "checking the database");
+	return 0;
+}
+
+int pv_store_count_by_status(struct pv_store *st, void (*cb)(const char *status, long long n, void *payload),
+	void *payload)
+{
+	sqlite3_stmt *s;
+	int rc, error;
+
+	if ((error = prepare(st, S_COUNT_STATUS, &s)) < 0)
+		return error;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		cb((const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1), payload);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, "counting environments");
 	return 0;
 }

@@ -116,7 +116,11 @@ int pv_store_mark_failed(struct pv_store *st, int64_t id, int64_t gen, const cha
 /* Record (or clear, with NULL) the transient push error on every dirty row. */
 int pv_store_set_dirty_error(struct pv_store *st, const char *error) PV_WARN_UNUSED;
 
-/* Counts of rows by status, for readiness and metrics. */
+/* A cheap query proving the database answers (readiness). */
 int pv_store_ping(struct pv_store *st) PV_WARN_UNUSED;
+
+/* Number of rows per status (metrics); the callback gets each status. */
+int pv_store_count_by_status(struct pv_store *st, void (*cb)(const char *status, long long n, void *payload),
+	void *payload) PV_WARN_UNUSED;
 
 #endif
