@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest-labels: concurrent
 # The core against the embedded default: previewd creates and seeds its own
 # bare GitOps repository in the data dir and pushes to it over file://.
 # Checks the API end to end and the Git side with the git CLI.

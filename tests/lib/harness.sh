@@ -132,8 +132,23 @@ t_eventually() {
     done
 }
 
-# t_end: final line "N passed, N failed"; exits 1 if anything failed.
+# t_end: stop every previewd still running, fail if any of them printed a
+# sanitizer report (ASan, UBSan, LSan, TSan builds), then print the final
+# line "N passed, N failed"; exits 1 if anything failed.
 t_end() {
+    local pid log
+    for pid in "${T_PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            pv_stop "$pid" >/dev/null 2>&1
+        fi
+    done
+    for log in "$T_TMP"/previewd.*.log; do
+        [ -f "$log" ] || continue
+        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer' "$log"; then
+            _t_fail "no sanitizer report in $(basename "$log")" \
+                "$(grep -m1 -A30 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer' "$log")"
+        fi
+    done
     printf '%d passed, %d failed\n' "$T_PASS" "$T_FAIL"
     [ "$T_FAIL" -eq 0 ] && exit 0
     exit 1
