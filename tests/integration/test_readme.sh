@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The README's walkthrough works as written: every ```sh block that follows a
+# "<!-- walkthrough -->" marker runs, in order, against a fresh previewd on
+# its embedded default, from the folder that holds previewd-data/.
+. "$(dirname "$0")/../lib/harness.sh"
+
+t_begin "README walkthrough"
+work=$(t_mktemp readme)
+pv_start "$work/previewd-data" PREVIEWD_WAIT_MS=10000 || { t_ok "previewd starts" false; t_end; }
+
+# blocks -> $work/block.N.sh, with the documented address replaced by ours
+python3 - "$T_ROOT/README.md" "$work" "$PV_URL" <<'PY'
+import re, sys
+readme, out, url = sys.argv[1:]
+text = open(readme).read()
+blocks = re.findall(r"<!-- walkthrough -->\s*```sh\n(.*?)```", text, re.S)
+for i, b in enumerate(blocks):
+    open(f"{out}/block.{i}.sh", "w").write(b.replace("http://127.0.0.1:8080", url))
+# the problem document the README shows after the last block
+m = re.search(r"```json\n(\{\s*\"type\": \"urn:previewd:problem:conflict\".*?)```", text, re.S)
+open(f"{out}/problem.json", "w").write(m.group(1) if m else "")
+
+PY
+n=$(ls "$work"/block.*.sh | wc -l)
+t_eq 6 "$n" "the README has six walkthrough blocks"
+run() { (cd "$work" && bash -e "block.$1.sh") 2>&1; }
+
+out=$(run 0)
+t_eq active "$(printf '%s' "$out" | jq -r .status)" "create: status active"
+t_eq http://alice.env.my "$(printf '%s' "$out" | jq -r .url)" "create: the URL"
+t_eq pr-42 "$(printf '%s' "$out" | jq -r .values.image.tag)" "create: the value asked for"
+
+out=$(run 1)
+t_match 'previewd: create alice' "$out" "git log shows previewd's commit"
+t_match 'env/alice/values.yaml' "$out" "the commit adds values.yaml"
+t_match 'tag: pr-42' "$out" "values.yaml carries the tag"
+t_match '"managed_by": "previewd"' "$out" "previewd.json marks the folder"
+
+out=$(run 2)
+t_eq 2 "$(printf '%s' "$out" | jq -r .values.replicaCount)" "PATCH merged the value"
+exp=$(($(date +%s) + 86400))
+got=$(date -u -d "$(printf '%s' "$out" | jq -r .expires_at)" +%s)
+t_ok "PATCH extended to now + 1d" test $((got - exp)) -le 5 -a $((exp - got)) -le 5
+
+out=$(run 3)
+t_match '"name": "alice"' "$out" "list and get show alice"
+
+out=$(run 4)
+t_match '"status": "deleted"' "$out" "DELETE answers with status deleted"
+t_match 'previewd: delete alice' "$out" "git log shows the removal"
+
+out=$(run 5)
+t_eq "$(jq -S . "$work/problem.json")" "$(printf '%s' "$out" | jq -S .)" "the problem document is the one the README shows"
+t_end
