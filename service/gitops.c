@@ -7,6 +7,8 @@
  */
 #include "gitops.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <git2.h>
 #include <jansson.h>
@@ -510,6 +512,7 @@ static int open_clone(struct pv_gitops *g)
 	if (git_repository_open_bare(&g->repo, g->clone_path) < 0) {
 		git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
 		opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+		opts.initial_head = cfg->git_branch;
 		if (git_repository_init_ext(&g->repo, g->clone_path, &opts) < 0)
 			return git_fail("creating the local clone");
 	}
@@ -987,6 +990,17 @@ static enum round_result run_round(struct pv_gitops *g)
 	enum push_result pr;
 
 	err[0] = '\0';
+	if (!g->repo || !g->remote) { /* a repack that could not reopen the clone */
+		git_remote_free(g->remote);
+		g->remote = NULL;
+		git_repository_free(g->repo);
+		g->repo = NULL;
+		if (git_repository_open_bare(&g->repo, g->clone_path) < 0 ||
+		    git_remote_lookup(&g->remote, g->repo, "origin") < 0) {
+			snprintf(err, sizeof(err), "reopening the local clone: %s", git_msg());
+			goto cleanup;
+		}
+	}
 	if (g->need_fetch) {
 		if (do_fetch(g) < 0) {
 			snprintf(err, sizeof(err), "%s", pv_error_last()->message);
@@ -1129,6 +1143,98 @@ cleanup:
 	return result;
 }
 
+/* ---- keeping the clone bounded ------------------------------------------ */
+
+static int remove_loose_and_old_packs(const char *objects, const char *keep_pack)
+{
+	char path[4096];
+	DIR *d, *sub;
+	struct dirent *e, *f;
+	int removed = 0;
+
+	if (!(d = opendir(objects)))
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		/* loose objects live in objects/xx/ with two hex digits */
+		if (strlen(e->d_name) == 2 && isxdigit((unsigned char)e->d_name[0]) && isxdigit((unsigned char)e->d_name[1])) {
+			snprintf(path, sizeof(path), "%s/%s", objects, e->d_name);
+			if (!(sub = opendir(path)))
+				continue;
+			while ((f = readdir(sub)) != NULL) {
+				char file[4200];
+				if (f->d_name[0] == '.')
+					continue;
+				snprintf(file, sizeof(file), "%s/%s", path, f->d_name);
+				if (unlink(file) == 0)
+					removed++;
+			}
+			closedir(sub);
+			rmdir(path);
+		}
+	}
+	closedir(d);
+	snprintf(path, sizeof(path), "%s/pack", objects);
+	if (!(d = opendir(path)))
+		return removed;
+	while ((e = readdir(d)) != NULL) {
+		char file[4200];
+		if (strncmp(e->d_name, "pack-", 5) != 0 || strstr(e->d_name, keep_pack))
+			continue;
+		snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
+		if (unlink(file) == 0)
+			removed++;
+	}
+	closedir(d);
+	return removed;
+}
+
+/*
+ * libgit2 never repacks: every commit leaves loose objects and every fetch a
+ * pack.  Every PREVIEWD_REPACK_EVERY commits the writer packs everything
+ * reachable from the tip into one pack, then drops the loose objects and
+ * the older packs (unreachable leftovers of rejected pushes go with them),
+ * and reopens the repository so no stale pack stays mapped.
+ */
+static int repack(struct pv_gitops *g)
+{
+	git_packbuilder *pb = NULL;
+	git_revwalk *walk = NULL;
+	char objects[4096], keep[64];
+	int error = 0, removed;
+
+	if (git_oid_is_zero(&g->tip))
+		return 0;
+	if (git_packbuilder_new(&pb, g->repo) < 0 || git_revwalk_new(&walk, g->repo) < 0 ||
+	    git_revwalk_push(walk, &g->tip) < 0 || git_packbuilder_insert_walk(pb, walk) < 0 ||
+	    git_packbuilder_write(pb, NULL, 0, NULL, NULL) < 0) {
+		error = git_fail("repacking the local clone");
+		goto cleanup;
+	}
+	snprintf(keep, sizeof(keep), "pack-%s.", git_packbuilder_name(pb));
+	snprintf(objects, sizeof(objects), "%s/objects", g->clone_path);
+	git_revwalk_free(walk);
+	walk = NULL;
+	git_packbuilder_free(pb);
+	pb = NULL;
+	/* close every handle on the old packs before they go */
+	git_remote_free(g->remote);
+	g->remote = NULL;
+	git_repository_free(g->repo);
+	g->repo = NULL;
+	removed = remove_loose_and_old_packs(objects, keep);
+	if (git_repository_open_bare(&g->repo, g->clone_path) < 0 ||
+	    git_remote_lookup(&g->remote, g->repo, "origin") < 0) {
+		error = git_fail("reopening the local clone after a repack");
+		goto cleanup;
+	}
+	g->commits_since_repack = 0;
+	log_info("gitops: repacked the local clone into %s (%d files removed)", keep, removed);
+cleanup:
+	git_revwalk_free(walk);
+	git_packbuilder_free(pb);
+	return error;
+}
+
 /* ---- the thread --------------------------------------------------------- */
 
 static long long backoff_ms(struct pv_gitops *g, unsigned int failures)
@@ -1175,6 +1281,9 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&g->lock);
 
 		r = run_round(g);
+		if ((r == ROUND_DONE || r == ROUND_IDLE) && g->commits_since_repack >= g->cfg->repack_every &&
+		    repack(g) < 0)
+			log_warn("gitops: %s", pv_error_last()->message);
 		switch (r) {
 		case ROUND_IDLE:
 			g->failures = g->rejections = 0;

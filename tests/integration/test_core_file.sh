@@ -14,7 +14,7 @@ show() { g show "main:$1" 2>/dev/null; }
 
 # ---------------------------------------------------------------- start-up
 t_begin "first start creates and seeds the default repository"
-pv_start "$DATA" PREVIEWD_WAIT_MS=10000 || { t_ok "previewd starts" false; t_end; }
+pv_start "$DATA" PREVIEWD_WAIT_MS=10000 PREVIEWD_REPACK_EVERY=8 || { t_ok "previewd starts" false; t_end; }
 t_ok "gitops.git exists in the data dir" test -d "$REMOTE"
 t_ok "previewd.db exists in the data dir" test -f "$DATA/previewd.db"
 for f in Chart.yaml applicationset.yaml templates/frontend.yaml templates/ingress.yaml \
@@ -191,13 +191,23 @@ t_eventually 10 "/readyz says degraded" \
 	bash -c "curl -s $PV_URL/readyz | jq -e '.status == \"degraded\" and (.checks.git.error | length > 0)' >/dev/null"
 pv_kill9
 mv "$REMOTE.away" "$REMOTE"
-pv_start "$DATA" PREVIEWD_WAIT_MS=10000 || t_ok "previewd restarts" false
+pv_start "$DATA" PREVIEWD_WAIT_MS=10000 PREVIEWD_REPACK_EVERY=8 || t_ok "previewd restarts" false
 t_eventually 20 "carol reaches Git after the restart" g rev-parse --verify -q main:env/carol/values.yaml
 http GET /v1/environments/carol
 t_eq active "$(jqr .status)" "carol is active"
 t_eq "ok" "$(sqlite3 "$DATA/previewd.db" 'PRAGMA integrity_check')" "SQLite integrity_check"
 t_ok "git fsck of the remote" g fsck --no-progress
 t_ok "git fsck of previewd's clone" git --git-dir "$DATA/clone.git" fsck --no-progress
+
+# ---------------------------------------------------------------- bounded clone
+t_begin "the local clone is repacked and stays bounded"
+t_match 'repacked the local clone' "$(cat "$T_TMP"/previewd.*.log)" "previewd repacked its clone"
+loose=$(git --git-dir "$DATA/clone.git" count-objects -v | awk '/^count:/ {print $2}')
+packs=$(git --git-dir "$DATA/clone.git" count-objects -v | awk '/^packs:/ {print $2}')
+echo "# clone.git: $loose loose objects, $packs packs"
+# at most PREVIEWD_REPACK_EVERY commits' worth of loose objects (a handful each) plus fetches
+t_ok "few loose objects ($loose)" test "$loose" -lt 80
+t_ok "few packs ($packs)" test "$packs" -le 4
 
 # ---------------------------------------------------------------- metrics, shutdown
 t_begin "metrics and a clean shutdown"
