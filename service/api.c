@@ -615,23 +615,28 @@ static int health(struct pv_response *resp)
 }
 
 /* Git trouble is "degraded", not "not ready": previewd keeps accepting
- * requests while Git is away, so it must stay in the Service's endpoints. */
+ * requests while Git is away, so it must stay in the Service's endpoints.
+ * Not ready (503) means the database is unusable, or previewd has never
+ * seen the branch and so cannot validate a create yet ("starting"). */
 static int ready(struct pv_api *api, struct pv_response *resp)
 {
 	struct pv_store *st;
-	int db_ok, git_ok = 1;
+	int db_ok, git_ok = 1, known = 1;
 	char git_error[256] = "";
 	int64_t last_push = 0;
+	const char *status;
 
 	db_ok = pv_store_thread(&st) == 0 && pv_store_ping(st) == 0;
 	if (api->git.status)
-		api->git.status(api->git.ctx, &git_ok, git_error, sizeof(git_error), &last_push);
-	resp->status = db_ok ? 200 : 503;
-	resp->body = json_pack("{s:s, s:{s:{s:b, s:o}, s:{s:b, s:o, s:o}}}",
-		"status", !db_ok ? "unavailable" : git_ok ? "ready" : "degraded",
+		api->git.status(api->git.ctx, &known, &git_ok, git_error, sizeof(git_error), &last_push);
+	status = !db_ok ? "unavailable" : !known ? "starting" : git_ok ? "ready" : "degraded";
+	resp->status = db_ok && known ? 200 : 503;
+	resp->body = json_pack("{s:s, s:{s:{s:b, s:o}, s:{s:b, s:b, s:o, s:o}}}",
+		"status", status,
 		"checks",
 		"db", "ok", db_ok, "error", db_ok ? json_null() : json_string(pv_error_last()->message),
-		"git", "ok", git_ok, "error", git_error[0] ? json_string(git_error) : json_null(),
+		"git", "ok", git_ok && known, "branch_known", known,
+		"error", git_error[0] ? json_string(git_error) : json_null(),
 		"last_push_at", time_json(last_push));
 	return 0;
 }

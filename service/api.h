@@ -26,8 +26,10 @@
 struct pv_api_git {
 	int (*folder)(void *ctx, const char *name, int *exists, int *managed, char **values_yaml, size_t *values_len);
 	void (*kick)(void *ctx);
-	/* fills reachable/last_error/last_push_at for /readyz; may be NULL */
-	void (*status)(void *ctx, int *reachable, char *error, size_t error_len, int64_t *last_push_at);
+	/* for /readyz: *known is 1 once a tip of the branch is known (requests
+	 * can be validated), *reachable whether the last Git operation worked;
+	 * may be NULL */
+	void (*status)(void *ctx, int *known, int *reachable, char *error, size_t error_len, int64_t *last_push_at);
 	/* appends Git writer metrics in Prometheus text format; may be NULL */
 	int (*metrics)(void *ctx, char **buf, size_t *len, size_t *cap);
 	void *ctx;

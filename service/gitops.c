@@ -265,6 +265,9 @@ static void snapshot_publish(struct pv_gitops *g, struct snapshot *fresh)
 	g->snap = *fresh;
 	g->snap_valid = 1;
 	pthread_rwlock_unlock(&g->snap_lock);
+	pthread_mutex_lock(&g->lock);
+	g->status.have_tip = 1;
+	pthread_mutex_unlock(&g->lock);
 	snapshot_clear(&old);
 	memset(fresh, 0, sizeof(*fresh));
 }
@@ -333,7 +336,6 @@ static void status_ok(struct pv_gitops *g, int pushed)
 	pthread_mutex_lock(&g->lock);
 	g->status.reachable = 1;
 	g->status.last_error[0] = '\0';
-	g->status.have_tip = g->tip_known;
 	git_oid_tostr(g->status.tip, sizeof(g->status.tip), &g->tip);
 	if (pushed) {
 		g->status.pushes++;

@@ -51,11 +51,12 @@ static int mkdir_p(const char *path)
 	return mkdir(buf, 0750) < 0 && errno != EEXIST ? -1 : 0;
 }
 
-static void status_cb(void *ctx, int *reachable, char *error, size_t error_len, int64_t *last_push_at)
+static void status_cb(void *ctx, int *known, int *reachable, char *error, size_t error_len, int64_t *last_push_at)
 {
 	struct pv_gitops_status s;
 
 	pv_gitops_status(ctx, &s);
+	*known = s.have_tip;
 	*reachable = s.reachable;
 	snprintf(error, error_len, "%s", s.last_error);
 	*last_push_at = s.last_push_at;

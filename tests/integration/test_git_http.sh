@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
+# ctest-labels: concurrent
 # test_git_http.sh — previewd against a real smart-HTTP Git server (lighttpd +
 # git http-backend, basic auth), with the chart in a subfolder (helm-env/) and
 # PREVIEWD_ENV_DIR=helm-env/env. Everything on the server side is inspected
 # with the git CLI on fresh clones, never through previewd's own answers.
 #
 #   bash tests/integration/test_git_http.sh      (KEEP_TMP=1 keeps the logs)
+#
+# The helpers below are called through t_ok/t_eventually:
+# shellcheck disable=SC2317
 
 # shellcheck source=tests/lib/harness.sh disable=SC1091
 . "$(dirname "$0")/../lib/harness.sh"
@@ -80,6 +84,23 @@ all_values_parse() {
     for f in "$VIEW/$ENVDIR"/*/values.yaml; do
         yaml_is_mapping "$f" || { echo "    does not parse as a mapping: ${f#"$VIEW"/}" >&2; return 1; }
     done
+}
+
+# /readyz is degraded and its Git error is about credentials.
+readyz_auth_error() {
+    readyz_is degraded && jqr '.checks.git.error // ""' | grep -Eqi 'credential|auth|401'
+}
+
+# A fresh clone holds all 50 load folders.
+load_count() {
+    view || return 1
+    [ "$(find "$VIEW/$ENVDIR" -path "*/load[0-9][0-9]/values.yaml" | wc -l)" -eq 50 ]
+}
+
+# The API lists all 50 load environments as active.
+active_count() {
+    http GET '/v1/environments?status=active&limit=500' &&
+        [ "$(jqr '[.items[].name | select(startswith("load"))] | length')" = 50 ]
 }
 
 # ------------------------------------------------------------------ setup
@@ -265,9 +286,6 @@ HEAD_BEFORE=$(remote_head)
 http POST /v1/environments '{"owner":"carol"}' -H 'Prefer: wait=1'
 t_eq 202 "$HTTP_STATUS" "create with a wrong password answers 202"
 t_eq pending "$(jqr .status)" "status pending"
-readyz_auth_error() {
-    readyz_is degraded && jqr '.checks.git.error // ""' | grep -Eqi 'credential|auth|401' 
-}
 t_eventually 10 "/readyz degraded with a credentials error" readyz_auth_error
 echo "# readyz: $HTTP_BODY"
 t_not "carol is not on the server" on_server carol
@@ -328,17 +346,7 @@ for i in $(seq -w 0 49); do
 done
 t_eq '' "$bad" "all 50 creates answer 201 or 202"
 echo "# answers:$(for f in "$LOAD"/*.code; do cat "$f"; echo; done | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
-load_count() {
-    view || return 1
-    local n
-    n=$(find "$VIEW/$ENVDIR" -path "*/load[0-9][0-9]/values.yaml" | wc -l)
-    [ "$n" -eq 50 ]
-}
 t_eventually 30 "all 50 folders are on the server" load_count
-active_count() {
-    http GET '/v1/environments?status=active&limit=500' &&
-        [ "$(jqr '[.items[].name | select(startswith("load"))] | length')" = 50 ]
-}
 t_eventually 10 "all 50 are active in the API" active_count
 COMMITS=$(git -C "$VIEW" rev-list --count "$HEAD_BEFORE..HEAD")
 echo "# 50 concurrent creates landed in $COMMITS commit(s)"

@@ -170,7 +170,8 @@ t_mktemp() {
 
 _t_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# pv_start DATADIR [VAR=value...]: start previewd on a free loopback port.
+# pv_start DATADIR [VAR=value...]: start previewd on a free loopback port and
+# wait until /readyz answers 200 (PV_START_READY=0: only /healthz).
 # Returns non-zero (does not exit) if it dies or /healthz is not 200 within
 # PV_START_TIMEOUT seconds, so a test can assert that bad config is refused.
 pv_start() {
@@ -211,7 +212,12 @@ pv_start() {
                 tail -n 20 "$PV_LOG" | sed 's/^/    /' >&2
                 return 1
             fi
+            # ready: /healthz answers, and /readyz unless PV_START_READY=0
+            # (a previewd that has never reached its Git server stays "starting")
             code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$PV_URL/healthz" 2>/dev/null)
+            if [ "$code" = 200 ] && [ "${PV_START_READY:-1}" = 1 ]; then
+                code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$PV_URL/readyz" 2>/dev/null)
+            fi
             [ "$code" = 200 ] && return 0
             if [ "$(_t_ms)" -ge "$end" ]; then
                 echo "pv_start: /healthz not 200 within ${PV_START_TIMEOUT:-10}s (last: $code); log $PV_LOG" >&2
