@@ -109,9 +109,10 @@ static json_t *env_json(const struct pv_api *api, const struct pv_env *env)
 		"created_at", time_json(env->created_at), "updated_at", time_json(env->updated_at),
 		"expires_at", time_json(env->expires_at), "deleted_at", time_json(env->deleted_at),
 		"values", values ? values : json_object(),
-		"ttl_seconds", json_integer(env->expires_at > time(NULL) && strcmp(env->status, PV_STATUS_DELETED) != 0 &&
-						    strcmp(env->status, PV_STATUS_FAILED) != 0
-					    ? env->expires_at - (int64_t)time(NULL) : 0),
+		"ttl_seconds", env->expires_at == 0 ? json_null()
+			: json_integer(env->expires_at > time(NULL) && strcmp(env->status, PV_STATUS_DELETED) != 0 &&
+					       strcmp(env->status, PV_STATUS_FAILED) != 0
+				       ? env->expires_at - (int64_t)time(NULL) : 0),
 		"git", "path", path,
 		"commit", env->git_commit[0] ? json_string(env->git_commit) : json_null(),
 		"pending", env->gen > env->pushed_gen,
@@ -188,15 +189,23 @@ static int get_string(const char **out, json_t *doc, const char *key)
 	return 0;
 }
 
+/* ttl from the request: seconds, or 0 for "never" (only where configured);
+ * the default when absent. */
 static int parse_ttl(long long *out, const struct pv_api *api, json_t *doc)
 {
 	json_t *v = json_object_get(doc, "ttl");
-	char max[32], asked[32];
+	char max[32], asked[32], min[32];
 	long long secs;
 
 	*out = api->cfg->default_ttl;
 	if (!v)
 		return 0;
+	if (json_is_string(v) && strcmp(json_string_value(v), "never") == 0) {
+		if (!api->cfg->allow_never)
+			return pv_error_set(PV_EINVAL, "ttl", "ttl \"never\" is not allowed here: environments must expire");
+		*out = 0;
+		return 0;
+	}
 	if (json_is_integer(v)) {
 		secs = json_integer_value(v);
 		if (secs <= 0)
@@ -207,15 +216,49 @@ static int parse_ttl(long long *out, const struct pv_api *api, json_t *doc)
 	} else {
 		return pv_error_set(PV_EINVAL, "ttl", "ttl must be a duration string such as \"8h\" or a number of seconds");
 	}
-	if (secs < MIN_TTL)
-		return pv_error_set(PV_EINVAL, "ttl", "ttl must be at least %d seconds", MIN_TTL);
+	pv_valid_format_duration(asked, sizeof(asked), secs);
+	if (secs < api->cfg->min_ttl) {
+		pv_valid_format_duration(min, sizeof(min), api->cfg->min_ttl);
+		return pv_error_set(PV_EINVAL, "ttl", "ttl %s is below the minimum of %s", asked, min);
+	}
 	if (secs > api->cfg->max_ttl) {
 		pv_valid_format_duration(max, sizeof(max), api->cfg->max_ttl);
-		pv_valid_format_duration(asked, sizeof(asked), secs);
 		return pv_error_set(PV_EINVAL, "ttl", "ttl %s exceeds the maximum of %s", asked, max);
 	}
 	*out = secs;
 	return 0;
+}
+
+static void format_utc(char *buf, size_t len, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* PREVIEWD_MAX_LIFETIME: however often it is extended, an environment does
+ * not outlive created_at + max_lifetime.  The error says by how much the
+ * request overshoots and what the latest possible expiry is. */
+static int check_lifetime(const struct pv_api *api, int64_t created_at, int64_t expires_at)
+{
+	char cap[32], over[32], until[32];
+	int64_t limit;
+
+	if (api->cfg->max_lifetime <= 0)
+		return 0;
+	limit = created_at + api->cfg->max_lifetime;
+	pv_valid_format_duration(cap, sizeof(cap), api->cfg->max_lifetime);
+	format_utc(until, sizeof(until), limit);
+	if (expires_at == 0)
+		return pv_error_set(PV_EINVAL, "ttl", "ttl \"never\" exceeds the maximum lifetime of %s (until %s at most)",
+			cap, until);
+	if (expires_at <= limit)
+		return 0;
+	pv_valid_format_duration(over, sizeof(over), expires_at - limit);
+	return pv_error_set(PV_EINVAL, "ttl", "ttl would pass the maximum lifetime of %s by %s; it can run until %s at most",
+		cap, over, until);
 }
 
 /* Prefer: respond-async / wait=N (RFC 7240) shorten the wait window. */
@@ -364,7 +407,9 @@ static int env_create(struct pv_api *api, const struct pv_request *req, struct p
 	env.values_json = json_dumps(merged, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	env.requested_by = strdup(req->actor ? req->actor : "anonymous");
 	env.created_at = env.updated_at = now;
-	env.expires_at = now + ttl;
+	env.expires_at = ttl ? now + ttl : 0;
+	if ((error = check_lifetime(api, now, env.expires_at)) < 0)
+		goto out;
 	if (!env.values_json || !env.requested_by) {
 		error = pv_error_set(PV_ERROR, NULL, "out of memory");
 		goto out;
@@ -425,7 +470,7 @@ static int env_patch(struct pv_api *api, const struct pv_request *req, const cha
 	struct pv_store *st;
 	struct pv_env env = { 0 };
 	long long ttl = 0;
-	int error, in_tx = 0;
+	int error, in_tx = 0, extend = 0;
 	int64_t now = (int64_t)time(NULL);
 	char *values_json = NULL, *detail_s = NULL;
 
@@ -440,7 +485,7 @@ static int env_patch(struct pv_api *api, const struct pv_request *req, const cha
 		error = pv_error_set(PV_EINVAL, "values", "values must be a JSON object (a JSON merge patch)");
 		goto out;
 	}
-	if (json_object_get(doc, "ttl") && (error = parse_ttl(&ttl, api, doc)) < 0)
+	if ((extend = json_object_get(doc, "ttl") != NULL) && (error = parse_ttl(&ttl, api, doc)) < 0)
 		goto out;
 	if ((error = get_store(&st)) < 0 || (error = pv_store_begin(st)) < 0)
 		goto out;
@@ -473,15 +518,21 @@ static int env_patch(struct pv_api *api, const struct pv_request *req, const cha
 		values_json = NULL;
 		json_object_set(detail, "values", patch);
 	}
-	if (ttl > 0) {
-		env.expires_at = now + ttl;
+	if (extend) {
+		int64_t expires = ttl ? now + ttl : 0;
+		if ((error = check_lifetime(api, env.created_at, expires)) < 0)
+			goto out;
+		json_object_set_new(detail, "previous_expires_at", time_json(env.expires_at));
+		env.expires_at = expires;
 		json_object_set_new(detail, "expires_at", time_json(env.expires_at));
 	}
 	env.updated_at = now;
 	detail_s = json_dumps(detail, JSON_COMPACT);
 	if ((error = pv_store_env_save(st, &env)) < 0 ||
-	    (error = pv_store_event_add(st, &env, patch ? "updated" : "extended", req->actor ? req->actor : "anonymous",
-		     now, detail_s)) < 0 ||
+	    (patch && (error = pv_store_event_add(st, &env, "updated", req->actor ? req->actor : "anonymous",
+		     now, detail_s)) < 0) ||
+	    (extend && (error = pv_store_event_add(st, &env, "extended", req->actor ? req->actor : "anonymous",
+		     now, detail_s)) < 0) ||
 	    (error = pv_store_commit(st)) < 0)
 		goto out;
 	in_tx = 0;
@@ -534,6 +585,40 @@ out:
 		pv_store_rollback(st);
 	pv_env_dispose(&env);
 	return error;
+}
+
+static int event_one(const struct pv_event *ev, void *payload)
+{
+	json_t *items = payload, *detail = ev->detail_json ? json_loads(ev->detail_json, 0, NULL) : NULL;
+	json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:o, s:o}", "id", (json_int_t)ev->id, "environment", ev->name,
+		"kind", ev->kind, "actor", ev->actor, "at", time_json(ev->at), "detail", detail ? detail : json_null());
+
+	if (!j || json_array_append_new(items, j) < 0)
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	return 0;
+}
+
+static int env_events(const char *name, struct pv_response *resp)
+{
+	struct pv_store *st;
+	json_t *items;
+	int error;
+
+	if ((error = get_store(&st)) < 0)
+		return error;
+	if (!(items = json_array()))
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	if ((error = pv_store_events(st, name, event_one, items)) < 0) {
+		json_decref(items);
+		return error;
+	}
+	if (json_array_size(items) == 0) {
+		json_decref(items);
+		return pv_error_set(PV_ENOTFOUND, NULL, "no environment named '%s'", name);
+	}
+	resp->status = 200;
+	resp->body = json_pack("{s:o}", "items", items);
+	return resp->body ? 0 : pv_error_set(PV_ERROR, NULL, "out of memory");
 }
 
 struct list_ctx {
@@ -714,7 +799,17 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 		return method_not_allowed(resp, "GET, HEAD, POST");
 	}
 	if (strncmp(p, prefix, sizeof(prefix) - 1) == 0 && p[sizeof(prefix) - 1] == '/') {
-		const char *name = p + sizeof(prefix);
+		const char *name = p + sizeof(prefix), *slash = strchr(name, '/');
+		char buf[PV_NAME_MAX + 2];
+
+		if (slash && strcmp(slash, "/events") == 0 && (size_t)(slash - name) <= PV_NAME_MAX) {
+			snprintf(buf, sizeof(buf), "%.*s", (int)(slash - name), name);
+			if (pv_valid_name(buf, "name") < 0)
+				return pv_error_set(PV_ENOTFOUND, NULL, "no environment at %.100s", p);
+			if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
+				return env_events(buf, resp);
+			return method_not_allowed(resp, "GET, HEAD");
+		}
 		/* anything that is not a valid name cannot exist: '..', '/', '%2e' and
 		 * friends end here, long before a path is built */
 		if (pv_valid_name(name, "name") < 0)

@@ -17,7 +17,7 @@
 
 #include "valid.h"
 
-enum kind { K_STRING, K_SECRET, K_DURATION, K_INT, K_LIST, K_LOGLEVEL };
+enum kind { K_STRING, K_SECRET, K_DURATION, K_INT, K_LIST, K_LOGLEVEL, K_BOOL };
 
 struct setting {
 	const char *env;
@@ -57,6 +57,17 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_REPACK_EVERY", "repack-every", K_INT, OFF(repack_every), "500", 1, 1000000, "commits between repacks of the local clone" },
 	{ "PREVIEWD_PUSH_BACKOFF_MAX_MS", "push-backoff-max-ms", K_INT, OFF(push_backoff_max_ms), "30000", 10, 3600000, "cap of the retry backoff when Git fails" },
 	{ "PREVIEWD_LOG_LEVEL", "log-level", K_LOGLEVEL, OFF(log_level), "info", 0, 0, "debug, info, warn or error" },
+	{ "PREVIEWD_MIN_TTL", "min-ttl", K_DURATION, OFF(min_ttl), "60", 1, 100LL * 365 * 86400, "smallest TTL a request may ask for" },
+	{ "PREVIEWD_MAX_LIFETIME", "max-lifetime", K_DURATION, OFF(max_lifetime), "0", 0, 100LL * 365 * 86400, "extensions may not keep an environment beyond this age (0: no cap)" },
+	{ "PREVIEWD_ALLOW_NEVER", "allow-never", K_BOOL, OFF(allow_never), "false", 0, 1, "accept ttl \"never\" (no expiry)" },
+	{ "PREVIEWD_WARN_BEFORE", "warn-before", K_STRING, OFF(warn_before), "1h,10m", 0, 0, "lead times of expiry warnings, comma separated (\"\" for none)" },
+	{ "PREVIEWD_WEBHOOK_URL", "webhook-url", K_STRING, OFF(webhook_url), "", 0, 0, "where notifications are POSTed (empty: off)" },
+	{ "PREVIEWD_WEBHOOK_FORMAT", "webhook-format", K_STRING, OFF(webhook_format), "json", 0, 0, "json, or slack (a Slack/Mattermost incoming webhook)" },
+	{ "PREVIEWD_WEBHOOK_SECRET", "webhook-secret", K_SECRET, OFF(webhook_secret), NULL, 0, 0, "HMAC-SHA256 key signing each notification" },
+	{ "PREVIEWD_WEBHOOK_SECRET_FILE", "webhook-secret-file", K_STRING, OFF(webhook_secret_file), NULL, 0, 0, "file holding the webhook secret" },
+	{ "PREVIEWD_WEBHOOK_TIMEOUT_MS", "webhook-timeout-ms", K_INT, OFF(webhook_timeout_ms), "5000", 100, 120000, "time a receiver has to answer" },
+	{ "PREVIEWD_WEBHOOK_BACKOFF_MAX", "webhook-backoff-max", K_DURATION, OFF(webhook_backoff_max), "5m", 1, 86400, "cap of the retry backoff of a failing receiver" },
+	{ "PREVIEWD_PUBLIC_URL", "public-url", K_STRING, OFF(public_url), "", 0, 0, "URL users reach previewd at, for hints in notifications (default: http://LISTEN)" },
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -83,9 +94,22 @@ static int apply(struct pv_config *cfg, const struct setting *s, const char *val
 		return *slot ? 0 : pv_error_set(PV_ERROR, NULL, "out of memory");
 	}
 	case K_DURATION:
+		/* a zero is "off" for the settings that allow it */
+		if (s->min == 0 && strcmp(value, "0") == 0) {
+			v = 0;
+			goto bounds;
+		}
 		if (pv_valid_duration(&v, value, source) < 0)
 			return PV_EINVAL;
 		goto bounds;
+	case K_BOOL:
+		if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0)
+			*(int *)(base + s->offset) = 1;
+		else if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "no") == 0)
+			*(int *)(base + s->offset) = 0;
+		else
+			return pv_error_set(PV_EINVAL, source, "%s: '%s' is not true or false", source, value);
+		return 0;
 	case K_INT:
 		errno = 0;
 		v = strtoll(value, &end, 10);
@@ -128,14 +152,14 @@ bounds:
 	return 0;
 }
 
-static int read_secret_file(char **out, const char *path)
+static int read_secret_file(char **out, const char *path, const char *name)
 {
 	FILE *f = fopen(path, "r");
 	char buf[4096];
 	size_t n;
 
 	if (!f)
-		return pv_error_set(PV_EINVAL, "PREVIEWD_GIT_PASSWORD_FILE", "cannot open PREVIEWD_GIT_PASSWORD_FILE %s: %s", path, strerror(errno));
+		return pv_error_set(PV_EINVAL, name, "cannot open %s %s: %s", name, path, strerror(errno));
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
@@ -181,6 +205,35 @@ bad:
 	return pv_error_set(PV_EINVAL, "PREVIEWD_LISTEN", "PREVIEWD_LISTEN '%s' must be HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080)", cfg->listen);
 }
 
+/* "1h,10m" -> warn_leads, largest first; "" -> none */
+static int parse_leads(struct pv_config *cfg)
+{
+	char *copy = strdup(cfg->warn_before), *tok, *save = NULL;
+
+	if (!copy)
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	cfg->warn_count = 0;
+	for (tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		long long v;
+		if (cfg->warn_count == sizeof(cfg->warn_leads) / sizeof(cfg->warn_leads[0])) {
+			free(copy);
+			return pv_error_set(PV_EINVAL, "PREVIEWD_WARN_BEFORE", "PREVIEWD_WARN_BEFORE lists more than 8 lead times");
+		}
+		if (pv_valid_duration(&v, tok, "PREVIEWD_WARN_BEFORE") < 0) {
+			free(copy);
+			return PV_EINVAL;
+		}
+		size_t i = cfg->warn_count++;
+		while (i > 0 && cfg->warn_leads[i - 1] < v) {
+			cfg->warn_leads[i] = cfg->warn_leads[i - 1];
+			i--;
+		}
+		cfg->warn_leads[i] = v;
+	}
+	free(copy);
+	return 0;
+}
+
 static int derive(struct pv_config *cfg)
 {
 	char *abs;
@@ -210,8 +263,24 @@ static int derive(struct pv_config *cfg)
 		cfg->git_url_is_default = 1;
 	}
 	if (cfg->git_password_file && *cfg->git_password_file &&
-	    (error = read_secret_file(&cfg->git_password, cfg->git_password_file)) < 0)
+	    (error = read_secret_file(&cfg->git_password, cfg->git_password_file, "PREVIEWD_GIT_PASSWORD_FILE")) < 0)
 		return error;
+	if (cfg->webhook_secret_file && *cfg->webhook_secret_file &&
+	    (error = read_secret_file(&cfg->webhook_secret, cfg->webhook_secret_file, "PREVIEWD_WEBHOOK_SECRET_FILE")) < 0)
+		return error;
+	if (strcmp(cfg->webhook_format, "json") != 0 && strcmp(cfg->webhook_format, "slack") != 0)
+		return pv_error_set(PV_EINVAL, "PREVIEWD_WEBHOOK_FORMAT", "PREVIEWD_WEBHOOK_FORMAT must be json or slack");
+	if (*cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 && strncmp(cfg->webhook_url, "https://", 8) != 0)
+		return pv_error_set(PV_EINVAL, "PREVIEWD_WEBHOOK_URL", "PREVIEWD_WEBHOOK_URL must be an http:// or https:// URL");
+	if ((error = parse_leads(cfg)) < 0)
+		return error;
+	if (!*cfg->public_url) {
+		free(cfg->public_url);
+		if (asprintf(&cfg->public_url, "http://%s", cfg->listen) < 0) {
+			cfg->public_url = NULL;
+			return pv_error_set(PV_ERROR, NULL, "out of memory");
+		}
+	}
 	/* normalise the env dir: no leading or trailing slashes, no dot segments */
 	{
 		char *d = cfg->env_dir;
@@ -231,6 +300,8 @@ static int derive(struct pv_config *cfg)
 		return error;
 	if (cfg->default_ttl > cfg->max_ttl)
 		return pv_error_set(PV_EINVAL, "PREVIEWD_DEFAULT_TTL", "PREVIEWD_DEFAULT_TTL is larger than PREVIEWD_MAX_TTL");
+	if (cfg->min_ttl > cfg->default_ttl)
+		return pv_error_set(PV_EINVAL, "PREVIEWD_MIN_TTL", "PREVIEWD_MIN_TTL is larger than PREVIEWD_DEFAULT_TTL");
 	if (strpbrk(cfg->git_branch, " ~^:?*[\\") || cfg->git_branch[0] == '-' || !*cfg->git_branch)
 		return pv_error_set(PV_EINVAL, "PREVIEWD_GIT_BRANCH", "PREVIEWD_GIT_BRANCH '%s' is not a valid branch name", cfg->git_branch);
 	return 0;
@@ -327,6 +398,9 @@ void pv_config_dump(const struct pv_config *cfg, FILE *f)
 		}
 		case K_INT:
 			fprintf(f, "%s=%lld\n", s->env, *(const long long *)(base + s->offset));
+			break;
+		case K_BOOL:
+			fprintf(f, "%s=%s\n", s->env, *(const int *)(base + s->offset) ? "true" : "false");
 			break;
 		case K_LOGLEVEL: {
 			static const char *names[] = { "debug", "info", "warn", "error" };

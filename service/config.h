@@ -46,6 +46,21 @@ struct pv_config {
 	long long repack_every;  /* commits between local repacks of the clone */
 	long long push_backoff_max_ms;
 	enum pv_log_level log_level;
+	/* lifecycle */
+	long long min_ttl;       /* seconds */
+	long long max_lifetime;  /* seconds from creation that extensions may not pass; 0 = no cap */
+	int allow_never;         /* ttl "never" accepted */
+	char *warn_before;       /* "1h,10m" as given */
+	long long warn_leads[8]; /* parsed, seconds, descending */
+	size_t warn_count;
+	/* notifications */
+	char *webhook_url;       /* "" = notifications off */
+	char *webhook_format;    /* json | slack */
+	char *webhook_secret;    /* secret: HMAC-SHA256 key */
+	char *webhook_secret_file;
+	long long webhook_timeout_ms;
+	long long webhook_backoff_max; /* seconds */
+	char *public_url;        /* how users reach previewd, for "how to extend" hints */
 	int check_only;          /* --check-config */
 };
 

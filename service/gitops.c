@@ -770,10 +770,11 @@ static char *render_meta(const struct pv_env *env)
 	format_time(created, sizeof(created), env->created_at);
 	format_time(expires, sizeof(expires), env->expires_at);
 	format_time(updated, sizeof(updated), env->updated_at);
-	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:o}",
 		"managed_by", "previewd", "version", 1, "name", env->name, "owner", env->owner,
 		"base", env->base, "requested_by", env->requested_by,
-		"created_at", created, "updated_at", updated, "expires_at", expires);
+		"created_at", created, "updated_at", updated,
+		"expires_at", env->expires_at ? json_string(expires) : json_null());
 	if (!o)
 		return NULL;
 	s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -929,15 +930,20 @@ static int record_round(struct pv_gitops *g, const struct rows *rows, const stru
 		const struct pv_env *r = &rows->v[i];
 		if (plans[i].action == A_FAIL) {
 			log_warn("gitops: %s failed: %s", r->name, plans[i].why);
+			json_t *why = json_pack("{s:s}", "error", plans[i].why);
+			char *why_s = why ? json_dumps(why, JSON_COMPACT) : NULL;
 			error = pv_store_mark_failed(g->store, r->id, r->gen, plans[i].why, now);
 			if (error == 0)
-				error = pv_store_event_add(g->store, r, "failed", "previewd", now, NULL);
+				error = pv_store_event_add(g->store, r, "failed", "previewd", now, why_s);
+			free(why_s);
+			json_decref(why);
 		} else {
 			snprintf(detail, sizeof(detail), "{\"commit\":\"%s\",\"gen\":%lld}", commit, (long long)r->gen);
 			error = pv_store_mark_pushed(g->store, r->id, r->gen, commit, now);
 			if (error == 0)
 				error = pv_store_event_add(g->store, r,
-					strcmp(r->status, PV_STATUS_DELETING) == 0 ? "deleted" : "pushed",
+					strcmp(r->status, PV_STATUS_DELETING) == 0 ? "deleted"
+					: strcmp(r->status, PV_STATUS_PENDING) == 0 ? "ready" : "pushed",
 					"previewd", now, detail);
 		}
 		if (error < 0) {

@@ -5,13 +5,18 @@
  *   Git writer    the libgit2 repository, its own SQLite connection (gitops.c)
  *   HTTP workers  libmicrohttpd's pool; one SQLite connection each (store.c)
  *   HTTP timer    ends request waits whose window closed (http.c)
+ *   reaper        expiries and warnings, its own SQLite connection (reaper.c)
+ *   notifier      delivers the outbox to the webhook, its own CURL handle and
+ *                 SQLite connection (notify.c); only with PREVIEWD_WEBHOOK_URL
  *
- * Start: config -> database (migrations) -> HTTP object -> Git writer ->
- * API -> listen.  Stop (SIGINT/SIGTERM): stop listening and answer waiting
- * requests -> stop the writer after its push in flight -> close the database.
+ * Start: config -> database (migrations) -> notifier -> HTTP object -> Git
+ * writer -> reaper -> API -> listen.  Stop (SIGINT/SIGTERM): stop listening
+ * and answer waiting requests -> reaper -> the writer after its push in
+ * flight -> notifier -> close the database.
  * Nothing acknowledged is lost at any point: it is in SQLite before the
  * answer, and the writer picks up every dirty row at the next start.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <git2.h>
 #include <signal.h>
@@ -26,6 +31,8 @@
 #include "gitops.h"
 #include "http.h"
 #include "log.h"
+#include "notify.h"
+#include "reaper.h"
 #include "store.h"
 
 #ifndef PREVIEWD_VERSION
@@ -51,11 +58,21 @@ static int mkdir_p(const char *path)
 	return mkdir(buf, 0750) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* Who to wake when the desired state changed; filled in start-up order,
+ * read-only once the HTTP server listens. */
+struct wakeups {
+	struct pv_http *http;
+	struct pv_gitops *git;
+	struct pv_reaper *reaper;
+	struct pv_notify *notify;
+};
+
 static void status_cb(void *ctx, int *known, int *reachable, char *error, size_t error_len, int64_t *last_push_at)
 {
+	struct wakeups *w = ctx;
 	struct pv_gitops_status s;
 
-	pv_gitops_status(ctx, &s);
+	pv_gitops_status(w->git, &s);
 	*known = s.have_tip;
 	*reachable = s.reachable;
 	snprintf(error, error_len, "%s", s.last_error);
@@ -64,17 +81,40 @@ static void status_cb(void *ctx, int *known, int *reachable, char *error, size_t
 
 static int folder_cb(void *ctx, const char *name, int *exists, int *managed, char **values_yaml, size_t *values_len)
 {
-	return pv_gitops_folder(ctx, name, exists, managed, values_yaml, values_len);
+	return pv_gitops_folder(((struct wakeups *)ctx)->git, name, exists, managed, values_yaml, values_len);
 }
 
 static int metrics_cb(void *ctx, char **buf, size_t *len, size_t *cap)
 {
-	return pv_gitops_metrics(ctx, buf, len, cap);
+	return pv_gitops_metrics(((struct wakeups *)ctx)->git, buf, len, cap);
 }
 
+/* a request changed something: push it, re-plan expiries, deliver events */
 static void kick_cb(void *ctx)
 {
-	pv_gitops_kick(ctx);
+	struct wakeups *w = ctx;
+
+	pv_gitops_kick(w->git);
+	pv_reaper_kick(w->reaper);
+	pv_notify_kick(w->notify);
+}
+
+/* the reaper expired or warned: push removals, deliver events */
+static void reaped_cb(void *ctx)
+{
+	struct wakeups *w = ctx;
+
+	pv_gitops_kick(w->git);
+	pv_notify_kick(w->notify);
+}
+
+/* the writer finished a round: answer waiting requests, deliver events */
+static void landed_cb(const struct pv_gitops_landed *items, size_t n, void *ctx)
+{
+	struct wakeups *w = ctx;
+
+	pv_http_landed(items, n, w->http);
+	pv_notify_kick(w->notify);
 }
 
 int main(int argc, char **argv)
@@ -85,6 +125,9 @@ int main(int argc, char **argv)
 	struct pv_gitops *git = NULL;
 	struct pv_api *api = NULL;
 	struct pv_api_git api_git;
+	struct pv_reaper *reaper = NULL;
+	struct pv_notify *notify = NULL;
+	struct wakeups wake = { 0 };
 	char db_path[4096];
 	int want_help, want_version, sig, rc = 1;
 	sigset_t signals;
@@ -120,6 +163,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	git_libgit2_init();
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (mkdir_p(cfg.data_dir) < 0) {
 		log_error("cannot create the data dir %s: %s", cfg.data_dir, strerror(errno));
 		goto out;
@@ -130,13 +174,23 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	pv_store_set_default_path(db_path);
+	if (*cfg.webhook_url) {
+		pv_store_set_outbox(1);
+		if (pv_notify_start(&notify, &cfg, db_path) < 0) {
+			log_error("%s", pv_error_last()->message);
+			goto out;
+		}
+		wake.notify = notify;
+	}
 	if (pv_http_new(&http, &cfg) < 0 ||
-	    pv_gitops_start(&git, &cfg, db_path, pv_http_landed, http) < 0) {
+	    (wake.http = http, pv_gitops_start(&git, &cfg, db_path, landed_cb, &wake)) < 0 ||
+	    (wake.git = git, pv_reaper_start(&reaper, &cfg, db_path, reaped_cb, &wake)) < 0) {
 		log_error("%s", pv_error_last()->message);
 		goto out;
 	}
+	wake.reaper = reaper;
 	api_git = (struct pv_api_git){ .folder = folder_cb, .kick = kick_cb, .status = status_cb,
-		.metrics = metrics_cb, .ctx = git };
+		.metrics = metrics_cb, .ctx = &wake };
 	if (pv_api_new(&api, &cfg, &api_git) < 0 || pv_http_start(http, api) < 0) {
 		log_error("%s", pv_error_last()->message);
 		goto out;
@@ -150,11 +204,14 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	pv_http_free(http);   /* first: no new work, waiting requests answered */
+	pv_reaper_free(reaper);
 	pv_gitops_free(git);  /* then the writer, after its push in flight */
+	pv_notify_free(notify);
 	pv_api_free(api);
 	pv_store_free(st);
 	pv_store_set_default_path(NULL);
 	git_libgit2_shutdown();
+	curl_global_cleanup();
 	pv_config_dispose(&cfg);
 	return rc;
 }

@@ -8,6 +8,7 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@ enum stmt {
 	S_GET_NAME, S_GET_ID, S_INSERT, S_SAVE, S_EVENT,
 	S_LIST, S_LIST_OWNER, S_LIST_STATUS, S_LIST_OWNER_STATUS,
 	S_DIRTY, S_PUSHED, S_FAILED, S_DIRTY_ERROR, S_PING, S_COUNT_STATUS,
+	S_OUTBOX_ADD, S_EVENTS, S_EXPIRED, S_WARN_DUE, S_WARN_ADD, S_NEXT_EXPIRY, S_NEXT_WARN,
+	S_OUTBOX_DUE, S_OUTBOX_DONE, S_OUTBOX_RETRY, S_OUTBOX_NEXT,
 	S_COUNT
 };
 
@@ -56,6 +59,24 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_DIRTY_ERROR] = "UPDATE envs SET git_error = ?1 WHERE gen > pushed_gen",
 	[S_PING] = "SELECT count(*) FROM envs WHERE id = 0",
 	[S_COUNT_STATUS] = "SELECT status, count(*) FROM envs GROUP BY status",
+	[S_OUTBOX_ADD] = "INSERT INTO outbox (event_id, kind, payload, created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+	[S_EVENTS] = "SELECT id, env_id, name, kind, actor, at, detail FROM events WHERE name = ?1 ORDER BY id",
+	[S_EXPIRED] = "SELECT " ENV_COLS " FROM envs WHERE status IN ('pending','active') AND expires_at > 0 "
+		      "AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+	[S_WARN_DUE] = "SELECT " ENV_COLS " FROM envs e WHERE status IN ('pending','active') AND expires_at > ?1 "
+		       "AND expires_at - ?2 <= ?1 AND expires_at - ?2 >= updated_at "
+		       "AND NOT EXISTS (SELECT 1 FROM warnings w WHERE w.env_id = e.id AND w.lead = ?2 "
+		       "AND w.expires_at = e.expires_at) ORDER BY expires_at",
+	[S_WARN_ADD] = "INSERT OR IGNORE INTO warnings (env_id, lead, expires_at, sent_at) VALUES (?1, ?2, ?3, ?4)",
+	[S_NEXT_EXPIRY] = "SELECT min(expires_at) FROM envs WHERE status IN ('pending','active') AND expires_at > 0",
+	[S_NEXT_WARN] = "SELECT min(expires_at - ?1) FROM envs e WHERE status IN ('pending','active') AND expires_at > 0 "
+			"AND expires_at - ?1 >= updated_at AND NOT EXISTS (SELECT 1 FROM warnings w "
+			"WHERE w.env_id = e.id AND w.lead = ?1 AND w.expires_at = e.expires_at)",
+	[S_OUTBOX_DUE] = "SELECT id, created_at, attempts, kind, payload FROM outbox WHERE delivered_at IS NULL "
+			 "AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+	[S_OUTBOX_DONE] = "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+	[S_OUTBOX_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+	[S_OUTBOX_NEXT] = "SELECT min(next_attempt_at) FROM outbox WHERE delivered_at IS NULL",
 };
 
 struct pv_store {
@@ -94,7 +115,7 @@ static int prepare(struct pv_store *st, enum stmt which, sqlite3_stmt **out)
 
 static int exec_simple(struct pv_store *st, enum stmt which, const char *what)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int rc, error;
 
 	if ((error = prepare(st, which, &s)) < 0)
@@ -336,7 +357,7 @@ static int get_one(struct pv_store *st, sqlite3_stmt *s, struct pv_env *out, con
 
 int pv_store_env_get(struct pv_store *st, struct pv_env *out, const char *name)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int error;
 
 	memset(out, 0, sizeof(*out));
@@ -348,7 +369,7 @@ int pv_store_env_get(struct pv_store *st, struct pv_env *out, const char *name)
 
 int pv_store_env_get_id(struct pv_store *st, struct pv_env *out, int64_t id)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int error;
 
 	memset(out, 0, sizeof(*out));
@@ -360,7 +381,7 @@ int pv_store_env_get_id(struct pv_store *st, struct pv_env *out, int64_t id)
 
 int pv_store_env_insert(struct pv_store *st, struct pv_env *env)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int rc, error;
 
 	if ((error = prepare(st, S_INSERT, &s)) < 0)
@@ -388,7 +409,7 @@ int pv_store_env_insert(struct pv_store *st, struct pv_env *env)
 
 int pv_store_env_save(struct pv_store *st, struct pv_env *env)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int rc, error;
 
 	if ((error = prepare(st, S_SAVE, &s)) < 0)
@@ -411,10 +432,48 @@ int pv_store_env_save(struct pv_store *st, struct pv_env *env)
 	return 0;
 }
 
+static int outbox_enabled;
+
+void pv_store_set_outbox(int enabled)
+{
+	outbox_enabled = enabled;
+}
+
+/* history kinds that are also notifications, and their notification name */
+static const char *notification_kind(const char *kind)
+{
+	static const char *const kinds[] = { "created", "ready", "extended", "expiring", "deleted", "failed" };
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(kind, kinds[i]) == 0)
+			return kinds[i];
+	return NULL;
+}
+
+/* What a receiver is told about the environment, as it was at the event. */
+static char *outbox_payload(const struct pv_env *env, const char *actor, int64_t at, const char *detail_json)
+{
+	json_t *o, *detail = detail_json ? json_loads(detail_json, 0, NULL) : NULL;
+	char *s;
+
+	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:o}",
+		"name", env->name, "owner", env->owner, "status", env->status, "base", env->base,
+		"created_at", (json_int_t)env->created_at, "expires_at", (json_int_t)env->expires_at,
+		"at", (json_int_t)at, "actor", actor, "env_id", (json_int_t)env->id,
+		"detail", detail ? detail : json_null());
+	if (!o)
+		return NULL;
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	return s;
+}
+
 int pv_store_event_add(struct pv_store *st, const struct pv_env *env, const char *kind,
 	const char *actor, int64_t at, const char *detail_json)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
+	const char *note;
+	char *payload;
 	int rc, error;
 
 	if ((error = prepare(st, S_EVENT, &s)) < 0)
@@ -430,6 +489,55 @@ int pv_store_event_add(struct pv_store *st, const struct pv_env *env, const char
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return db_error(st, rc, "recording an event");
+	if (!outbox_enabled || !(note = notification_kind(kind)))
+		return 0;
+	if (!(payload = outbox_payload(env, actor, at, detail_json)))
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	if ((error = prepare(st, S_OUTBOX_ADD, &s)) < 0) {
+		free(payload);
+		return error;
+	}
+	sqlite3_bind_int64(s, 1, sqlite3_last_insert_rowid(st->db));
+	sqlite3_bind_text(s, 2, note, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, payload, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 4, at);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	free(payload);
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, "queueing a notification");
+	return 0;
+}
+
+int pv_store_events(struct pv_store *st, const char *name, pv_store_event_cb cb, void *payload)
+{
+	sqlite3_stmt *s = NULL;
+	struct pv_event ev;
+	int rc, error = 0;
+
+	if ((error = prepare(st, S_EVENTS, &s)) < 0)
+		return error;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&ev, 0, sizeof(ev));
+		ev.id = sqlite3_column_int64(s, 0);
+		ev.env_id = sqlite3_column_int64(s, 1);
+		copy_text(ev.name, sizeof(ev.name), s, 2);
+		copy_text(ev.kind, sizeof(ev.kind), s, 3);
+		ev.actor = dup_text(s, 4);
+		ev.at = sqlite3_column_int64(s, 5);
+		ev.detail_json = dup_text(s, 6);
+		error = ev.actor ? cb(&ev, payload) : pv_error_set(PV_ERROR, NULL, "out of memory");
+		free(ev.actor);
+		free(ev.detail_json);
+		if (error)
+			break;
+	}
+	sqlite3_reset(s);
+	if (error)
+		return error;
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, "reading the history");
 	return 0;
 }
 
@@ -459,7 +567,7 @@ int pv_store_env_list(struct pv_store *st, const struct pv_store_filter *filter,
 {
 	enum stmt which = filter->owner ? (filter->status ? S_LIST_OWNER_STATUS : S_LIST_OWNER)
 					: (filter->status ? S_LIST_STATUS : S_LIST);
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int error;
 
 	if ((error = prepare(st, which, &s)) < 0)
@@ -475,7 +583,7 @@ int pv_store_env_list(struct pv_store *st, const struct pv_store_filter *filter,
 
 int pv_store_dirty(struct pv_store *st, int limit, pv_store_env_cb cb, void *payload)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int error;
 
 	if ((error = prepare(st, S_DIRTY, &s)) < 0)
@@ -486,7 +594,7 @@ int pv_store_dirty(struct pv_store *st, int limit, pv_store_env_cb cb, void *pay
 
 int pv_store_mark_pushed(struct pv_store *st, int64_t id, int64_t gen, const char *commit, int64_t now)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int rc, error;
 
 	if ((error = prepare(st, S_PUSHED, &s)) < 0)
@@ -504,7 +612,7 @@ int pv_store_mark_pushed(struct pv_store *st, int64_t id, int64_t gen, const cha
 
 int pv_store_mark_failed(struct pv_store *st, int64_t id, int64_t gen, const char *why, int64_t now)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int rc, error;
 
 	if ((error = prepare(st, S_FAILED, &s)) < 0)
@@ -522,7 +630,7 @@ int pv_store_mark_failed(struct pv_store *st, int64_t id, int64_t gen, const cha
 
 int pv_store_set_dirty_error(struct pv_store *st, const char *msg)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int rc, error;
 
 	if ((error = prepare(st, S_DIRTY_ERROR, &s)) < 0)
@@ -538,7 +646,7 @@ int pv_store_set_dirty_error(struct pv_store *st, const char *msg)
 
 int pv_store_ping(struct pv_store *st)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int rc, error;
 
 	if ((error = prepare(st, S_PING, &s)) < 0)
@@ -553,7 +661,7 @@ int pv_store_ping(struct pv_store *st)
 int pv_store_count_by_status(struct pv_store *st, void (*cb)(const char *status, long long n, void *payload),
 	void *payload)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int rc, error;
 
 	if ((error = prepare(st, S_COUNT_STATUS, &s)) < 0)
@@ -564,4 +672,153 @@ int pv_store_count_by_status(struct pv_store *st, void (*cb)(const char *status,
 	if (rc != SQLITE_DONE)
 		return db_error(st, rc, "counting environments");
 	return 0;
+}
+
+/* ---- reaper ---- */
+
+int pv_store_expired(struct pv_store *st, int64_t now, int limit, pv_store_env_cb cb, void *payload)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	if ((error = prepare(st, S_EXPIRED, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int(s, 2, limit);
+	return walk(st, s, cb, payload);
+}
+
+int pv_store_warnings_due(struct pv_store *st, int64_t now, long long lead, pv_store_env_cb cb, void *payload)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	if ((error = prepare(st, S_WARN_DUE, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int64(s, 2, lead);
+	return walk(st, s, cb, payload);
+}
+
+int pv_store_warning_add(struct pv_store *st, int64_t env_id, long long lead, int64_t expires_at, int64_t now)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, error;
+
+	if ((error = prepare(st, S_WARN_ADD, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, env_id);
+	sqlite3_bind_int64(s, 2, lead);
+	sqlite3_bind_int64(s, 3, expires_at);
+	sqlite3_bind_int64(s, 4, now);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, "recording a warning");
+	return 0;
+}
+
+static int min_of(struct pv_store *st, sqlite3_stmt *s, int64_t *inout)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+		int64_t v = sqlite3_column_int64(s, 0);
+		if (*inout == 0 || v < *inout)
+			*inout = v;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(st, rc, "finding the next due time");
+	return 0;
+}
+
+int pv_store_next_due(struct pv_store *st, const long long *leads, size_t nleads, int64_t *out)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	*out = 0;
+	if ((error = prepare(st, S_NEXT_EXPIRY, &s)) < 0 || (error = min_of(st, s, out)) < 0)
+		return error;
+	for (size_t i = 0; i < nleads; i++) {
+		if ((error = prepare(st, S_NEXT_WARN, &s)) < 0)
+			return error;
+		sqlite3_bind_int64(s, 1, leads[i]);
+		if ((error = min_of(st, s, out)) < 0)
+			return error;
+	}
+	return 0;
+}
+
+/* ---- outbox ---- */
+
+int pv_store_outbox_due(struct pv_store *st, int64_t now, int limit, pv_store_outbox_cb cb, void *payload)
+{
+	sqlite3_stmt *s = NULL;
+	struct pv_outbox ob;
+	int rc, error;
+
+	if ((error = prepare(st, S_OUTBOX_DUE, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int(s, 2, limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&ob, 0, sizeof(ob));
+		ob.id = sqlite3_column_int64(s, 0);
+		ob.created_at = sqlite3_column_int64(s, 1);
+		ob.attempts = sqlite3_column_int(s, 2);
+		copy_text(ob.kind, sizeof(ob.kind), s, 3);
+		ob.payload = dup_text(s, 4);
+		error = ob.payload ? cb(&ob, payload) : pv_error_set(PV_ERROR, NULL, "out of memory");
+		free(ob.payload);
+		if (error)
+			break;
+	}
+	sqlite3_reset(s);
+	if (error)
+		return error;
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, "reading the outbox");
+	return 0;
+}
+
+int pv_store_outbox_delivered(struct pv_store *st, int64_t id, int64_t now)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, error;
+
+	if ((error = prepare(st, S_OUTBOX_DONE, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, now);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : db_error(st, rc, "recording a delivery");
+}
+
+int pv_store_outbox_retry(struct pv_store *st, int64_t id, int64_t next_at, const char *msg)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, error;
+
+	if ((error = prepare(st, S_OUTBOX_RETRY, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, next_at);
+	sqlite3_bind_text(s, 3, msg, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : db_error(st, rc, "recording a failed delivery");
+}
+
+int pv_store_outbox_next(struct pv_store *st, int64_t *out)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	*out = 0;
+	if ((error = prepare(st, S_OUTBOX_NEXT, &s)) < 0)
+		return error;
+	return min_of(st, s, out);
 }

@@ -48,6 +48,8 @@ void pv_env_dispose(struct pv_env *env);
 /* 1 if status is pending, active or deleting (the name is taken). */
 int pv_env_is_live(const struct pv_env *env);
 
+typedef int (*pv_store_env_cb)(const struct pv_env *env, void *payload);
+
 /* Open the database file at path (created if absent), set the pragmas, and
  * apply the embedded migrations from schema/ that are not yet applied. */
 int pv_store_open(struct pv_store **out, const char *path) PV_WARN_UNUSED;
@@ -83,9 +85,63 @@ int pv_store_env_insert(struct pv_store *st, struct pv_env *env) PV_WARN_UNUSED;
  * bump gen (env->gen is updated).  Call inside a transaction. */
 int pv_store_env_save(struct pv_store *st, struct pv_env *env) PV_WARN_UNUSED;
 
-/* Append to the history; detail_json may be NULL. */
+/* Append to the history; detail_json may be NULL.  Kinds that are also
+ * notifications (created, ready, extended, expiring, deleted, failed) are
+ * queued in the outbox in the same transaction when the outbox is on. */
 int pv_store_event_add(struct pv_store *st, const struct pv_env *env, const char *kind,
 	const char *actor, int64_t at, const char *detail_json) PV_WARN_UNUSED;
+
+/* Queue notifications (process-wide; set once before threads start). */
+void pv_store_set_outbox(int enabled);
+
+struct pv_event {
+	int64_t id, env_id, at;
+	char name[64];
+	char kind[32];
+	char *actor;
+	char *detail_json;  /* may be NULL */
+};
+
+typedef int (*pv_store_event_cb)(const struct pv_event *ev, void *payload);
+
+/* The history of every environment that had this name, oldest first. */
+int pv_store_events(struct pv_store *st, const char *name, pv_store_event_cb cb, void *payload) PV_WARN_UNUSED;
+
+/* ---- reaper ---- */
+
+/* Live environments (pending, active) whose expiry is at or before now. */
+int pv_store_expired(struct pv_store *st, int64_t now, int limit, pv_store_env_cb cb, void *payload) PV_WARN_UNUSED;
+
+/* Live environments for which the warning `lead` seconds before expiry is
+ * due at now and not yet sent for this expiry.  Only expiries set at least
+ * `lead` seconds ahead are warned about (a 30-minute TTL gets no 1-hour
+ * warning). */
+int pv_store_warnings_due(struct pv_store *st, int64_t now, long long lead, pv_store_env_cb cb,
+	void *payload) PV_WARN_UNUSED;
+
+int pv_store_warning_add(struct pv_store *st, int64_t env_id, long long lead, int64_t expires_at,
+	int64_t now) PV_WARN_UNUSED;
+
+/* The next time something is due for the reaper (an expiry or a warning),
+ * or 0 if nothing is. */
+int pv_store_next_due(struct pv_store *st, const long long *leads, size_t nleads, int64_t *out) PV_WARN_UNUSED;
+
+/* ---- outbox ---- */
+
+struct pv_outbox {
+	int64_t id, created_at;
+	int attempts;
+	char kind[32];
+	char *payload;
+};
+
+typedef int (*pv_store_outbox_cb)(const struct pv_outbox *ob, void *payload);
+
+int pv_store_outbox_due(struct pv_store *st, int64_t now, int limit, pv_store_outbox_cb cb, void *payload) PV_WARN_UNUSED;
+int pv_store_outbox_delivered(struct pv_store *st, int64_t id, int64_t now) PV_WARN_UNUSED;
+int pv_store_outbox_retry(struct pv_store *st, int64_t id, int64_t next_at, const char *error) PV_WARN_UNUSED;
+/* earliest next_attempt_at of an undelivered row, 0 if none */
+int pv_store_outbox_next(struct pv_store *st, int64_t *out) PV_WARN_UNUSED;
 
 struct pv_store_filter {
 	const char *owner;   /* NULL: any */
@@ -93,8 +149,6 @@ struct pv_store_filter {
 	int64_t before_id;   /* 0: from the newest */
 	int limit;
 };
-
-typedef int (*pv_store_env_cb)(const struct pv_env *env, void *payload);
 
 /* Rows matching the filter, newest first; the callback's non-zero return
  * stops the walk and is returned. */

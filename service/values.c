@@ -483,9 +483,9 @@ static int scalar_to_json(json_t **out, const struct scalar *sc,
 }
 
 /* strconv.FormatFloat(d, 'g', -1, 32), which sigs.k8s.io/yaml uses for
- * float keys: round to float32, shortest digits that read back as that
- * float32, exponent form when the exponent is < -4 or >= 6 (21 for Go's
- * %v, but 'g' with shortest precision uses 6). */
+ * float keys: round to float32, take the shortest digits that read back as
+ * that float32, and use the exponent form when the exponent is < -4 or >= 6
+ * (strconv's rule for 'g' at shortest precision), so `1e6:` is "1e+06". */
 static void format_go_float32(char *buf, size_t size, double d)
 {
 	char digits[32];
@@ -706,8 +706,9 @@ static int is_merge_key(const yaml_event_t *ev)
 		(ev->data.scalar.plain_implicit || (tag && strcmp(tag, MERGE_TAG) == 0));
 }
 
-/* Parse the key event ev into the string key it becomes (*out, a JSON
- * string, so keys may hold NUL).  Complex keys are refused. */
+/* Parse the key event ev into the string key Helm would see, as a JSON
+ * string (*out) so that its length travels with it.  Mappings and
+ * sequences as keys are refused. */
 static int parse_key(struct parse_ctx *ctx, const yaml_event_t *ev,
 		     json_t **out)
 {

@@ -21,7 +21,9 @@
  *  - mapping keys must be scalars and become strings the way Helm makes them
  *    strings: a plain key `yes:` or `y:` is the boolean true and so the key
  *    "true", `0x10:` is "16", `1e6:` is "1e+06" (float32 formatting); a null
- *    key or one beyond int64 is rejected.  Duplicate keys are rejected;
+ *    key, one beyond int64, or one containing NUL (jansson's JSON reader
+ *    refuses those, and json_object_get() cannot find them) is rejected, as
+ *    are duplicate keys;
  *  - anchors, aliases and the merge key `<<` (a mapping or a sequence of
  *    mappings, go-yaml v2 semantics: entries land where the `<<` stands and
  *    later keys override them) are supported.  Aliases are copied, so the
@@ -118,8 +120,8 @@ json_t *pv_values_merge_patch(const json_t *target, const json_t *patch) PV_WARN
 
 /*
  * Validate a values document: it must be an object, nest at most max_depth
- * levels (the object itself is level 1), and hold no NaN or infinite real.
- * Returns 0 or PV_EINVAL.
+ * levels (the object itself is level 1), hold no NaN or infinite real and
+ * no key containing NUL.  Returns 0 or PV_EINVAL.
  */
 int pv_values_check(const json_t *values, size_t max_depth) PV_WARN_UNUSED;
 

@@ -74,6 +74,7 @@ static int setup(void **state)
 	f->cfg.base_env = "dev";
 	f->cfg.default_ttl = 8 * 3600;
 	f->cfg.max_ttl = 7 * 86400;
+	f->cfg.min_ttl = 60;
 	f->cfg.wait_ms = 5000;
 	f->cfg.max_values_bytes = 65536;
 	f->cfg.reserved = reserved;

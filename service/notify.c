@@ -1,0 +1,358 @@
+/*
+ * notify.c - outbox delivery over HTTP (see notify.h).
+ */
+#include "notify.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "store.h"
+#include "valid.h"
+
+#define BATCH 100
+
+struct pv_notify {
+	const struct pv_config *cfg;
+	struct pv_store *store;
+	CURL *curl;
+	pthread_t thread;
+	int started;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int kicked, stopping;
+	int64_t blocked_until;  /* after a failure: no delivery before this (thread only) */
+	unsigned int failures;  /* consecutive failed deliveries (thread only) */
+};
+
+static void utc(char *buf, size_t len, long long t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The human sentence for an event, for chat and for logs. */
+static void sentence(char *buf, size_t len, const struct pv_config *cfg, const char *kind, json_t *p)
+{
+	const char *name = json_string_value(json_object_get(p, "name"));
+	const char *owner = json_string_value(json_object_get(p, "owner"));
+	const char *actor = json_string_value(json_object_get(p, "actor"));
+	json_t *detail = json_object_get(p, "detail");
+	long long expires = json_integer_value(json_object_get(p, "expires_at"));
+	char until[32] = "never", left[32] = "", url[256], extend[512];
+
+	if (expires)
+		utc(until, sizeof(until), expires);
+	snprintf(url, sizeof(url), "http://%s.%s", name, cfg->domain);
+	snprintf(extend, sizeof(extend),
+		"extend it with: curl -X PATCH %s/v1/environments/%s -H 'Content-Type: application/json' -d '{\"ttl\":\"%s\"}'",
+		cfg->public_url, name, "8h");
+	if (strcmp(kind, "created") == 0)
+		snprintf(buf, len, "Environment %s for @%s was requested by %s; it is being pushed to Git and will be at %s until %s.",
+			name, owner, actor, url, until);
+	else if (strcmp(kind, "ready") == 0)
+		snprintf(buf, len, "Environment %s for @%s is in Git and deploying at %s; it expires at %s.", name, owner, url, until);
+	else if (strcmp(kind, "expiring") == 0) {
+		pv_valid_format_duration(left, sizeof(left), json_integer_value(json_object_get(detail, "seconds_left")));
+		snprintf(buf, len, "@%s: environment %s (%s) expires in %s, at %s; %s", owner, name, url, left, until, extend);
+	} else if (strcmp(kind, "extended") == 0)
+		snprintf(buf, len, "Environment %s for @%s was extended by %s until %s.", name, owner, actor, until);
+	else if (strcmp(kind, "deleted") == 0)
+		snprintf(buf, len, "Environment %s for @%s was removed from Git; Argo CD prunes it now.", name, owner);
+	else if (strcmp(kind, "failed") == 0)
+		snprintf(buf, len, "@%s: environment %s could not be created: %s", owner, name,
+			json_string_value(json_object_get(detail, "error")) ? json_string_value(json_object_get(detail, "error"))
+									   : "Git refused it");
+	else
+		snprintf(buf, len, "Environment %s: %s.", name, kind);
+}
+
+char *pv_notify_render(const struct pv_config *cfg, int64_t id, const char *kind, const char *payload_json)
+{
+	json_t *p = json_loads(payload_json, 0, NULL), *out = NULL;
+	char text[1024], when[32], until[32], url[256], idbuf[32], extend[512];
+	char *body = NULL;
+	long long expires;
+	const char *name;
+
+	if (!p)
+		return NULL;
+	name = json_string_value(json_object_get(p, "name"));
+	expires = json_integer_value(json_object_get(p, "expires_at"));
+	sentence(text, sizeof(text), cfg, kind, p);
+	utc(when, sizeof(when), json_integer_value(json_object_get(p, "at")));
+	if (expires)
+		utc(until, sizeof(until), expires);
+	snprintf(url, sizeof(url), "http://%s.%s", name ? name : "", cfg->domain);
+	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
+	snprintf(extend, sizeof(extend), "%s/v1/environments/%s", cfg->public_url, name ? name : "");
+	if (strcmp(cfg->webhook_format, "slack") == 0) {
+		out = json_pack("{s:s}", "text", text);
+	} else {
+		out = json_pack("{s:s, s:s, s:s, s:{s:s?, s:s?, s:s?, s:s, s:s?, s:o}, s:s, s:s?, s:o, s:s?, s:s, s:{s:s, s:s, s:s}}",
+			"id", idbuf, "event", kind, "occurred_at", when,
+			"environment",
+			"name", name, "owner", json_string_value(json_object_get(p, "owner")),
+			"status", json_string_value(json_object_get(p, "status")), "url", url,
+			"namespace", name, "expires_at", expires ? json_string(until) : json_null(),
+			"url", url, "owner", json_string_value(json_object_get(p, "owner")),
+			"expires_at", expires ? json_string(until) : json_null(),
+			"actor", json_string_value(json_object_get(p, "actor")), "text", text,
+			"extend", "method", "PATCH", "url", extend, "body", "{\"ttl\":\"8h\"}");
+	}
+	if (out)
+		body = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(out);
+	json_decref(p);
+	return body;
+}
+
+void pv_notify_sign(char *out, size_t len, const char *secret, long long timestamp, const char *body)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	char *msg = NULL;
+	size_t off;
+
+	/* HMAC over "v1:<timestamp>:<body>": the timestamp is signed too, so a
+	 * captured request cannot be replayed later with a fresh one */
+	if (asprintf(&msg, "v1:%lld:%s", timestamp, body) < 0)
+		msg = NULL;
+	if (!msg || !HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, strlen(msg), mac, &maclen))
+		maclen = 0;
+	free(msg);
+	off = (size_t)snprintf(out, len, "v1=");
+	for (unsigned int i = 0; i < maclen && off + 3 <= len; i++)
+		off += (size_t)snprintf(out + off, len - off, "%02x", mac[i]);
+}
+
+static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	(void)ptr;
+	(void)userdata;
+	return size * nmemb;
+}
+
+/* POST one notification; 0 on a 2xx, else PV_EUNAVAIL with the reason. */
+static int deliver(struct pv_notify *n, const struct pv_outbox *ob)
+{
+	struct curl_slist *headers = NULL;
+	char h[256], sig[96];
+	char *body = pv_notify_render(n->cfg, ob->id, ob->kind, ob->payload);
+	long status = 0;
+	long long ts = (long long)time(NULL);
+	CURLcode rc;
+	int error = 0;
+
+	if (!body)
+		return pv_error_set(PV_ERROR, NULL, "cannot render notification %lld", (long long)ob->id);
+	headers = curl_slist_append(headers, "Content-Type: application/json");
+	snprintf(h, sizeof(h), "X-Previewd-Event: %s", ob->kind);
+	headers = curl_slist_append(headers, h);
+	snprintf(h, sizeof(h), "X-Previewd-Delivery: %lld", (long long)ob->id);
+	headers = curl_slist_append(headers, h);
+	if (n->cfg->webhook_secret && *n->cfg->webhook_secret) {
+		snprintf(h, sizeof(h), "X-Previewd-Timestamp: %lld", ts);
+		headers = curl_slist_append(headers, h);
+		pv_notify_sign(sig, sizeof(sig), n->cfg->webhook_secret, ts, body);
+		snprintf(h, sizeof(h), "X-Previewd-Signature: %s", sig);
+		headers = curl_slist_append(headers, h);
+	}
+	curl_easy_reset(n->curl);
+	curl_easy_setopt(n->curl, CURLOPT_URL, n->cfg->webhook_url);
+	curl_easy_setopt(n->curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(n->curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(n->curl, CURLOPT_TIMEOUT_MS, (long)n->cfg->webhook_timeout_ms);
+	curl_easy_setopt(n->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)n->cfg->webhook_timeout_ms);
+	curl_easy_setopt(n->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(n->curl, CURLOPT_USERAGENT, "previewd/" PREVIEWD_VERSION);
+	curl_easy_setopt(n->curl, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(n->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	rc = curl_easy_perform(n->curl);
+	if (rc != CURLE_OK)
+		error = pv_error_set(PV_EUNAVAIL, NULL, "%s", curl_easy_strerror(rc));
+	else if (curl_easy_getinfo(n->curl, CURLINFO_RESPONSE_CODE, &status), status < 200 || status > 299)
+		error = pv_error_set(PV_EUNAVAIL, NULL, "the receiver answered %ld", status);
+	curl_slist_free_all(headers);
+	free(body);
+	return error;
+}
+
+struct pass {
+	struct pv_notify *n;
+	struct pv_outbox *v;
+	size_t count, cap;
+};
+
+static int collect(const struct pv_outbox *ob, void *payload)
+{
+	struct pass *p = payload;
+
+	if (p->count == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+		struct pv_outbox *v = realloc(p->v, cap * sizeof(*v));
+		if (!v)
+			return pv_error_set(PV_ERROR, NULL, "out of memory");
+		p->v = v;
+		p->cap = cap;
+	}
+	p->v[p->count] = *ob;
+	if (!(p->v[p->count].payload = strdup(ob->payload)))
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	p->count++;
+	return 0;
+}
+
+static long long backoff(const struct pv_notify *n, int attempts)
+{
+	long long d = 1;
+
+	for (int i = 1; i < attempts && d < n->cfg->webhook_backoff_max; i++)
+		d *= 2;
+	return d < n->cfg->webhook_backoff_max ? d : n->cfg->webhook_backoff_max;
+}
+
+static void run_pass(struct pv_notify *n)
+{
+	struct pass p = { .n = n };
+	int64_t now = (int64_t)time(NULL);
+
+	if (pv_store_outbox_due(n->store, now, BATCH, collect, &p) < 0) {
+		log_warn("notify: %s", pv_error_last()->message);
+		goto out;
+	}
+	for (size_t i = 0; i < p.count; i++) {
+		const struct pv_outbox *ob = &p.v[i];
+		int stop;
+
+		pthread_mutex_lock(&n->lock);
+		stop = n->stopping;
+		pthread_mutex_unlock(&n->lock);
+		if (stop)
+			break;
+		if (deliver(n, ob) == 0) {
+			if (pv_store_outbox_delivered(n->store, ob->id, (int64_t)time(NULL)) < 0)
+				log_warn("notify: %s", pv_error_last()->message);
+			log_debug("notify: delivered %s #%lld", ob->kind, (long long)ob->id);
+			if (n->failures)
+				log_info("notify: the receiver answers again");
+			n->failures = 0;
+			continue;
+		}
+		char why[300];
+		long long wait = backoff(n, (int)++n->failures);
+		snprintf(why, sizeof(why), "%s", pv_error_last()->message);
+		log_warn("notify: delivering %s #%lld failed (attempt %d): %s; next try in %llds", ob->kind,
+			(long long)ob->id, ob->attempts + 1, why, wait);
+		/* the receiver is likely down: hold every delivery, keep the order */
+		n->blocked_until = (int64_t)time(NULL) + wait;
+		if (pv_store_outbox_retry(n->store, ob->id, n->blocked_until, why) < 0)
+			log_warn("notify: %s", pv_error_last()->message);
+		break;
+	}
+out:
+	for (size_t i = 0; i < p.count; i++)
+		free(p.v[i].payload);
+	free(p.v);
+}
+
+static void *notify_main(void *arg)
+{
+	struct pv_notify *n = arg;
+
+	for (;;) {
+		int64_t next = 0, now;
+		struct timespec deadline;
+
+		now = (int64_t)time(NULL);
+		if (now >= n->blocked_until)
+			run_pass(n);
+		now = (int64_t)time(NULL);
+		if (pv_store_outbox_next(n->store, &next) < 0 || next == 0 || next > now + 3600)
+			next = now + 3600;
+		if (next < n->blocked_until)
+			next = n->blocked_until;
+		deadline.tv_sec = (time_t)(next <= now ? now : next);
+		deadline.tv_nsec = 0;
+		pthread_mutex_lock(&n->lock);
+		/* due now: loop at once (a full batch, or kicked meanwhile); while
+		 * blocked, kicks do not shorten the wait */
+		while (!n->stopping && (!n->kicked || now < n->blocked_until) && next > now)
+			if (pthread_cond_timedwait(&n->wake, &n->lock, &deadline) == ETIMEDOUT)
+				break;
+		n->kicked = 0;
+		if (n->stopping) {
+			pthread_mutex_unlock(&n->lock);
+			break;
+		}
+		pthread_mutex_unlock(&n->lock);
+	}
+	return NULL;
+}
+
+int pv_notify_start(struct pv_notify **out, const struct pv_config *cfg, const char *db_path)
+{
+	struct pv_notify *n;
+	int error;
+
+	*out = NULL;
+	if (!(n = calloc(1, sizeof(*n))))
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	n->cfg = cfg;
+	pthread_mutex_init(&n->lock, NULL);
+	pthread_cond_init(&n->wake, NULL);
+	if (!(n->curl = curl_easy_init())) {
+		error = pv_error_set(PV_ERROR, NULL, "cannot create a CURL handle");
+		goto fail;
+	}
+	if ((error = pv_store_open(&n->store, db_path)) < 0)
+		goto fail;
+	if (pthread_create(&n->thread, NULL, notify_main, n) != 0) {
+		error = pv_error_set(PV_ERROR, NULL, "cannot start the notifier thread");
+		goto fail;
+	}
+	n->started = 1;
+	*out = n;
+	return 0;
+fail:
+	pv_notify_free(n);
+	return error;
+}
+
+void pv_notify_kick(struct pv_notify *n)
+{
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->lock);
+	n->kicked = 1;
+	pthread_cond_signal(&n->wake);
+	pthread_mutex_unlock(&n->lock);
+}
+
+void pv_notify_free(struct pv_notify *n)
+{
+	if (!n)
+		return;
+	if (n->started) {
+		pthread_mutex_lock(&n->lock);
+		n->stopping = 1;
+		pthread_cond_signal(&n->wake);
+		pthread_mutex_unlock(&n->lock);
+		pthread_join(n->thread, NULL);
+	}
+	curl_easy_cleanup(n->curl);
+	pv_store_free(n->store);
+	pthread_cond_destroy(&n->wake);
+	pthread_mutex_destroy(&n->lock);
+	free(n);
+}

@@ -1,0 +1,45 @@
+/*
+ * notify.h - the notifier thread: delivers the outbox to the webhook.
+ *
+ * Notifications are written to the outbox table in the same transaction as
+ * the change that causes them (store.c), so a crash can delay one but not
+ * lose it.  This thread, with its own CURL handle and SQLite connection,
+ * POSTs each to PREVIEWD_WEBHOOK_URL, oldest first, and marks it delivered
+ * on a 2xx.  A failure backs that notification off exponentially (capped at
+ * PREVIEWD_WEBHOOK_BACKOFF_MAX) and ends the pass: a receiver that is down
+ * is not hammered, and one that is slow only delays this thread, never a
+ * request or the reaper.  Delivery is at least once; the `id` field and the
+ * X-Previewd-Delivery header let receivers drop duplicates.
+ *
+ * Threads: its own; pv_notify_kick from any.
+ */
+#ifndef PV_NOTIFY_H
+#define PV_NOTIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "error.h"
+
+struct pv_notify;
+
+int pv_notify_start(struct pv_notify **out, const struct pv_config *cfg, const char *db_path) PV_WARN_UNUSED;
+void pv_notify_kick(struct pv_notify *n);
+void pv_notify_free(struct pv_notify *n);
+
+/*
+ * The body POSTed for outbox row id: kind and payload as stored.  JSON
+ * format: {id, event, occurred_at, environment{...}, url, owner, expires_at,
+ * actor, text, extend}; slack format: {text} mentioning the owner, the URL
+ * and how to extend.  Returns a malloc'd string or NULL.  Pure: any thread.
+ */
+char *pv_notify_render(const struct pv_config *cfg, int64_t id, const char *kind, const char *payload_json);
+
+/* "v1=" + hex HMAC-SHA256(secret, "v1:" + timestamp + ":" + body) into out
+ * (at least 70 bytes). */
+void pv_notify_sign(char *out, size_t len, const char *secret, long long timestamp, const char *body);
+
+#endif

@@ -1,0 +1,217 @@
+/*
+ * reaper.c - expiry and warnings (see reaper.h).
+ */
+#include "reaper.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "store.h"
+
+#define REAP_BATCH 5000         /* rows per transaction; more go in the next pass at once */
+#define MAX_SLEEP_SECONDS 3600  /* re-check now and then even when nothing is due */
+
+struct pv_reaper {
+	const struct pv_config *cfg;
+	struct pv_store *store;
+	void (*changed)(void *ctx);
+	void *ctx;
+	pthread_t thread;
+	int started;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;   /* CLOCK_REALTIME: expiries are wall-clock times */
+	int kicked, stopping;
+};
+
+struct batch {
+	struct pv_env *v;
+	size_t n, cap;
+};
+
+static int collect(const struct pv_env *env, void *payload)
+{
+	struct batch *b = payload;
+
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		struct pv_env *v = realloc(b->v, cap * sizeof(*v));
+		if (!v)
+			return pv_error_set(PV_ERROR, NULL, "out of memory");
+		b->v = v;
+		b->cap = cap;
+	}
+	b->v[b->n] = *env;
+	b->v[b->n].values_json = strdup(env->values_json);
+	b->v[b->n].requested_by = strdup(env->requested_by);
+	b->v[b->n].git_error = NULL;
+	if (!b->v[b->n].values_json || !b->v[b->n].requested_by) {
+		pv_env_dispose(&b->v[b->n]);
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	}
+	b->n++;
+	return 0;
+}
+
+static void batch_clear(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		pv_env_dispose(&b->v[i]);
+	b->n = 0;
+}
+
+/* One pass: expire what is due, queue due warnings.  *more is set when a
+ * full batch was expired and another pass should follow at once. */
+static int reap_once(struct pv_reaper *r, int64_t now, size_t *changed, int *more)
+{
+	struct batch b = { 0 };
+	char detail[128];
+	int error;
+
+	*changed = 0;
+	*more = 0;
+	if ((error = pv_store_begin(r->store)) < 0)
+		return error;
+	if ((error = pv_store_expired(r->store, now, REAP_BATCH, collect, &b)) < 0)
+		goto fail;
+	for (size_t i = 0; i < b.n; i++) {
+		struct pv_env *e = &b.v[i];
+		snprintf(detail, sizeof(detail), "{\"expires_at\":%lld}", (long long)e->expires_at);
+		snprintf(e->status, sizeof(e->status), "%s", PV_STATUS_DELETING);
+		e->updated_at = now;
+		if ((error = pv_store_env_save(r->store, e)) < 0 ||
+		    (error = pv_store_event_add(r->store, e, "expired", "reaper", now, detail)) < 0)
+			goto fail;
+	}
+	*changed += b.n;
+	*more = b.n == REAP_BATCH;
+	if (b.n)
+		log_info("reaper: %zu environment(s) expired", b.n);
+	batch_clear(&b);
+	for (size_t l = 0; l < r->cfg->warn_count; l++) {
+		long long lead = r->cfg->warn_leads[l];
+		if ((error = pv_store_warnings_due(r->store, now, lead, collect, &b)) < 0)
+			goto fail;
+		for (size_t i = 0; i < b.n; i++) {
+			struct pv_env *e = &b.v[i];
+			snprintf(detail, sizeof(detail), "{\"lead_seconds\":%lld,\"expires_at\":%lld,\"seconds_left\":%lld}",
+				lead, (long long)e->expires_at, (long long)(e->expires_at - now));
+			if ((error = pv_store_warning_add(r->store, e->id, lead, e->expires_at, now)) < 0 ||
+			    (error = pv_store_event_add(r->store, e, "expiring", "reaper", now, detail)) < 0)
+				goto fail;
+		}
+		*changed += b.n;
+		batch_clear(&b);
+	}
+	free(b.v);
+	return pv_store_commit(r->store);
+fail:
+	batch_clear(&b);
+	free(b.v);
+	pv_store_rollback(r->store);
+	return error;
+}
+
+static void *reaper_main(void *arg)
+{
+	struct pv_reaper *r = arg;
+	unsigned int failures = 0;
+
+	for (;;) {
+		int64_t now = (int64_t)time(NULL), next = 0;
+		size_t changed = 0;
+		int more = 0;
+		struct timespec deadline;
+
+		if (reap_once(r, now, &changed, &more) < 0 ||
+		    pv_store_next_due(r->store, r->cfg->warn_leads, r->cfg->warn_count, &next) < 0) {
+			log_warn("reaper: %s", pv_error_last()->message);
+			failures++;
+			next = now + (failures < 5 ? 1 : 10);
+		} else {
+			failures = 0;
+		}
+		if (changed && r->changed)
+			r->changed(r->ctx);
+		if (more)
+			continue;
+		/* sleep until the next due time; due times are whole seconds, so a
+		 * deadline on the second is exact */
+		if (next == 0 || next > now + MAX_SLEEP_SECONDS)
+			next = now + MAX_SLEEP_SECONDS;
+		if (next <= now)
+			next = now + 1; /* due but not yet reapable this second (clock skew): next second */
+		deadline.tv_sec = (time_t)next;
+		deadline.tv_nsec = 0;
+		pthread_mutex_lock(&r->lock);
+		while (!r->stopping && !r->kicked)
+			if (pthread_cond_timedwait(&r->wake, &r->lock, &deadline) == ETIMEDOUT)
+				break;
+		r->kicked = 0;
+		if (r->stopping) {
+			pthread_mutex_unlock(&r->lock);
+			break;
+		}
+		pthread_mutex_unlock(&r->lock);
+	}
+	return NULL;
+}
+
+int pv_reaper_start(struct pv_reaper **out, const struct pv_config *cfg, const char *db_path,
+	void (*changed)(void *ctx), void *ctx)
+{
+	struct pv_reaper *r;
+	int error;
+
+	*out = NULL;
+	if (!(r = calloc(1, sizeof(*r))))
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	r->cfg = cfg;
+	r->changed = changed;
+	r->ctx = ctx;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->wake, NULL);
+	if ((error = pv_store_open(&r->store, db_path)) < 0)
+		goto fail;
+	if (pthread_create(&r->thread, NULL, reaper_main, r) != 0) {
+		error = pv_error_set(PV_ERROR, NULL, "cannot start the reaper thread");
+		goto fail;
+	}
+	r->started = 1;
+	*out = r;
+	return 0;
+fail:
+	pv_reaper_free(r);
+	return error;
+}
+
+void pv_reaper_kick(struct pv_reaper *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->kicked = 1;
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void pv_reaper_free(struct pv_reaper *r)
+{
+	if (!r)
+		return;
+	if (r->started) {
+		pthread_mutex_lock(&r->lock);
+		r->stopping = 1;
+		pthread_cond_signal(&r->wake);
+		pthread_mutex_unlock(&r->lock);
+		pthread_join(r->thread, NULL);
+	}
+	pv_store_free(r->store);
+	pthread_cond_destroy(&r->wake);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}

@@ -1,0 +1,31 @@
+/*
+ * reaper.h - the reaper thread: expires environments and warns before.
+ *
+ * It sleeps on a condition variable until the next expiry or warning is due
+ * (asked of SQLite each time), and wakes early when a TTL changes
+ * (pv_reaper_kick) or at shutdown.  When something is due it marks every
+ * expired environment `deleting` and records every due warning in one
+ * transaction, then kicks the Git writer, which removes all those folders
+ * in one commit.  The marking is conditional on the expiry still being
+ * past, inside BEGIN IMMEDIATE, so an extension that commits first wins.
+ *
+ * Threads: its own thread and SQLite connection; pv_reaper_kick from any.
+ */
+#ifndef PV_REAPER_H
+#define PV_REAPER_H
+
+#include "config.h"
+#include "error.h"
+
+struct pv_reaper;
+
+/* changed(ctx) is called after each transaction that changed something
+ * (expired environments or queued warnings). */
+int pv_reaper_start(struct pv_reaper **out, const struct pv_config *cfg, const char *db_path,
+	void (*changed)(void *ctx), void *ctx) PV_WARN_UNUSED;
+
+void pv_reaper_kick(struct pv_reaper *r);
+
+void pv_reaper_free(struct pv_reaper *r);
+
+#endif
