@@ -62,6 +62,23 @@ static void response_reset(struct pv_response *resp)
 	memset(resp, 0, sizeof(*resp));
 }
 
+/* A JSON string of s; bytes of invalid UTF-8 (a path or a field name from
+ * the request, echoed in an error) become '?' instead of losing the field. */
+static json_t *safe_string(const char *s)
+{
+	json_t *j = json_string(s);
+	char *copy;
+
+	if (j || !(copy = strdup(s)))
+		return j;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
 void pv_api_problem(struct pv_response *resp, int code, const char *instance)
 {
 	const struct pv_error_info *e = pv_error_last();
@@ -72,12 +89,13 @@ void pv_api_problem(struct pv_response *resp, int code, const char *instance)
 	resp->problem = 1;
 	resp->wait = PV_WAIT_NONE;
 	snprintf(type, sizeof(type), "urn:previewd:problem:%s", pv_error_slug(code));
-	resp->body = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", pv_error_title(code),
-		"status", resp->status, "detail", e->code == code && e->message[0] ? e->message : pv_error_title(code));
+	resp->body = json_pack("{s:s, s:s, s:i, s:o}", "type", type, "title", pv_error_title(code),
+		"status", resp->status, "detail",
+		safe_string(e->code == code && e->message[0] ? e->message : pv_error_title(code)));
 	if (resp->body && e->code == code && e->field[0])
-		json_object_set_new(resp->body, "field", json_string(e->field));
+		json_object_set_new(resp->body, "field", safe_string(e->field));
 	if (resp->body && instance)
-		json_object_set_new(resp->body, "instance", json_string(instance));
+		json_object_set_new(resp->body, "instance", safe_string(instance));
 }
 
 /* ---- JSON of an environment --------------------------------------------- */

@@ -183,6 +183,8 @@ static void routing(void **state)
 	expect_problem(f, "GET", "/v1/environments/a/b", NULL, NULL, 404, NULL);
 	expect_problem(f, "GET", "/v1/environments/.git", NULL, NULL, 404, NULL);
 	expect_problem(f, "PUT", "/v1/environments", JSON, "{}", 405, NULL);
+	/* invalid UTF-8 echoed from the path must not cost the problem its detail */
+	expect_problem(f, "DELETE", "/v1/environments/\xf6\xae\r.f", NULL, NULL, 404, NULL);
 
 	call(f, &r, "POST", "/healthz", NULL, NULL, NULL);
 	assert_int_equal(r.status, 405);
