@@ -565,10 +565,16 @@ static int cred_cb(git_credential **out, const char *url, const char *user_from_
 {
 	struct xfer *x = payload;
 	const struct pv_config *cfg = x->g->cfg;
-	const char *user = cfg->git_username && *cfg->git_username ? cfg->git_username
-			 : user_from_url ? user_from_url : "git";
+	/* the user written in the URL wins: over SSH libgit2 refuses a second,
+	 * different name for the same connection */
+	const char *user = user_from_url && *user_from_url ? user_from_url
+			 : cfg->git_username && *cfg->git_username ? cfg->git_username : "git";
 
 	(void)url;
+	/* over SSH without a user in the URL, libgit2 first asks for the user
+	 * name alone; that is not an attempt to authenticate */
+	if (allowed == GIT_CREDENTIAL_USERNAME)
+		return git_credential_username_new(out, user);
 	/* libgit2 asks again after every refusal: one try, then give up */
 	if (x->cred_calls++ > 0) {
 		git_error_set_str(GIT_ERROR_NET, "the Git server refused previewd's credentials");
