@@ -10,12 +10,15 @@
 #include "api.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
+#include "auth.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -27,9 +30,26 @@
 #define VALUES_MAX_DEPTH 32
 #define MIN_TTL 60
 
+/* Idempotency keys whose first request is still being answered: a
+ * duplicate arriving meanwhile gets 409 instead of a half-made answer. */
+struct inflight {
+	pthread_mutex_t lock;
+	char **keys;
+	size_t n, cap;
+};
+
 struct pv_api {
 	const struct pv_config *cfg;
 	struct pv_api_git git;
+	struct inflight inflight;
+};
+
+/* The Idempotency-Key of a write, for handlers to record in their own
+ * transaction; NULL when the request has none. */
+struct idem_ctx {
+	const char *actor;
+	const char *key;
+	char fingerprint[72];
 };
 
 int pv_api_new(struct pv_api **out, const struct pv_config *cfg, const struct pv_api_git *git)
@@ -41,13 +61,82 @@ int pv_api_new(struct pv_api **out, const struct pv_config *cfg, const struct pv
 		return pv_error_set(PV_ERROR, NULL, "out of memory");
 	api->cfg = cfg;
 	api->git = *git;
+	pthread_mutex_init(&api->inflight.lock, NULL);
 	*out = api;
 	return 0;
 }
 
 void pv_api_free(struct pv_api *api)
 {
+	if (!api)
+		return;
+	for (size_t i = 0; i < api->inflight.n; i++)
+		free(api->inflight.keys[i]);
+	free(api->inflight.keys);
+	pthread_mutex_destroy(&api->inflight.lock);
 	free(api);
+}
+
+static int inflight_add(struct pv_api *api, const char *slot)
+{
+	struct inflight *f = &api->inflight;
+	int error = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->n; i++) {
+		if (strcmp(f->keys[i], slot) == 0) {
+			error = pv_error_set(PV_ECONFLICT, "Idempotency-Key",
+				"a request with this Idempotency-Key is still being answered; retry when it is done");
+			goto out;
+		}
+	}
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 16;
+		char **k = realloc(f->keys, cap * sizeof(*k));
+		if (!k) {
+			error = pv_error_set(PV_ERROR, NULL, "out of memory");
+			goto out;
+		}
+		f->keys = k;
+		f->cap = cap;
+	}
+	if (!(f->keys[f->n] = strdup(slot))) {
+		error = pv_error_set(PV_ERROR, NULL, "out of memory");
+		goto out;
+	}
+	f->n++;
+out:
+	pthread_mutex_unlock(&f->lock);
+	return error;
+}
+
+void pv_api_release(struct pv_api *api, struct pv_response *resp)
+{
+	struct inflight *f = &api->inflight;
+
+	if (!resp->idem_slot[0])
+		return;
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->n; i++) {
+		if (strcmp(f->keys[i], resp->idem_slot) == 0) {
+			free(f->keys[i]);
+			f->keys[i] = f->keys[--f->n];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	resp->idem_slot[0] = '\0';
+}
+
+/* Record a successful write's key inside its transaction. */
+static int idem_record(struct pv_store *st, const struct idem_ctx *idem, const struct pv_env *env, enum pv_wait_kind kind)
+{
+	struct pv_idem rec = { .env_id = env->id, .wait_kind = (int)kind, .wait_gen = env->gen };
+
+	if (!idem)
+		return 0;
+	memcpy(rec.fingerprint, idem->fingerprint, sizeof(rec.fingerprint));
+	return pv_store_idem_put(st, idem->actor, idem->key, &rec, (int64_t)time(NULL));
 }
 
 void pv_response_dispose(struct pv_response *resp)
@@ -367,9 +456,32 @@ static int get_store(struct pv_store **st)
 	return 0;
 }
 
+/* Quotas, checked inside the create transaction so that concurrent creates
+ * cannot both slip under a limit. */
+static int check_quota(struct pv_api *api, struct pv_store *st, const char *owner)
+{
+	long long of_owner, total;
+	int error;
+
+	if (!api->cfg->max_envs_per_owner && !api->cfg->max_envs)
+		return 0;
+	if ((error = pv_store_count_live(st, owner, &of_owner, &total)) < 0)
+		return error;
+	if (api->cfg->max_envs_per_owner && of_owner >= api->cfg->max_envs_per_owner)
+		return pv_error_set(PV_EQUOTA, "owner",
+			"owner '%s' has %lld live environments and the limit per owner is %lld (PREVIEWD_MAX_ENVS_PER_OWNER); "
+			"delete one first", owner, of_owner, api->cfg->max_envs_per_owner);
+	if (api->cfg->max_envs && total >= api->cfg->max_envs)
+		return pv_error_set(PV_EQUOTA, NULL,
+			"previewd holds %lld live environments and the total limit is %lld (PREVIEWD_MAX_ENVS)",
+			total, api->cfg->max_envs);
+	return 0;
+}
+
 /* ---- handlers ----------------------------------------------------------- */
 
-static int env_create(struct pv_api *api, const struct pv_request *req, struct pv_response *resp)
+static int env_create(struct pv_api *api, const struct pv_request *req, struct pv_response *resp,
+	const struct idem_ctx *idem)
 {
 	static const char *const allowed[] = { "owner", "name", "ttl", "base", "values", NULL };
 	json_t *doc = NULL, *base = NULL, *merged = NULL, *values;
@@ -434,8 +546,10 @@ static int env_create(struct pv_api *api, const struct pv_request *req, struct p
 	}
 	if ((error = pv_store_begin(st)) < 0)
 		goto out;
-	if ((error = pv_store_env_insert(st, &env)) < 0 ||
-	    (error = pv_store_event_add(st, &env, "created", env.requested_by, now, NULL)) < 0 ||
+	if ((error = check_quota(api, st, owner)) < 0 ||
+	    (error = pv_store_env_insert(st, &env)) < 0 ||
+	    (error = idem_record(st, idem, &env, PV_WAIT_CREATE)) < 0 ||
+	    (error = pv_store_event_add(st, &env, "created", env.requested_by, req->remote_addr, now, NULL)) < 0 ||
 	    (error = pv_store_commit(st)) < 0) {
 		pv_store_rollback(st);
 		goto out;
@@ -481,7 +595,8 @@ static int load_live(struct pv_store *st, struct pv_env *env, const char *name)
 	return error;
 }
 
-static int env_patch(struct pv_api *api, const struct pv_request *req, const char *name, struct pv_response *resp)
+static int env_patch(struct pv_api *api, const struct pv_request *req, const char *name, struct pv_response *resp,
+	const struct idem_ctx *idem)
 {
 	static const char *const allowed[] = { "ttl", "values", NULL };
 	json_t *doc = NULL, *patch, *current = NULL, *merged = NULL, *detail = NULL;
@@ -547,10 +662,11 @@ static int env_patch(struct pv_api *api, const struct pv_request *req, const cha
 	env.updated_at = now;
 	detail_s = json_dumps(detail, JSON_COMPACT);
 	if ((error = pv_store_env_save(st, &env)) < 0 ||
+	    (error = idem_record(st, idem, &env, PV_WAIT_UPDATE)) < 0 ||
 	    (patch && (error = pv_store_event_add(st, &env, "updated", req->actor ? req->actor : "anonymous",
-		     now, detail_s)) < 0) ||
+		     req->remote_addr, now, detail_s)) < 0) ||
 	    (extend && (error = pv_store_event_add(st, &env, "extended", req->actor ? req->actor : "anonymous",
-		     now, detail_s)) < 0) ||
+		     req->remote_addr, now, detail_s)) < 0) ||
 	    (error = pv_store_commit(st)) < 0)
 		goto out;
 	in_tx = 0;
@@ -569,7 +685,8 @@ out:
 	return error;
 }
 
-static int env_delete(struct pv_api *api, const struct pv_request *req, const char *name, struct pv_response *resp)
+static int env_delete(struct pv_api *api, const struct pv_request *req, const char *name, struct pv_response *resp,
+	const struct idem_ctx *idem)
 {
 	struct pv_store *st;
 	struct pv_env env = { 0 };
@@ -590,10 +707,10 @@ static int env_delete(struct pv_api *api, const struct pv_request *req, const ch
 		snprintf(env.status, sizeof(env.status), "%s", PV_STATUS_DELETING);
 		env.updated_at = now;
 		if ((error = pv_store_env_save(st, &env)) < 0 ||
-		    (error = pv_store_event_add(st, &env, "deleting", req->actor ? req->actor : "anonymous", now, NULL)) < 0)
+		    (error = pv_store_event_add(st, &env, "deleting", req->actor ? req->actor : "anonymous", req->remote_addr, now, NULL)) < 0)
 			goto out;
 	}
-	if ((error = pv_store_commit(st)) < 0)
+	if ((error = idem_record(st, idem, &env, PV_WAIT_DELETE)) < 0 || (error = pv_store_commit(st)) < 0)
 		goto out;
 	in_tx = 0;
 	api->git.kick(api->git.ctx);
@@ -798,7 +915,8 @@ static int method_not_allowed(struct pv_response *resp, const char *allow)
 	return pv_error_set(PV_EMETHOD, NULL, "method not allowed here; allowed: %s", allow);
 }
 
-static int route(struct pv_api *api, const struct pv_request *req, struct pv_response *resp)
+static int route(struct pv_api *api, const struct pv_request *req, struct pv_response *resp,
+	const struct idem_ctx *idem)
 {
 	const char *m = req->method, *p = req->path;
 	static const char prefix[] = "/v1/environments";
@@ -813,7 +931,7 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 		if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
 			return env_list(api, req, resp);
 		if (strcmp(m, "POST") == 0)
-			return env_create(api, req, resp);
+			return env_create(api, req, resp, idem);
 		return method_not_allowed(resp, "GET, HEAD, POST");
 	}
 	if (strncmp(p, prefix, sizeof(prefix) - 1) == 0 && p[sizeof(prefix) - 1] == '/') {
@@ -835,32 +953,169 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 		if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
 			return env_get(api, name, resp);
 		if (strcmp(m, "PATCH") == 0)
-			return env_patch(api, req, name, resp);
+			return env_patch(api, req, name, resp, idem);
 		if (strcmp(m, "DELETE") == 0)
-			return env_delete(api, req, name, resp);
+			return env_delete(api, req, name, resp, idem);
 		return method_not_allowed(resp, "GET, HEAD, PATCH, DELETE");
 	}
 	return pv_error_set(PV_ENOTFOUND, NULL, "no route for %.100s", p);
 }
 
-void pv_api_handle(struct pv_api *api, const struct pv_request *req, struct pv_response *resp)
+/* Who asks, and may they?  /v1 routes need a reader to read and a writer to
+ * change; health, readiness and metrics are open. */
+static int authorize(const struct pv_request *req, char *actor, size_t len)
 {
+	enum pv_role role, need;
+	struct pv_store *st;
+	int error;
+
+	snprintf(actor, len, "anonymous");
+	if (strncmp(req->path, "/v1/", 4) != 0)
+		return 0;
+	need = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0 ? PV_ROLE_READER : PV_ROLE_WRITER;
+	if ((error = get_store(&st)) < 0 ||
+	    (error = pv_auth_check(st, req->authorization, req->remote_addr, actor, len, &role)) < 0)
+		return error;
+	if (role < need)
+		return pv_error_set(PV_EFORBIDDEN, NULL, "token '%s' has the role %s; this needs %s", actor,
+			role == PV_ROLE_READER ? "reader" : role == PV_ROLE_WRITER ? "writer" : "admin",
+			need == PV_ROLE_READER ? "reader" : "writer");
+	return 0;
+}
+
+static void fingerprint(char out[72], const struct pv_request *req)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	out[0] = '\0';
+	if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+	    EVP_DigestUpdate(ctx, req->method, strlen(req->method) + 1) &&
+	    EVP_DigestUpdate(ctx, req->path, strlen(req->path) + 1) &&
+	    EVP_DigestUpdate(ctx, req->body, req->body_len) && EVP_DigestFinal_ex(ctx, md, &n))
+		for (unsigned int i = 0; i < n; i++)
+			snprintf(out + 2 * i, 3, "%02x", md[i]);
+	EVP_MD_CTX_free(ctx);
+}
+
+/* Answer from a stored key: the stored failure, or the current state of the
+ * environment the first request changed (201/200 once pushed, else 202). */
+static int idem_replay(struct pv_api *api, const struct pv_request *req, const struct pv_idem *rec,
+	struct pv_response *resp)
+{
+	struct pv_store *st;
+	struct pv_env env;
+	int error;
+
+	resp->replayed = 1;
+	if (rec->status) {
+		resp->status = rec->status;
+		resp->problem = 1;
+		resp->body = rec->body ? json_loads(rec->body, 0, NULL) : NULL;
+		return resp->body ? 0 : pv_error_set(PV_ERROR, NULL, "the stored answer is unreadable");
+	}
+	if ((error = get_store(&st)) < 0 || (error = pv_store_env_get_id(st, &env, rec->env_id)) < 0)
+		return error;
+	if (rec->wait_kind == PV_WAIT_CREATE)
+		snprintf(resp->location, sizeof(resp->location), "/v1/environments/%s", env.name);
+	env.gen = rec->wait_gen;
+	set_wait(api, req, resp, (enum pv_wait_kind)rec->wait_kind, &env);
+	resp->wait_ms = 0; /* the first request already waited */
+	pv_env_dispose(&env);
+	return 0;
+}
+
+/* Store a 4xx answer under its key, so the retry gets the same answer. */
+static void idem_store_failure(const struct idem_ctx *idem, const struct pv_response *resp)
+{
+	struct pv_idem rec = { .status = resp->status };
+	struct pv_store *st;
+
+	if (resp->status < 400 || resp->status >= 500 || resp->status == 409 || resp->status == 429 ||
+	    get_store(&st) < 0)
+		return; /* conflicts, quotas and server trouble may pass: a retry is meant to try again */
+	memcpy(rec.fingerprint, idem->fingerprint, sizeof(rec.fingerprint));
+	rec.body = json_dumps(resp->body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (pv_store_begin(st) == 0) {
+		if (pv_store_idem_put(st, idem->actor, idem->key, &rec, (int64_t)time(NULL)) < 0 || pv_store_commit(st) < 0)
+			pv_store_rollback(st);
+	}
+	free(rec.body);
+}
+
+void pv_api_handle(struct pv_api *api, const struct pv_request *in, struct pv_response *resp)
+{
+	struct pv_request req = *in;
+	struct idem_ctx idem_buf, *idem = NULL;
+	struct pv_idem rec;
+	struct pv_store *st;
+	char actor[64], slot[sizeof(resp->idem_slot)];
 	int error;
 
 	response_reset(resp);
 	pv_error_clear();
-	error = route(api, req, resp);
-	if (error < 0) {
+	slot[0] = '\0';
+	if ((error = authorize(&req, actor, sizeof(actor))) < 0)
+		goto fail;
+	req.actor = actor;
+	if (req.idempotency_key && strcmp(req.method, "GET") != 0 && strcmp(req.method, "HEAD") != 0 &&
+	    strncmp(req.path, "/v1/", 4) == 0) {
+		size_t n = strlen(req.idempotency_key);
+		if (n == 0 || n > 255 || strspn(req.idempotency_key,
+			"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:~+/=\"") != n) {
+			error = pv_error_set(PV_EBADREQ, "Idempotency-Key",
+				"Idempotency-Key must be 1-255 characters of letters, digits and -_.:~+/=\"");
+			goto fail;
+		}
+		idem_buf.actor = actor;
+		idem_buf.key = req.idempotency_key;
+		fingerprint(idem_buf.fingerprint, &req);
+		snprintf(slot, sizeof(slot), "%s\n%s", actor, req.idempotency_key);
+		if ((error = inflight_add(api, slot)) < 0) {
+			slot[0] = '\0';
+			goto fail;
+		}
+		if ((error = get_store(&st)) < 0)
+			goto fail;
+		error = pv_store_idem_get(st, actor, req.idempotency_key, &rec);
+		if (error == 0) {
+			if (strcmp(rec.fingerprint, idem_buf.fingerprint) != 0)
+				error = pv_error_set(PV_EINVAL, "Idempotency-Key",
+					"this Idempotency-Key was used for a different request");
+			else
+				error = idem_replay(api, &req, &rec, resp);
+			free(rec.body);
+			if (error < 0)
+				goto fail;
+			goto done;
+		}
+		if (error != PV_ENOTFOUND)
+			goto fail;
+		idem = &idem_buf;
+	}
+	error = route(api, &req, resp, idem);
+	if (error < 0)
+		goto fail;
+	if (!resp->body && !resp->text) {
+		error = pv_error_set(PV_ERROR, NULL, "out of memory building the response");
+		goto fail;
+	}
+	goto done;
+fail:
+	{
 		char allow[sizeof(resp->allow)];
 		memcpy(allow, resp->allow, sizeof(allow));
 		json_decref(resp->body);
+		free(resp->text);
 		response_reset(resp);
 		memcpy(resp->allow, allow, sizeof(allow));
-		pv_api_problem(resp, error, req->path);
-	} else if (!resp->body && !resp->text) {
-		pv_error_set(PV_ERROR, NULL, "out of memory building the response");
-		pv_api_problem(resp, PV_ERROR, req->path);
+		pv_api_problem(resp, error, req.path);
+		if (idem)
+			idem_store_failure(idem, resp);
 	}
+done:
+	memcpy(resp->idem_slot, slot, sizeof(slot));
 }
 
 void pv_api_finish(struct pv_api *api, struct pv_response *resp)

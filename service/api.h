@@ -44,7 +44,9 @@ struct pv_request {
 	const char *prefer;         /* Prefer header, may be NULL */
 	const char *body;
 	size_t body_len;
-	const char *actor;          /* who asks: token name, or "anonymous" */
+	const char *authorization;  /* Authorization header, may be NULL */
+	const char *idempotency_key;/* Idempotency-Key header, may be NULL */
+	const char *actor;          /* set by pv_api_handle: token name, or "anonymous" */
 	const char *remote_addr;
 };
 
@@ -62,6 +64,9 @@ struct pv_response {
 	enum pv_wait_kind wait;
 	int64_t wait_id, wait_gen;
 	long long wait_ms;
+	/* an Idempotency-Key in flight, released by pv_api_release() */
+	char idem_slot[320];
+	int replayed;               /* answered from a stored Idempotency-Key */
 };
 
 struct pv_api;
@@ -84,6 +89,10 @@ void pv_api_finish(struct pv_api *api, struct pv_response *resp);
 int pv_api_wait_done(struct pv_api *api, const struct pv_response *resp);
 
 void pv_response_dispose(struct pv_response *resp);
+
+/* The answer was sent (or the connection closed): release what the
+ * request held (its Idempotency-Key).  Any thread. */
+void pv_api_release(struct pv_api *api, struct pv_response *resp);
 
 /* Fill resp with an application/problem+json body for error code (message and
  * field from the thread's error slot). */

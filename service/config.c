@@ -67,6 +67,11 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_WEBHOOK_SECRET_FILE", "webhook-secret-file", K_STRING, OFF(webhook_secret_file), NULL, 0, 0, "file holding the webhook secret" },
 	{ "PREVIEWD_WEBHOOK_TIMEOUT_MS", "webhook-timeout-ms", K_INT, OFF(webhook_timeout_ms), "5000", 100, 120000, "time a receiver has to answer" },
 	{ "PREVIEWD_WEBHOOK_BACKOFF_MAX", "webhook-backoff-max", K_DURATION, OFF(webhook_backoff_max), "5m", 1, 86400, "cap of the retry backoff of a failing receiver" },
+	{ "PREVIEWD_MAX_ENVS_PER_OWNER", "max-envs-per-owner", K_INT, OFF(max_envs_per_owner), "0", 0, 1000000, "live environments one owner may have (0: no limit)" },
+	{ "PREVIEWD_MAX_ENVS", "max-envs", K_INT, OFF(max_envs), "0", 0, 10000000, "live environments in total (0: no limit)" },
+	{ "PREVIEWD_MAX_CONN_PER_IP", "max-conn-per-ip", K_INT, OFF(max_conn_per_ip), "64", 1, 100000, "open connections one client address may hold" },
+	{ "PREVIEWD_MAX_CONNECTIONS", "max-connections", K_INT, OFF(max_connections), "1000", 1, 100000, "open connections in total" },
+	{ "PREVIEWD_CONN_TIMEOUT", "conn-timeout", K_DURATION, OFF(conn_timeout), "30s", 1, 3600, "idle time before a connection is closed" },
 	{ "PREVIEWD_PUBLIC_URL", "public-url", K_STRING, OFF(public_url), "", 0, 0, "URL users reach previewd at, for hints in notifications (default: http://LISTEN)" },
 };
 
@@ -419,7 +424,8 @@ void pv_config_dump(const struct pv_config *cfg, FILE *f)
 
 void pv_config_usage(FILE *f)
 {
-	fprintf(f, "usage: previewd [--check-config] [--OPTION VALUE ...]\n\n"
+	fprintf(f, "usage: previewd [--check-config] [--OPTION VALUE ...]\n"
+		   "       previewd token create NAME --role reader|writer|admin | list | revoke NAME\n\n"
 		   "Every option can also be set by its environment variable.\n\n");
 	for (size_t i = 0; i < NSETTINGS; i++)
 		fprintf(f, "  --%-22s %-30s %s%s%s%s\n", settings[i].flag, settings[i].env, settings[i].help,

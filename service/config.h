@@ -61,6 +61,12 @@ struct pv_config {
 	long long webhook_timeout_ms;
 	long long webhook_backoff_max; /* seconds */
 	char *public_url;        /* how users reach previewd, for "how to extend" hints */
+	/* limits */
+	long long max_envs_per_owner; /* live environments per owner, 0 = no limit */
+	long long max_envs;           /* live environments in total, 0 = no limit */
+	long long max_conn_per_ip;
+	long long max_connections;
+	long long conn_timeout;       /* seconds of inactivity before a connection is closed */
 	int check_only;          /* --check-config */
 };
 

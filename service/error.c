@@ -26,6 +26,9 @@ static const struct {
 	{ PV_EUNAVAIL, 503, "unavailable", "Service unavailable" },
 	{ PV_EMETHOD, 405, "method-not-allowed", "Method not allowed" },
 	{ PV_EBUSY, 503, "busy", "Busy, retry" },
+	{ PV_EAUTH, 401, "unauthorized", "Unauthorized" },
+	{ PV_EFORBIDDEN, 403, "forbidden", "Forbidden" },
+	{ PV_EQUOTA, 429, "quota-exceeded", "Quota exceeded" },
 };
 
 static int error_index(int code)

@@ -25,7 +25,10 @@ typedef enum {
 	PV_EMEDIATYPE = -7,  /* unsupported Content-Type                -> 415 */
 	PV_EUNAVAIL = -8,    /* dependency unavailable (DB, Git)        -> 503 */
 	PV_EMETHOD = -9,     /* method not allowed on the route         -> 405 */
-	PV_EBUSY = -10       /* transient contention, retry            -> 503 */
+	PV_EBUSY = -10,      /* transient contention, retry            -> 503 */
+	PV_EAUTH = -11,      /* missing or wrong credentials            -> 401 */
+	PV_EFORBIDDEN = -12, /* authenticated, role too small           -> 403 */
+	PV_EQUOTA = -13      /* a quota is exhausted                    -> 429 */
 } pv_error;
 
 #define PV_WARN_UNUSED __attribute__((warn_unused_result))

@@ -940,7 +940,7 @@ static int record_round(struct pv_gitops *g, const struct rows *rows, const stru
 			char *why_s = why ? json_dumps(why, JSON_COMPACT) : NULL;
 			error = pv_store_mark_failed(g->store, r->id, r->gen, plans[i].why, now);
 			if (error == 0)
-				error = pv_store_event_add(g->store, r, "failed", "previewd", now, why_s);
+				error = pv_store_event_add(g->store, r, "failed", "previewd", NULL, now, why_s);
 			free(why_s);
 			json_decref(why);
 		} else {
@@ -950,7 +950,7 @@ static int record_round(struct pv_gitops *g, const struct rows *rows, const stru
 				error = pv_store_event_add(g->store, r,
 					strcmp(r->status, PV_STATUS_DELETING) == 0 ? "deleted"
 					: strcmp(r->status, PV_STATUS_PENDING) == 0 ? "ready" : "pushed",
-					"previewd", now, detail);
+					"previewd", NULL, now, detail);
 		}
 		if (error < 0) {
 			pv_store_rollback(g->store);

@@ -178,6 +178,10 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct pv_resp
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_LOCATION, resp->location);
 	if (resp->allow[0])
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, resp->allow);
+	if (resp->status == 401)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"previewd\"");
+	if (resp->replayed)
+		MHD_add_response_header(mr, "Idempotent-Replayed", "true");
 	ret = MHD_queue_response(conn, (unsigned int)resp->status, mr);
 	pv_metrics_http_response(resp->status);
 	MHD_destroy_response(mr);
@@ -289,9 +293,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		.query_ctx = conn,
 		.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
 		.prefer = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Prefer"),
+		.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+		.idempotency_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key"),
 		.body = r->body ? r->body : "",
 		.body_len = r->len,
-		.actor = "anonymous",
 		.remote_addr = addr,
 	};
 	pv_api_handle(h->api, &preq, &r->resp);
@@ -341,6 +346,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
 			r->next->prev = r->prev;
 	}
 	pthread_mutex_unlock(&h->lock);
+	pv_api_release(h->api, &r->resp);
 	pv_response_dispose(&r->resp);
 	free(r->body);
 	free(r);
@@ -406,9 +412,11 @@ int pv_http_start(struct pv_http *h, struct pv_api *api)
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)h->cfg->http_threads,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1000,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)0,
+		/* a slow or flooding client can hold at most its share of
+		 * connections, each for at most the idle timeout */
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)h->cfg->conn_timeout,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)h->cfg->max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)h->cfg->max_conn_per_ip,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 		MHD_OPTION_END);

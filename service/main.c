@@ -27,6 +27,7 @@
 #include <sys/types.h>
 
 #include "api.h"
+#include "auth.h"
 #include "config.h"
 #include "gitops.h"
 #include "http.h"
@@ -132,6 +133,20 @@ int main(int argc, char **argv)
 	int want_help, want_version, sig, rc = 1;
 	sigset_t signals;
 
+	/* `previewd token ...` manages API tokens in the database of the
+	 * configured data dir (PREVIEWD_DATA_DIR) and exits */
+	if (argc > 1 && strcmp(argv[1], "token") == 0) {
+		if (pv_config_load(&cfg, 1, argv, &want_help, &want_version) < 0 || mkdir_p(cfg.data_dir) < 0) {
+			fprintf(stderr, "previewd: %s\n", pv_error_last()->message);
+			pv_config_dispose(&cfg);
+			return 2;
+		}
+		snprintf(db_path, sizeof(db_path), "%s/previewd.db", cfg.data_dir);
+		pv_log_threshold = PV_LOG_WARN;
+		rc = pv_auth_cli(argc, argv, db_path);
+		pv_config_dispose(&cfg);
+		return rc;
+	}
 	if (pv_config_load(&cfg, argc, argv, &want_help, &want_version) < 0) {
 		fprintf(stderr, "previewd: %s\n", pv_error_last()->message);
 		pv_config_dispose(&cfg);
@@ -174,6 +189,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	pv_store_set_default_path(db_path);
+	{
+		long long tokens = 0;
+		if (pv_store_token_count(st, &tokens) == 0 && tokens == 0)
+			log_warn("no API tokens: previewd is open and answers only loopback clients "
+				 "(create one with: previewd token create NAME --role writer)");
+		else
+			log_info("%lld API token(s): every /v1 route needs one", tokens);
+	}
 	if (*cfg.webhook_url) {
 		pv_store_set_outbox(1);
 		if (pv_notify_start(&notify, &cfg, db_path) < 0) {

@@ -84,7 +84,7 @@ static int reap_once(struct pv_reaper *r, int64_t now, size_t *changed, int *mor
 		snprintf(e->status, sizeof(e->status), "%s", PV_STATUS_DELETING);
 		e->updated_at = now;
 		if ((error = pv_store_env_save(r->store, e)) < 0 ||
-		    (error = pv_store_event_add(r->store, e, "expired", "reaper", now, detail)) < 0)
+		    (error = pv_store_event_add(r->store, e, "expired", "reaper", NULL, now, detail)) < 0)
 			goto fail;
 	}
 	*changed += b.n;
@@ -101,7 +101,7 @@ static int reap_once(struct pv_reaper *r, int64_t now, size_t *changed, int *mor
 			snprintf(detail, sizeof(detail), "{\"lead_seconds\":%lld,\"expires_at\":%lld,\"seconds_left\":%lld}",
 				lead, (long long)e->expires_at, (long long)(e->expires_at - now));
 			if ((error = pv_store_warning_add(r->store, e->id, lead, e->expires_at, now)) < 0 ||
-			    (error = pv_store_event_add(r->store, e, "expiring", "reaper", now, detail)) < 0)
+			    (error = pv_store_event_add(r->store, e, "expiring", "reaper", NULL, now, detail)) < 0)
 				goto fail;
 		}
 		*changed += b.n;

@@ -27,6 +27,8 @@ enum stmt {
 	S_DIRTY, S_PUSHED, S_FAILED, S_DIRTY_ERROR, S_PING, S_COUNT_STATUS,
 	S_OUTBOX_ADD, S_EVENTS, S_EXPIRED, S_WARN_DUE, S_WARN_ADD, S_NEXT_EXPIRY, S_NEXT_WARN,
 	S_OUTBOX_DUE, S_OUTBOX_DONE, S_OUTBOX_RETRY, S_OUTBOX_NEXT,
+	S_COUNT_LIVE_OWNER, S_COUNT_LIVE, S_TOKEN_ADD, S_TOKEN_FIND, S_TOKEN_REVOKE, S_TOKEN_LIST, S_TOKEN_COUNT,
+	S_IDEM_GET, S_IDEM_PUT,
 	S_COUNT
 };
 
@@ -41,7 +43,7 @@ static const char *const stmt_sql[S_COUNT] = {
 		     "updated_at, expires_at, gen, pushed_gen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, 0)",
 	[S_SAVE] = "UPDATE envs SET values_json = ?2, expires_at = ?3, status = ?4, updated_at = ?5, "
 		   "deleted_at = ?6, gen = gen + 1 WHERE id = ?1 RETURNING gen",
-	[S_EVENT] = "INSERT INTO events (env_id, name, kind, actor, at, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_EVENT] = "INSERT INTO events (env_id, name, kind, actor, at, detail, remote_addr) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_LIST] = "SELECT " ENV_COLS " FROM envs WHERE id < ?3 ORDER BY id DESC LIMIT ?4",
 	[S_LIST_OWNER] = "SELECT " ENV_COLS " FROM envs WHERE owner = ?1 AND id < ?3 ORDER BY id DESC LIMIT ?4",
 	[S_LIST_STATUS] = "SELECT " ENV_COLS " FROM envs WHERE status = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4",
@@ -60,7 +62,17 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_PING] = "SELECT count(*) FROM envs WHERE id = 0",
 	[S_COUNT_STATUS] = "SELECT status, count(*) FROM envs GROUP BY status",
 	[S_OUTBOX_ADD] = "INSERT INTO outbox (event_id, kind, payload, created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-	[S_EVENTS] = "SELECT id, env_id, name, kind, actor, at, detail FROM events WHERE name = ?1 ORDER BY id",
+	[S_EVENTS] = "SELECT id, env_id, name, kind, actor, at, detail, remote_addr FROM events WHERE name = ?1 ORDER BY id",
+	[S_COUNT_LIVE_OWNER] = "SELECT count(*) FROM envs WHERE owner = ?1 AND status IN ('pending','active','deleting')",
+	[S_COUNT_LIVE] = "SELECT count(*) FROM envs WHERE status IN ('pending','active','deleting')",
+	[S_TOKEN_ADD] = "INSERT INTO tokens (name, role, lookup, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[S_TOKEN_FIND] = "SELECT name, role, hash, created_at, revoked_at FROM tokens WHERE lookup = ?1",
+	[S_TOKEN_REVOKE] = "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+	[S_TOKEN_LIST] = "SELECT name, role, '', created_at, revoked_at FROM tokens ORDER BY name",
+	[S_TOKEN_COUNT] = "SELECT count(*) FROM tokens WHERE revoked_at IS NULL",
+	[S_IDEM_GET] = "SELECT fingerprint, env_id, wait_kind, wait_gen, status, body FROM idempotency WHERE actor = ?1 AND key = ?2",
+	[S_IDEM_PUT] = "INSERT INTO idempotency (actor, key, fingerprint, env_id, wait_kind, wait_gen, status, body, created_at) "
+		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[S_EXPIRED] = "SELECT " ENV_COLS " FROM envs WHERE status IN ('pending','active') AND expires_at > 0 "
 		      "AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
 	[S_WARN_DUE] = "SELECT " ENV_COLS " FROM envs e WHERE status IN ('pending','active') AND expires_at > ?1 "
@@ -469,7 +481,7 @@ static char *outbox_payload(const struct pv_env *env, const char *actor, int64_t
 }
 
 int pv_store_event_add(struct pv_store *st, const struct pv_env *env, const char *kind,
-	const char *actor, int64_t at, const char *detail_json)
+	const char *actor, const char *from, int64_t at, const char *detail_json)
 {
 	sqlite3_stmt *s = NULL;
 	const char *note;
@@ -485,6 +497,8 @@ int pv_store_event_add(struct pv_store *st, const struct pv_env *env, const char
 	sqlite3_bind_int64(s, 5, at);
 	if (detail_json)
 		sqlite3_bind_text(s, 6, detail_json, -1, SQLITE_STATIC);
+	if (from)
+		sqlite3_bind_text(s, 7, from, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
@@ -527,6 +541,7 @@ int pv_store_events(struct pv_store *st, const char *name, pv_store_event_cb cb,
 		ev.actor = dup_text(s, 4);
 		ev.at = sqlite3_column_int64(s, 5);
 		ev.detail_json = dup_text(s, 6);
+		copy_text(ev.from, sizeof(ev.from), s, 7);
 		error = ev.actor ? cb(&ev, payload) : pv_error_set(PV_ERROR, NULL, "out of memory");
 		free(ev.actor);
 		free(ev.detail_json);
@@ -821,4 +836,177 @@ int pv_store_outbox_next(struct pv_store *st, int64_t *out)
 	if ((error = prepare(st, S_OUTBOX_NEXT, &s)) < 0)
 		return error;
 	return min_of(st, s, out);
+}
+
+/* ---- quotas ---- */
+
+int pv_store_count_live(struct pv_store *st, const char *owner, long long *of_owner, long long *total)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t n = 0;
+	int error;
+
+	if ((error = prepare(st, S_COUNT_LIVE_OWNER, &s)) < 0)
+		return error;
+	sqlite3_bind_text(s, 1, owner, -1, SQLITE_STATIC);
+	if ((error = min_of(st, s, &n)) < 0)
+		return error;
+	*of_owner = n;
+	n = 0;
+	if ((error = prepare(st, S_COUNT_LIVE, &s)) < 0 || (error = min_of(st, s, &n)) < 0)
+		return error;
+	*total = n;
+	return 0;
+}
+
+/* ---- tokens ---- */
+
+static int step_done(struct pv_store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	if (rc == SQLITE_CONSTRAINT)
+		return pv_error_set(PV_ECONFLICT, NULL, "%s: already exists", what);
+	return rc == SQLITE_DONE ? 0 : db_error(st, rc, what);
+}
+
+int pv_store_token_add(struct pv_store *st, const char *name, const char *role, const char *lookup,
+	const char *hash, int64_t now)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	if ((error = prepare(st, S_TOKEN_ADD, &s)) < 0)
+		return error;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, role, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, lookup, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, now);
+	if ((error = step_done(st, s, "adding a token")) == PV_ECONFLICT)
+		return pv_error_set(PV_ECONFLICT, "name", "a token named '%s' exists already", name);
+	return error;
+}
+
+static void read_token(struct pv_token *t, sqlite3_stmt *s)
+{
+	memset(t, 0, sizeof(*t));
+	copy_text(t->name, sizeof(t->name), s, 0);
+	copy_text(t->role, sizeof(t->role), s, 1);
+	copy_text(t->hash, sizeof(t->hash), s, 2);
+	t->created_at = sqlite3_column_int64(s, 3);
+	t->revoked_at = sqlite3_column_int64(s, 4);
+}
+
+int pv_store_token_find(struct pv_store *st, const char *lookup, struct pv_token *out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, error;
+
+	if ((error = prepare(st, S_TOKEN_FIND, &s)) < 0)
+		return error;
+	sqlite3_bind_text(s, 1, lookup, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		read_token(out, s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE)
+		return pv_error_set(PV_ENOTFOUND, NULL, "no such token");
+	return rc == SQLITE_ROW ? 0 : db_error(st, rc, "reading a token");
+}
+
+int pv_store_token_revoke(struct pv_store *st, const char *name, int64_t now)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	if ((error = prepare(st, S_TOKEN_REVOKE, &s)) < 0)
+		return error;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, now);
+	if ((error = step_done(st, s, "revoking a token")) < 0)
+		return error;
+	if (sqlite3_changes(st->db) == 0)
+		return pv_error_set(PV_ENOTFOUND, "name", "no active token named '%s'", name);
+	return 0;
+}
+
+int pv_store_token_list(struct pv_store *st, int (*cb)(const struct pv_token *t, void *payload), void *payload)
+{
+	sqlite3_stmt *s = NULL;
+	struct pv_token t;
+	int rc, error = 0;
+
+	if ((error = prepare(st, S_TOKEN_LIST, &s)) < 0)
+		return error;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		read_token(&t, s);
+		if ((error = cb(&t, payload)) != 0)
+			break;
+	}
+	sqlite3_reset(s);
+	if (error)
+		return error;
+	return rc == SQLITE_DONE ? 0 : db_error(st, rc, "listing tokens");
+}
+
+int pv_store_token_count(struct pv_store *st, long long *out)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t n = 0;
+	int error;
+
+	if ((error = prepare(st, S_TOKEN_COUNT, &s)) < 0 || (error = min_of(st, s, &n)) < 0)
+		return error;
+	*out = n;
+	return 0;
+}
+
+/* ---- idempotency ---- */
+
+int pv_store_idem_get(struct pv_store *st, const char *actor, const char *key, struct pv_idem *out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = prepare(st, S_IDEM_GET, &s)) < 0)
+		return error;
+	sqlite3_bind_text(s, 1, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		copy_text(out->fingerprint, sizeof(out->fingerprint), s, 0);
+		out->env_id = sqlite3_column_int64(s, 1);
+		out->wait_kind = sqlite3_column_int(s, 2);
+		out->wait_gen = sqlite3_column_int64(s, 3);
+		out->status = sqlite3_column_int(s, 4);
+		out->body = dup_text(s, 5);
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE)
+		return pv_error_set(PV_ENOTFOUND, NULL, "no such idempotency key");
+	return rc == SQLITE_ROW ? 0 : db_error(st, rc, "reading an idempotency key");
+}
+
+int pv_store_idem_put(struct pv_store *st, const char *actor, const char *key, const struct pv_idem *idem, int64_t now)
+{
+	sqlite3_stmt *s = NULL;
+	int error;
+
+	if ((error = prepare(st, S_IDEM_PUT, &s)) < 0)
+		return error;
+	sqlite3_bind_text(s, 1, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, idem->fingerprint, -1, SQLITE_STATIC);
+	if (idem->env_id)
+		sqlite3_bind_int64(s, 4, idem->env_id);
+	sqlite3_bind_int(s, 5, idem->wait_kind);
+	sqlite3_bind_int64(s, 6, idem->wait_gen);
+	sqlite3_bind_int(s, 7, idem->status);
+	if (idem->body)
+		sqlite3_bind_text(s, 8, idem->body, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 9, now);
+	return step_done(st, s, "recording an idempotency key");
 }

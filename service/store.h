@@ -89,7 +89,43 @@ int pv_store_env_save(struct pv_store *st, struct pv_env *env) PV_WARN_UNUSED;
  * notifications (created, ready, extended, expiring, deleted, failed) are
  * queued in the outbox in the same transaction when the outbox is on. */
 int pv_store_event_add(struct pv_store *st, const struct pv_env *env, const char *kind,
-	const char *actor, int64_t at, const char *detail_json) PV_WARN_UNUSED;
+	const char *actor, const char *from, int64_t at, const char *detail_json) PV_WARN_UNUSED;
+
+/* Live (pending, active, deleting) environments of owner, and in total. */
+int pv_store_count_live(struct pv_store *st, const char *owner, long long *of_owner, long long *total) PV_WARN_UNUSED;
+
+/* ---- tokens ---- */
+
+struct pv_token {
+	char name[64];
+	char role[16];
+	char hash[72];      /* hex SHA-256 */
+	int64_t created_at, revoked_at;
+};
+
+int pv_store_token_add(struct pv_store *st, const char *name, const char *role, const char *lookup,
+	const char *hash, int64_t now) PV_WARN_UNUSED;
+/* the token whose public part is lookup (revoked ones too) */
+int pv_store_token_find(struct pv_store *st, const char *lookup, struct pv_token *out) PV_WARN_UNUSED;
+int pv_store_token_revoke(struct pv_store *st, const char *name, int64_t now) PV_WARN_UNUSED;
+int pv_store_token_list(struct pv_store *st, int (*cb)(const struct pv_token *t, void *payload), void *payload) PV_WARN_UNUSED;
+/* number of tokens not revoked */
+int pv_store_token_count(struct pv_store *st, long long *out) PV_WARN_UNUSED;
+
+/* ---- idempotency keys ---- */
+
+struct pv_idem {
+	char fingerprint[72];
+	int64_t env_id;
+	int wait_kind;
+	int64_t wait_gen;
+	int status;         /* a stored failure's status, 0 for success */
+	char *body;         /* that failure's body, may be NULL */
+};
+
+int pv_store_idem_get(struct pv_store *st, const char *actor, const char *key, struct pv_idem *out) PV_WARN_UNUSED;
+int pv_store_idem_put(struct pv_store *st, const char *actor, const char *key, const struct pv_idem *idem,
+	int64_t now) PV_WARN_UNUSED;
 
 /* Queue notifications (process-wide; set once before threads start). */
 void pv_store_set_outbox(int enabled);
@@ -98,6 +134,7 @@ struct pv_event {
 	int64_t id, env_id, at;
 	char name[64];
 	char kind[32];
+	char from[64];      /* remote address of the request, "" for previewd's own threads */
 	char *actor;
 	char *detail_json;  /* may be NULL */
 };

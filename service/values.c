@@ -26,7 +26,6 @@
  */
 #include "values.h"
 
-#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -50,9 +49,9 @@ static int oom(void)
 	return pv_error_set(PV_ERROR, NULL, "out of memory");
 }
 
-/* Length of the longest prefix of s (at most max bytes) that does not end
- * inside a UTF-8 sequence, so error messages stay valid UTF-8 for the JSON
- * problem responses they end up in. */
+/* Length of the longest prefix of s (at most MSG_SNIPPET bytes) that does
+ * not end inside a UTF-8 sequence, so error messages stay valid UTF-8 for
+ * the JSON problem responses they end up in. */
 static int snippet_len(const char *s, size_t len)
 {
 	size_t n = len < MSG_SNIPPET ? len : MSG_SNIPPET;

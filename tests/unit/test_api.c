@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "api.h"
+#include "auth.h"
 #include "store.h"
 
 static const char dev_values[] = "# people's dev values\nreplicaCount: 1\nimage:\n  repository: nginx\n  tag: \"1.27\"\nfeature:\n  enabled: yes";
@@ -101,6 +102,8 @@ static int teardown(void **state)
 	return 0;
 }
 
+#define JSON "application/json"
+
 static const char *no_query(void *ctx, const char *key)
 {
 	(void)ctx;
@@ -138,13 +141,27 @@ static void call(struct fixture *f, struct pv_response *resp, const char *method
 		.content_type = ctype,
 		.body = body ? body : "",
 		.body_len = body ? strlen(body) : 0,
-		.actor = "tester",
 		.remote_addr = "127.0.0.1",
 	};
 	pv_api_handle(f->api, &req, resp);
 }
 
-#define JSON "application/json"
+static void call_as(struct fixture *f, struct pv_response *resp, const char *method, const char *path,
+	const char *body, const char *authorization, const char *key)
+{
+	struct pv_request req = {
+		.method = method,
+		.path = path,
+		.query = no_query,
+		.content_type = body ? JSON : NULL,
+		.body = body ? body : "",
+		.body_len = body ? strlen(body) : 0,
+		.authorization = authorization,
+		.idempotency_key = key,
+		.remote_addr = "10.1.2.3",
+	};
+	pv_api_handle(f->api, &req, resp);
+}
 
 static void expect_problem(struct fixture *f, const char *method, const char *path, const char *ctype,
 	const char *body, int status, const char *field)
@@ -242,7 +259,8 @@ static void create_get_list(void **state)
 	assert_string_equal(json_string_value(json_object_get(r.body, "status")), "pending");
 	assert_string_equal(json_string_value(json_object_get(r.body, "url")), "http://alice.env.my");
 	assert_string_equal(json_string_value(json_object_get(r.body, "namespace")), "alice");
-	assert_string_equal(json_string_value(json_object_get(r.body, "requested_by")), "tester");
+	/* no tokens: open mode, loopback only, the requester is anonymous */
+	assert_string_equal(json_string_value(json_object_get(r.body, "requested_by")), "anonymous");
 	values = json_object_get(r.body, "values");
 	/* base from dev, deep-merged, null removes */
 	assert_int_equal(json_integer_value(json_object_get(values, "replicaCount")), 1);
@@ -397,7 +415,7 @@ static void prefer_header(void **state)
 	struct pv_request req = {
 		.method = "POST", .path = "/v1/environments", .query = no_query, .content_type = JSON,
 		.body = "{\"owner\":\"frank\"}", .body_len = strlen("{\"owner\":\"frank\"}"),
-		.prefer = "respond-async", .actor = "tester",
+		.prefer = "respond-async", .remote_addr = "127.0.0.1",
 	};
 
 	pv_api_handle(f->api, &req, &r);
@@ -433,6 +451,173 @@ static void values_limits(void **state)
 	expect_problem(f, "POST", "/v1/environments", JSON, body, 413, "values");
 }
 
+static void auth_roles(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_response r;
+	char reader[160], writer[160], hdr_r[200], hdr_w[200], bad[200];
+
+	/* open mode refuses clients that are not on loopback */
+	call_as(f, &r, "GET", "/v1/environments", NULL, NULL, NULL);
+	assert_int_equal(r.status, 401);
+	assert_true(r.problem);
+	pv_response_dispose(&r);
+
+	assert_int_equal(pv_auth_token_create(f->st, "portal", "reader", reader, sizeof(reader)), 0);
+	assert_int_equal(pv_auth_token_create(f->st, "chatbot", "writer", writer, sizeof(writer)), 0);
+	assert_int_equal(pv_auth_token_create(f->st, "chatbot", "writer", bad, sizeof(bad)), PV_ECONFLICT);
+	assert_int_equal(pv_auth_token_create(f->st, "x", "root", bad, sizeof(bad)), PV_EINVAL);
+	assert_int_equal(strncmp(reader, "pvd_", 4), 0);
+	snprintf(hdr_r, sizeof(hdr_r), "Bearer %s", reader);
+	snprintf(hdr_w, sizeof(hdr_w), "Bearer %s", writer);
+
+	/* with tokens, even loopback needs one */
+	call(f, &r, "GET", "/v1/environments", NULL, NULL, NULL);
+	assert_int_equal(r.status, 401);
+	pv_response_dispose(&r);
+	/* health stays open */
+	call(f, &r, "GET", "/healthz", NULL, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	pv_response_dispose(&r);
+
+	call_as(f, &r, "GET", "/v1/environments", NULL, hdr_r, NULL);
+	assert_int_equal(r.status, 200);
+	pv_response_dispose(&r);
+	call_as(f, &r, "POST", "/v1/environments", "{\"owner\":\"zoe\"}", hdr_r, NULL);
+	assert_int_equal(r.status, 403);
+	pv_response_dispose(&r);
+	call_as(f, &r, "POST", "/v1/environments", "{\"owner\":\"zoe\"}", hdr_w, NULL);
+	assert_int_equal(r.status, 202);
+	assert_string_equal(json_string_value(json_object_get(r.body, "requested_by")), "chatbot");
+	pv_response_dispose(&r);
+
+	/* a token with one character changed, a malformed one, another scheme */
+	snprintf(bad, sizeof(bad), "Bearer %s", writer);
+	bad[strlen(bad) - 1] = bad[strlen(bad) - 1] == 'a' ? 'b' : 'a';
+	call_as(f, &r, "GET", "/v1/environments", NULL, bad, NULL);
+	assert_int_equal(r.status, 401);
+	pv_response_dispose(&r);
+	call_as(f, &r, "GET", "/v1/environments", NULL, "Bearer pvd_nope", NULL);
+	assert_int_equal(r.status, 401);
+	pv_response_dispose(&r);
+	call_as(f, &r, "GET", "/v1/environments", NULL, "Basic dXNlcjpwYXNz", NULL);
+	assert_int_equal(r.status, 401);
+	pv_response_dispose(&r);
+
+	/* revoked */
+	assert_int_equal(pv_store_token_revoke(f->st, "portal", 1), 0);
+	call_as(f, &r, "GET", "/v1/environments", NULL, hdr_r, NULL);
+	assert_int_equal(r.status, 401);
+	pv_response_dispose(&r);
+	/* the token itself is not stored */
+	{
+		struct pv_token t;
+		char lookup[9];
+		memcpy(lookup, writer + 4, 8);
+		lookup[8] = '\0';
+		assert_int_equal(pv_store_token_find(f->st, lookup, &t), 0);
+		assert_null(strstr(writer, t.hash));
+		assert_int_equal(strlen(t.hash), 64);
+	}
+}
+
+static void idempotency(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_response first, again, other;
+	char writer[160], hdr[200];
+	int64_t id;
+
+	assert_int_equal(pv_auth_token_create(f->st, "bot", "writer", writer, sizeof(writer)), 0);
+	snprintf(hdr, sizeof(hdr), "Bearer %s", writer);
+
+	call_as(f, &first, "POST", "/v1/environments", "{\"owner\":\"ivy\"}", hdr, "k-1");
+	assert_int_equal(first.status, 202);
+	id = first.wait_id;
+	/* a duplicate while the first is still being answered */
+	call_as(f, &again, "POST", "/v1/environments", "{\"owner\":\"ivy\"}", hdr, "k-1");
+	assert_int_equal(again.status, 409);
+	pv_response_dispose(&again);
+	pv_api_release(f->api, &first);
+	pv_response_dispose(&first);
+
+	/* the retry gets the stored answer: the same environment, not a 409 */
+	call_as(f, &again, "POST", "/v1/environments", "{\"owner\":\"ivy\"}", hdr, "k-1");
+	assert_int_equal(again.status, 202);
+	assert_true(again.replayed);
+	assert_int_equal(again.wait_id, id);
+	assert_string_equal(again.location, "/v1/environments/ivy");
+	pv_api_finish(f->api, &again);
+	assert_int_equal(again.status, 202);
+	pv_api_release(f->api, &again);
+	pv_response_dispose(&again);
+
+	/* the same key with another body */
+	call_as(f, &other, "POST", "/v1/environments", "{\"owner\":\"ivy\",\"ttl\":\"1h\"}", hdr, "k-1");
+	assert_int_equal(other.status, 422);
+	assert_string_equal(json_string_value(json_object_get(other.body, "field")), "Idempotency-Key");
+	pv_api_release(f->api, &other);
+	pv_response_dispose(&other);
+
+	/* a failed request's answer is stored too */
+	call_as(f, &other, "POST", "/v1/environments", "{\"owner\":\"Bad\"}", hdr, "k-2");
+	assert_int_equal(other.status, 422);
+	pv_api_release(f->api, &other);
+	pv_response_dispose(&other);
+	call_as(f, &other, "POST", "/v1/environments", "{\"owner\":\"Bad\"}", hdr, "k-2");
+	assert_int_equal(other.status, 422);
+	assert_true(other.replayed);
+	pv_api_release(f->api, &other);
+	pv_response_dispose(&other);
+
+	/* keys are per token: nothing else; a bad key is 400 */
+	call_as(f, &other, "DELETE", "/v1/environments/ivy", NULL, hdr, "bad key with spaces");
+	assert_int_equal(other.status, 400);
+	pv_response_dispose(&other);
+	call_as(f, &other, "DELETE", "/v1/environments/ivy", NULL, hdr, "d-1");
+	assert_int_equal(other.status, 202);
+	pv_api_release(f->api, &other);
+	pv_response_dispose(&other);
+	call_as(f, &other, "DELETE", "/v1/environments/ivy", NULL, hdr, "d-1");
+	assert_int_equal(other.status, 202);
+	assert_true(other.replayed);
+	pv_api_release(f->api, &other);
+	pv_response_dispose(&other);
+}
+
+static void quotas(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_response r;
+
+	f->cfg.max_envs_per_owner = 2;
+	f->cfg.max_envs = 3;
+	call(f, &r, "POST", "/v1/environments", NULL, JSON, "{\"owner\":\"jo\"}");
+	assert_int_equal(r.status, 202);
+	pv_response_dispose(&r);
+	call(f, &r, "POST", "/v1/environments", NULL, JSON, "{\"owner\":\"jo\",\"name\":\"jo-2\"}");
+	assert_int_equal(r.status, 202);
+	pv_response_dispose(&r);
+	call(f, &r, "POST", "/v1/environments", NULL, JSON, "{\"owner\":\"jo\",\"name\":\"jo-3\"}");
+	assert_int_equal(r.status, 429);
+	assert_string_equal(json_string_value(json_object_get(r.body, "field")), "owner");
+	assert_non_null(strstr(json_string_value(json_object_get(r.body, "detail")), "PREVIEWD_MAX_ENVS_PER_OWNER"));
+	pv_response_dispose(&r);
+	call(f, &r, "POST", "/v1/environments", NULL, JSON, "{\"owner\":\"kim\"}");
+	assert_int_equal(r.status, 202);
+	pv_response_dispose(&r);
+	call(f, &r, "POST", "/v1/environments", NULL, JSON, "{\"owner\":\"lee\"}");
+	assert_int_equal(r.status, 429);
+	assert_non_null(strstr(json_string_value(json_object_get(r.body, "detail")), "PREVIEWD_MAX_ENVS"));
+	pv_response_dispose(&r);
+	/* deleting frees a place */
+	call(f, &r, "DELETE", "/v1/environments/kim", NULL, NULL, NULL);
+	pv_response_dispose(&r);
+	call(f, &r, "POST", "/v1/environments", NULL, JSON, "{\"owner\":\"lee\"}");
+	assert_int_equal(r.status, 429); /* deleting still counts until it is gone from Git */
+	pv_response_dispose(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -442,6 +627,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(patch_and_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(prefer_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(values_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(auth_roles, setup, teardown),
+		cmocka_unit_test_setup_teardown(idempotency, setup, teardown),
+		cmocka_unit_test_setup_teardown(quotas, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,7 +62,7 @@ static void insert(struct pv_store *st, struct pv_env *e)
 {
 	assert_int_equal(pv_store_begin(st), 0);
 	assert_int_equal(pv_store_env_insert(st, e), 0);
-	assert_int_equal(pv_store_event_add(st, e, "created", "tester", 1000, NULL), 0);
+	assert_int_equal(pv_store_event_add(st, e, "created", "tester", "127.0.0.1", 1000, NULL), 0);
 	assert_int_equal(pv_store_commit(st), 0);
 }
 
