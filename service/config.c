@@ -39,8 +39,8 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_ENV_DIR", "env-dir", K_STRING, OFF(env_dir), "env", 0, 0, "folder holding env folders, may be nested (helm-env/env)" },
 	{ "PREVIEWD_BASE_ENV", "base-env", K_STRING, OFF(base_env), "dev", 0, 0, "default base environment" },
 	{ "PREVIEWD_DOMAIN", "domain", K_STRING, OFF(domain), "env.my", 0, 0, "environments are at http://NAME.DOMAIN" },
-	{ "PREVIEWD_DEFAULT_TTL", "default-ttl", K_DURATION, OFF(default_ttl), "8h", 60, 100LL * 365 * 86400, "TTL when a request names none" },
-	{ "PREVIEWD_MAX_TTL", "max-ttl", K_DURATION, OFF(max_ttl), "7d", 60, 100LL * 365 * 86400, "largest TTL a request may ask for" },
+	{ "PREVIEWD_DEFAULT_TTL", "default-ttl", K_DURATION, OFF(default_ttl), "8h", 1, 100LL * 365 * 86400, "TTL when a request names none" },
+	{ "PREVIEWD_MAX_TTL", "max-ttl", K_DURATION, OFF(max_ttl), "7d", 1, 100LL * 365 * 86400, "largest TTL a request may ask for" },
 	{ "PREVIEWD_GIT_USERNAME", "git-username", K_STRING, OFF(git_username), NULL, 0, 0, "user for smart HTTP (basic auth or token)" },
 	{ "PREVIEWD_GIT_PASSWORD", "git-password", K_SECRET, OFF(git_password), NULL, 0, 0, "password or token (prefer the _FILE form)" },
 	{ "PREVIEWD_GIT_PASSWORD_FILE", "git-password-file", K_STRING, OFF(git_password_file), NULL, 0, 0, "file holding the password or token" },
@@ -305,6 +305,9 @@ static int derive(struct pv_config *cfg)
 		return error;
 	if (cfg->default_ttl > cfg->max_ttl)
 		return pv_error_set(PV_EINVAL, "PREVIEWD_DEFAULT_TTL", "PREVIEWD_DEFAULT_TTL is larger than PREVIEWD_MAX_TTL");
+	if (cfg->max_lifetime > 0 && cfg->default_ttl > cfg->max_lifetime)
+		return pv_error_set(PV_EINVAL, "PREVIEWD_DEFAULT_TTL",
+			"PREVIEWD_DEFAULT_TTL is larger than PREVIEWD_MAX_LIFETIME: every create without a ttl would fail");
 	if (cfg->min_ttl > cfg->default_ttl)
 		return pv_error_set(PV_EINVAL, "PREVIEWD_MIN_TTL", "PREVIEWD_MIN_TTL is larger than PREVIEWD_DEFAULT_TTL");
 	if (strpbrk(cfg->git_branch, " ~^:?*[\\") || cfg->git_branch[0] == '-' || !*cfg->git_branch)

@@ -933,7 +933,13 @@ static int record_round(struct pv_gitops *g, const struct rows *rows, const stru
 	if ((error = pv_store_begin(g->store)) < 0)
 		return error;
 	for (size_t i = 0; i < rows->n; i++) {
-		const struct pv_env *r = &rows->v[i];
+		/* events describe the environment as it is after this round */
+		struct pv_env after = rows->v[i];
+		const struct pv_env *r = &after;
+		if (plans[i].action == A_FAIL)
+			snprintf(after.status, sizeof(after.status), "%s", PV_STATUS_FAILED);
+		else if (strcmp(after.status, PV_STATUS_PENDING) == 0)
+			snprintf(after.status, sizeof(after.status), "%s", PV_STATUS_ACTIVE);
 		if (plans[i].action == A_FAIL) {
 			log_warn("gitops: %s failed: %s", r->name, plans[i].why);
 			json_t *why = json_pack("{s:s}", "error", plans[i].why);
@@ -946,11 +952,14 @@ static int record_round(struct pv_gitops *g, const struct rows *rows, const stru
 		} else {
 			snprintf(detail, sizeof(detail), "{\"commit\":\"%s\",\"gen\":%lld}", commit, (long long)r->gen);
 			error = pv_store_mark_pushed(g->store, r->id, r->gen, commit, now);
-			if (error == 0)
-				error = pv_store_event_add(g->store, r,
-					strcmp(r->status, PV_STATUS_DELETING) == 0 ? "deleted"
-					: strcmp(r->status, PV_STATUS_PENDING) == 0 ? "ready" : "pushed",
-					"previewd", NULL, now, detail);
+			if (error == 0) {
+				const char *kind = strcmp(rows->v[i].status, PV_STATUS_DELETING) == 0 ? "deleted"
+						 : strcmp(rows->v[i].status, PV_STATUS_PENDING) == 0 ? "ready" : "pushed";
+				/* nothing changes a deleting row, so its pushed removal is final */
+				if (strcmp(kind, "deleted") == 0)
+					snprintf(after.status, sizeof(after.status), "%s", PV_STATUS_DELETED);
+				error = pv_store_event_add(g->store, r, kind, "previewd", NULL, now, detail);
+			}
 		}
 		if (error < 0) {
 			pv_store_rollback(g->store);

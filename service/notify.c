@@ -41,6 +41,20 @@ static void utc(char *buf, size_t len, long long t)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* The TTL to suggest for an extension: the default, within what the
+ * maximum lifetime still allows; 0 when no extension is possible. */
+static long long hint_ttl(const struct pv_config *cfg, json_t *p)
+{
+	long long ttl = cfg->default_ttl;
+
+	if (cfg->max_lifetime > 0) {
+		long long left = json_integer_value(json_object_get(p, "created_at")) + cfg->max_lifetime - (long long)time(NULL);
+		if (left < ttl)
+			ttl = left;
+	}
+	return ttl >= cfg->min_ttl ? ttl : 0;
+}
+
 /* The human sentence for an event, for chat and for logs. */
 static void sentence(char *buf, size_t len, const struct pv_config *cfg, const char *kind, json_t *p)
 {
@@ -49,14 +63,19 @@ static void sentence(char *buf, size_t len, const struct pv_config *cfg, const c
 	const char *actor = json_string_value(json_object_get(p, "actor"));
 	json_t *detail = json_object_get(p, "detail");
 	long long expires = json_integer_value(json_object_get(p, "expires_at"));
-	char until[32] = "never", left[32] = "", url[256], extend[512];
+	char until[32] = "never", left[32] = "", url[256], extend[512], ttl[32];
+	long long hint = hint_ttl(cfg, p);
 
 	if (expires)
 		utc(until, sizeof(until), expires);
 	snprintf(url, sizeof(url), "http://%s.%s", name, cfg->domain);
-	snprintf(extend, sizeof(extend),
-		"extend it with: curl -X PATCH %s/v1/environments/%s -H 'Content-Type: application/json' -d '{\"ttl\":\"%s\"}'",
-		cfg->public_url, name, "8h");
+	pv_valid_format_duration(ttl, sizeof(ttl), hint);
+	if (hint)
+		snprintf(extend, sizeof(extend),
+			"extend it with: curl -X PATCH %s/v1/environments/%s -H 'Content-Type: application/json' -d '{\"ttl\":\"%s\"}'",
+			cfg->public_url, name, ttl);
+	else
+		snprintf(extend, sizeof(extend), "it has reached its maximum lifetime and cannot be extended.");
 	if (strcmp(kind, "created") == 0)
 		snprintf(buf, len, "Environment %s for @%s was requested by %s; it is being pushed to Git and will be at %s until %s.",
 			name, owner, actor, url, until);
@@ -80,7 +99,7 @@ static void sentence(char *buf, size_t len, const struct pv_config *cfg, const c
 char *pv_notify_render(const struct pv_config *cfg, int64_t id, const char *kind, const char *payload_json)
 {
 	json_t *p = json_loads(payload_json, 0, NULL), *out = NULL;
-	char text[1024], when[32], until[32], url[256], idbuf[32], extend[512];
+	char text[1024], when[32], until[32], url[256], idbuf[32], extend[512], ttl[32], hint_body[64];
 	char *body = NULL;
 	long long expires;
 	const char *name;
@@ -96,6 +115,8 @@ char *pv_notify_render(const struct pv_config *cfg, int64_t id, const char *kind
 	snprintf(url, sizeof(url), "http://%s.%s", name ? name : "", cfg->domain);
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
 	snprintf(extend, sizeof(extend), "%s/v1/environments/%s", cfg->public_url, name ? name : "");
+	pv_valid_format_duration(ttl, sizeof(ttl), hint_ttl(cfg, p));
+	snprintf(hint_body, sizeof(hint_body), "{\"ttl\":\"%s\"}", ttl);
 	if (strcmp(cfg->webhook_format, "slack") == 0) {
 		out = json_pack("{s:s}", "text", text);
 	} else {
@@ -108,7 +129,7 @@ char *pv_notify_render(const struct pv_config *cfg, int64_t id, const char *kind
 			"url", url, "owner", json_string_value(json_object_get(p, "owner")),
 			"expires_at", expires ? json_string(until) : json_null(),
 			"actor", json_string_value(json_object_get(p, "actor")), "text", text,
-			"extend", "method", "PATCH", "url", extend, "body", "{\"ttl\":\"8h\"}");
+			"extend", "method", "PATCH", "url", extend, "body", hint_body);
 	}
 	if (out)
 		body = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);

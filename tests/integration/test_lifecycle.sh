@@ -1,0 +1,515 @@
+#!/usr/bin/env bash
+# ctest-labels: concurrent
+# Lifecycle end to end, with second-scale TTLs: TTL rules, the reaper (with
+# Git as the judge), extensions, folders changed by people, a crash in the
+# middle of a removal, and webhook notifications to a real HTTP receiver
+# (tests/lib/receiver.py): JSON and Slack bodies, HMAC signatures, a receiver
+# that is down, and one that is slow.
+#
+# Four previewd instances, each on its embedded default repository:
+#   A  json webhook, signed; ALLOW_NEVER; warnings 2 s before expiry
+#   B  slack webhook; MIN_TTL 5 s; MAX_LIFETIME 20 s; "never" refused
+#   C  no webhook; its Git repository disappears during a removal
+#   D  json webhook to a receiver that takes 3 s to answer
+# shellcheck disable=SC2317  # helpers below are run through t_eventually and t_defer
+. "$(dirname "$0")/../lib/harness.sh"
+
+SECRET='hush-42'
+PUBLIC=http://previewd.test
+RECEIVER=$T_ROOT/tests/lib/receiver.py
+
+# ---------------------------------------------------------------- helpers
+iso2s() { date -u -d "$1" +%s; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# git on instance A's (or any) bare remote: G=<dir> g ...
+g() { git --git-dir "${G:-$A_REMOTE}" "$@"; }
+has_folder() { g cat-file -e "main:env/$1" 2>/dev/null; }
+no_folder() { ! has_folder "$1"; }
+# status of the live-or-latest record NAME on URL
+status_of() { curl -s "$1/v1/environments/$2" | jq -r .status; }
+status_is() { [ "$(status_of "$1" "$2")" = "$3" ]; }
+
+# rcv_start VAR LOG [receiver args...]: start a receiver; sets VAR_PID, VAR_PORT
+RCV_PIDS=()
+rcv_start() {
+	local var=$1 log=$2 out port='' pid _
+	shift 2
+	out=$(mktemp "$T_TMP/rcv.XXXXXX")
+	python3 "$RECEIVER" "$log" "$@" >"$out" 2>&1 &
+	pid=$!
+	RCV_PIDS+=("$pid")
+	for _ in $(seq 1 100); do
+		port=$(head -n 1 "$out")
+		[[ $port =~ ^[0-9]+$ ]] && break
+		port=''
+		sleep 0.05
+	done
+	[ -n "$port" ] || { echo "receiver did not start: $(cat "$out")" >&2; return 1; }
+	printf -v "${var}_PID" %s "$pid"
+	printf -v "${var}_PORT" %s "$port"
+}
+rcv_stop() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; return 0; }
+rcv_stop_all() { local p; for p in "${RCV_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done; return 0; }
+t_defer rcv_stop_all
+
+# notes LOG: the receiver's log as a JSON array, each request with its
+# signature checked (sig_ok), the same check over a tampered body
+# (tamper_ok), and the body parsed (null if not JSON).
+notes() {
+	python3 - "$1" "$SECRET" <<'EOF'
+import hashlib, hmac, json, sys
+log, secret = sys.argv[1], sys.argv[2].encode()
+out = []
+for line in open(log, encoding="utf-8"):
+    r = json.loads(line)
+    h, body = r["headers"], r["body"]
+    ts, sig = h.get("x-previewd-timestamp", ""), h.get("x-previewd-signature", "")
+    def good(b):
+        mac = hmac.new(secret, ("v1:%s:%s" % (ts, b)).encode(), hashlib.sha256).hexdigest()
+        return bool(sig) and hmac.compare_digest("v1=" + mac, sig)
+    try:
+        j = json.loads(body)
+    except ValueError:
+        j = None
+    out.append({"id": h.get("x-previewd-delivery"), "event": h.get("x-previewd-event"),
+                "ts": ts, "has_sig": bool(sig), "received_at": r["received_at"],
+                "sig_ok": good(body), "tamper_ok": good(body.replace("e", "E", 1)),
+                "path": r["path"], "ctype": h.get("content-type"), "raw": body, "body": j})
+print(json.dumps(out))
+EOF
+}
+
+# outbox_pending DB: notifications not yet delivered
+outbox_pending() { sqlite3 "$1" 'select count(*) from outbox where delivered_at is null'; }
+outbox_drained() { [ "$(outbox_pending "$1")" = 0 ]; }
+
+# ---------------------------------------------------------------- start-up
+t_begin "start-up: receivers and previewd instances"
+LOG1=$T_TMP/hooks-a.jsonl LOG2=$T_TMP/hooks-b.jsonl LOG3=$T_TMP/hooks-d.jsonl
+: >"$LOG1"; : >"$LOG2"; : >"$LOG3"
+rcv_start R1 "$LOG1" || { t_ok "receiver 1 starts" false; t_end; }
+rcv_start R2 "$LOG2" || { t_ok "receiver 2 starts" false; t_end; }
+rcv_start R3 "$LOG3" --delay 3 || { t_ok "receiver 3 starts" false; t_end; }
+
+A_DATA=$T_TMP/a B_DATA=$T_TMP/b C_DATA=$T_TMP/c D_DATA=$T_TMP/d
+A_REMOTE=$A_DATA/gitops.git
+A_ENV=(PREVIEWD_MIN_TTL=1 PREVIEWD_DEFAULT_TTL=1h PREVIEWD_MAX_TTL=2h PREVIEWD_ALLOW_NEVER=true
+	PREVIEWD_WARN_BEFORE=2s PREVIEWD_WEBHOOK_URL="http://127.0.0.1:$R1_PORT/hook"
+	PREVIEWD_WEBHOOK_SECRET="$SECRET" PREVIEWD_WEBHOOK_BACKOFF_MAX=1s PREVIEWD_PUBLIC_URL="$PUBLIC"
+	PREVIEWD_PUSH_BACKOFF_MAX_MS=500 PREVIEWD_WAIT_MS=10000)
+pv_start "$A_DATA" "${A_ENV[@]}" || { t_ok "previewd A starts" false; t_end; }
+A_URL=$PV_URL
+pv_start "$B_DATA" PREVIEWD_MIN_TTL=5 PREVIEWD_MAX_LIFETIME=20s PREVIEWD_DEFAULT_TTL=15s PREVIEWD_WARN_BEFORE=9s \
+	PREVIEWD_WEBHOOK_URL="http://127.0.0.1:$R2_PORT/slack" PREVIEWD_WEBHOOK_FORMAT=slack \
+	PREVIEWD_WEBHOOK_BACKOFF_MAX=1s PREVIEWD_PUBLIC_URL=http://b.example ||
+	{ t_ok "previewd B starts" false; t_end; }
+B_URL=$PV_URL
+C_ENV=(PREVIEWD_MIN_TTL=1 PREVIEWD_WARN_BEFORE= PREVIEWD_PUSH_BACKOFF_MAX_MS=300 PREVIEWD_WAIT_MS=10000)
+pv_start "$C_DATA" "${C_ENV[@]}" || { t_ok "previewd C starts" false; t_end; }
+C_URL=$PV_URL C_PID=$PV_PID
+printf '%s\n' "$SECRET" >"$T_TMP/webhook-secret"  # the trailing newline is not part of the secret
+pv_start "$D_DATA" PREVIEWD_MIN_TTL=1 PREVIEWD_WARN_BEFORE=1s PREVIEWD_WEBHOOK_URL="http://127.0.0.1:$R3_PORT/slow" \
+	PREVIEWD_WEBHOOK_SECRET_FILE="$T_TMP/webhook-secret" PREVIEWD_WEBHOOK_BACKOFF_MAX=1s ||
+	{ t_ok "previewd D starts" false; t_end; }
+D_URL=$PV_URL D_PID=$PV_PID
+t_ok "four instances and three receivers are up" true
+DEV_BEFORE=$(g rev-parse main:env/dev)
+PROD_BEFORE=$(g rev-parse main:env/prod)
+
+# ---------------------------------------------------------------- A: short-lived environments
+# Everything that waits for an expiry is started first; the checks that do
+# not wait run while those clocks tick.
+t_begin "A: environments with second-scale TTLs"
+http POST "$A_URL/v1/environments" '{"owner":"rita","name":"reap","ttl":4}'
+t_eq 201 "$HTTP_STATUS" "reap (ttl 4) created and pushed"
+REAP_CREATED=$(iso2s "$(jqr .created_at)") REAP_EXPIRES=$(iso2s "$(jqr .expires_at)")
+REAP_EXPIRES_ISO=$(jqr .expires_at)
+t_eq 4 $((REAP_EXPIRES - REAP_CREATED)) "expires_at = created_at + 4 s"
+http POST "$A_URL/v1/environments" '{"owner":"eve","name":"ext","ttl":"4s"}'
+t_eq 201 "$HTTP_STATUS" "ext (ttl 4s) created"
+EXT_CREATED_MS=$(now_ms)
+EXT_EXPIRES=$(iso2s "$(jqr .expires_at)")
+for n in gone extra; do
+	http POST "$A_URL/v1/environments" "{\"owner\":\"hugo\",\"name\":\"$n\",\"ttl\":5}"
+	t_eq 201 "$HTTP_STATUS" "$n (ttl 5) created"
+done
+http POST "$A_URL/v1/environments" '{"owner":"fay","name":"forever","ttl":"never"}'
+t_eq 201 "$HTTP_STATUS" "ttl never is accepted with PREVIEWD_ALLOW_NEVER=true"
+t_eq null "$(jqr .expires_at)" "never: expires_at is null"
+t_eq null "$(jqr .ttl_seconds)" "never: ttl_seconds is null"
+t_eq null "$(g show main:env/forever/previewd.json | jq -r .expires_at)" "never: previewd.json expires_at is null"
+
+# ---------------------------------------------------------------- someone else edits two folders
+t_begin "A: a person removes env/gone and adds a file to env/extra"
+other=$(t_mktemp other)
+git clone -q "$A_REMOTE" "$other/w"
+(
+	cd "$other/w" || exit 1
+	git rm -rq env/gone && echo "hand-written notes" >env/extra/NOTES.md && mkdir -p docs &&
+		echo keep >docs/keep.md && mkdir -p env/race && printf 'replicaCount: 1\n' >env/race/values.yaml &&
+		git add -A &&
+		git -c user.name=human -c user.email=h@x commit -qm "by hand: drop env/gone, notes in env/extra" || exit 1
+	for _ in 1 2 3 4 5 6; do
+		git push -q origin HEAD:main 2>/dev/null && exit 0
+		git -c user.name=human -c user.email=h@x pull -q --rebase origin main || exit 1
+	done
+	exit 1
+)
+t_eq 0 $? "the hand-made commit is pushed"
+FOREIGN=$(git -C "$other/w" rev-parse HEAD)
+t_not "env/gone is no longer in Git" has_folder gone
+t_eq "hand-written notes" "$(g show main:env/extra/NOTES.md)" "env/extra/NOTES.md is in Git"
+# previewd has not fetched since: its view of env/ is stale, so a create of
+# "race" passes validation and meets the person's env/race only at the push
+http POST "$A_URL/v1/environments" '{"owner":"hugo","name":"race","ttl":60}'
+t_eq 409 "$HTTP_STATUS" "a create racing a person's env/race folder is refused once Git shows it"
+t_match 'env/race exists in Git' "$(jqr .detail)" "the problem says why"
+http GET "$A_URL/v1/environments/race"
+t_eq failed "$(jqr .status)" "race is failed"
+t_eq "replicaCount: 1" "$(g show main:env/race/values.yaml)" "the person's env/race is untouched"
+
+# ---------------------------------------------------------------- extend before expiry
+t_begin "A: extended before expiry survives"
+# PATCH about 1 s after creation, well before the 4 s expiry
+while [ $(($(now_ms) - EXT_CREATED_MS)) -lt 1000 ]; do sleep 0.05; done
+http PATCH "$A_URL/v1/environments/ext" '{"ttl":60}'
+t_eq 200 "$HTTP_STATUS" "PATCH ttl 60 answers 200 once pushed"
+EXT_NEW_EXPIRES=$(iso2s "$(jqr .expires_at)")
+EXT_NEW_EXPIRES_ISO=$(jqr .expires_at)
+t_ok "the new expiry is about now + 60 s" test $((EXT_NEW_EXPIRES - $(date +%s))) -ge 57 -a \
+	$((EXT_NEW_EXPIRES - $(date +%s))) -le 61
+t_eq "$EXT_NEW_EXPIRES_ISO" "$(g show main:env/ext/previewd.json | jq -r .expires_at)" "previewd.json carries the new expiry"
+
+# ---------------------------------------------------------------- 200 environments, one expiry
+t_begin "A: 200 environments expiring in the same second"
+BULK_TARGET=$(($(date +%s) + 8))
+codes=$(python3 - "$A_URL" "$BULK_TARGET" 200 <<'EOF'
+import json, sys, time, urllib.error, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+url, target, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def one(i):
+    body = {"owner": "bulk", "name": "b%03d" % i, "ttl": max(1, target - int(time.time()))}
+    req = urllib.request.Request(url + "/v1/environments", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "Prefer": "respond-async"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+with ThreadPoolExecutor(8) as ex:
+    print(" ".join(str(s) for s in ex.map(one, range(n))))
+EOF
+)
+t_eq 200 "$(tr ' ' '\n' <<<"$codes" | grep -c '^202$')" "200 creates answered 202 at once (respond-async)"
+
+# ---------------------------------------------------------------- TTL rules (while the clocks tick)
+t_begin "A: TTL rules"
+http POST "$A_URL/v1/environments" '{"owner":"dora","name":"deflt"}'
+t_eq 201 "$HTTP_STATUS" "create without ttl"
+t_eq 3600 $(($(iso2s "$(jqr .expires_at)") - $(iso2s "$(jqr .created_at)"))) \
+	"default ttl applied: expires_at = created_at + PREVIEWD_DEFAULT_TTL (1h)"
+http POST "$A_URL/v1/environments" '{"owner":"dora","name":"toolong","ttl":"3h"}'
+t_eq 422 "$HTTP_STATUS" "ttl above PREVIEWD_MAX_TTL is 422"
+t_eq ttl "$(jqr .field)" "the problem names field ttl"
+t_match 'maximum of 2h' "$(jqr .detail)" "the detail names the maximum (2h)"
+http PATCH "$A_URL/v1/environments/deflt" '{"ttl":"2h1s"}'
+t_eq 422 "$HTTP_STATUS" "extending above PREVIEWD_MAX_TTL is 422"
+t_match 'maximum of 2h' "$(jqr .detail)" "the PATCH detail names the maximum too"
+http POST "$A_URL/v1/environments" '{"owner":"dora","name":"zero","ttl":0}'
+t_eq 422 "$HTTP_STATUS" "ttl 0 is 422"
+t_eq ttl "$(jqr .field)" "ttl 0: field ttl"
+http POST "$A_URL/v1/environments" '{"owner":"dora","name":"zero","ttl":"0s"}'
+t_eq 422 "$HTTP_STATUS" "ttl \"0s\" is 422"
+http GET "$A_URL/v1/environments/zero"
+t_eq 404 "$HTTP_STATUS" "nothing was recorded for refused requests"
+
+# ---------------------------------------------------------------- A: reaping
+t_begin "A: reaping"
+t_eventually 10 "env/reap is removed from Git after its expiry" no_folder reap
+gone_ms=$(now_ms)
+removal_ct=$(g log -1 --format=%ct main -- env/reap)
+echo "# reap delay: the removal commit is at expires_at + $((removal_ct - REAP_EXPIRES)) s;" \
+	"seen gone $((gone_ms - REAP_EXPIRES * 1000)) ms after expires_at ($REAP_EXPIRES_ISO)"
+t_ok "removed no earlier than its expiry" test "$removal_ct" -ge "$REAP_EXPIRES"
+t_ok "removed within 3 s of its expiry" test $((removal_ct - REAP_EXPIRES)) -le 3
+t_match '^previewd: (delete reap|[0-9]+ changes \([0-9]+ create, [0-9]+ update, [1-9][0-9]* delete\))' \
+	"$(g log -1 --format=%s main -- env/reap)" "the removal commit's subject says delete"
+t_match 'delete reap \(owner rita' "$(g log -1 --format=%b main -- env/reap)" "the commit body lists reap's removal"
+t_eventually 5 "reap's status becomes deleted" status_is "$A_URL" reap deleted
+http GET "$A_URL/v1/environments/reap"
+t_ok "deleted_at is set, at or after the expiry" test "$(iso2s "$(jqr .deleted_at)")" -ge "$REAP_EXPIRES"
+t_eq 0 "$(jqr .ttl_seconds)" "ttl_seconds is 0 once deleted"
+http GET "$A_URL/v1/environments?status=deleted&limit=500"
+t_eq reap "$(jqr '[.items[] | select(.name == "reap") | .name] | join(",")')" "GET ?status=deleted lists reap"
+http GET "$A_URL/v1/environments/reap/events"
+t_eq 200 "$HTTP_STATUS" "the events history answers 200"
+t_eq "created:anonymous ready:previewd expiring:reaper expired:reaper deleted:previewd" \
+	"$(jqr '[.items[] | "\(.kind):\(.actor)"] | join(" ")')" "history: created, ready, expiring, expired, deleted with actors"
+t_eq 2 "$(jqr '.items[] | select(.kind == "expiring") | .detail.lead_seconds')" "the warning was the 2 s lead"
+t_eq "$REAP_EXPIRES" "$(jqr '.items[] | select(.kind == "expired") | .detail.expires_at')" "expired names the expiry"
+
+# ---------------------------------------------------------------- B: TTL rules, lifetime
+t_begin "B: minimum TTL, never refused, maximum lifetime"
+http POST "$B_URL/v1/environments" '{"owner":"sam","name":"short","ttl":4}'
+t_eq 422 "$HTTP_STATUS" "ttl below PREVIEWD_MIN_TTL (5s) is 422"
+t_eq ttl "$(jqr .field)" "below min: field ttl"
+t_match 'below the minimum of 5s' "$(jqr .detail)" "the detail names the minimum"
+http POST "$B_URL/v1/environments" '{"owner":"sam","name":"never","ttl":"never"}'
+t_eq 422 "$HTTP_STATUS" "ttl never is 422 without PREVIEWD_ALLOW_NEVER"
+t_eq ttl "$(jqr .field)" "never: field ttl"
+t_match 'not allowed' "$(jqr .detail)" "never: the detail says it is not allowed"
+http POST "$B_URL/v1/environments" '{"owner":"sam","name":"life","ttl":"30s"}'
+t_eq 422 "$HTTP_STATUS" "a create beyond PREVIEWD_MAX_LIFETIME (20s) is 422"
+t_match 'maximum lifetime of 20s by 10s' "$(jqr .detail)" "the detail says by how much (10s)"
+http POST "$B_URL/v1/environments" '{"owner":"sam","name":"life","ttl":10}'
+t_eq 201 "$HTTP_STATUS" "life (ttl 10) created"
+LIFE_CREATED=$(iso2s "$(jqr .created_at)")
+http PATCH "$B_URL/v1/environments/life" '{"ttl":"30s"}'
+now=$(date +%s)
+t_eq 422 "$HTTP_STATUS" "extending beyond the maximum lifetime is 422"
+t_eq ttl "$(jqr .field)" "lifetime: field ttl"
+detail=$(jqr .detail)
+over=$((now + 30 - (LIFE_CREATED + 20)))
+until_iso=$(date -u -d "@$((LIFE_CREATED + 20))" +%Y-%m-%dT%H:%M:%SZ)
+t_match "maximum lifetime of 20s by ($((over - 1))|$over|$((over + 1)))s; it can run until $until_iso at most" \
+	"$detail" "the detail says by how much (~${over}s) and until when"
+http PATCH "$B_URL/v1/environments/life" '{"ttl":"12s"}'
+t_eq 200 "$HTTP_STATUS" "an extension within the lifetime is accepted"
+http GET "$B_URL/v1/environments/life"
+t_eq active "$(jqr .status)" "life is still active after the refused extension"
+
+# ---------------------------------------------------------------- B: Slack bodies (timer started here)
+t_begin "B: Slack format"
+http POST "$B_URL/v1/environments" '{"owner":"sam","name":"slk","ttl":10}'
+t_eq 201 "$HTTP_STATUS" "slk (ttl 10, warned 9 s before) created"
+
+# ---------------------------------------------------------------- A: the extension holds
+t_begin "A: extended environment outlives its original expiry"
+while [ "$(date +%s)" -le $((EXT_EXPIRES + 1)) ]; do sleep 0.1; done
+http GET "$A_URL/v1/environments/ext"
+t_eq active "$(jqr .status)" "ext is still active 1 s past its original expiry"
+t_eq "$EXT_NEW_EXPIRES_ISO" "$(jqr .expires_at)" "ext keeps the extended expiry"
+t_ok "env/ext is still in Git" has_folder ext
+http GET "$A_URL/v1/environments/ext/events"
+# (an "expiring" may come first if the PATCH came after the 2 s lead)
+t_eq "created ready extended pushed" "$(jqr '[.items[].kind | select(. != "expiring")] | join(" ")')" \
+	"ext's history: extended, never expired"
+
+# ---------------------------------------------------------------- A: foreign changes meet the reaper
+t_begin "A: the reaper meets folders people changed"
+t_eventually 10 "gone (removed by a person) is marked deleted" status_is "$A_URL" gone deleted
+http GET "$A_URL/v1/environments/gone"
+t_eq null "$(jqr .git.error)" "gone: no Git error recorded"
+t_eq false "$(jqr .git.pending)" "gone: nothing pending"
+t_eventually 10 "extra (with a person's file) is marked deleted" status_is "$A_URL" extra deleted
+t_not "previewd removes the whole env/extra folder, the person's NOTES.md included" has_folder extra
+t_eq keep "$(g show main:docs/keep.md)" "the person's docs/keep.md is intact"
+t_eq "" "$(g log --format=%H "$FOREIGN..main" -- env/gone)" "no commit after the person's touches env/gone"
+t_eq "" "$(g log --format=%B "$FOREIGN..main" | grep -E '^delete gone ')" "no commit message claims gone's removal"
+outside=$(g log --format= --name-only "$FOREIGN..main" | sort -u | grep -vE '^env/(reap|ext|extra|forever|deflt|b[0-9]{3})/' || true)
+t_eq "" "$outside" "previewd's later commits touch only its own env folders"
+http GET "$A_URL/readyz"
+t_eq ready "$(jqr .status)" "/readyz stays ready"
+t_eq null "$(jqr .checks.git.error)" "/readyz reports no Git error"
+
+# ---------------------------------------------------------------- A: 200 expiries, few commits
+t_begin "A: 200 expiries land in a handful of commits"
+t_eventually 20 "all 200 bulk folders reached Git" \
+	bash -c "[ \$(git --git-dir '$A_REMOTE' ls-tree --name-only main:env | grep -c '^b[0-9]') -eq 200 ]"
+REF=$(g rev-parse main)
+http GET "$A_URL/v1/environments?owner=bulk&limit=500"
+seconds=$(jqr '[.items[].expires_at] | unique | length')
+echo "# 200 environments expire over $seconds distinct second(s)"
+t_ok "they expire within a handful of seconds ($seconds)" test "$seconds" -ge 1 -a "$seconds" -le 3
+t_ok "REF was taken before the bulk expiry" test "$(date +%s)" -lt "$(iso2s "$(jqr '[.items[].expires_at] | min')")"
+t_eventually 20 "all 200 bulk folders are removed after their expiry" \
+	bash -c "! git --git-dir '$A_REMOTE' ls-tree --name-only main:env | grep -q '^b[0-9]'"
+ndel=0 subjects_ok=1
+for c in $(g rev-list "$REF..main"); do
+	if g diff-tree --no-commit-id --name-only -r --diff-filter=D "$c" | grep -q '^env/b[0-9]'; then
+		ndel=$((ndel + 1))
+		[[ $(g log -1 --format=%s "$c") =~ delete ]] || subjects_ok=0
+	fi
+done
+echo "# 200 expiries were removed in $ndel commit(s)"
+t_ok "200 expiries removed in at most 5 commits ($ndel)" test "$ndel" -ge 1 -a "$ndel" -le 5
+t_eq 1 "$subjects_ok" "each of those commits' subject says delete"
+t_eventually 10 "all 200 are deleted in the API" \
+	bash -c "[ \$(curl -s '$A_URL/v1/environments?owner=bulk&status=deleted&limit=500' | jq '.items | length') -eq 200 ]"
+
+t_begin "A: never-expiring environment survives the reaping"
+http GET "$A_URL/v1/environments/forever"
+t_eq active "$(jqr .status)" "forever is still active"
+t_eq null "$(jqr .expires_at)" "forever still has no expiry"
+t_ok "env/forever is still in Git" has_folder forever
+t_eq "$DEV_BEFORE" "$(g rev-parse main:env/dev)" "env/dev unchanged"
+t_eq "$PROD_BEFORE" "$(g rev-parse main:env/prod)" "env/prod unchanged"
+
+# ---------------------------------------------------------------- A: notifications
+t_begin "A: webhook notifications"
+t_eventually 20 "A's outbox is delivered" outbox_drained "$A_DATA/previewd.db"
+N=$(notes "$LOG1")
+nj() { printf '%s' "$N" | jq -r "$@"; }
+t_ok "the receiver got notifications ($(nj length))" test "$(nj length)" -gt 0
+t_eq 0 "$(nj '[.[] | select(.path != "/hook")] | length')" "all POSTed to the webhook URL's path"
+t_eq 0 "$(nj '[.[] | select((.ctype // "") | startswith("application/json") | not)] | length')" "Content-Type application/json"
+t_eq 0 "$(nj '[.[] | select(.body == null)] | length')" "every body is JSON"
+t_eq 0 "$(nj '[.[] | select(.sig_ok | not)] | length')" "every X-Previewd-Signature verifies (HMAC-SHA256 over v1:<ts>:<body>)"
+t_eq 0 "$(nj '[.[] | select(.tamper_ok)] | length')" "a tampered body does not verify"
+t_eq 0 "$(nj '[.[] | select(.body.id != .id)] | length')" "X-Previewd-Delivery = body id"
+t_eq 0 "$(nj '[.[] | select(.body.event != .event)] | length')" "X-Previewd-Event = body event"
+t_eq 0 "$(nj '[.[] | select(((.ts | tonumber) - .received_at) | fabs > 10)] | length')" \
+	"X-Previewd-Timestamp is the sending time"
+t_eq 1 "$(nj 'group_by(.id) | map(map(.raw) | unique | length) | max')" "an id always carries the same notification"
+t_eq "$(nj length)" "$(nj 'map(.id) | unique | length')" "each notification arrived once (ids unique)"
+t_eq "$(sqlite3 "$A_DATA/previewd.db" 'select count(*) from outbox')" "$(nj 'map(.id) | unique | length')" \
+	"every outbox row was delivered"
+t_eq "created ready expiring deleted" \
+	"$(nj '[.[] | select(.body.environment.name == "reap") | .event] | join(" ")')" \
+	"reap: created, ready, expiring, deleted, in order"
+t_eq "created ready extended" \
+	"$(nj '[.[] | select(.body.environment.name == "ext" and .event != "expiring") | .event] | join(" ")')" \
+	"ext: created, ready, extended"
+rc=$(nj '[.[] | select(.body.environment.name == "reap" and .event == "created")][0].body')
+rj() { printf '%s' "$rc" | jq -r "$@"; }
+t_eq "actor,environment,event,expires_at,extend,id,occurred_at,owner,text,url" "$(rj 'keys | join(",")')" \
+	"the JSON body's fields"
+t_eq "expires_at,name,namespace,owner,status,url" "$(rj '.environment | keys | join(",")')" "environment's fields"
+t_eq reap "$(rj .environment.name)" "environment.name"
+t_eq rita "$(rj .environment.owner)" "environment.owner"
+t_eq rita "$(rj .owner)" "owner"
+t_eq http://reap.env.my "$(rj .url)" "url"
+t_eq http://reap.env.my "$(rj .environment.url)" "environment.url"
+t_eq "$REAP_EXPIRES_ISO" "$(rj .expires_at)" "expires_at as in the API"
+t_eq "$REAP_EXPIRES_ISO" "$(rj .environment.expires_at)" "environment.expires_at"
+t_eq anonymous "$(rj .actor)" "actor of created"
+t_ok "occurred_at is the creation time" test "$(iso2s "$(rj .occurred_at)")" -eq "$REAP_CREATED"
+t_eq "PATCH $PUBLIC/v1/environments/reap" "$(rj '"\(.extend.method) \(.extend.url)"')" "extend: PATCH at PREVIEWD_PUBLIC_URL"
+t_match '@rita' "$(rj .text)" "text mentions @owner"
+t_match 'http://reap\.env\.my' "$(rj .text)" "text names the URL"
+w=$(nj '[.[] | select(.body.environment.name == "reap" and .event == "expiring")][0].body')
+t_match "@rita: environment reap \\(http://reap\\.env\\.my\\) expires in [12]s, at $REAP_EXPIRES_ISO; extend it with: curl -X PATCH $PUBLIC/v1/environments/reap" \
+	"$(printf '%s' "$w" | jq -r .text)" "expiring: text with the lead and the PATCH hint"
+t_eq reaper "$(printf '%s' "$w" | jq -r .actor)" "expiring: actor reaper"
+ready=$(nj '[.[] | select(.body.environment.name == "reap" and .event == "ready")][0].body')
+t_eq active "$(printf '%s' "$ready" | jq -r .environment.status)" "ready: environment.status is active"
+del=$(nj '[.[] | select(.body.environment.name == "reap" and .event == "deleted")][0].body')
+t_eq deleted "$(printf '%s' "$del" | jq -r .environment.status)" "deleted: environment.status is deleted"
+t_eq previewd "$(printf '%s' "$del" | jq -r .actor)" "deleted: actor previewd"
+fl=$(nj '[.[] | select(.body.environment.name == "race")]')
+t_eq "created failed" "$(printf '%s' "$fl" | jq -r 'map(.event) | join(" ")')" "race: created, failed"
+t_eq failed "$(printf '%s' "$fl" | jq -r '.[] | select(.event == "failed") | .body.environment.status')" \
+	"failed: environment.status is failed"
+t_match '^@hugo: environment race could not be created: the folder env/race exists in Git' \
+	"$(printf '%s' "$fl" | jq -r '.[] | select(.event == "failed") | .body.text')" "failed: text says why"
+xt=$(nj '[.[] | select(.body.environment.name == "ext" and .event == "extended")][0].body')
+t_eq "$EXT_NEW_EXPIRES_ISO" "$(printf '%s' "$xt" | jq -r .expires_at)" "extended: the new expires_at"
+t_match 'was extended by anonymous until' "$(printf '%s' "$xt" | jq -r .text)" "extended: text"
+# the hint is meant to be followed: send exactly the request it describes
+hint=$(nj '[.[] | select(.body.environment.name == "ext" and .event == "created")][0].body.extend')
+hint_url=$(printf '%s' "$hint" | jq -r .url)
+http "$(printf '%s' "$hint" | jq -r .method)" "$A_URL${hint_url#"$PUBLIC"}" "$(printf '%s' "$hint" | jq -r .body)"
+t_eq 200 "$HTTP_STATUS" "following the extend hint works (PATCH ${hint_url#"$PUBLIC"} $(printf '%s' "$hint" | jq -r .body))"
+
+# ---------------------------------------------------------------- A: receiver down
+t_begin "A: receiver down, then back: nothing lost"
+rcv_stop "$R1_PID"
+before=$(wc -l <"$LOG1")
+http POST "$A_URL/v1/environments" '{"owner":"dan","name":"down1","ttl":"1h"}'
+t_eq 201 "$HTTP_STATUS" "create while the receiver is down"
+http DELETE "$A_URL/v1/environments/down1"
+t_eq 200 "$HTTP_STATUS" "delete while the receiver is down"
+t_eventually 10 "a delivery was attempted and failed" \
+	bash -c "[ \$(sqlite3 '$A_DATA/previewd.db' 'select count(*) from outbox where delivered_at is null and attempts > 0') -gt 0 ]"
+t_ok "the outbox holds them ($(outbox_pending "$A_DATA/previewd.db") pending)" \
+	test "$(outbox_pending "$A_DATA/previewd.db")" -ge 3
+t_eq "$before" "$(wc -l <"$LOG1")" "nothing reached the (stopped) receiver"
+old_port=$R1_PORT
+t_ok "the receiver starts again on the same port" rcv_start R1 "$LOG1" --port "$R1_PORT"
+t_eq "$old_port" "$R1_PORT" "same port"
+back_ms=$(now_ms)
+t_eventually 15 "the outbox drains once the receiver is back" outbox_drained "$A_DATA/previewd.db"
+echo "# the outbox drained $(($(now_ms) - back_ms)) ms after the receiver came back"
+N=$(notes "$LOG1")
+missing=$(comm -23 <(sqlite3 "$A_DATA/previewd.db" 'select id from outbox order by id' | sort) \
+	<(nj '.[].id' | sort -u))
+t_eq "" "$missing" "every outbox delivery id reached the receiver at least once"
+t_eq "created ready deleted" \
+	"$(nj '[.[] | select(.body.environment.name == "down1") | .event] | unique | sort_by({created: 0, ready: 1, deleted: 2}[.]) | join(" ")')" \
+	"down1: created, ready, deleted all arrived"
+t_eq 0 "$(nj '[.[] | select(.sig_ok | not)] | length')" "redelivered notifications verify too"
+
+# ---------------------------------------------------------------- B: Slack bodies
+t_begin "B: Slack format bodies"
+t_eventually 10 "slk's expiry warning reached the Slack receiver" \
+	bash -c "grep -q '\"x-previewd-event\": \"expiring\"' '$LOG2' && grep -q 'environment slk' '$LOG2'"
+S=$(notes "$LOG2")
+t_eq 0 "$(printf '%s' "$S" | jq '[.[] | select((.body | type) != "object" or (.body | keys) != ["text"])] | length')" \
+	"every Slack body is exactly {\"text\": ...}"
+t_eq 0 "$(printf '%s' "$S" | jq '[.[] | select(.has_sig)] | length')" "no signature without a secret"
+created=$(printf '%s' "$S" | jq -r '[.[] | select(.event == "created" and (.body.text | test("Environment slk ")))][0].body.text')
+t_match '@sam' "$created" "created: mentions @owner"
+t_match 'http://slk\.env\.my' "$created" "created: names the URL"
+warn=$(printf '%s' "$S" | jq -r '[.[] | select(.event == "expiring" and (.body.text | test("environment slk ")))][0].body.text')
+t_match '^@sam: environment slk \(http://slk\.env\.my\) expires in' "$warn" "expiring: mentions @owner and the URL"
+t_match "curl -X PATCH http://b\\.example/v1/environments/slk .*ttl" "$warn" "expiring: the PATCH hint at PREVIEWD_PUBLIC_URL"
+
+# ---------------------------------------------------------------- C: crash in the middle of a removal
+t_begin "C: kill -9 while removals wait for Git, then restart"
+for i in 1 2 3 4; do
+	http POST "$C_URL/v1/environments" "{\"owner\":\"cleo\",\"name\":\"c$i\",\"ttl\":2}"
+	t_eq 201 "$HTTP_STATUS" "c$i (ttl 2) created and pushed"
+done
+C_HEAD=$(G=$C_DATA/gitops.git g rev-parse main)
+mv "$C_DATA/gitops.git" "$C_DATA/gitops.away"
+for i in 1 2 3 4; do
+	t_eventually 10 "c$i is deleting (expired, Git unreachable)" status_is "$C_URL" "c$i" deleting
+done
+http GET "$C_URL/v1/environments/c1"
+t_eq true "$(jqr .git.pending)" "the removal is pending"
+t_eventually 10 "/readyz says degraded" \
+	bash -c "curl -s $C_URL/readyz | jq -e '.status == \"degraded\"' >/dev/null"
+pv_kill9 "$C_PID"
+t_eq "$C_HEAD" "$(G=$C_DATA/gitops.away g rev-parse main)" "nothing reached Git before the crash"
+mv "$C_DATA/gitops.away" "$C_DATA/gitops.git"
+pv_start "$C_DATA" "${C_ENV[@]}" || t_ok "previewd C restarts" false
+C_URL=$PV_URL C_PID=$PV_PID
+for i in 1 2 3 4; do
+	G=$C_DATA/gitops.git t_eventually 10 "env/c$i is removed after the restart" no_folder "c$i"
+	t_eventually 5 "c$i is deleted" status_is "$C_URL" "c$i" deleted
+done
+http GET "$C_URL/v1/environments/c1/events"
+t_eq "created ready expired deleted" "$(jqr '[.items[].kind] | join(" ")')" "c1's history: one expiry, one removal"
+t_eq "$(G=$C_DATA/gitops.git g rev-parse "$C_HEAD:env/dev")" "$(G=$C_DATA/gitops.git g rev-parse main:env/dev)" \
+	"C: env/dev unchanged"
+t_eq "ok" "$(sqlite3 "$C_DATA/previewd.db" 'PRAGMA integrity_check')" "C: SQLite integrity_check"
+
+# ---------------------------------------------------------------- D: a slow receiver
+t_begin "D: a slow receiver (3 s per answer) slows neither requests nor reaping"
+max=0
+for i in 1 2 3 4 5 6; do
+	t=$(curl -s -o /dev/null -w '%{time_total}' -X POST -H 'Content-Type: application/json' \
+		-H 'Prefer: respond-async' -d "{\"owner\":\"sid\",\"name\":\"s$i\"}" "$D_URL/v1/environments")
+	max=$(python3 -c "print(max($max, $t))")
+done
+echo "# slowest POST with respond-async while the receiver is slow: ${max}s"
+t_ok "every POST answers in under 2 s (slowest ${max}s)" python3 -c "import sys; sys.exit(0 if $max < 2 else 1)"
+http POST "$D_URL/v1/environments" '{"owner":"sid","name":"sr","ttl":2}'
+t_eq 201 "$HTTP_STATUS" "sr (ttl 2) created and pushed despite the backlog"
+SR_EXPIRES=$(iso2s "$(jqr .expires_at)")
+G=$D_DATA/gitops.git t_eventually 10 "env/sr is removed after its expiry" no_folder sr
+sr_ct=$(G=$D_DATA/gitops.git g log -1 --format=%ct main -- env/sr)
+echo "# D: sr removed at expires_at + $((sr_ct - SR_EXPIRES)) s"
+t_ok "reaping is not delayed by the receiver (+$((sr_ct - SR_EXPIRES)) s)" test $((sr_ct - SR_EXPIRES)) -le 3
+t_ok "the receiver was being called" test -s "$LOG3"
+t_eq 0 "$(notes "$LOG3" | jq '[.[] | select(.sig_ok | not)] | length')" \
+	"signatures made with PREVIEWD_WEBHOOK_SECRET_FILE verify"
+t_ok "notifications were still queued ($(outbox_pending "$D_DATA/previewd.db")) while reaping went on" \
+	test "$(outbox_pending "$D_DATA/previewd.db")" -ge 5
+rcv_stop "$R3_PID"
+pv_stop "$D_PID"
+t_eq 0 "$PV_EXIT" "D stops cleanly"
+
+echo "# runtime: ${SECONDS}s"
+t_end

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""receiver.py - a real HTTP receiver for previewd's webhooks (tests only).
+
+    python3 receiver.py LOGFILE [--port N] [--delay SECONDS] [--status-file FILE]
+
+Listens on 127.0.0.1:PORT (0, the default, picks a free port) and prints the
+port it bound on its first stdout line, then flushes, so a test can read it:
+
+    python3 receiver.py "$LOG" >"$T_TMP/port" &  ...  port=$(head -1 "$T_TMP/port")
+
+Every request (any method, any path) is appended to LOGFILE as one JSON line
+written and flushed on arrival, before any delay:
+
+    {"path": "/hook", "method": "POST", "headers": {"x-previewd-event": ...},
+     "body": "<raw body, UTF-8>", "received_at": 1700000000.123}
+
+Header names are lowercased.  The answer is an empty body with status:
+  - the first line of --status-file, read at each request, when that file
+    exists and holds a number (a test can switch 200/500 on the fly);
+  - else RECEIVER_STATUS from the environment (default 200).
+--delay (or RECEIVER_DELAY) makes every answer wait that many seconds:
+a slow receiver.  Python 3 standard library only; stops on SIGTERM/SIGINT.
+"""
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("log", help="file to append one JSON line per request to")
+    ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
+    ap.add_argument("--delay", type=float, default=float(os.environ.get("RECEIVER_DELAY", "0")),
+                    help="seconds to wait before answering")
+    ap.add_argument("--status-file", help="file whose first line is the status to answer")
+    args = ap.parse_args()
+    default_status = int(os.environ.get("RECEIVER_STATUS", "200"))
+    lock = threading.Lock()
+
+    def status():
+        if args.status_file:
+            try:
+                with open(args.status_file) as f:
+                    return int(f.readline().strip())
+            except (OSError, ValueError):
+                pass
+        return default_status
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def handle_any(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n) if n > 0 else b""
+            rec = {
+                "path": self.path,
+                "method": self.command,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": body.decode("utf-8", errors="replace"),
+                "received_at": time.time(),
+            }
+            with lock, open(args.log, "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+                f.flush()
+            if args.delay > 0:
+                time.sleep(args.delay)
+            self.send_response(status())
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_PUT = do_GET = do_PATCH = do_DELETE = handle_any
+
+        def log_message(self, fmt, *a):  # keep stderr quiet
+            pass
+
+    ThreadingHTTPServer.daemon_threads = True
+    srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    print(srv.server_address[1], flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
+    try:
+        srv.serve_forever(poll_interval=0.1)
+    except KeyboardInterrupt:
+        pass
+    srv.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
