@@ -442,9 +442,9 @@ static int base_values(json_t **out, struct pv_api *api, struct pv_store *st, co
 	}
 	error = pv_values_from_yaml(out, yaml, len);
 	free(yaml);
-	if (error < 0)
-		return pv_error_set(PV_EINVAL, "base", "values.yaml of base '%s' cannot be used: %s", base, pv_error_last()->message);
-	return 0;
+	if (error == PV_EINVAL || error == PV_ETOOBIG)
+		return pv_error_set(error, "base", "values.yaml of base '%s' cannot be used: %s", base, pv_error_last()->message);
+	return error;
 }
 
 static int get_store(struct pv_store **st)

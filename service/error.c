@@ -41,13 +41,18 @@ static int error_index(int code)
 
 int pv_error_set(int code, const char *field, const char *fmt, ...)
 {
+	char message[sizeof(last_error.message)], f[sizeof(last_error.field)];
 	va_list ap;
 
-	last_error.code = code;
-	snprintf(last_error.field, sizeof(last_error.field), "%s", field ? field : "");
+	/* format aside first: callers may pass the current message or field
+	 * as an argument to re-tag an error */
+	snprintf(f, sizeof(f), "%s", field ? field : "");
 	va_start(ap, fmt);
-	vsnprintf(last_error.message, sizeof(last_error.message), fmt, ap);
+	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
+	last_error.code = code;
+	memcpy(last_error.field, f, sizeof(f));
+	memcpy(last_error.message, message, sizeof(message));
 	return code;
 }
 

@@ -69,11 +69,9 @@ static int ts_before(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-/* Take r out of the room and resume its connection; caller holds lock. */
-static void room_release(struct pv_http *h, struct req *r)
+/* Take r out of the room; caller holds lock. */
+static void room_unlink(struct pv_http *h, struct req *r)
 {
-	if (!r->in_room)
-		return;
 	if (r->prev)
 		r->prev->next = r->next;
 	else
@@ -82,6 +80,14 @@ static void room_release(struct pv_http *h, struct req *r)
 		r->next->prev = r->prev;
 	r->next = r->prev = NULL;
 	r->in_room = 0;
+}
+
+/* Take r out of the room and resume its connection; caller holds lock. */
+static void room_release(struct pv_http *h, struct req *r)
+{
+	if (!r->in_room)
+		return;
+	room_unlink(h, r);
 	r->state = RS_RESUMED;
 	MHD_resume_connection(r->conn);
 }
@@ -337,14 +343,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
 	if (!r)
 		return;
 	pthread_mutex_lock(&h->lock);
-	if (r->in_room) { /* a connection closed while waiting */
-		if (r->prev)
-			r->prev->next = r->next;
-		else
-			h->room = r->next;
-		if (r->next)
-			r->next->prev = r->prev;
-	}
+	if (r->in_room) /* a connection closed while waiting */
+		room_unlink(h, r);
 	pthread_mutex_unlock(&h->lock);
 	pv_api_release(h->api, &r->resp);
 	pv_response_dispose(&r->resp);

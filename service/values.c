@@ -474,6 +474,12 @@ static int scalar_to_json(json_t **out, const struct scalar *sc,
 		*out = json_real(sc->real);
 		break;
 	case S_STR:
+		/* A "\0" escape: jansson's reader (which reads these values back
+		 * from the store) refuses U+0000 by default, so refuse it here. */
+		if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length))
+			return pv_error_set(PV_EINVAL, "values",
+				"string at line %zu, column %zu contains a NUL character",
+				ev->start_mark.line + 1, ev->start_mark.column + 1);
 		*out = json_stringn((const char *)ev->data.scalar.value,
 				    ev->data.scalar.length);
 		break;
@@ -864,7 +870,7 @@ static int parse_mapping(struct parse_ctx *ctx, const yaml_event_t *start,
 		yaml_event_delete(&ev);
 		have_ev = 0;
 
-		/* jansson's JSON reader refuses such keys, json_equal() and
+		/* jansson's JSON reader refuses such keys, and json_equal() and
 		 * json_object_get() cannot see them: keep them out. */
 		if (memchr(json_string_value(key), '\0', json_string_length(key))) {
 			error = pv_error_set(PV_EINVAL, "values",
@@ -1499,6 +1505,11 @@ static int check_value(const json_t *v, size_t depth, size_t max_depth)
 		if (!isfinite(json_real_value(v)))
 			return pv_error_set(PV_EINVAL, "values",
 					    "values contain a non-finite number");
+		return 0;
+	case JSON_STRING:
+		if (memchr(json_string_value(v), '\0', json_string_length(v)))
+			return pv_error_set(PV_EINVAL, "values",
+					    "values contain a string with a NUL character");
 		return 0;
 	default:
 		return 0;

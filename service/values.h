@@ -17,7 +17,9 @@
  *    .inf/.nan are rejected because JSON cannot carry them;
  *  - quoted and block scalars are strings; the tags !!str !!int !!float
  *    !!bool !!null are honoured (a value that does not fit its tag is an
- *    error); any other tag leaves the scalar a string;
+ *    error); any other tag leaves the scalar a string; a string holding
+ *    U+0000 (a "\0" escape) is rejected, because jansson's reader refuses
+ *    it by default and previewd reads stored values back with it;
  *  - mapping keys must be scalars and become strings the way Helm makes them
  *    strings: a plain key `yes:` or `y:` is the boolean true and so the key
  *    "true", `0x10:` is "16", `1e6:` is "1e+06" (float32 formatting); a null
@@ -85,7 +87,7 @@
  *
  * Returns 0; PV_EINVAL if the root is not a mapping, on a syntax error (the
  * message gives line and column), on a duplicate or non-scalar key, on
- * .inf/.nan, on a value that does not fit its tag, on an unknown or
+ * .inf/.nan or NUL, on a value that does not fit its tag, on an unknown or
  * self-containing alias, when nesting exceeds PV_VALUES_MAX_DEPTH, when
  * nodes exceed PV_VALUES_MAX_NODES, or for more than one document;
  * PV_ETOOBIG if len > PV_VALUES_MAX_YAML; PV_ERROR on out-of-memory.
@@ -121,7 +123,7 @@ json_t *pv_values_merge_patch(const json_t *target, const json_t *patch) PV_WARN
 /*
  * Validate a values document: it must be an object, nest at most max_depth
  * levels (the object itself is level 1), hold no NaN or infinite real and
- * no key containing NUL.  Returns 0 or PV_EINVAL.
+ * no key or string containing NUL.  Returns 0 or PV_EINVAL.
  */
 int pv_values_check(const json_t *values, size_t max_depth) PV_WARN_UNUSED;
 

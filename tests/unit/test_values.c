@@ -5,6 +5,7 @@
  * text (strcmp), so a silent change in how a scalar resolves or how a string
  * is quoted fails here before it reaches a values file in Git.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,7 +29,7 @@
 static json_t *json_text(const char *text)
 {
 	json_error_t err;
-	json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+	json_t *v = json_loads(text, JSON_DECODE_ANY, &err);
 
 	if (!v)
 		fail_msg("bad JSON in test: %s: %s", text, err.text);
@@ -225,21 +226,25 @@ static void test_yaml11_numbers(void **state)
 		"hexunder: 0x_ff\nzero: 0\nnegzero: -0\n"
 		"max: 9223372036854775807\nmin: -9223372036854775808\n"
 		"f1: 1.5\nf2: -2e3\nf3: .5\nf4: 1.\nf5: +.5\nf6: 6.02E+23\n"
-		"f7: 1_0.5\nf8: 08\n"
+		"f7: 1_0.5\nf8: 08\nf9: .5_5\n"
+		/* go-yaml's fallback for Go versions without 0b in ParseInt */
+		"oddbin: 0b-1\n"
 		"big: 9223372036854775808\nbighex: 0xFFFFFFFFFFFFFFFF\n"
 		/* go-yaml leaves these strings */
 		"s1: 1e400\ns2: 0x1FFFFFFFFFFFFFFFF\ns3: 12:30\ns4: 2024-01-31\n"
-		"s5: 1.2.3\ns6: 0x\ns7: _1\ns8: 1e\ns9: inf\n");
+		"s5: 1.2.3\ns6: 0x\ns7: _1\ns8: 1e\ns9: inf\ns10: ._5\ns11: .5_\n"
+		"s12: 0b\ns13: -0b\n");
 	want = json_text(
 		"{\"dec\": 42, \"neg\": -17, \"pos\": 12, \"hex\": 31, \"HEX\": 255,"
 		" \"oct\": 15, \"oldoct\": 15, \"bin\": 5, \"negbin\": -3,"
 		" \"under\": 1000000, \"hexunder\": 255, \"zero\": 0, \"negzero\": 0,"
 		" \"max\": 9223372036854775807, \"min\": -9223372036854775808,"
 		" \"f1\": 1.5, \"f2\": -2000.0, \"f3\": 0.5, \"f4\": 1.0, \"f5\": 0.5,"
-		" \"f6\": 6.02e23, \"f7\": 10.5, \"f8\": 8.0,"
+		" \"f6\": 6.02e23, \"f7\": 10.5, \"f8\": 8.0, \"f9\": 0.55, \"oddbin\": -1,"
 		" \"s1\": \"1e400\", \"s2\": \"0x1FFFFFFFFFFFFFFFF\", \"s3\": \"12:30\","
 		" \"s4\": \"2024-01-31\", \"s5\": \"1.2.3\", \"s6\": \"0x\","
-		" \"s7\": \"_1\", \"s8\": \"1e\", \"s9\": \"inf\"}");
+		" \"s7\": \"_1\", \"s8\": \"1e\", \"s9\": \"inf\", \"s10\": \"._5\","
+		" \"s11\": \".5_\", \"s12\": \"0b\", \"s13\": \"-0b\"}");
 	/* beyond int64: a real, as Helm (which holds float64s) sees it */
 	json_object_set_new(want, "big", json_real(9223372036854775808.0));
 	json_object_set_new(want, "bighex", json_real(18446744073709551615.0));
@@ -269,9 +274,10 @@ static void test_tags(void **state)
 	assert_parses_to(
 		"a: !!str 123\nb: !!str yes\nc: !!int \"42\"\nd: !!float 1\n"
 		"e: !!bool \"yes\"\nf: !!null \"\"\ng: !custom 12\nh: ! on\n"
-		"i: !!float \"2.5\"\nj: !!int 0x10\n",
+		"i: !!float \"2.5\"\nj: !!int 0x10\nk: !!float 18446744073709551615\n",
 		"{\"a\": \"123\", \"b\": \"yes\", \"c\": 42, \"d\": 1.0, \"e\": true,"
-		" \"f\": null, \"g\": \"12\", \"h\": \"on\", \"i\": 2.5, \"j\": 16}");
+		" \"f\": null, \"g\": \"12\", \"h\": \"on\", \"i\": 2.5, \"j\": 16,"
+		" \"k\": 18446744073709551615.0}");
 	assert_parse_fails("a: !!int abc\n", 13, PV_EINVAL, "!!int");
 	assert_parse_fails("a: !!bool 1\n", 12, PV_EINVAL, "!!bool");
 	assert_parse_fails("a: !!int 1.5\n", 13, PV_EINVAL, "line 1");
@@ -299,13 +305,25 @@ static void test_keys_resolved_like_helm(void **state)
 	/* go-yaml resolves keys like values; sigs.k8s.io/yaml then prints them */
 	assert_parses_to(
 		"y: 1\nno: 2\n0x10: 3\n1.5: 4\n1e6: 5\n\"on\": 6\n'y': 7\n"
-		"0.1: 8\n.inf: 9\n-5: 10\n",
+		"0.1: 8\n.inf: 9\n-5: 10\n.nan: 11\n-.inf: 12\n3.4e38: 13\n",
 		"{\"true\": 1, \"false\": 2, \"16\": 3, \"1.5\": 4, \"1e+06\": 5,"
-		" \"on\": 6, \"y\": 7, \"0.1\": 8, \".inf\": 9, \"-5\": 10}");
+		" \"on\": 6, \"y\": 7, \"0.1\": 8, \".inf\": 9, \"-5\": 10,"
+		" \".nan\": 11, \"-.inf\": 12, \"3.4e+38\": 13}");
+	/* float keys go through float32: 1e39 overflows it, as in Helm */
+	assert_parses_to("1e39: x\n", "{\".inf\": \"x\"}");
+	/* anchors on keys, and aliases used as keys, resolve the same way */
+	assert_parses_to(
+		"base: &k name\n*k : 1\n&j other: *j\nf: &f 2.5\n*f : float\n"
+		"b: &b on\n*b : bool\n",
+		"{\"base\": \"name\", \"name\": 1, \"other\": \"other\", \"f\": 2.5,"
+		" \"2.5\": \"float\", \"b\": true, \"true\": \"bool\"}");
+	assert_parse_fails("a: &m {x: 1}\n*m : 2\n", 20, PV_EINVAL, "not a scalar");
 	assert_parse_fails("~: 1\n", 5, PV_EINVAL, "null");
 	assert_parse_fails("[a, b]: 1\n", 10, PV_EINVAL, "not a scalar");
 	assert_parse_fails("{a: 1}: 1\n", 10, PV_EINVAL, "not a scalar");
 	assert_parse_fails("\"a\\0b\": 1\n", 10, PV_EINVAL, "NUL");
+	assert_parse_fails("a: \"x\\0y\"\n", 10, PV_EINVAL,
+			   "string at line 1, column 4 contains a NUL character");
 	assert_parse_fails("18446744073709551615: 1\n", 24, PV_EINVAL, "out of range");
 }
 
@@ -612,6 +630,28 @@ static void test_emit_numbers(void **state)
 	json_decref(v);
 }
 
+static void test_emit_long_lines_not_folded(void **state)
+{
+	char words[400], token[301], want[1024];
+	json_t *v = json_object();
+	char *yaml;
+
+	(void)state;
+	/* far past libyaml's default 80 columns: one line each all the same */
+	words[0] = '\0';
+	for (int i = 0; i < 80; i++)
+		strcat(words, i ? " word" : "word");
+	memset(token, 'x', 300);
+	token[300] = '\0';
+	json_object_set_new(v, "sentence", json_string(words));
+	json_object_set_new(v, "token", json_string(token));
+	yaml = emit_ok(v);
+	snprintf(want, sizeof(want), HEADER "sentence: \"%s\"\ntoken: %s\n", words, token);
+	assert_string_equal(yaml, want);
+	free(yaml);
+	json_decref(v);
+}
+
 static void test_emit_keeps_insertion_order(void **state)
 {
 	json_t *v = json_object();
@@ -644,6 +684,25 @@ static void test_emit_rejects_non_object(void **state)
 	}
 }
 
+static void test_emit_errors(void **state)
+{
+	json_t *deep = nested_json(1001), *bad = json_object();
+	char *yaml = (char *)0x1;
+
+	(void)state;
+	/* recursion stays bounded even without pv_values_check() first */
+	assert_int_equal(pv_values_to_yaml(&yaml, NULL, deep), PV_EINVAL);
+	assert_null(yaml);
+	assert_string_equal(pv_error_last()->message, "values nested deeper than 1000 levels");
+
+	/* a string that bypassed jansson's UTF-8 check: libyaml refuses it */
+	json_object_set_new(bad, "k", json_string_nocheck("\xff"));
+	assert_int_equal(pv_values_to_yaml(&yaml, NULL, bad), PV_ERROR);
+	assert_null(yaml);
+	json_decref(deep);
+	json_decref(bad);
+}
+
 static void test_roundtrip_rich_document(void **state)
 {
 	json_t *v = json_text(
@@ -654,7 +713,7 @@ static void test_roundtrip_rich_document(void **state)
 		" \"numbers_as_strings\": [\"1\", \"1.0\", \"0x1F\", \"1e3\", \"-0\", \".inf\", \"08\", \"1_000\"],"
 		" \"weird\": [\"\", \" \", \"a: b\", \"- x\", \"? y\", \"#c\", \"&a\", \"*b\", \"!t\","
 		"   \"%d\", \"@x\", \"`x`\", \"{}\", \"[]\", \"'q'\", \"\\\"dq\\\"\", \"a\\\\b\","
-		"   \"line1\\nline2\\n\", \"\\ttab\", \"cr\\r\", \"\\u0001ctl\", \"nul\\u0000in\","
+		"   \"line1\\nline2\\n\", \"\\ttab\", \"cr\\r\", \"\\u0001ctl\\u007f\\u0080\","
 		"   \"\\u00e9\\u4e2d\\ud83d\\ude00\", \"\\u2028\\u0085\\ufeff\", \"trailing \"],"
 		" \"nested\": {\"a\": {\"b\": {\"c\": [[1, [2, [3]]], {\"d\": {}}]}}},"
 		" \"empty\": {\"o\": {}, \"a\": [], \"s\": \"\"},"
@@ -741,7 +800,12 @@ static void test_check(void **state)
 	nul_key = json_object();
 	json_object_setn_new(nul_key, "a\0b", 3, json_integer(1));
 	assert_int_equal(pv_values_check(nul_key, 32), PV_EINVAL);
+	assert_string_equal(pv_error_last()->message, "values contain a key with a NUL character");
 	json_decref(nul_key);
+	v = json_pack("{s:[s%]}", "a", "x\0y", (size_t)3);
+	assert_int_equal(pv_values_check(v, 32), PV_EINVAL);
+	assert_string_equal(pv_error_last()->message, "values contain a string with a NUL character");
+	json_decref(v);
 }
 
 /* ------------------------------------------------------------------------
@@ -847,6 +911,60 @@ static void test_merge_patch_nested_and_inputs_untouched(void **state)
 	json_decref(patch_copy);
 }
 
+/* Each thread parses, merges and renders on its own; with no globals in
+ * values.c the results must match the single-threaded ones (and TSan builds
+ * must stay quiet). */
+struct thread_job {
+	const char *yaml;
+	const char *want;
+	int failures;
+};
+
+static void *thread_main(void *arg)
+{
+	struct thread_job *job = arg;
+
+	for (int i = 0; i < 200; i++) {
+		json_t *base = NULL, *patch, *merged;
+		char *out = NULL;
+
+		if (pv_values_from_yaml(&base, job->yaml, strlen(job->yaml)) != 0) {
+			job->failures++;
+			continue;
+		}
+		patch = json_pack("{s:{s:i}}", "image", "replicas", 7);
+		merged = pv_values_merge_patch(base, patch);
+		if (!merged || pv_values_render(&out, NULL, NULL, merged, 4096) != 0 ||
+		    strcmp(out, job->want) != 0 ||
+		    pv_error_last()->code != 0)
+			job->failures++;
+		free(out);
+		json_decref(merged);
+		json_decref(patch);
+		json_decref(base);
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	struct thread_job jobs[4];
+	pthread_t threads[4];
+
+	(void)state;
+	pv_error_clear();
+	for (int i = 0; i < 4; i++) {
+		jobs[i].yaml = "image: {repository: web, pullPolicy: on}\n";
+		jobs[i].want = HEADER "image:\n  repository: web\n  pullPolicy: true\n  replicas: 7\n";
+		jobs[i].failures = 0;
+		assert_int_equal(pthread_create(&threads[i], NULL, thread_main, &jobs[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(threads[i], NULL), 0);
+		assert_int_equal(jobs[i].failures, 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -869,13 +987,16 @@ int main(void)
 		cmocka_unit_test(test_emit_header_and_newline),
 		cmocka_unit_test(test_emit_quoting),
 		cmocka_unit_test(test_emit_numbers),
+		cmocka_unit_test(test_emit_long_lines_not_folded),
 		cmocka_unit_test(test_emit_keeps_insertion_order),
 		cmocka_unit_test(test_emit_rejects_non_object),
+		cmocka_unit_test(test_emit_errors),
 		cmocka_unit_test(test_roundtrip_rich_document),
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_merge_patch_rfc7386_appendix_a),
 		cmocka_unit_test(test_merge_patch_nested_and_inputs_untouched),
+		cmocka_unit_test(test_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
