@@ -880,29 +880,27 @@ static void count_status(const char *status, long long n, void *payload)
 static int metrics(struct pv_api *api, struct pv_response *resp)
 {
 	struct status_counts counts = { { 0 } };
+	struct pv_strbuf out = PV_STRBUF_INIT;
 	struct pv_store *st;
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
 	int error;
 
 	if ((error = get_store(&st)) < 0 || (error = pv_store_count_by_status(st, count_status, &counts)) < 0)
 		return error;
-	error = pv_metrics_append(&buf, &len, &cap,
+	error = pv_strbuf_printf(&out,
 		"# HELP previewd_environments Environments recorded, by status.\n"
 		"# TYPE previewd_environments gauge\n");
 	for (size_t i = 0; i < 5 && error == 0; i++)
-		error = pv_metrics_append(&buf, &len, &cap, "previewd_environments{status=\"%s\"} %lld\n",
-			all_statuses[i], counts.n[i]);
+		error = pv_strbuf_printf(&out, "previewd_environments{status=\"%s\"} %lld\n", all_statuses[i], counts.n[i]);
 	if (error == 0)
-		error = pv_metrics_http_format(&buf, &len, &cap);
+		error = pv_metrics_http_format(&out);
 	if (error == 0 && api->git.metrics)
-		error = api->git.metrics(api->git.ctx, &buf, &len, &cap);
+		error = api->git.metrics(api->git.ctx, &out);
 	if (error < 0) {
-		free(buf);
+		pv_strbuf_dispose(&out);
 		return error;
 	}
 	resp->status = 200;
-	resp->text = buf;
+	resp->text = out.buf; /* ownership moves to the response */
 	resp->text_type = "text/plain; version=0.0.4; charset=utf-8";
 	return 0;
 }

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "strbuf.h"
 
 /* What the API needs from the Git side; gitops.c in the daemon, fakes in
  * unit tests.  Semantics as pv_gitops_folder() and pv_gitops_kick(). */
@@ -31,7 +32,7 @@ struct pv_api_git {
 	 * may be NULL */
 	void (*status)(void *ctx, int *known, int *reachable, char *error, size_t error_len, int64_t *last_push_at);
 	/* appends Git writer metrics in Prometheus text format; may be NULL */
-	int (*metrics)(void *ctx, char **buf, size_t *len, size_t *cap);
+	int (*metrics)(void *ctx, struct pv_strbuf *out);
 	void *ctx;
 };
 

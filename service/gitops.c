@@ -23,7 +23,7 @@
 
 #include "embed.h"
 #include "log.h"
-#include "metrics.h"
+#include "strbuf.h"
 #include "store.h"
 #include "values.h"
 
@@ -363,12 +363,12 @@ void pv_gitops_status(struct pv_gitops *g, struct pv_gitops_status *out)
 	pthread_mutex_unlock(&g->lock);
 }
 
-int pv_gitops_metrics(struct pv_gitops *g, char **buf, size_t *len, size_t *cap)
+int pv_gitops_metrics(struct pv_gitops *g, struct pv_strbuf *out)
 {
 	struct pv_gitops_status s;
 
 	pv_gitops_status(g, &s);
-	return pv_metrics_append(buf, len, cap,
+	return pv_strbuf_printf(out,
 		"# HELP previewd_git_pushes_total Pushes the Git server accepted.\n"
 		"# TYPE previewd_git_pushes_total counter\n"
 		"previewd_git_pushes_total %llu\n"
@@ -856,35 +856,10 @@ cleanup:
 	return error;
 }
 
-static int append_message(char **buf, size_t *len, size_t *cap, const char *fmt, ...) PV_PRINTF(4, 5);
-static int append_message(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(*buf ? *buf + *len : NULL, *buf ? *cap - *len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return PV_ERROR;
-		if (*buf && *len + (size_t)n < *cap) {
-			*len += (size_t)n;
-			return 0;
-		}
-		size_t ncap = (*cap ? *cap * 2 : 1024) + (size_t)n;
-		char *nb = realloc(*buf, ncap);
-		if (!nb)
-			return pv_error_set(PV_ERROR, NULL, "out of memory");
-		*buf = nb;
-		*cap = ncap;
-	}
-}
-
 static char *commit_message(const struct rows *rows, const struct plan *plans)
 {
-	size_t n_create = 0, n_update = 0, n_delete = 0, changed = 0, len = 0, cap = 0;
-	char *msg = NULL;
+	size_t n_create = 0, n_update = 0, n_delete = 0, changed = 0;
+	struct pv_strbuf msg = PV_STRBUF_INIT;
 	const struct pv_env *only = NULL;
 	const struct plan *only_plan = NULL;
 
@@ -902,23 +877,23 @@ static char *commit_message(const struct rows *rows, const struct plan *plans)
 			n_delete++;
 	}
 	if (changed == 1) {
-		if (append_message(&msg, &len, &cap, "previewd: %s %s\n\n", only_plan->verb, only->name) < 0)
+		if (pv_strbuf_printf(&msg, "previewd: %s %s\n\n", only_plan->verb, only->name) < 0)
 			goto fail;
 	} else {
-		if (append_message(&msg, &len, &cap, "previewd: %zu changes (%zu create, %zu update, %zu delete)\n\n",
+		if (pv_strbuf_printf(&msg, "previewd: %zu changes (%zu create, %zu update, %zu delete)\n\n",
 			    changed, n_create, n_update, n_delete) < 0)
 			goto fail;
 	}
 	for (size_t i = 0; i < rows->n; i++) {
 		if (plans[i].action != A_WRITE && plans[i].action != A_REMOVE)
 			continue;
-		if (append_message(&msg, &len, &cap, "%s %s (owner %s, requested by %s)\n", plans[i].verb,
+		if (pv_strbuf_printf(&msg, "%s %s (owner %s, requested by %s)\n", plans[i].verb,
 			    rows->v[i].name, rows->v[i].owner, rows->v[i].requested_by) < 0)
 			goto fail;
 	}
-	return msg;
+	return msg.buf; /* the caller owns it */
 fail:
-	free(msg);
+	pv_strbuf_dispose(&msg);
 	return NULL;
 }
 

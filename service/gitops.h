@@ -38,6 +38,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "strbuf.h"
 
 struct pv_gitops;
 
@@ -87,7 +88,7 @@ struct pv_gitops_status {
 void pv_gitops_status(struct pv_gitops *g, struct pv_gitops_status *out);
 
 /* Append the writer's counters in Prometheus text format (any thread). */
-int pv_gitops_metrics(struct pv_gitops *g, char **buf, size_t *len, size_t *cap) PV_WARN_UNUSED;
+int pv_gitops_metrics(struct pv_gitops *g, struct pv_strbuf *out) PV_WARN_UNUSED;
 
 /* The path of the env folder for name, "ENV_DIR/name", into buf. */
 void pv_gitops_env_path(const struct pv_config *cfg, const char *name, char *buf, size_t len);

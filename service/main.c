@@ -85,9 +85,9 @@ static int folder_cb(void *ctx, const char *name, int *exists, int *managed, cha
 	return pv_gitops_folder(((struct wakeups *)ctx)->git, name, exists, managed, values_yaml, values_len);
 }
 
-static int metrics_cb(void *ctx, char **buf, size_t *len, size_t *cap)
+static int metrics_cb(void *ctx, struct pv_strbuf *out)
 {
-	return pv_gitops_metrics(((struct wakeups *)ctx)->git, buf, len, cap);
+	return pv_gitops_metrics(((struct wakeups *)ctx)->git, out);
 }
 
 /* a request changed something: push it, re-plan expiries, deliver events */
