@@ -209,8 +209,15 @@ static json_t *env_json(const struct pv_api *api, const struct pv_env *env)
 
 	snprintf(url, sizeof(url), "http://%s.%s", env->name, api->cfg->domain);
 	snprintf(path, sizeof(path), "%s/%s", api->cfg->env_dir, env->name);
+	/* what Argo CD last said; null until it was asked (not configured, or
+	 * not reached yet) - its age is checked_at, so a stale answer shows */
+	json_t *argocd = env->argocd_checked_at
+		? json_pack("{s:s, s:s, s:o}", "sync", env->argocd_sync, "health", env->argocd_health,
+			"checked_at", time_json(env->argocd_checked_at))
+		: json_null();
+
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, "
-			 "s:{s:s, s:o, s:b, s:o, s:o}}",
+			 "s:{s:s, s:o, s:b, s:o, s:o}, s:o}",
 		"name", env->name, "owner", env->owner, "status", env->status, "url", url,
 		"namespace", env->name, "base", env->base, "requested_by", env->requested_by,
 		"created_at", time_json(env->created_at), "updated_at", time_json(env->updated_at),
@@ -224,7 +231,8 @@ static json_t *env_json(const struct pv_api *api, const struct pv_env *env)
 		"commit", env->git_commit[0] ? json_string(env->git_commit) : json_null(),
 		"pending", env->gen > env->pushed_gen,
 		"error", env->git_error ? json_string(env->git_error) : json_null(),
-		"pushed_at", time_json(env->pushed_at));
+		"pushed_at", time_json(env->pushed_at),
+		"argocd", argocd);
 }
 
 /* ---- request helpers ---------------------------------------------------- */

@@ -72,6 +72,13 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_MAX_CONN_PER_IP", "max-conn-per-ip", K_INT, OFF(max_conn_per_ip), "64", 1, 100000, "open connections one client address may hold" },
 	{ "PREVIEWD_MAX_CONNECTIONS", "max-connections", K_INT, OFF(max_connections), "1000", 1, 100000, "open connections in total" },
 	{ "PREVIEWD_CONN_TIMEOUT", "conn-timeout", K_DURATION, OFF(conn_timeout), "30s", 1, 3600, "idle time before a connection is closed" },
+	{ "PREVIEWD_ARGOCD_WEBHOOK_URL", "argocd-webhook-url", K_STRING, OFF(argocd_webhook_url), "", 0, 0, "Argo CD /api/webhook URL(s), comma separated: told after each push" },
+	{ "PREVIEWD_ARGOCD_WEBHOOK_SECRET", "argocd-webhook-secret", K_SECRET, OFF(argocd_webhook_secret), NULL, 0, 0, "the webhook's GitHub secret (X-Hub-Signature-256)" },
+	{ "PREVIEWD_ARGOCD_REPO_URL", "argocd-repo-url", K_STRING, OFF(argocd_repo_url), "", 0, 0, "the repository URL as Argo CD knows it (default: PREVIEWD_GIT_URL)" },
+	{ "PREVIEWD_ARGOCD_URL", "argocd-url", K_STRING, OFF(argocd_url), "", 0, 0, "Argo CD API server, to report sync and health" },
+	{ "PREVIEWD_ARGOCD_TOKEN", "argocd-token", K_SECRET, OFF(argocd_token), NULL, 0, 0, "Argo CD API token (prefer the _FILE form)" },
+	{ "PREVIEWD_ARGOCD_TOKEN_FILE", "argocd-token-file", K_STRING, OFF(argocd_token_file), NULL, 0, 0, "file holding the Argo CD API token" },
+	{ "PREVIEWD_ARGOCD_POLL", "argocd-poll", K_DURATION, OFF(argocd_poll), "10s", 1, 3600, "time between reads of Applications' status" },
 	{ "PREVIEWD_PUBLIC_URL", "public-url", K_STRING, OFF(public_url), "", 0, 0, "URL users reach previewd at, for hints in notifications (default: http://LISTEN)" },
 };
 
@@ -279,6 +286,14 @@ static int derive(struct pv_config *cfg)
 		return pv_error_set(PV_EINVAL, "PREVIEWD_WEBHOOK_URL", "PREVIEWD_WEBHOOK_URL must be an http:// or https:// URL");
 	if ((error = parse_leads(cfg)) < 0)
 		return error;
+	if (cfg->argocd_token_file && *cfg->argocd_token_file &&
+	    (error = read_secret_file(&cfg->argocd_token, cfg->argocd_token_file, "PREVIEWD_ARGOCD_TOKEN_FILE")) < 0)
+		return error;
+	if (!*cfg->argocd_repo_url) {
+		free(cfg->argocd_repo_url);
+		if (!(cfg->argocd_repo_url = strdup(cfg->git_url)))
+			return pv_error_set(PV_ERROR, NULL, "out of memory");
+	}
 	if (!*cfg->public_url) {
 		free(cfg->public_url);
 		if (asprintf(&cfg->public_url, "http://%s", cfg->listen) < 0) {

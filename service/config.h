@@ -61,6 +61,14 @@ struct pv_config {
 	long long webhook_timeout_ms;
 	long long webhook_backoff_max; /* seconds */
 	char *public_url;        /* how users reach previewd, for "how to extend" hints */
+	/* Argo CD */
+	char *argocd_webhook_url;   /* comma-separated list; "" = off */
+	char *argocd_webhook_secret;/* secret: GitHub-style X-Hub-Signature-256 */
+	char *argocd_repo_url;      /* the repository URL as Argo CD knows it (default: git_url) */
+	char *argocd_url;           /* Argo CD API server; "" = no status reading */
+	char *argocd_token;         /* secret */
+	char *argocd_token_file;
+	long long argocd_poll;      /* seconds between status reads */
 	/* limits */
 	long long max_envs_per_owner; /* live environments per owner, 0 = no limit */
 	long long max_envs;           /* live environments in total, 0 = no limit */

@@ -122,8 +122,7 @@ struct pv_gitops {
 	const struct pv_config *cfg;
 	char *db_path;
 	char *clone_path;
-	pv_gitops_landed_cb landed_cb;
-	void *landed_payload;
+	struct pv_gitops_hooks hooks;
 
 	/* writer-thread only */
 	git_repository *repo;
@@ -928,8 +927,10 @@ static int record_round(struct pv_gitops *g, const struct rows *rows, const stru
 			snprintf(detail, sizeof(detail), "{\"commit\":\"%s\",\"gen\":%lld}", commit, (long long)r->gen);
 			error = pv_store_mark_pushed(g->store, r->id, r->gen, commit, now);
 			if (error == 0) {
+				/* with Argo CD's status at hand, "ready" waits for Healthy */
 				const char *kind = strcmp(rows->v[i].status, PV_STATUS_DELETING) == 0 ? "deleted"
-						 : strcmp(rows->v[i].status, PV_STATUS_PENDING) == 0 ? "ready" : "pushed";
+						 : strcmp(rows->v[i].status, PV_STATUS_PENDING) == 0 && !g->cfg->argocd_url[0]
+						 ? "ready" : "pushed";
 				/* nothing changes a deleting row, so its pushed removal is final */
 				if (strcmp(kind, "deleted") == 0)
 					snprintf(after.status, sizeof(after.status), "%s", PV_STATUS_DELETED);
@@ -943,12 +944,12 @@ static int record_round(struct pv_gitops *g, const struct rows *rows, const stru
 	}
 	if ((error = pv_store_commit(g->store)) < 0)
 		return error;
-	if (g->landed_cb && (landed = calloc(rows->n, sizeof(*landed))) != NULL) {
+	if (g->hooks.landed && (landed = calloc(rows->n, sizeof(*landed))) != NULL) {
 		for (size_t i = 0; i < rows->n; i++) {
 			landed[i].id = rows->v[i].id;
 			landed[i].gen = rows->v[i].gen;
 		}
-		g->landed_cb(landed, rows->n, g->landed_payload);
+		g->hooks.landed(landed, rows->n, g->hooks.ctx);
 		free(landed);
 	}
 	return 0;
@@ -968,6 +969,32 @@ static void snapshot_apply(struct pv_gitops *g, const struct rows *rows, const s
 		}
 	}
 	pthread_rwlock_unlock(&g->snap_lock);
+}
+
+/* Hand the paths a push changed to the hook (Argo CD's webhook). */
+static void tell_pushed(struct pv_gitops *g, git_commit *parent, const char *after, const struct rows *rows,
+	const struct plan *plans)
+{
+	json_t *changes = json_pack("{s:[], s:[], s:[]}", "added", "modified", "removed");
+	char before[48] = "", path[600];
+
+	if (!changes)
+		return;
+	if (parent)
+		git_oid_tostr(before, sizeof(before), git_commit_id(parent));
+	for (size_t i = 0; i < rows->n; i++) {
+		const char *list = plans[i].action == A_REMOVE ? "removed"
+				 : plans[i].action == A_WRITE && strcmp(plans[i].verb, "create") == 0 ? "added"
+				 : plans[i].action == A_WRITE ? "modified" : NULL;
+		if (!list)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/%s", g->cfg->env_dir, rows->v[i].name, VALUES_FILE);
+		json_array_append_new(json_object_get(changes, list), json_string(path));
+		snprintf(path, sizeof(path), "%s/%s/%s", g->cfg->env_dir, rows->v[i].name, MANAGED_FILE);
+		json_array_append_new(json_object_get(changes, list), json_string(path));
+	}
+	g->hooks.pushed(before, after, changes, g->hooks.ctx);
+	json_decref(changes);
 }
 
 enum round_result { ROUND_IDLE, ROUND_DONE, ROUND_MORE, ROUND_REJECTED, ROUND_FAILED };
@@ -1102,6 +1129,8 @@ static enum round_result run_round(struct pv_gitops *g)
 	}
 	git_oid_tostr(commit_hex, sizeof(commit_hex), &commit_oid);
 	g->commits_since_repack++;
+	if (g->hooks.pushed)
+		tell_pushed(g, tip_commit, commit_hex, &rows, plans);
 	pthread_mutex_lock(&g->lock);
 	g->status.commits++;
 	pthread_mutex_unlock(&g->lock);
@@ -1322,7 +1351,7 @@ static void *writer_main(void *arg)
 /* ---- life cycle --------------------------------------------------------- */
 
 int pv_gitops_start(struct pv_gitops **out, const struct pv_config *cfg, const char *db_path,
-	pv_gitops_landed_cb cb, void *payload)
+	const struct pv_gitops_hooks *hooks)
 {
 	struct pv_gitops *g;
 	pthread_condattr_t ca;
@@ -1332,8 +1361,8 @@ int pv_gitops_start(struct pv_gitops **out, const struct pv_config *cfg, const c
 	if (!(g = calloc(1, sizeof(*g))))
 		return pv_error_set(PV_ERROR, NULL, "out of memory");
 	g->cfg = cfg;
-	g->landed_cb = cb;
-	g->landed_payload = payload;
+	if (hooks)
+		g->hooks = *hooks;
 	g->rand_state = (unsigned int)time(NULL) ^ (unsigned int)getpid();
 	pthread_mutex_init(&g->lock, NULL);
 	pthread_condattr_init(&ca);

@@ -33,6 +33,7 @@
 #ifndef PV_GITOPS_H
 #define PV_GITOPS_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,12 +54,22 @@ struct pv_gitops_landed {
  * SQLite.  Must not block. */
 typedef void (*pv_gitops_landed_cb)(const struct pv_gitops_landed *items, size_t n, void *payload);
 
+/* What the writer tells the rest of the daemon, on the writer thread; both
+ * may be NULL and must not block. */
+struct pv_gitops_hooks {
+	pv_gitops_landed_cb landed;
+	/* a push landed: commit ids (before "" for a root commit) and the paths
+	 * it changed, {"added":[...], "modified":[...], "removed":[...]} */
+	void (*pushed)(const char *before, const char *after, const json_t *changes, void *ctx);
+	void *ctx;
+};
+
 /* Prepare the repositories and start the writer thread.  When the remote is
  * the embedded default it is created and seeded first.  The writer tolerates
  * an unreachable remote (it keeps retrying); start fails only for local
- * problems.  cfg must outlive the writer. */
+ * problems.  cfg must outlive the writer; hooks are copied. */
 int pv_gitops_start(struct pv_gitops **out, const struct pv_config *cfg, const char *db_path,
-	pv_gitops_landed_cb cb, void *payload) PV_WARN_UNUSED;
+	const struct pv_gitops_hooks *hooks) PV_WARN_UNUSED;
 
 /* Stop the writer (finishing the push in flight) and free everything. */
 void pv_gitops_free(struct pv_gitops *g);

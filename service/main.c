@@ -31,6 +31,7 @@
 #include "config.h"
 #include "gitops.h"
 #include "http.h"
+#include "argocd.h"
 #include "log.h"
 #include "notify.h"
 #include "reaper.h"
@@ -66,6 +67,7 @@ struct wakeups {
 	struct pv_gitops *git;
 	struct pv_reaper *reaper;
 	struct pv_notify *notify;
+	struct pv_argocd *argocd;
 };
 
 static void status_cb(void *ctx, int *known, int *reachable, char *error, size_t error_len, int64_t *last_push_at)
@@ -109,6 +111,18 @@ static void reaped_cb(void *ctx)
 	pv_notify_kick(w->notify);
 }
 
+/* a push landed: tell Argo CD */
+static void pushed_cb(const char *before, const char *after, const json_t *changes, void *ctx)
+{
+	pv_argocd_pushed(((struct wakeups *)ctx)->argocd, before, after, changes);
+}
+
+/* Argo CD reported Applications Healthy: deliver the ready events */
+static void argocd_cb(void *ctx)
+{
+	pv_notify_kick(((struct wakeups *)ctx)->notify);
+}
+
 /* the writer finished a round: answer waiting requests, deliver events */
 static void landed_cb(const struct pv_gitops_landed *items, size_t n, void *ctx)
 {
@@ -128,6 +142,8 @@ int main(int argc, char **argv)
 	struct pv_api_git api_git;
 	struct pv_reaper *reaper = NULL;
 	struct pv_notify *notify = NULL;
+	struct pv_argocd *argocd = NULL;
+	struct pv_gitops_hooks hooks;
 	struct wakeups wake = { 0 };
 	char db_path[4096];
 	int want_help, want_version, sig, rc = 1;
@@ -205,8 +221,15 @@ int main(int argc, char **argv)
 		}
 		wake.notify = notify;
 	}
+	if ((cfg.argocd_webhook_url[0] || cfg.argocd_url[0]) &&
+	    pv_argocd_start(&argocd, &cfg, db_path, argocd_cb, &wake) < 0) {
+		log_error("%s", pv_error_last()->message);
+		goto out;
+	}
+	wake.argocd = argocd;
+	hooks = (struct pv_gitops_hooks){ .landed = landed_cb, .pushed = pushed_cb, .ctx = &wake };
 	if (pv_http_new(&http, &cfg) < 0 ||
-	    (wake.http = http, pv_gitops_start(&git, &cfg, db_path, landed_cb, &wake)) < 0 ||
+	    (wake.http = http, pv_gitops_start(&git, &cfg, db_path, &hooks)) < 0 ||
 	    (wake.git = git, pv_reaper_start(&reaper, &cfg, db_path, reaped_cb, &wake)) < 0) {
 		log_error("%s", pv_error_last()->message);
 		goto out;
@@ -229,6 +252,7 @@ out:
 	pv_http_free(http);   /* first: no new work, waiting requests answered */
 	pv_reaper_free(reaper);
 	pv_gitops_free(git);  /* then the writer, after its push in flight */
+	pv_argocd_free(argocd);
 	pv_notify_free(notify);
 	pv_api_free(api);
 	pv_store_free(st);

@@ -18,7 +18,8 @@
 #include "log.h"
 
 #define ENV_COLS "id, name, owner, status, base, values_json, requested_by, created_at, updated_at, " \
-		 "expires_at, deleted_at, gen, pushed_gen, git_commit, git_error, pushed_at"
+		 "expires_at, deleted_at, gen, pushed_gen, git_commit, git_error, pushed_at, " \
+		 "argocd_sync, argocd_health, argocd_checked_at"
 
 enum stmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
@@ -28,7 +29,7 @@ enum stmt {
 	S_OUTBOX_ADD, S_EVENTS, S_EXPIRED, S_WARN_DUE, S_WARN_ADD, S_NEXT_EXPIRY, S_NEXT_WARN,
 	S_OUTBOX_DUE, S_OUTBOX_DONE, S_OUTBOX_RETRY, S_OUTBOX_NEXT,
 	S_COUNT_LIVE_OWNER, S_COUNT_LIVE, S_TOKEN_ADD, S_TOKEN_FIND, S_TOKEN_REVOKE, S_TOKEN_LIST, S_TOKEN_COUNT,
-	S_IDEM_GET, S_IDEM_PUT,
+	S_IDEM_GET, S_IDEM_PUT, S_ARGOCD_SET,
 	S_COUNT
 };
 
@@ -70,6 +71,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_TOKEN_REVOKE] = "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
 	[S_TOKEN_LIST] = "SELECT name, role, '', created_at, revoked_at FROM tokens ORDER BY name",
 	[S_TOKEN_COUNT] = "SELECT count(*) FROM tokens WHERE revoked_at IS NULL",
+	[S_ARGOCD_SET] = "UPDATE envs SET argocd_sync = ?2, argocd_health = ?3, argocd_checked_at = ?4, "
+			 "argocd_ready_at = CASE WHEN argocd_ready_at IS NULL AND ?3 = 'Healthy' THEN ?4 ELSE argocd_ready_at END "
+			 "WHERE id = ?1 RETURNING argocd_ready_at = ?4 AND ?3 = 'Healthy'",
 	[S_IDEM_GET] = "SELECT fingerprint, env_id, wait_kind, wait_gen, status, body FROM idempotency WHERE actor = ?1 AND key = ?2",
 	[S_IDEM_PUT] = "INSERT INTO idempotency (actor, key, fingerprint, env_id, wait_kind, wait_gen, status, body, created_at) "
 		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -345,6 +349,9 @@ static int read_row(struct pv_env *out, sqlite3_stmt *s)
 	copy_text(out->git_commit, sizeof(out->git_commit), s, 13);
 	out->git_error = dup_text(s, 14);
 	out->pushed_at = sqlite3_column_int64(s, 15);
+	copy_text(out->argocd_sync, sizeof(out->argocd_sync), s, 16);
+	copy_text(out->argocd_health, sizeof(out->argocd_health), s, 17);
+	out->argocd_checked_at = sqlite3_column_int64(s, 18);
 	if (!out->values_json || !out->requested_by) {
 		pv_env_dispose(out);
 		return pv_error_set(PV_ERROR, NULL, "out of memory reading a row");
@@ -1009,4 +1016,48 @@ int pv_store_idem_put(struct pv_store *st, const char *actor, const char *key, c
 		sqlite3_bind_text(s, 8, idem->body, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 9, now);
 	return step_done(st, s, "recording an idempotency key");
+}
+
+/* ---- Argo CD ---- */
+
+int pv_store_argocd_set(struct pv_store *st, const char *name, const char *sync, const char *health,
+	int64_t now, int *ready)
+{
+	sqlite3_stmt *s = NULL;
+	struct pv_env env;
+	int rc, error;
+
+	*ready = 0;
+	if ((error = pv_store_begin(st)) < 0)
+		return error;
+	if ((error = pv_store_env_get(st, &env, name)) < 0)
+		goto fail;
+	if (strcmp(env.status, PV_STATUS_PENDING) != 0 && strcmp(env.status, PV_STATUS_ACTIVE) != 0) {
+		error = pv_error_set(PV_ENOTFOUND, NULL, "no live environment named '%s'", name);
+		goto fail;
+	}
+	if ((error = prepare(st, S_ARGOCD_SET, &s)) < 0)
+		goto fail;
+	sqlite3_bind_int64(s, 1, env.id);
+	sqlite3_bind_text(s, 2, sync, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, health, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, now);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*ready = sqlite3_column_int(s, 0);
+		rc = sqlite3_step(s);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		error = db_error(st, rc, "recording Argo CD status");
+		goto fail;
+	}
+	if (*ready && (error = pv_store_event_add(st, &env, "ready", "argocd", NULL, now, NULL)) < 0)
+		goto fail;
+	pv_env_dispose(&env);
+	return pv_store_commit(st);
+fail:
+	pv_env_dispose(&env);
+	pv_store_rollback(st);
+	return error;
 }

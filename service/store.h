@@ -41,6 +41,8 @@ struct pv_env {
 	int64_t gen, pushed_gen;
 	char git_commit[48];
 	char *git_error;
+	char argocd_sync[24], argocd_health[24];  /* "" until Argo CD was asked */
+	int64_t argocd_checked_at;
 };
 
 void pv_env_dispose(struct pv_env *env);
@@ -126,6 +128,13 @@ struct pv_idem {
 int pv_store_idem_get(struct pv_store *st, const char *actor, const char *key, struct pv_idem *out) PV_WARN_UNUSED;
 int pv_store_idem_put(struct pv_store *st, const char *actor, const char *key, const struct pv_idem *idem,
 	int64_t now) PV_WARN_UNUSED;
+
+/* Record what Argo CD reports for the live environment `name`; *ready is
+ * set (and the "ready" event recorded, once per environment) when it is
+ * Healthy for the first time.  PV_ENOTFOUND if no live environment has
+ * that name. */
+int pv_store_argocd_set(struct pv_store *st, const char *name, const char *sync, const char *health,
+	int64_t now, int *ready) PV_WARN_UNUSED;
 
 /* Queue notifications (process-wide; set once before threads start). */
 void pv_store_set_outbox(int enabled);

@@ -1,0 +1,373 @@
+/*
+ * argocd.c - push webhooks to Argo CD and reading Application status (see
+ * argocd.h).
+ */
+#include "argocd.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "store.h"
+#include "strbuf.h"
+
+#define WEBHOOK_ATTEMPTS 3
+#define MAX_RESPONSE (32u << 20)  /* an application list of 10,000 apps fits */
+
+struct pv_argocd {
+	const struct pv_config *cfg;
+	struct pv_store *store;
+	CURL *curl;
+	void (*changed)(void *ctx);
+	void *ctx;
+	pthread_t thread;
+	int started;
+
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int stopping;
+	/* the pending push event: pushes that land while a webhook is in flight
+	 * are merged (first before, last after, all paths) */
+	int have_push;
+	char before[48], after[48];
+	json_t *added, *modified, *removed;
+	struct pv_argocd_status status;
+};
+
+/* Strip "user:password@" from a URL: Argo CD matches on the repository, and
+ * credentials must never leave previewd. */
+static void public_url(char *out, size_t len, const char *url)
+{
+	const char *scheme = strstr(url, "://"), *at, *slash;
+
+	snprintf(out, len, "%s", url);
+	if (!scheme)
+		return;
+	at = strchr(scheme + 3, '@');
+	slash = strchr(scheme + 3, '/');
+	if (at && (!slash || at < slash))
+		snprintf(out, len, "%.*s%s", (int)(scheme + 3 - url), url, at + 1);
+}
+
+char *pv_argocd_push_payload(const struct pv_config *cfg, const char *before, const char *after, const json_t *changes)
+{
+	char repo[1024], ref[300], name[256];
+	const char *slash;
+	json_t *commit, *doc;
+	char *s;
+
+	public_url(repo, sizeof(repo), cfg->argocd_repo_url);
+	snprintf(ref, sizeof(ref), "refs/heads/%s", cfg->git_branch);
+	slash = strrchr(repo, '/');
+	snprintf(name, sizeof(name), "%s", slash ? slash + 1 : repo);
+	if (strlen(name) > 4 && strcmp(name + strlen(name) - 4, ".git") == 0)
+		name[strlen(name) - 4] = '\0';
+	/* the fields Argo CD's GitHub handler reads: ref, before, after,
+	 * repository.html_url (matched against each app's repoURL),
+	 * default_branch (for HEAD) and the commits' changed paths (for the
+	 * apps whose paths they touch) */
+	commit = json_pack("{s:s, s:s, s:O, s:O, s:O}", "id", after, "message", "previewd push",
+		"added", json_object_get(changes, "added"), "modified", json_object_get(changes, "modified"),
+		"removed", json_object_get(changes, "removed"));
+	doc = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:[O], s:O, s:{s:s}}",
+		"ref", ref, "before", before && *before ? before : "0000000000000000000000000000000000000000",
+		"after", after,
+		"repository", "name", name, "full_name", name, "html_url", repo, "clone_url", repo,
+		"default_branch", cfg->git_branch,
+		"commits", commit, "head_commit", commit, "pusher", "name", "previewd");
+	json_decref(commit);
+	if (!doc)
+		return NULL;
+	s = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	return s;
+}
+
+static void merge_paths(json_t *into, const json_t *from)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(from, i, v)
+		json_array_append(into, v);
+}
+
+void pv_argocd_pushed(struct pv_argocd *a, const char *before, const char *after, const json_t *changes)
+{
+	if (!a || !a->cfg->argocd_webhook_url[0])
+		return;
+	pthread_mutex_lock(&a->lock);
+	if (!a->have_push) {
+		snprintf(a->before, sizeof(a->before), "%s", before ? before : "");
+		a->added = json_array();
+		a->modified = json_array();
+		a->removed = json_array();
+		a->have_push = 1;
+	}
+	snprintf(a->after, sizeof(a->after), "%s", after);
+	merge_paths(a->added, json_object_get(changes, "added"));
+	merge_paths(a->modified, json_object_get(changes, "modified"));
+	merge_paths(a->removed, json_object_get(changes, "removed"));
+	pthread_cond_signal(&a->wake);
+	pthread_mutex_unlock(&a->lock);
+}
+
+void pv_argocd_status(struct pv_argocd *a, struct pv_argocd_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->lock);
+	*out = a->status;
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* ---- HTTP --------------------------------------------------------------- */
+
+static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct pv_strbuf *b = userdata;
+	size_t n = size * nmemb;
+
+	if (b->len + n > MAX_RESPONSE || pv_strbuf_printf(b, "%.*s", (int)n, ptr) < 0)
+		return 0; /* aborts the transfer */
+	return n;
+}
+
+static void sign(char *out, size_t len, const char *secret, const char *body)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	size_t off;
+
+	if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body, strlen(body), mac, &maclen))
+		maclen = 0;
+	off = (size_t)snprintf(out, len, "sha256=");
+	for (unsigned int i = 0; i < maclen && off + 3 <= len; i++)
+		off += (size_t)snprintf(out + off, len - off, "%02x", mac[i]);
+}
+
+/* One HTTP exchange; 0 with a 2xx, else PV_EUNAVAIL with the reason. */
+static int exchange(struct pv_argocd *a, const char *url, const char *body, struct curl_slist *headers,
+	struct pv_strbuf *response)
+{
+	long status = 0;
+	CURLcode rc;
+
+	curl_easy_reset(a->curl);
+	curl_easy_setopt(a->curl, CURLOPT_URL, url);
+	if (body)
+		curl_easy_setopt(a->curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(a->curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(a->curl, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(a->curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(a->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(a->curl, CURLOPT_USERAGENT, "previewd/" PREVIEWD_VERSION);
+	curl_easy_setopt(a->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(a->curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(a->curl, CURLOPT_WRITEDATA, response);
+	rc = curl_easy_perform(a->curl);
+	if (rc != CURLE_OK)
+		return pv_error_set(PV_EUNAVAIL, NULL, "%s: %s", url, curl_easy_strerror(rc));
+	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status > 299)
+		return pv_error_set(PV_EUNAVAIL, NULL, "%s answered %ld", url, status);
+	return 0;
+}
+
+static void send_webhooks(struct pv_argocd *a, const char *body)
+{
+	char *urls = strdup(a->cfg->argocd_webhook_url), *url, *save = NULL, sig[100];
+
+	for (url = urls ? strtok_r(urls, ", ", &save) : NULL; url; url = strtok_r(NULL, ", ", &save)) {
+		struct curl_slist *h = NULL;
+		int ok = 0;
+
+		h = curl_slist_append(h, "Content-Type: application/json");
+		h = curl_slist_append(h, "X-GitHub-Event: push");
+		if (a->cfg->argocd_webhook_secret && *a->cfg->argocd_webhook_secret) {
+			char line[128];
+			sign(sig, sizeof(sig), a->cfg->argocd_webhook_secret, body);
+			snprintf(line, sizeof(line), "X-Hub-Signature-256: %s", sig);
+			h = curl_slist_append(h, line);
+		}
+		for (int attempt = 1; attempt <= WEBHOOK_ATTEMPTS && !ok; attempt++) {
+			struct pv_strbuf ignored = PV_STRBUF_INIT;
+			ok = exchange(a, url, body, h, &ignored) == 0;
+			pv_strbuf_dispose(&ignored);
+			if (!ok) {
+				log_warn("argocd: webhook attempt %d: %s", attempt, pv_error_last()->message);
+				if (attempt < WEBHOOK_ATTEMPTS) {
+					struct timespec t = { attempt, 0 };
+					nanosleep(&t, NULL);
+				}
+			}
+		}
+		pthread_mutex_lock(&a->lock);
+		if (ok)
+			a->status.webhooks_sent++;
+		else
+			a->status.webhook_failures++;
+		pthread_mutex_unlock(&a->lock);
+		curl_slist_free_all(h);
+	}
+	free(urls);
+}
+
+/* Read every Application and record the status of those that are ours. */
+static void poll_status(struct pv_argocd *a)
+{
+	struct pv_strbuf resp = PV_STRBUF_INIT;
+	struct curl_slist *h = NULL;
+	char url[1200], auth[4200];
+	json_t *doc = NULL, *items, *app;
+	size_t i, readies = 0;
+	int64_t now = (int64_t)time(NULL);
+	int error;
+
+	snprintf(url, sizeof(url), "%s/api/v1/applications", a->cfg->argocd_url);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", a->cfg->argocd_token ? a->cfg->argocd_token : "");
+	h = curl_slist_append(h, auth);
+	h = curl_slist_append(h, "Accept: application/json");
+	memset(auth, 0, sizeof(auth));
+	error = exchange(a, url, NULL, h, &resp);
+	curl_slist_free_all(h);
+	if (error == 0 && !(doc = json_loadb(resp.buf ? resp.buf : "", resp.len, 0, NULL)))
+		error = pv_error_set(PV_EUNAVAIL, NULL, "Argo CD answered something that is not JSON");
+	if (error < 0) {
+		pthread_mutex_lock(&a->lock);
+		a->status.reachable = 0;
+		snprintf(a->status.error, sizeof(a->status.error), "%s", pv_error_last()->message);
+		pthread_mutex_unlock(&a->lock);
+		log_warn("argocd: %s", pv_error_last()->message);
+		goto out;
+	}
+	items = json_object_get(doc, "items");
+	json_array_foreach(items, i, app) {
+		const char *name = json_string_value(json_object_get(json_object_get(app, "metadata"), "name"));
+		json_t *st = json_object_get(app, "status");
+		const char *sync = json_string_value(json_object_get(json_object_get(st, "sync"), "status"));
+		const char *health = json_string_value(json_object_get(json_object_get(st, "health"), "status"));
+		int ready = 0;
+
+		if (!name)
+			continue;
+		error = pv_store_argocd_set(a->store, name, sync ? sync : "Unknown", health ? health : "Unknown", now, &ready);
+		if (error < 0 && error != PV_ENOTFOUND)
+			log_warn("argocd: %s", pv_error_last()->message);
+		readies += ready != 0;
+	}
+	pthread_mutex_lock(&a->lock);
+	a->status.reachable = 1;
+	a->status.error[0] = '\0';
+	a->status.last_poll_at = now;
+	pthread_mutex_unlock(&a->lock);
+	if (readies && a->changed)
+		a->changed(a->ctx);
+out:
+	json_decref(doc);
+	pv_strbuf_dispose(&resp);
+}
+
+static void *argocd_main(void *arg)
+{
+	struct pv_argocd *a = arg;
+	int64_t next_poll = 0;
+
+	for (;;) {
+		char *body = NULL;
+		struct timespec deadline;
+		int64_t now = (int64_t)time(NULL);
+
+		if (a->cfg->argocd_url[0] && now >= next_poll) {
+			poll_status(a);
+			next_poll = (int64_t)time(NULL) + a->cfg->argocd_poll;
+		}
+		pthread_mutex_lock(&a->lock);
+		deadline.tv_sec = (time_t)(a->cfg->argocd_url[0] ? next_poll : now + 3600);
+		deadline.tv_nsec = 0;
+		while (!a->stopping && !a->have_push)
+			if (pthread_cond_timedwait(&a->wake, &a->lock, &deadline) == ETIMEDOUT)
+				break;
+		if (a->stopping) {
+			pthread_mutex_unlock(&a->lock);
+			break;
+		}
+		if (a->have_push) {
+			json_t *changes = json_pack("{s:o, s:o, s:o}", "added", a->added, "modified", a->modified,
+				"removed", a->removed);
+			body = pv_argocd_push_payload(a->cfg, a->before, a->after, changes);
+			json_decref(changes);
+			a->added = a->modified = a->removed = NULL;
+			a->have_push = 0;
+		}
+		pthread_mutex_unlock(&a->lock);
+		if (body) {
+			send_webhooks(a, body);
+			free(body);
+		}
+	}
+	return NULL;
+}
+
+int pv_argocd_start(struct pv_argocd **out, const struct pv_config *cfg, const char *db_path,
+	void (*changed)(void *ctx), void *ctx)
+{
+	struct pv_argocd *a;
+	int error;
+
+	*out = NULL;
+	if (!(a = calloc(1, sizeof(*a))))
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	a->cfg = cfg;
+	a->changed = changed;
+	a->ctx = ctx;
+	a->status.enabled = cfg->argocd_url[0] != '\0';
+	a->status.reachable = 1;
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->wake, NULL);
+	if (!(a->curl = curl_easy_init())) {
+		error = pv_error_set(PV_ERROR, NULL, "cannot create a CURL handle");
+		goto fail;
+	}
+	if ((error = pv_store_open(&a->store, db_path)) < 0)
+		goto fail;
+	if (pthread_create(&a->thread, NULL, argocd_main, a) != 0) {
+		error = pv_error_set(PV_ERROR, NULL, "cannot start the Argo CD thread");
+		goto fail;
+	}
+	a->started = 1;
+	*out = a;
+	return 0;
+fail:
+	pv_argocd_free(a);
+	return error;
+}
+
+void pv_argocd_free(struct pv_argocd *a)
+{
+	if (!a)
+		return;
+	if (a->started) {
+		pthread_mutex_lock(&a->lock);
+		a->stopping = 1;
+		pthread_cond_signal(&a->wake);
+		pthread_mutex_unlock(&a->lock);
+		pthread_join(a->thread, NULL);
+	}
+	json_decref(a->added);
+	json_decref(a->modified);
+	json_decref(a->removed);
+	curl_easy_cleanup(a->curl);
+	pv_store_free(a->store);
+	pthread_cond_destroy(&a->wake);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
