@@ -921,6 +921,65 @@ static int method_not_allowed(struct pv_response *resp, const char *allow)
 	return pv_error_set(PV_EMETHOD, NULL, "method not allowed here; allowed: %s", allow);
 }
 
+/* The route label for metrics and logs, from the method and path alone. */
+static enum pv_route classify(const char *m, const char *p)
+{
+	int read = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+	const char *slash;
+
+	if (strcmp(p, "/healthz") == 0)
+		return PV_ROUTE_HEALTHZ;
+	if (strcmp(p, "/readyz") == 0)
+		return PV_ROUTE_READYZ;
+	if (strcmp(p, "/metrics") == 0)
+		return PV_ROUTE_METRICS;
+	if (strcmp(p, "/v1/info") == 0)
+		return PV_ROUTE_INFO;
+	if (strcmp(p, "/v1/environments") == 0)
+		return read ? PV_ROUTE_LIST : PV_ROUTE_CREATE;
+	if (strncmp(p, "/v1/environments/", 17) == 0) {
+		slash = strchr(p + 17, '/');
+		if (slash)
+			return strcmp(slash, "/events") == 0 ? PV_ROUTE_EVENTS : PV_ROUTE_OTHER;
+		return read ? PV_ROUTE_GET : strcmp(m, "PATCH") == 0 ? PV_ROUTE_PATCH
+			: strcmp(m, "DELETE") == 0 ? PV_ROUTE_DELETE : PV_ROUTE_OTHER;
+	}
+	return PV_ROUTE_OTHER;
+}
+
+/* What a portal needs to render its form: where environments live, the TTL
+ * limits, and the bases a request may start from. */
+static int info(struct pv_api *api, struct pv_response *resp)
+{
+	const struct pv_config *c = api->cfg;
+	json_t *bases = json_array();
+	char def[32], max[32], min[32], life[32];
+
+	if (!bases)
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	if (api->git.bases && api->git.bases(api->git.ctx, bases) < 0) {
+		json_decref(bases);
+		return pv_error_last()->code;
+	}
+	pv_valid_format_duration(def, sizeof(def), c->default_ttl);
+	pv_valid_format_duration(max, sizeof(max), c->max_ttl);
+	pv_valid_format_duration(min, sizeof(min), c->min_ttl);
+	pv_valid_format_duration(life, sizeof(life), c->max_lifetime);
+	resp->status = 200;
+	resp->body = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:{s:s, s:I, s:s, s:I, s:s, s:I, s:o, s:o, s:b}, "
+			       "s:{s:I, s:I}, s:{s:s}}",
+		"version", PREVIEWD_VERSION, "domain", c->domain, "url_template", "http://{name}.{domain}",
+		"env_dir", c->env_dir, "default_base", c->base_env, "bases", bases,
+		"ttl", "default", def, "default_seconds", (json_int_t)c->default_ttl, "max", max,
+		"max_seconds", (json_int_t)c->max_ttl, "min", min, "min_seconds", (json_int_t)c->min_ttl,
+		"max_lifetime", c->max_lifetime ? json_string(life) : json_null(),
+		"max_lifetime_seconds", c->max_lifetime ? json_integer(c->max_lifetime) : json_null(),
+		"never_allowed", c->allow_never,
+		"quotas", "per_owner", (json_int_t)c->max_envs_per_owner, "total", (json_int_t)c->max_envs,
+		"name_rules", "pattern", "^[a-z]([a-z0-9-]{0,51}[a-z0-9])?$");
+	return resp->body ? 0 : pv_error_set(PV_ERROR, NULL, "out of memory");
+}
+
 static int route(struct pv_api *api, const struct pv_request *req, struct pv_response *resp,
 	const struct idem_ctx *idem)
 {
@@ -933,6 +992,8 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? ready(api, resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/metrics") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? metrics(api, resp) : method_not_allowed(resp, "GET, HEAD");
+	if (strcmp(p, "/v1/info") == 0)
+		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? info(api, resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, prefix) == 0) {
 		if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
 			return env_list(api, req, resp);
@@ -1122,6 +1183,7 @@ fail:
 	}
 done:
 	memcpy(resp->idem_slot, slot, sizeof(slot));
+	resp->route = (int)classify(req.method, req.path);
 }
 
 void pv_api_finish(struct pv_api *api, struct pv_response *resp)

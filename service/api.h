@@ -33,6 +33,9 @@ struct pv_api_git {
 	void (*status)(void *ctx, int *known, int *reachable, char *error, size_t error_len, int64_t *last_push_at);
 	/* appends Git writer metrics in Prometheus text format; may be NULL */
 	int (*metrics)(void *ctx, struct pv_strbuf *out);
+	/* appends the names of people's env folders with a values.yaml (the
+	 * bases a request may name) to the JSON array out; may be NULL */
+	int (*bases)(void *ctx, json_t *out);
 	void *ctx;
 };
 
@@ -68,6 +71,7 @@ struct pv_response {
 	/* an Idempotency-Key in flight, released by pv_api_release() */
 	char idem_slot[320];
 	int replayed;               /* answered from a stored Idempotency-Key */
+	int route;                  /* enum pv_route, for metrics and logs */
 };
 
 struct pv_api;

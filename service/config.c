@@ -79,6 +79,8 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_ARGOCD_TOKEN", "argocd-token", K_SECRET, OFF(argocd_token), NULL, 0, 0, "Argo CD API token (prefer the _FILE form)" },
 	{ "PREVIEWD_ARGOCD_TOKEN_FILE", "argocd-token-file", K_STRING, OFF(argocd_token_file), NULL, 0, 0, "file holding the Argo CD API token" },
 	{ "PREVIEWD_ARGOCD_POLL", "argocd-poll", K_DURATION, OFF(argocd_poll), "10s", 1, 3600, "time between reads of Applications' status" },
+	{ "PREVIEWD_CORS_ORIGINS", "cors-origins", K_STRING, OFF(cors_origins), "", 0, 0, "origins (e.g. the portal's) allowed to call the API from a browser, comma separated, or *" },
+	{ "PREVIEWD_LOG_JSON", "log-json", K_BOOL, OFF(log_json), "false", 0, 1, "log one JSON object per line" },
 	{ "PREVIEWD_PUBLIC_URL", "public-url", K_STRING, OFF(public_url), "", 0, 0, "URL users reach previewd at, for hints in notifications (default: http://LISTEN)" },
 };
 

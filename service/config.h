@@ -69,6 +69,8 @@ struct pv_config {
 	char *argocd_token;         /* secret */
 	char *argocd_token_file;
 	long long argocd_poll;      /* seconds between status reads */
+	char *cors_origins;         /* "*" or a comma-separated list; "" = no CORS */
+	int log_json;               /* one JSON object per line */
 	/* limits */
 	long long max_envs_per_owner; /* live environments per owner, 0 = no limit */
 	long long max_envs;           /* live environments in total, 0 = no limit */

@@ -328,6 +328,19 @@ out:
 	return error;
 }
 
+int pv_gitops_bases(struct pv_gitops *g, json_t *out)
+{
+	int error = 0;
+
+	pthread_rwlock_rdlock(&g->snap_lock);
+	for (size_t i = 0; i < g->snap.n && error == 0; i++)
+		if (!g->snap.v[i].managed && g->snap.v[i].values &&
+		    json_array_append_new(out, json_string(g->snap.v[i].name)) < 0)
+			error = pv_error_set(PV_ERROR, NULL, "out of memory");
+	pthread_rwlock_unlock(&g->snap_lock);
+	return error;
+}
+
 /* ---- status ------------------------------------------------------------- */
 
 static void status_ok(struct pv_gitops *g, int pushed)

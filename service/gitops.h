@@ -101,6 +101,10 @@ void pv_gitops_status(struct pv_gitops *g, struct pv_gitops_status *out);
 /* Append the writer's counters in Prometheus text format (any thread). */
 int pv_gitops_metrics(struct pv_gitops *g, struct pv_strbuf *out) PV_WARN_UNUSED;
 
+/* Append to the JSON array out the names of the env folders people manage
+ * that have a values.yaml (usable as bases).  Any thread. */
+int pv_gitops_bases(struct pv_gitops *g, json_t *out) PV_WARN_UNUSED;
+
 /* The path of the env folder for name, "ENV_DIR/name", into buf. */
 void pv_gitops_env_path(const struct pv_config *cfg, const char *name, char *buf, size_t len);
 

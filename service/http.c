@@ -17,6 +17,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,8 @@ enum req_state { RS_NEW = 0, RS_BODY, RS_WAITING, RS_RESUMED };
 
 struct req {
 	enum req_state state;
+	struct timespec started;    /* CLOCK_MONOTONIC, first byte seen */
+	char id[40];                /* request id: the client's X-Request-Id or ours */
 	char *body;
 	size_t len, cap;
 	int too_big;
@@ -145,7 +148,45 @@ static void *timer_main(void *arg)
 
 /* ---- responses ---------------------------------------------------------- */
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, struct pv_response *resp)
+/* CORS: the portal calls the API from a browser; only configured origins
+ * are echoed back, and credentials (the bearer token) travel in a header,
+ * not in cookies. */
+static const char *cors_origin(const struct pv_config *cfg, struct MHD_Connection *conn)
+{
+	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	const char *list = cfg->cors_origins, *p;
+	size_t n;
+
+	if (!origin || !*list)
+		return NULL;
+	if (strcmp(list, "*") == 0)
+		return origin;
+	n = strlen(origin);
+	for (p = list; (p = strstr(p, origin)) != NULL; p += n)
+		if ((p == list || p[-1] == ',' || p[-1] == ' ') && (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+			return origin;
+	return NULL;
+}
+
+static void add_cors(struct MHD_Response *mr, const char *origin)
+{
+	if (!origin)
+		return;
+	MHD_add_response_header(mr, "Access-Control-Allow-Origin", origin);
+	MHD_add_response_header(mr, "Vary", "Origin");
+	MHD_add_response_header(mr, "Access-Control-Expose-Headers", "Location, Idempotent-Replayed, X-Request-Id");
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static enum MHD_Result send_response(struct pv_http *h, struct MHD_Connection *conn, struct req *r,
+	struct pv_response *resp, const char *method, const char *url)
 {
 	struct MHD_Response *mr;
 	enum MHD_Result ret;
@@ -188,21 +229,66 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct pv_resp
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"previewd\"");
 	if (resp->replayed)
 		MHD_add_response_header(mr, "Idempotent-Replayed", "true");
+	MHD_add_response_header(mr, "X-Request-Id", r->id);
+	add_cors(mr, cors_origin(h->cfg, conn));
 	ret = MHD_queue_response(conn, (unsigned int)resp->status, mr);
-	pv_metrics_http_response(resp->status);
+	{
+		double secs = seconds_since(&r->started);
+		pv_metrics_http_response((enum pv_route)resp->route, resp->status, secs);
+		/* an access log line: writes at info, reads (the bulk) at debug */
+		pv_log(strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ? PV_LOG_DEBUG : PV_LOG_INFO,
+			"http: %s %s %.100s %d %.1fms", r->id, method, url, resp->status, secs * 1000);
+	}
 	MHD_destroy_response(mr);
 	return ret;
 }
 
-static enum MHD_Result send_problem(struct MHD_Connection *conn, int code, const char *url)
+static enum MHD_Result send_problem(struct pv_http *h, struct MHD_Connection *conn, struct req *r, int code,
+	const char *method, const char *url)
 {
 	struct pv_response resp = { 0 };
 	enum MHD_Result ret;
 
 	pv_api_problem(&resp, code, url);
-	ret = send_response(conn, &resp);
+	ret = send_response(h, conn, r, &resp, method, url);
 	pv_response_dispose(&resp);
 	return ret;
+}
+
+/* A preflight: what a browser on an allowed origin may send. */
+static enum MHD_Result send_preflight(struct pv_http *h, struct MHD_Connection *conn)
+{
+	const char *origin = cors_origin(h->cfg, conn);
+	struct MHD_Response *mr = MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret;
+
+	if (!mr)
+		return MHD_NO;
+	add_cors(mr, origin);
+	if (origin) {
+		MHD_add_response_header(mr, "Access-Control-Allow-Methods", "GET, HEAD, POST, PATCH, DELETE");
+		MHD_add_response_header(mr, "Access-Control-Allow-Headers",
+			"Authorization, Content-Type, Idempotency-Key, Prefer, X-Request-Id");
+		MHD_add_response_header(mr, "Access-Control-Max-Age", "600");
+	}
+	ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, mr);
+	MHD_destroy_response(mr);
+	return ret;
+}
+
+/* The client's X-Request-Id if it is short and tame, else a fresh one. */
+static void request_id(struct req *r, struct MHD_Connection *conn)
+{
+	static atomic_ulong counter;
+	const char *given = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+	size_t n = given ? strlen(given) : 0;
+
+	if (n > 0 && n < sizeof(r->id) &&
+	    strspn(given, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") == n)
+		memcpy(r->id, given, n + 1);
+	else
+		snprintf(r->id, sizeof(r->id), "%lx-%lx", (unsigned long)time(NULL),
+			atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed));
 }
 
 /* ---- the access handler ------------------------------------------------- */
@@ -267,10 +353,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		*con_cls = r;
 		r->state = RS_BODY;
 		r->conn = conn;
+		clock_gettime(CLOCK_MONOTONIC, &r->started);
+		request_id(r, conn);
+		if (strcmp(method, "OPTIONS") == 0)
+			return send_preflight(h, conn);
 		/* refuse an announced oversized body before reading a byte of it */
 		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->cfg->max_body) {
 			pv_error_set(PV_ETOOBIG, NULL, "the body is larger than the limit of %lld bytes", h->cfg->max_body);
-			return send_problem(conn, PV_ETOOBIG, url);
+			return send_problem(h, conn, r, PV_ETOOBIG, method, url);
 		}
 		return MHD_YES;
 	}
@@ -282,13 +372,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	}
 	if (r->state == RS_RESUMED) {
 		pv_api_finish(h->api, &r->resp);
-		return send_response(conn, &r->resp);
+		return send_response(h, conn, r, &r->resp, method, url);
 	}
 	if (r->state == RS_WAITING)
 		return MHD_YES; /* spurious call while suspended */
 	if (r->too_big) {
 		pv_error_set(PV_ETOOBIG, NULL, "the body is larger than the limit of %lld bytes", h->cfg->max_body);
-		return send_problem(conn, PV_ETOOBIG, url);
+		return send_problem(h, conn, r, PV_ETOOBIG, method, url);
 	}
 
 	remote_addr(conn, addr, sizeof(addr));
@@ -329,7 +419,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	}
 	if (r->resp.wait != PV_WAIT_NONE)
 		pv_api_finish(h->api, &r->resp);
-	ret = send_response(conn, &r->resp);
+	ret = send_response(h, conn, r, &r->resp, method, url);
 	return ret;
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 enum pv_log_level pv_log_threshold = PV_LOG_INFO;
+int pv_log_json;
 
 static const char *level_names[] = { "debug", "info", "warn", "error" };
 
@@ -26,26 +27,60 @@ int pv_log_parse_level(enum pv_log_level *out, const char *s)
 	return pv_error_set(PV_EINVAL, "log_level", "unknown log level '%s' (debug, info, warn, error)", s);
 }
 
+/* Append s to out as the inside of a JSON string. */
+static size_t json_escape(char *out, size_t cap, const char *s, size_t n)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 7 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20) {
+			o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	return o;
+}
+
 void pv_log_write(enum pv_log_level level, const char *fmt, ...)
 {
-	char line[2048];
+	char msg[1800], line[4096];
 	struct timespec ts;
 	struct tm tm;
-	size_t n;
+	size_t n, mlen;
 	int m;
 	va_list ap;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	m = snprintf(line + n, sizeof(line) - n, ".%03ldZ %-5s ", ts.tv_nsec / 1000000L, level_names[level]);
-	if (m > 0)
-		n += (size_t)m;
 	va_start(ap, fmt);
-	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	m = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (m > 0)
-		n += (size_t)m < sizeof(line) - n - 1 ? (size_t)m : sizeof(line) - n - 2;
+	mlen = m < 0 ? 0 : (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
+	if (pv_log_json) {
+		/* "component: message" -> component and msg fields */
+		const char *colon = memchr(msg, ':', mlen);
+		size_t clen = colon && colon - msg < 16 && memchr(msg, ' ', (size_t)(colon - msg)) == NULL
+			? (size_t)(colon - msg) : 0;
+		const char *body = clen ? colon + 2 <= msg + mlen ? colon + 2 : msg + mlen : msg;
+
+		n = strftime(line, sizeof(line), "{\"ts\":\"%Y-%m-%dT%H:%M:%S", &tm);
+		n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ\",\"level\":\"%s\",\"component\":\"",
+			ts.tv_nsec / 1000000L, level_names[level]);
+		n += json_escape(line + n, sizeof(line) - n, clen ? msg : "previewd", clen ? clen : 8);
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"msg\":\"");
+		n += json_escape(line + n, sizeof(line) - n - 4, body, (size_t)(msg + mlen - body));
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "\"}");
+	} else {
+		n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+		m = snprintf(line + n, sizeof(line) - n, ".%03ldZ %-5s %s", ts.tv_nsec / 1000000L, level_names[level], msg);
+		if (m > 0)
+			n += (size_t)m < sizeof(line) - n - 1 ? (size_t)m : sizeof(line) - n - 2;
+	}
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, n) < 0) {
 		/* nowhere left to report a failing stderr */

@@ -15,6 +15,10 @@ enum pv_log_level { PV_LOG_DEBUG = 0, PV_LOG_INFO, PV_LOG_WARN, PV_LOG_ERROR };
 
 extern enum pv_log_level pv_log_threshold;
 
+/* One JSON object per line ({"ts","level","component","msg"}) instead of
+ * text; set once at start-up. */
+extern int pv_log_json;
+
 /* Parse "debug|info|warn|error"; returns 0 or PV_EINVAL. */
 int pv_log_parse_level(enum pv_log_level *out, const char *s);
 

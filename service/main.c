@@ -87,6 +87,11 @@ static int folder_cb(void *ctx, const char *name, int *exists, int *managed, cha
 	return pv_gitops_folder(((struct wakeups *)ctx)->git, name, exists, managed, values_yaml, values_len);
 }
 
+static int bases_cb(void *ctx, json_t *out)
+{
+	return pv_gitops_bases(((struct wakeups *)ctx)->git, out);
+}
+
 static int metrics_cb(void *ctx, struct pv_strbuf *out)
 {
 	return pv_gitops_metrics(((struct wakeups *)ctx)->git, out);
@@ -179,6 +184,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	pv_log_threshold = cfg.log_level;
+	pv_log_json = cfg.log_json;
 	if (cfg.check_only) {
 		pv_config_dump(&cfg, stdout);
 		printf("configuration OK\n");
@@ -236,7 +242,7 @@ int main(int argc, char **argv)
 	}
 	wake.reaper = reaper;
 	api_git = (struct pv_api_git){ .folder = folder_cb, .kick = kick_cb, .status = status_cb,
-		.metrics = metrics_cb, .ctx = &wake };
+		.metrics = metrics_cb, .bases = bases_cb, .ctx = &wake };
 	if (pv_api_new(&api, &cfg, &api_git) < 0 || pv_http_start(http, api) < 0) {
 		log_error("%s", pv_error_last()->message);
 		goto out;
