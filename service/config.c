@@ -445,7 +445,9 @@ void pv_config_dump(const struct pv_config *cfg, FILE *f)
 void pv_config_usage(FILE *f)
 {
 	fprintf(f, "usage: previewd [--check-config] [--OPTION VALUE ...]\n"
-		   "       previewd token create NAME --role reader|writer|admin | list | revoke NAME\n\n"
+		   "       previewd token create NAME --role reader|writer|admin | list | revoke NAME\n"
+		   "       previewd recover               rebuild the database from the previewd.json files in Git\n"
+		   "       previewd print-applicationset  the ApplicationSet matching this configuration\n\n"
 		   "Every option can also be set by its environment variable.\n\n");
 	for (size_t i = 0; i < NSETTINGS; i++)
 		fprintf(f, "  --%-22s %-30s %s%s%s%s\n", settings[i].flag, settings[i].env, settings[i].help,

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "strbuf.h"
 #include "store.h"
+#include "valid.h"
 #include "values.h"
 
 #define ROUND_LIMIT 2000          /* rows per commit; the rest go in the next round */
@@ -1438,4 +1439,224 @@ void pv_gitops_free(struct pv_gitops *g)
 	free(g->clone_path);
 	free(g->db_path);
 	free(g);
+}
+
+/* ---- recovery and the matching ApplicationSet --------------------------- */
+
+static const char *str_or(const char *s, const char *fallback)
+{
+	return s ? s : fallback;
+}
+
+static int64_t parse_time(const char *s)
+{
+	struct tm tm;
+	const char *end;
+
+	if (!s)
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return end && *end == '\0' ? (int64_t)timegm(&tm) : 0;
+}
+
+/* One managed folder back into the database; 1 if restored, 0 if skipped. */
+static int recover_folder(struct pv_gitops *g, git_tree *folder, const char *name, const char *commit)
+{
+	char *meta_s = NULL, *yaml = NULL;
+	size_t meta_len = 0, yaml_len = 0;
+	json_t *meta = NULL, *values = NULL;
+	struct pv_env env = { 0 }, live;
+	int error, restored = 0;
+
+	if ((error = read_blob(g->repo, folder, MANAGED_FILE, &meta_s, &meta_len)) < 0 ||
+	    (error = read_blob(g->repo, folder, VALUES_FILE, &yaml, &yaml_len)) < 0)
+		goto out;
+	meta = meta_s ? json_loads(meta_s, 0, NULL) : NULL;
+	if (!meta || !yaml || pv_values_from_yaml(&values, yaml, yaml_len) < 0) {
+		log_warn("recover: %s: unreadable previewd.json or values.yaml, skipped", name);
+		goto out;
+	}
+	if (pv_store_env_get(g->store, &live, name) == 0 && pv_env_is_live(&live)) {
+		pv_env_dispose(&live);
+		goto out; /* the database knows it already */
+	}
+	pv_env_dispose(&live);
+	snprintf(env.name, sizeof(env.name), "%s", name);
+	snprintf(env.owner, sizeof(env.owner), "%s", str_or(json_string_value(json_object_get(meta, "owner")), name));
+	snprintf(env.base, sizeof(env.base), "%s", str_or(json_string_value(json_object_get(meta, "base")), g->cfg->base_env));
+	snprintf(env.status, sizeof(env.status), "%s", PV_STATUS_ACTIVE);
+	env.requested_by = strdup(str_or(json_string_value(json_object_get(meta, "requested_by")), "recovered"));
+	env.values_json = json_dumps(values, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	env.created_at = parse_time(json_string_value(json_object_get(meta, "created_at")));
+	env.updated_at = parse_time(json_string_value(json_object_get(meta, "updated_at")));
+	env.expires_at = parse_time(json_string_value(json_object_get(meta, "expires_at")));
+	if (!env.requested_by || !env.values_json) {
+		error = pv_error_set(PV_ERROR, NULL, "out of memory");
+		goto out;
+	}
+	if ((error = pv_store_begin(g->store)) < 0)
+		goto out;
+	if ((error = pv_store_env_insert(g->store, &env)) < 0 ||
+	    (error = pv_store_mark_pushed(g->store, env.id, env.gen, commit, now_seconds())) < 0 ||
+	    (error = pv_store_event_add(g->store, &env, "recovered", "recover", NULL, now_seconds(), NULL)) < 0 ||
+	    (error = pv_store_commit(g->store)) < 0) {
+		pv_store_rollback(g->store);
+		goto out;
+	}
+	restored = 1;
+out:
+	pv_env_dispose(&env);
+	json_decref(values);
+	json_decref(meta);
+	free(meta_s);
+	free(yaml);
+	return error < 0 ? error : restored;
+}
+
+int pv_gitops_recover(const struct pv_config *cfg, const char *db_path, int *restored, int *skipped)
+{
+	struct pv_gitops g;
+	git_commit *c = NULL;
+	git_tree *root = NULL, *envs = NULL;
+	git_tree_entry *dir = NULL;
+	char commit[48];
+	int error;
+
+	*restored = *skipped = 0;
+	memset(&g, 0, sizeof(g));
+	g.cfg = cfg;
+	pthread_rwlock_init(&g.snap_lock, NULL);
+	pthread_mutex_init(&g.lock, NULL);
+	if (asprintf(&g.clone_path, "%s/clone.git", cfg->data_dir) < 0) {
+		g.clone_path = NULL;
+		error = pv_error_set(PV_ERROR, NULL, "out of memory");
+		goto out;
+	}
+	make_auth_header(&g);
+	if ((error = open_clone(&g)) < 0 || (error = pv_store_open(&g.store, db_path)) < 0)
+		goto out;
+	if (do_fetch(&g) < 0) {
+		if (!g.tip_known) {
+			error = pv_error_set(PV_EUNAVAIL, NULL, "cannot reach the GitOps repository: %s", pv_error_last()->message);
+			goto out;
+		}
+		log_warn("recover: %s; using the local clone's last tip", pv_error_last()->message);
+	}
+	if (git_oid_is_zero(&g.tip))
+		goto out; /* an empty repository: nothing to recover */
+	git_oid_tostr(commit, sizeof(commit), &g.tip);
+	if (git_commit_lookup(&c, g.repo, &g.tip) < 0 || git_commit_tree(&root, c) < 0) {
+		error = git_fail("reading the tip");
+		goto out;
+	}
+	if (git_tree_entry_bypath(&dir, root, cfg->env_dir) < 0 || git_tree_entry_type(dir) != GIT_OBJECT_TREE)
+		goto out;
+	if (git_tree_lookup(&envs, g.repo, git_tree_entry_id(dir)) < 0) {
+		error = git_fail("reading the env folder");
+		goto out;
+	}
+	for (size_t i = 0; i < git_tree_entrycount(envs); i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(envs, i);
+		git_tree *folder = NULL;
+		int r;
+
+		if (git_tree_entry_type(e) != GIT_OBJECT_TREE || pv_valid_name(git_tree_entry_name(e), "name") < 0)
+			continue;
+		if (git_tree_lookup(&folder, g.repo, git_tree_entry_id(e)) < 0) {
+			error = git_fail("reading an env folder");
+			goto out;
+		}
+		if (!git_tree_entry_byname(folder, MANAGED_FILE)) {
+			git_tree_free(folder);
+			continue; /* people's folder */
+		}
+		r = recover_folder(&g, folder, git_tree_entry_name(e), commit);
+		git_tree_free(folder);
+		if (r < 0) {
+			error = r;
+			goto out;
+		}
+		if (r)
+			(*restored)++;
+		else
+			(*skipped)++;
+	}
+out:
+	git_tree_free(envs);
+	git_tree_entry_free(dir);
+	git_tree_free(root);
+	git_commit_free(c);
+	pv_store_free(g.store);
+	git_remote_free(g.remote);
+	git_repository_free(g.repo);
+	snapshot_clear(&g.snap);
+	memset(g.auth_header, 0, sizeof(g.auth_header));
+	pthread_rwlock_destroy(&g.snap_lock);
+	pthread_mutex_destroy(&g.lock);
+	free(g.clone_path);
+	return error;
+}
+
+int pv_gitops_applicationset(const struct pv_config *cfg, struct pv_strbuf *out)
+{
+	char repo[1024], chart[512];
+	const char *slash = strrchr(cfg->env_dir, '/'), *scheme = strstr(cfg->git_url, "://"), *at;
+	const char *base = slash ? slash + 1 : cfg->env_dir;
+
+	/* the repository as Argo CD should know it: the configured URL, or the
+	 * Git URL without credentials */
+	snprintf(repo, sizeof(repo), "%s", cfg->argocd_repo_url && *cfg->argocd_repo_url ? cfg->argocd_repo_url : cfg->git_url);
+	if (scheme && (at = strchr(scheme + 3, '@')) != NULL && strcmp(repo, cfg->git_url) == 0)
+		snprintf(repo, sizeof(repo), "%.*s%s", (int)(scheme + 3 - cfg->git_url), cfg->git_url, at + 1);
+	snprintf(chart, sizeof(chart), "%.*s", slash ? (int)(slash - cfg->env_dir) : 1, slash ? cfg->env_dir : ".");
+	return pv_strbuf_printf(out,
+		"# The ApplicationSet matching this previewd's configuration\n"
+		"# (previewd print-applicationset): one Application per folder in %s/,\n"
+		"# people's and previewd's alike, each in the namespace of its name.\n"
+		"apiVersion: argoproj.io/v1alpha1\n"
+		"kind: ApplicationSet\n"
+		"metadata:\n"
+		"  name: preview-environments\n"
+		"  namespace: argocd\n"
+		"spec:\n"
+		"  goTemplate: false\n"
+		"  generators:\n"
+		"    - git:\n"
+		"        repoURL: \"%s\"\n"
+		"        revision: \"%s\"\n"
+		"        files:\n"
+		"          - path: \"%s/*/values.yaml\"\n"
+		"  template:\n"
+		"    metadata:\n"
+		"      name: \"{{path.basename}}\"\n"
+		"      labels:\n"
+		"        app.kubernetes.io/managed-by: previewd\n"
+		"      finalizers:\n"
+		"        - resources-finalizer.argocd.argoproj.io\n"
+		"    spec:\n"
+		"      project: default\n"
+		"      source:\n"
+		"        repoURL: \"%s\"\n"
+		"        targetRevision: \"%s\"\n"
+		"        path: \"%s\"\n"
+		"        helm:\n"
+		"          valueFiles:\n"
+		"            - \"%s/{{path.basename}}/values.yaml\"\n"
+		"          parameters:\n"
+		"            - name: domain\n"
+		"              value: \"%s\"\n"
+		"      destination:\n"
+		"        server: https://kubernetes.default.svc\n"
+		"        namespace: \"{{path.basename}}\"\n"
+		"      syncPolicy:\n"
+		"        automated:\n"
+		"          prune: true\n"
+		"          selfHeal: true\n"
+		"        syncOptions:\n"
+		"          - CreateNamespace=true\n"
+		"        managedNamespaceMetadata:\n"
+		"          labels:\n"
+		"            app.kubernetes.io/managed-by: previewd\n",
+		cfg->env_dir, repo, cfg->git_branch, cfg->env_dir, repo, cfg->git_branch, chart, base, cfg->domain);
 }

@@ -105,6 +105,18 @@ int pv_gitops_metrics(struct pv_gitops *g, struct pv_strbuf *out) PV_WARN_UNUSED
  * that have a values.yaml (usable as bases).  Any thread. */
 int pv_gitops_bases(struct pv_gitops *g, json_t *out) PV_WARN_UNUSED;
 
+/*
+ * `previewd recover`: rebuild the database's record of live environments
+ * from the previewd.json (and values.yaml) of every folder previewd manages
+ * at the tip of the remote branch (fetched first; the local clone's last
+ * tip if the remote is unreachable).  A name that already has a live row
+ * is left alone.  Runs on the calling thread, without the writer.
+ */
+int pv_gitops_recover(const struct pv_config *cfg, const char *db_path, int *restored, int *skipped) PV_WARN_UNUSED;
+
+/* The ApplicationSet that matches this configuration, as YAML, to out. */
+int pv_gitops_applicationset(const struct pv_config *cfg, struct pv_strbuf *out) PV_WARN_UNUSED;
+
 /* The path of the env folder for name, "ENV_DIR/name", into buf. */
 void pv_gitops_env_path(const struct pv_config *cfg, const char *name, char *buf, size_t len);
 

@@ -168,6 +168,35 @@ int main(int argc, char **argv)
 		pv_config_dispose(&cfg);
 		return rc;
 	}
+	/* `previewd recover` and `previewd print-applicationset`: one-shot
+	 * commands on the configuration from the environment */
+	if (argc == 2 && (strcmp(argv[1], "recover") == 0 || strcmp(argv[1], "print-applicationset") == 0)) {
+		if (pv_config_load(&cfg, 1, argv, &want_help, &want_version) < 0) {
+			fprintf(stderr, "previewd: %s\n", pv_error_last()->message);
+			pv_config_dispose(&cfg);
+			return 2;
+		}
+		pv_log_threshold = cfg.log_level;
+		if (strcmp(argv[1], "print-applicationset") == 0) {
+			struct pv_strbuf out = PV_STRBUF_INIT;
+			rc = pv_gitops_applicationset(&cfg, &out) < 0 ? 1 : 0;
+			if (rc == 0)
+				fputs(out.buf, stdout);
+			pv_strbuf_dispose(&out);
+		} else {
+			int restored = 0, skipped = 0;
+			git_libgit2_init();
+			snprintf(db_path, sizeof(db_path), "%s/previewd.db", cfg.data_dir);
+			rc = mkdir_p(cfg.data_dir) < 0 || pv_gitops_recover(&cfg, db_path, &restored, &skipped) < 0 ? 1 : 0;
+			if (rc == 0)
+				printf("recovered %d environment(s) from Git; %d already known\n", restored, skipped);
+			else
+				fprintf(stderr, "previewd: recover: %s\n", pv_error_last()->message);
+			git_libgit2_shutdown();
+		}
+		pv_config_dispose(&cfg);
+		return rc;
+	}
 	if (pv_config_load(&cfg, argc, argv, &want_help, &want_version) < 0) {
 		fprintf(stderr, "previewd: %s\n", pv_error_last()->message);
 		pv_config_dispose(&cfg);
