@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "chatops.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -137,6 +138,11 @@ static int idem_record(struct pv_store *st, const struct idem_ctx *idem, const s
 		return 0;
 	memcpy(rec.fingerprint, idem->fingerprint, sizeof(rec.fingerprint));
 	return pv_store_idem_put(st, idem->actor, idem->key, &rec, (int64_t)time(NULL));
+}
+
+const struct pv_config *pv_api_config(const struct pv_api *api)
+{
+	return api->cfg;
 }
 
 void pv_response_dispose(struct pv_response *resp)
@@ -935,6 +941,8 @@ static enum pv_route classify(const char *m, const char *p)
 		return PV_ROUTE_METRICS;
 	if (strcmp(p, "/v1/info") == 0)
 		return PV_ROUTE_INFO;
+	if (strncmp(p, "/v1/chatops", 11) == 0)
+		return PV_ROUTE_CHATOPS;
 	if (strcmp(p, "/v1/environments") == 0)
 		return read ? PV_ROUTE_LIST : PV_ROUTE_CREATE;
 	if (strncmp(p, "/v1/environments/", 17) == 0) {
@@ -994,6 +1002,10 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? metrics(api, resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/v1/info") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? info(api, resp) : method_not_allowed(resp, "GET, HEAD");
+	if (strcmp(p, "/v1/chatops/slack") == 0)
+		return strcmp(m, "POST") == 0 ? pv_chatops_slack(api, req, resp) : method_not_allowed(resp, "POST");
+	if (strcmp(p, "/v1/chatops") == 0)
+		return strcmp(m, "POST") == 0 ? pv_chatops_json(api, req, resp) : method_not_allowed(resp, "POST");
 	if (strcmp(p, prefix) == 0) {
 		if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
 			return env_list(api, req, resp);
@@ -1038,6 +1050,13 @@ static int authorize(const struct pv_request *req, char *actor, size_t len)
 
 	snprintf(actor, len, "anonymous");
 	if (strncmp(req->path, "/v1/", 4) != 0)
+		return 0;
+	if (req->trusted_actor) {
+		snprintf(actor, len, "%s", req->trusted_actor);
+		return 0;
+	}
+	/* Slack's requests are signed, not token-bearing: chatops checks them */
+	if (strcmp(req->path, "/v1/chatops/slack") == 0)
 		return 0;
 	need = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0 ? PV_ROLE_READER : PV_ROLE_WRITER;
 	if ((error = get_store(&st)) < 0 ||

@@ -52,6 +52,12 @@ struct pv_request {
 	const char *idempotency_key;/* Idempotency-Key header, may be NULL */
 	const char *actor;          /* set by pv_api_handle: token name, or "anonymous" */
 	const char *remote_addr;
+	/* any request header by name (NULL when absent); may be NULL */
+	const char *(*header)(void *ctx, const char *name);
+	void *header_ctx;
+	/* set only by previewd itself (chatops, after verifying a Slack
+	 * signature): the request acts as this writer without a token */
+	const char *trusted_actor;
 };
 
 enum pv_wait_kind { PV_WAIT_NONE = 0, PV_WAIT_CREATE, PV_WAIT_UPDATE, PV_WAIT_DELETE };
@@ -102,5 +108,8 @@ void pv_api_release(struct pv_api *api, struct pv_response *resp);
 /* Fill resp with an application/problem+json body for error code (message and
  * field from the thread's error slot). */
 void pv_api_problem(struct pv_response *resp, int code, const char *instance);
+
+/* The configuration the API serves (for chatops). */
+const struct pv_config *pv_api_config(const struct pv_api *api);
 
 #endif

@@ -79,6 +79,8 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_ARGOCD_TOKEN", "argocd-token", K_SECRET, OFF(argocd_token), NULL, 0, 0, "Argo CD API token (prefer the _FILE form)" },
 	{ "PREVIEWD_ARGOCD_TOKEN_FILE", "argocd-token-file", K_STRING, OFF(argocd_token_file), NULL, 0, 0, "file holding the Argo CD API token" },
 	{ "PREVIEWD_ARGOCD_POLL", "argocd-poll", K_DURATION, OFF(argocd_poll), "10s", 1, 3600, "time between reads of Applications' status" },
+	{ "PREVIEWD_SLACK_SIGNING_SECRET", "slack-signing-secret", K_SECRET, OFF(slack_signing_secret), NULL, 0, 0, "Slack app signing secret: enables /v1/chatops/slack" },
+	{ "PREVIEWD_SLACK_SIGNING_SECRET_FILE", "slack-signing-secret-file", K_STRING, OFF(slack_signing_secret_file), NULL, 0, 0, "file holding the Slack signing secret" },
 	{ "PREVIEWD_CORS_ORIGINS", "cors-origins", K_STRING, OFF(cors_origins), "", 0, 0, "origins (e.g. the portal's) allowed to call the API from a browser, comma separated, or *" },
 	{ "PREVIEWD_LOG_JSON", "log-json", K_BOOL, OFF(log_json), "false", 0, 1, "log one JSON object per line" },
 	{ "PREVIEWD_PUBLIC_URL", "public-url", K_STRING, OFF(public_url), "", 0, 0, "URL users reach previewd at, for hints in notifications (default: http://LISTEN)" },
@@ -287,6 +289,10 @@ static int derive(struct pv_config *cfg)
 	if (*cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 && strncmp(cfg->webhook_url, "https://", 8) != 0)
 		return pv_error_set(PV_EINVAL, "PREVIEWD_WEBHOOK_URL", "PREVIEWD_WEBHOOK_URL must be an http:// or https:// URL");
 	if ((error = parse_leads(cfg)) < 0)
+		return error;
+	if (cfg->slack_signing_secret_file && *cfg->slack_signing_secret_file &&
+	    (error = read_secret_file(&cfg->slack_signing_secret, cfg->slack_signing_secret_file,
+		     "PREVIEWD_SLACK_SIGNING_SECRET_FILE")) < 0)
 		return error;
 	if (cfg->argocd_token_file && *cfg->argocd_token_file &&
 	    (error = read_secret_file(&cfg->argocd_token, cfg->argocd_token_file, "PREVIEWD_ARGOCD_TOKEN_FILE")) < 0)

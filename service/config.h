@@ -69,6 +69,8 @@ struct pv_config {
 	char *argocd_token;         /* secret */
 	char *argocd_token_file;
 	long long argocd_poll;      /* seconds between status reads */
+	char *slack_signing_secret;     /* secret; "" = /v1/chatops/slack off */
+	char *slack_signing_secret_file;
 	char *cors_origins;         /* "*" or a comma-separated list; "" = no CORS */
 	int log_json;               /* one JSON object per line */
 	/* limits */

@@ -298,6 +298,11 @@ static const char *query_lookup(void *ctx, const char *key)
 	return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, key);
 }
 
+static const char *header_lookup(void *ctx, const char *name)
+{
+	return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
 static void remote_addr(struct MHD_Connection *conn, char *buf, size_t len)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -394,6 +399,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		.body = r->body ? r->body : "",
 		.body_len = r->len,
 		.remote_addr = addr,
+		.header = header_lookup,
+		.header_ctx = conn,
 	};
 	pv_api_handle(h->api, &preq, &r->resp);
 	if (r->resp.wait != PV_WAIT_NONE && r->resp.wait_ms > 0) {
