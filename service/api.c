@@ -20,6 +20,7 @@
 
 #include "auth.h"
 #include "chatops.h"
+#include "embed.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -939,6 +940,8 @@ static enum pv_route classify(const char *m, const char *p)
 		return PV_ROUTE_READYZ;
 	if (strcmp(p, "/metrics") == 0)
 		return PV_ROUTE_METRICS;
+	if (strcmp(p, "/") == 0)
+		return PV_ROUTE_PAGE;
 	if (strcmp(p, "/v1/info") == 0)
 		return PV_ROUTE_INFO;
 	if (strncmp(p, "/v1/chatops", 11) == 0)
@@ -953,6 +956,22 @@ static enum pv_route classify(const char *m, const char *p)
 			: strcmp(m, "DELETE") == 0 ? PV_ROUTE_DELETE : PV_ROUTE_OTHER;
 	}
 	return PV_ROUTE_OTHER;
+}
+
+/* The built-in page: a list of environments with their URL and time left,
+ * fetched by the browser from the API like any other client. */
+static int page(struct pv_response *resp)
+{
+	for (size_t i = 0; i < pv_embedded_page_count; i++) {
+		if (strcmp(pv_embedded_page[i].path, "index.html") != 0)
+			continue;
+		if (!(resp->text = strndup((const char *)pv_embedded_page[i].data, pv_embedded_page[i].len)))
+			return pv_error_set(PV_ERROR, NULL, "out of memory");
+		resp->status = 200;
+		resp->text_type = "text/html; charset=utf-8";
+		return 0;
+	}
+	return pv_error_set(PV_ENOTFOUND, NULL, "no page built in");
 }
 
 /* What a portal needs to render its form: where environments live, the TTL
@@ -1000,6 +1019,8 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? ready(api, resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/metrics") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? metrics(api, resp) : method_not_allowed(resp, "GET, HEAD");
+	if (strcmp(p, "/") == 0)
+		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? page(resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/v1/info") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? info(api, resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/v1/chatops/slack") == 0)

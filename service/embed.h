@@ -22,4 +22,8 @@ extern const size_t pv_embedded_schema_count;
 extern const struct pv_embedded_file pv_embedded_seed[];
 extern const size_t pv_embedded_seed_count;
 
+/* service/page/ (the built-in HTML page served at /) */
+extern const struct pv_embedded_file pv_embedded_page[];
+extern const size_t pv_embedded_page_count;
+
 #endif
