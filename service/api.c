@@ -774,20 +774,66 @@ static int env_events(const char *name, struct pv_response *resp)
 struct list_ctx {
 	struct pv_api *api;
 	json_t *items;
-	int64_t last_id;
-	int count;
+	struct pv_env last;   /* key fields of the last row, for next_cursor */
+	int count, want;
+	int more;             /* a row beyond the page exists */
 };
 
 static int list_one(const struct pv_env *env, void *payload)
 {
 	struct list_ctx *lc = payload;
-	json_t *j = env_json(lc->api, env);
+	json_t *j;
 
+	/* one row more than the page is read, to know whether a next page exists */
+	if (lc->count == lc->want) {
+		lc->more = 1;
+		return 0;
+	}
+	j = env_json(lc->api, env);
 	if (!j || json_array_append_new(lc->items, j) < 0)
 		return pv_error_set(PV_ERROR, NULL, "out of memory");
-	lc->last_id = env->id;
+	lc->last.id = env->id;
+	lc->last.expires_at = env->expires_at;
+	memcpy(lc->last.name, env->name, sizeof(lc->last.name));
 	lc->count++;
 	return 0;
+}
+
+static const char *const sort_names[PV_SORT_COUNT] = {
+	[PV_SORT_NEWEST] = "-created_at", [PV_SORT_OLDEST] = "created_at", [PV_SORT_NAME] = "name",
+	[PV_SORT_NAME_DESC] = "-name", [PV_SORT_EXPIRY] = "expires_at", [PV_SORT_EXPIRY_DESC] = "-expires_at",
+};
+
+/* Cursors are opaque to clients: "<id>" for the creation orders, "<name>.<id>"
+ * and "<expiry>.<id>" for the others (names never contain '.'). */
+static int parse_cursor(struct pv_store_filter *f, const char *cursor, char *name_buf, size_t name_len)
+{
+	const char *dot = strrchr(cursor, '.');
+	char *end;
+	long long id;
+
+	f->have_cursor = 1;
+	errno = 0;
+	id = strtoll(dot ? dot + 1 : cursor, &end, 10);
+	if (errno || *end || id < 1 || (dot == NULL) != (f->sort == PV_SORT_NEWEST || f->sort == PV_SORT_OLDEST))
+		goto bad;
+	f->after_id = id;
+	if (f->sort == PV_SORT_NAME || f->sort == PV_SORT_NAME_DESC) {
+		if ((size_t)(dot - cursor) >= name_len)
+			goto bad;
+		snprintf(name_buf, name_len, "%.*s", (int)(dot - cursor), cursor);
+		if (pv_valid_name(name_buf, "cursor") < 0)
+			goto bad;
+		f->after_text = name_buf;
+	} else if (f->sort == PV_SORT_EXPIRY || f->sort == PV_SORT_EXPIRY_DESC) {
+		errno = 0;
+		f->after_int = strtoll(cursor, &end, 10);
+		if (errno || end != dot || f->after_int < 0)
+			goto bad;
+	}
+	return 0;
+bad:
+	return pv_error_set(PV_EINVAL, "cursor", "cursor must be a value returned as next_cursor for the same sort");
 }
 
 static int env_list(struct pv_api *api, const struct pv_request *req, struct pv_response *resp)
@@ -798,8 +844,9 @@ static int env_list(struct pv_api *api, const struct pv_request *req, struct pv_
 	struct list_ctx lc = { .api = api };
 	const char *limit = req->query ? req->query(req->query_ctx, "limit") : NULL;
 	const char *cursor = req->query ? req->query(req->query_ctx, "cursor") : NULL;
+	const char *sort = req->query ? req->query(req->query_ctx, "sort") : NULL;
 	struct pv_store *st;
-	char *end, next[32];
+	char *end, next[96], name_buf[PV_NAME_MAX + 1];
 	int error, ok = 0;
 
 	f.owner = req->query ? req->query(req->query_ctx, "owner") : NULL;
@@ -813,6 +860,17 @@ static int env_list(struct pv_api *api, const struct pv_request *req, struct pv_
 		if (!ok)
 			return pv_error_set(PV_EINVAL, "status", "status must be one of pending, active, deleting, deleted, failed");
 	}
+	if (sort) {
+		int found = 0;
+		for (int i = 0; i < PV_SORT_COUNT && !found; i++)
+			if (strcmp(sort, sort_names[i]) == 0) {
+				f.sort = (enum pv_store_sort)i;
+				found = 1;
+			}
+		if (!found)
+			return pv_error_set(PV_EINVAL, "sort", "sort must be one of created_at, -created_at, name, -name, "
+				"expires_at, -expires_at");
+	}
 	if (limit) {
 		errno = 0;
 		long v = strtol(limit, &end, 10);
@@ -820,13 +878,10 @@ static int env_list(struct pv_api *api, const struct pv_request *req, struct pv_
 			return pv_error_set(PV_EINVAL, "limit", "limit must be an integer from 1 to %d", LIST_MAX);
 		f.limit = (int)v;
 	}
-	if (cursor) {
-		errno = 0;
-		long long v = strtoll(cursor, &end, 10);
-		if (errno || *end || end == cursor || v < 1)
-			return pv_error_set(PV_EINVAL, "cursor", "cursor must be a value returned as next_cursor");
-		f.before_id = v;
-	}
+	if (cursor && (error = parse_cursor(&f, cursor, name_buf, sizeof(name_buf))) < 0)
+		return error;
+	lc.want = f.limit;
+	f.limit++;
 	if ((error = get_store(&st)) < 0)
 		return error;
 	if (!(lc.items = json_array()))
@@ -835,10 +890,15 @@ static int env_list(struct pv_api *api, const struct pv_request *req, struct pv_
 		json_decref(lc.items);
 		return error;
 	}
-	snprintf(next, sizeof(next), "%lld", (long long)lc.last_id);
+	if (f.sort == PV_SORT_NEWEST || f.sort == PV_SORT_OLDEST)
+		snprintf(next, sizeof(next), "%lld", (long long)lc.last.id);
+	else if (f.sort == PV_SORT_NAME || f.sort == PV_SORT_NAME_DESC)
+		snprintf(next, sizeof(next), "%s.%lld", lc.last.name, (long long)lc.last.id);
+	else
+		snprintf(next, sizeof(next), "%lld.%lld", (long long)lc.last.expires_at, (long long)lc.last.id);
 	resp->status = 200;
 	resp->body = json_pack("{s:o, s:o}", "items", lc.items,
-		"next_cursor", lc.count == f.limit && lc.last_id > 1 ? json_string(next) : json_null());
+		"next_cursor", lc.more ? json_string(next) : json_null());
 	return resp->body ? 0 : pv_error_set(PV_ERROR, NULL, "out of memory");
 }
 

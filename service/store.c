@@ -24,7 +24,6 @@
 enum stmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
 	S_GET_NAME, S_GET_ID, S_INSERT, S_SAVE, S_EVENT,
-	S_LIST, S_LIST_OWNER, S_LIST_STATUS, S_LIST_OWNER_STATUS,
 	S_DIRTY, S_PUSHED, S_FAILED, S_DIRTY_ERROR, S_PING, S_COUNT_STATUS,
 	S_OUTBOX_ADD, S_EVENTS, S_EXPIRED, S_WARN_DUE, S_WARN_ADD, S_NEXT_EXPIRY, S_NEXT_WARN,
 	S_OUTBOX_DUE, S_OUTBOX_DONE, S_OUTBOX_RETRY, S_OUTBOX_NEXT,
@@ -45,11 +44,6 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_SAVE] = "UPDATE envs SET values_json = ?2, expires_at = ?3, status = ?4, updated_at = ?5, "
 		   "deleted_at = ?6, gen = gen + 1 WHERE id = ?1 RETURNING gen",
 	[S_EVENT] = "INSERT INTO events (env_id, name, kind, actor, at, detail, remote_addr) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-	[S_LIST] = "SELECT " ENV_COLS " FROM envs WHERE id < ?3 ORDER BY id DESC LIMIT ?4",
-	[S_LIST_OWNER] = "SELECT " ENV_COLS " FROM envs WHERE owner = ?1 AND id < ?3 ORDER BY id DESC LIMIT ?4",
-	[S_LIST_STATUS] = "SELECT " ENV_COLS " FROM envs WHERE status = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4",
-	[S_LIST_OWNER_STATUS] = "SELECT " ENV_COLS " FROM envs WHERE owner = ?1 AND status = ?2 AND id < ?3 "
-				"ORDER BY id DESC LIMIT ?4",
 	[S_DIRTY] = "SELECT " ENV_COLS " FROM envs WHERE gen > pushed_gen ORDER BY id LIMIT ?1",
 	[S_PUSHED] = "UPDATE envs SET pushed_gen = max(pushed_gen, ?2), git_commit = ?3, pushed_at = ?4, "
 		     "git_error = NULL, "
@@ -95,9 +89,13 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OUTBOX_NEXT] = "SELECT min(next_attempt_at) FROM outbox WHERE delivered_at IS NULL",
 };
 
+/* list statements, one per (sort, owner?, status?, cursor?) */
+#define LIST_VARIANTS (PV_SORT_COUNT * 8)
+
 struct pv_store {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[S_COUNT];
+	sqlite3_stmt *lists[LIST_VARIANTS];
 };
 
 static char *default_path;
@@ -229,6 +227,8 @@ void pv_store_free(struct pv_store *st)
 		return;
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(st->stmts[i]);
+	for (int i = 0; i < LIST_VARIANTS; i++)
+		sqlite3_finalize(st->lists[i]);
 	sqlite3_close(st->db);
 	free(st);
 }
@@ -584,22 +584,70 @@ static int walk(struct pv_store *st, sqlite3_stmt *s, pv_store_env_cb cb, void *
 	return 0;
 }
 
+/* The list query for a filter's shape.  Keyset pagination: the cursor is
+ * the last row's sort key and id, so pages stay stable while rows come and
+ * go, and a page costs the same at the end of the list as at its start. */
+static int list_statement(struct pv_store *st, const struct pv_store_filter *f, sqlite3_stmt **out)
+{
+	static const struct { const char *key; const char *dir; const char *cmp; } sorts[PV_SORT_COUNT] = {
+		[PV_SORT_NEWEST] = { NULL, "DESC", "<" },
+		[PV_SORT_OLDEST] = { NULL, "ASC", ">" },
+		[PV_SORT_NAME] = { "name", "ASC", ">" },
+		[PV_SORT_NAME_DESC] = { "name", "DESC", "<" },
+		/* "never" (0) sorts after every real expiry */
+		[PV_SORT_EXPIRY] = { "(CASE WHEN expires_at = 0 THEN 9223372036854775807 ELSE expires_at END)", "ASC", ">" },
+		[PV_SORT_EXPIRY_DESC] = { "(CASE WHEN expires_at = 0 THEN 9223372036854775807 ELSE expires_at END)", "DESC", "<" },
+	};
+	int v = (int)f->sort * 8 + (f->owner ? 4 : 0) + (f->status ? 2 : 0) + (f->have_cursor ? 1 : 0);
+	char sql[1024];
+	int rc, n;
+
+	if (f->sort >= PV_SORT_COUNT)
+		return pv_error_set(PV_EINVAL, "sort", "unknown sort order");
+	if (!st->lists[v]) {
+		const char *key = sorts[f->sort].key;
+		n = snprintf(sql, sizeof(sql), "SELECT " ENV_COLS " FROM envs WHERE 1%s%s", f->owner ? " AND owner = ?1" : "",
+			f->status ? " AND status = ?2" : "");
+		if (f->have_cursor && key)
+			n += snprintf(sql + n, sizeof(sql) - (size_t)n, " AND (%s, id) %s (?3, ?4)", key, sorts[f->sort].cmp);
+		else if (f->have_cursor)
+			n += snprintf(sql + n, sizeof(sql) - (size_t)n, " AND id %s ?4", sorts[f->sort].cmp);
+		if (key)
+			n += snprintf(sql + n, sizeof(sql) - (size_t)n, " ORDER BY %s %s, id %s", key, sorts[f->sort].dir,
+				sorts[f->sort].dir);
+		else
+			n += snprintf(sql + n, sizeof(sql) - (size_t)n, " ORDER BY id %s", sorts[f->sort].dir);
+		snprintf(sql + n, sizeof(sql) - (size_t)n, " LIMIT ?5");
+		rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->lists[v], NULL);
+		if (rc != SQLITE_OK)
+			return db_error(st, rc, "preparing a list");
+	}
+	*out = st->lists[v];
+	sqlite3_reset(*out);
+	sqlite3_clear_bindings(*out);
+	return 0;
+}
+
 int pv_store_env_list(struct pv_store *st, const struct pv_store_filter *filter,
 	pv_store_env_cb cb, void *payload)
 {
-	enum stmt which = filter->owner ? (filter->status ? S_LIST_OWNER_STATUS : S_LIST_OWNER)
-					: (filter->status ? S_LIST_STATUS : S_LIST);
 	sqlite3_stmt *s = NULL;
 	int error;
 
-	if ((error = prepare(st, which, &s)) < 0)
+	if ((error = list_statement(st, filter, &s)) < 0)
 		return error;
 	if (filter->owner)
 		sqlite3_bind_text(s, 1, filter->owner, -1, SQLITE_STATIC);
 	if (filter->status)
 		sqlite3_bind_text(s, 2, filter->status, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, filter->before_id > 0 ? filter->before_id : INT64_MAX);
-	sqlite3_bind_int(s, 4, filter->limit);
+	if (filter->have_cursor) {
+		if (filter->sort == PV_SORT_NAME || filter->sort == PV_SORT_NAME_DESC)
+			sqlite3_bind_text(s, 3, filter->after_text ? filter->after_text : "", -1, SQLITE_STATIC);
+		else if (filter->sort == PV_SORT_EXPIRY || filter->sort == PV_SORT_EXPIRY_DESC)
+			sqlite3_bind_int64(s, 3, filter->after_int ? filter->after_int : INT64_MAX);
+		sqlite3_bind_int64(s, 4, filter->after_id);
+	}
+	sqlite3_bind_int(s, 5, filter->limit);
 	return walk(st, s, cb, payload);
 }
 

@@ -189,14 +189,30 @@ int pv_store_outbox_retry(struct pv_store *st, int64_t id, int64_t next_at, cons
 /* earliest next_attempt_at of an undelivered row, 0 if none */
 int pv_store_outbox_next(struct pv_store *st, int64_t *out) PV_WARN_UNUSED;
 
+enum pv_store_sort {
+	PV_SORT_NEWEST = 0,   /* -created_at (by id) */
+	PV_SORT_OLDEST,       /* created_at */
+	PV_SORT_NAME,         /* name, then id */
+	PV_SORT_NAME_DESC,
+	PV_SORT_EXPIRY,       /* expires_at (soonest first; "never" last), then id */
+	PV_SORT_EXPIRY_DESC,
+	PV_SORT_COUNT
+};
+
 struct pv_store_filter {
 	const char *owner;   /* NULL: any */
 	const char *status;  /* NULL: any */
-	int64_t before_id;   /* 0: from the newest */
+	enum pv_store_sort sort;
+	/* keyset cursor: rows strictly after (after_text or after_int, after_id)
+	 * in the sort order; have_cursor 0 starts from the first row */
+	int have_cursor;
+	const char *after_text;  /* PV_SORT_NAME* */
+	int64_t after_int;       /* PV_SORT_EXPIRY* (0 for never) */
+	int64_t after_id;
 	int limit;
 };
 
-/* Rows matching the filter, newest first; the callback's non-zero return
+/* Rows matching the filter in its order; the callback's non-zero return
  * stops the walk and is returned. */
 int pv_store_env_list(struct pv_store *st, const struct pv_store_filter *filter,
 	pv_store_env_cb cb, void *payload) PV_WARN_UNUSED;

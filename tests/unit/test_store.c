@@ -66,6 +66,12 @@ static void insert(struct pv_store *st, struct pv_env *e)
 	assert_int_equal(pv_store_commit(st), 0);
 }
 
+static int first_name_cb(const struct pv_env *env, void *payload)
+{
+	snprintf((char *)payload, 64, "%s", env->name);
+	return 0;
+}
+
 static int count_cb(const struct pv_env *env, void *payload)
 {
 	(void)env;
@@ -192,10 +198,28 @@ static void list_filters_pages(void **state)
 	n = 0;
 	assert_int_equal(pv_store_env_list(f->st, &flt, count_cb, &n), 0);
 	assert_int_equal(n, 10);
-	flt.before_id = 6; /* ids 1..5 remain */
+	flt.have_cursor = 1;
+	flt.after_id = 6; /* newest first: ids 1..5 remain */
 	n = 0;
 	assert_int_equal(pv_store_env_list(f->st, &flt, count_cb, &n), 0);
 	assert_int_equal(n, 5);
+
+	/* by name, after env19: env20..env24 */
+	flt.sort = PV_SORT_NAME;
+	flt.after_text = "env19";
+	flt.after_id = 20;
+	n = 0;
+	assert_int_equal(pv_store_env_list(f->st, &flt, count_cb, &n), 0);
+	assert_int_equal(n, 5);
+	{
+		struct first { char name[64]; } first = { "" };
+		flt.limit = 1;
+		assert_int_equal(pv_store_env_list(f->st, &flt, first_name_cb, &first), 0);
+		assert_string_equal(first.name, "env20");
+		flt.sort = PV_SORT_NAME_DESC;
+		assert_int_equal(pv_store_env_list(f->st, &flt, first_name_cb, &first), 0);
+		assert_string_equal(first.name, "env18");
+	}
 }
 
 static void reopen_keeps_data(void **state)
