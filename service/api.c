@@ -9,6 +9,7 @@
  */
 #include "api.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -223,10 +224,11 @@ static json_t *env_json(const struct pv_api *api, const struct pv_env *env)
 			"checked_at", time_json(env->argocd_checked_at))
 		: json_null();
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, "
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
 			 "s:{s:s, s:o, s:b, s:o, s:o}, s:o}",
 		"name", env->name, "owner", env->owner, "status", env->status, "url", url,
 		"namespace", env->name, "base", env->base, "requested_by", env->requested_by,
+		"cluster", env->cluster[0] ? json_string(env->cluster) : json_null(),
 		"created_at", time_json(env->created_at), "updated_at", time_json(env->updated_at),
 		"expires_at", time_json(env->expires_at), "deleted_at", time_json(env->deleted_at),
 		"values", values ? values : json_object(),
@@ -498,9 +500,9 @@ static int check_quota(struct pv_api *api, struct pv_store *st, const char *owne
 static int env_create(struct pv_api *api, const struct pv_request *req, struct pv_response *resp,
 	const struct idem_ctx *idem)
 {
-	static const char *const allowed[] = { "owner", "name", "ttl", "base", "values", NULL };
+	static const char *const allowed[] = { "owner", "name", "ttl", "base", "values", "cluster", NULL };
 	json_t *doc = NULL, *base = NULL, *merged = NULL, *values;
-	const char *owner, *name, *base_name;
+	const char *owner, *name, *base_name, *cluster;
 	struct pv_store *st;
 	struct pv_env env = { 0 };
 	long long ttl;
@@ -509,8 +511,16 @@ static int env_create(struct pv_api *api, const struct pv_request *req, struct p
 
 	if ((error = parse_body(&doc, req)) < 0 || (error = check_keys(doc, allowed)) < 0 ||
 	    (error = get_string(&owner, doc, "owner")) < 0 || (error = get_string(&name, doc, "name")) < 0 ||
-	    (error = get_string(&base_name, doc, "base")) < 0)
+	    (error = get_string(&base_name, doc, "base")) < 0 || (error = get_string(&cluster, doc, "cluster")) < 0)
 		goto out;
+	if (!cluster)
+		cluster = api->cfg->default_cluster ? api->cfg->default_cluster : "";
+	/* an Argo CD cluster name: it lands in a file a generator reads */
+	if (*cluster && (strlen(cluster) > 63 || strspn(cluster, "abcdefghijklmnopqrstuvwxyz0123456789-.") != strlen(cluster) ||
+			 !isalnum((unsigned char)cluster[0]))) {
+		error = pv_error_set(PV_EINVAL, "cluster", "cluster must be an Argo CD cluster name: 1-63 characters of a-z, 0-9, '-' and '.'");
+		goto out;
+	}
 	if (!owner) {
 		error = pv_error_set(PV_EINVAL, "owner", "owner is required");
 		goto out;
@@ -549,6 +559,7 @@ static int env_create(struct pv_api *api, const struct pv_request *req, struct p
 	snprintf(env.owner, sizeof(env.owner), "%s", owner);
 	snprintf(env.status, sizeof(env.status), "%s", PV_STATUS_PENDING);
 	snprintf(env.base, sizeof(env.base), "%s", base_name);
+	snprintf(env.cluster, sizeof(env.cluster), "%s", cluster);
 	env.values_json = json_dumps(merged, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	env.requested_by = strdup(req->actor ? req->actor : "anonymous");
 	env.created_at = env.updated_at = now;

@@ -81,6 +81,7 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_ARGOCD_POLL", "argocd-poll", K_DURATION, OFF(argocd_poll), "10s", 1, 3600, "time between reads of Applications' status" },
 	{ "PREVIEWD_SLACK_SIGNING_SECRET", "slack-signing-secret", K_SECRET, OFF(slack_signing_secret), NULL, 0, 0, "Slack app signing secret: enables /v1/chatops/slack" },
 	{ "PREVIEWD_SLACK_SIGNING_SECRET_FILE", "slack-signing-secret-file", K_STRING, OFF(slack_signing_secret_file), NULL, 0, 0, "file holding the Slack signing secret" },
+	{ "PREVIEWD_DEFAULT_CLUSTER", "default-cluster", K_STRING, OFF(default_cluster), "", 0, 0, "Argo CD cluster for requests that name none (\"\": the ApplicationSet decides)" },
 	{ "PREVIEWD_CORS_ORIGINS", "cors-origins", K_STRING, OFF(cors_origins), "", 0, 0, "origins (e.g. the portal's) allowed to call the API from a browser, comma separated, or *" },
 	{ "PREVIEWD_LOG_JSON", "log-json", K_BOOL, OFF(log_json), "false", 0, 1, "log one JSON object per line" },
 	{ "PREVIEWD_PUBLIC_URL", "public-url", K_STRING, OFF(public_url), "", 0, 0, "URL users reach previewd at, for hints in notifications (default: http://LISTEN)" },

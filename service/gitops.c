@@ -794,6 +794,9 @@ static char *render_meta(const struct pv_env *env)
 		"base", env->base, "requested_by", env->requested_by,
 		"created_at", created, "updated_at", updated,
 		"expires_at", env->expires_at ? json_string(expires) : json_null());
+	/* the cluster-placing ApplicationSet reads this key; absent means its default */
+	if (o && env->cluster[0])
+		json_object_set_new(o, "cluster", json_string(env->cluster));
 	if (!o)
 		return NULL;
 	s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -1485,6 +1488,7 @@ static int recover_folder(struct pv_gitops *g, git_tree *folder, const char *nam
 	snprintf(env.name, sizeof(env.name), "%s", name);
 	snprintf(env.owner, sizeof(env.owner), "%s", str_or(json_string_value(json_object_get(meta, "owner")), name));
 	snprintf(env.base, sizeof(env.base), "%s", str_or(json_string_value(json_object_get(meta, "base")), g->cfg->base_env));
+	snprintf(env.cluster, sizeof(env.cluster), "%s", str_or(json_string_value(json_object_get(meta, "cluster")), ""));
 	snprintf(env.status, sizeof(env.status), "%s", PV_STATUS_ACTIVE);
 	env.requested_by = strdup(str_or(json_string_value(json_object_get(meta, "requested_by")), "recovered"));
 	env.values_json = json_dumps(values, JSON_COMPACT | JSON_PRESERVE_ORDER);

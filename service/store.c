@@ -19,7 +19,7 @@
 
 #define ENV_COLS "id, name, owner, status, base, values_json, requested_by, created_at, updated_at, " \
 		 "expires_at, deleted_at, gen, pushed_gen, git_commit, git_error, pushed_at, " \
-		 "argocd_sync, argocd_health, argocd_checked_at"
+		 "argocd_sync, argocd_health, argocd_checked_at, cluster"
 
 enum stmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
@@ -40,7 +40,7 @@ static const char *const stmt_sql[S_COUNT] = {
 		       "ORDER BY status IN ('pending','active','deleting') DESC, id DESC LIMIT 1",
 	[S_GET_ID] = "SELECT " ENV_COLS " FROM envs WHERE id = ?1",
 	[S_INSERT] = "INSERT INTO envs (name, owner, status, base, values_json, requested_by, created_at, "
-		     "updated_at, expires_at, gen, pushed_gen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, 0)",
+		     "updated_at, expires_at, cluster, gen, pushed_gen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, 0)",
 	[S_SAVE] = "UPDATE envs SET values_json = ?2, expires_at = ?3, status = ?4, updated_at = ?5, "
 		   "deleted_at = ?6, gen = gen + 1 WHERE id = ?1 RETURNING gen",
 	[S_EVENT] = "INSERT INTO events (env_id, name, kind, actor, at, detail, remote_addr) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -352,6 +352,7 @@ static int read_row(struct pv_env *out, sqlite3_stmt *s)
 	copy_text(out->argocd_sync, sizeof(out->argocd_sync), s, 16);
 	copy_text(out->argocd_health, sizeof(out->argocd_health), s, 17);
 	out->argocd_checked_at = sqlite3_column_int64(s, 18);
+	copy_text(out->cluster, sizeof(out->cluster), s, 19);
 	if (!out->values_json || !out->requested_by) {
 		pv_env_dispose(out);
 		return pv_error_set(PV_ERROR, NULL, "out of memory reading a row");
@@ -414,6 +415,7 @@ int pv_store_env_insert(struct pv_store *st, struct pv_env *env)
 	sqlite3_bind_int64(s, 7, env->created_at);
 	sqlite3_bind_int64(s, 8, env->updated_at);
 	sqlite3_bind_int64(s, 9, env->expires_at);
+	sqlite3_bind_text(s, 10, env->cluster, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc == SQLITE_CONSTRAINT)

@@ -42,6 +42,7 @@ struct pv_env {
 	char git_commit[48];
 	char *git_error;
 	char argocd_sync[24], argocd_health[24];  /* "" until Argo CD was asked */
+	char cluster[128];                        /* "" = the ApplicationSet's default */
 	int64_t argocd_checked_at;
 };
 

@@ -585,6 +585,22 @@ static void idempotency(void **state)
 	pv_response_dispose(&other);
 }
 
+static void cluster_field(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_response r;
+
+	call(f, &r, "POST", "/v1/environments", NULL, JSON, "{\"owner\":\"cl\",\"cluster\":\"edge-1\"}");
+	assert_int_equal(r.status, 202);
+	assert_string_equal(json_string_value(json_object_get(r.body, "cluster")), "edge-1");
+	pv_response_dispose(&r);
+	call(f, &r, "POST", "/v1/environments", NULL, JSON, "{\"owner\":\"cm\"}");
+	assert_true(json_is_null(json_object_get(r.body, "cluster")));
+	pv_response_dispose(&r);
+	expect_problem(f, "POST", "/v1/environments", JSON, "{\"owner\":\"cn\",\"cluster\":\"../x\"}", 422, "cluster");
+	expect_problem(f, "POST", "/v1/environments", JSON, "{\"owner\":\"cn\",\"cluster\":\"A b\"}", 422, "cluster");
+}
+
 static void quotas(void **state)
 {
 	struct fixture *f = *state;
@@ -630,6 +646,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(auth_roles, setup, teardown),
 		cmocka_unit_test_setup_teardown(idempotency, setup, teardown),
 		cmocka_unit_test_setup_teardown(quotas, setup, teardown),
+		cmocka_unit_test_setup_teardown(cluster_field, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
