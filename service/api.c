@@ -927,15 +927,19 @@ static int health(struct pv_response *resp)
 static int ready(struct pv_api *api, struct pv_response *resp)
 {
 	struct pv_store *st;
-	int db_ok, git_ok = 1, known = 1;
-	char git_error[256] = "";
+	int db_ok, git_ok = 1, known = 1, argo_on = 0, argo_ok = 1;
+	char git_error[256] = "", argo_error[256] = "";
+	int64_t argo_poll = 0;
 	int64_t last_push = 0;
 	const char *status;
 
 	db_ok = pv_store_thread(&st) == 0 && pv_store_ping(st) == 0;
 	if (api->git.status)
 		api->git.status(api->git.ctx, &known, &git_ok, git_error, sizeof(git_error), &last_push);
-	status = !db_ok ? "unavailable" : !known ? "starting" : git_ok ? "ready" : "degraded";
+	if (api->git.argocd)
+		api->git.argocd(api->git.ctx, &argo_on, &argo_ok, argo_error, sizeof(argo_error), &argo_poll);
+	/* Argo CD trouble only degrades: it never stops a request */
+	status = !db_ok ? "unavailable" : !known ? "starting" : git_ok && (!argo_on || argo_ok) ? "ready" : "degraded";
 	resp->status = db_ok && known ? 200 : 503;
 	resp->body = json_pack("{s:s, s:{s:{s:b, s:o}, s:{s:b, s:b, s:o, s:o}}}",
 		"status", status,
@@ -944,6 +948,10 @@ static int ready(struct pv_api *api, struct pv_response *resp)
 		"git", "ok", git_ok && known, "branch_known", known,
 		"error", git_error[0] ? json_string(git_error) : json_null(),
 		"last_push_at", time_json(last_push));
+	if (resp->body && argo_on)
+		json_object_set_new(json_object_get(resp->body, "checks"), "argocd",
+			json_pack("{s:b, s:o, s:o}", "ok", argo_ok, "error", argo_error[0] ? json_string(argo_error) : json_null(),
+				"last_poll_at", time_json(argo_poll)));
 	return 0;
 }
 

@@ -31,6 +31,9 @@ struct pv_api_git {
 	 * can be validated), *reachable whether the last Git operation worked;
 	 * may be NULL */
 	void (*status)(void *ctx, int *known, int *reachable, char *error, size_t error_len, int64_t *last_push_at);
+	/* for /readyz: Argo CD status reading (*enabled 0 when not configured);
+	 * may be NULL */
+	void (*argocd)(void *ctx, int *enabled, int *reachable, char *error, size_t error_len, int64_t *last_poll_at);
 	/* appends Git writer metrics in Prometheus text format; may be NULL */
 	int (*metrics)(void *ctx, struct pv_strbuf *out);
 	/* appends the names of people's env folders with a values.yaml (the

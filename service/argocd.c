@@ -159,6 +159,7 @@ static int exchange(struct pv_argocd *a, const char *url, const char *body, stru
 	struct pv_strbuf *response)
 {
 	long status = 0;
+	char shown[1024];
 	CURLcode rc;
 
 	curl_easy_reset(a->curl);
@@ -174,11 +175,13 @@ static int exchange(struct pv_argocd *a, const char *url, const char *body, stru
 	curl_easy_setopt(a->curl, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(a->curl, CURLOPT_WRITEDATA, response);
 	rc = curl_easy_perform(a->curl);
+	/* errors name the URL without any credentials in it */
+	public_url(shown, sizeof(shown), url);
 	if (rc != CURLE_OK)
-		return pv_error_set(PV_EUNAVAIL, NULL, "%s: %s", url, curl_easy_strerror(rc));
+		return pv_error_set(PV_EUNAVAIL, NULL, "%s: %s", shown, curl_easy_strerror(rc));
 	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status > 299)
-		return pv_error_set(PV_EUNAVAIL, NULL, "%s answered %ld", url, status);
+		return pv_error_set(PV_EUNAVAIL, NULL, "%s answered %ld", shown, status);
 	return 0;
 }
 
@@ -221,6 +224,18 @@ static void send_webhooks(struct pv_argocd *a, const char *body)
 	free(urls);
 }
 
+static int64_t rfc3339(const char *s)
+{
+	struct tm tm;
+	const char *end;
+
+	if (!s)
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	return end ? (int64_t)timegm(&tm) : 0;
+}
+
 /* Read every Application and record the status of those that are ours. */
 static void poll_status(struct pv_argocd *a)
 {
@@ -255,11 +270,15 @@ static void poll_status(struct pv_argocd *a)
 		json_t *st = json_object_get(app, "status");
 		const char *sync = json_string_value(json_object_get(json_object_get(st, "sync"), "status"));
 		const char *health = json_string_value(json_object_get(json_object_get(st, "health"), "status"));
+		/* when the last sync finished: a Healthy app synced before our push
+		 * is an old environment's, not this one's */
+		const char *finished = json_string_value(json_object_get(json_object_get(st, "operationState"), "finishedAt"));
 		int ready = 0;
 
 		if (!name)
 			continue;
-		error = pv_store_argocd_set(a->store, name, sync ? sync : "Unknown", health ? health : "Unknown", now, &ready);
+		error = pv_store_argocd_set(a->store, name, sync ? sync : "Unknown", health ? health : "Unknown",
+			rfc3339(finished), now, &ready);
 		if (error < 0 && error != PV_ENOTFOUND)
 			log_warn("argocd: %s", pv_error_last()->message);
 		readies += ready != 0;

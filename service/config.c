@@ -74,6 +74,7 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_CONN_TIMEOUT", "conn-timeout", K_DURATION, OFF(conn_timeout), "30s", 1, 3600, "idle time before a connection is closed" },
 	{ "PREVIEWD_ARGOCD_WEBHOOK_URL", "argocd-webhook-url", K_STRING, OFF(argocd_webhook_url), "", 0, 0, "Argo CD /api/webhook URL(s), comma separated: told after each push" },
 	{ "PREVIEWD_ARGOCD_WEBHOOK_SECRET", "argocd-webhook-secret", K_SECRET, OFF(argocd_webhook_secret), NULL, 0, 0, "the webhook's GitHub secret (X-Hub-Signature-256)" },
+	{ "PREVIEWD_ARGOCD_WEBHOOK_SECRET_FILE", "argocd-webhook-secret-file", K_STRING, OFF(argocd_webhook_secret_file), NULL, 0, 0, "file holding the webhook secret" },
 	{ "PREVIEWD_ARGOCD_REPO_URL", "argocd-repo-url", K_STRING, OFF(argocd_repo_url), "", 0, 0, "the repository URL as Argo CD knows it (default: PREVIEWD_GIT_URL)" },
 	{ "PREVIEWD_ARGOCD_URL", "argocd-url", K_STRING, OFF(argocd_url), "", 0, 0, "Argo CD API server, to report sync and health" },
 	{ "PREVIEWD_ARGOCD_TOKEN", "argocd-token", K_SECRET, OFF(argocd_token), NULL, 0, 0, "Argo CD API token (prefer the _FILE form)" },
@@ -298,6 +299,13 @@ static int derive(struct pv_config *cfg)
 	if (cfg->argocd_token_file && *cfg->argocd_token_file &&
 	    (error = read_secret_file(&cfg->argocd_token, cfg->argocd_token_file, "PREVIEWD_ARGOCD_TOKEN_FILE")) < 0)
 		return error;
+	if (cfg->argocd_webhook_secret_file && *cfg->argocd_webhook_secret_file &&
+	    (error = read_secret_file(&cfg->argocd_webhook_secret, cfg->argocd_webhook_secret_file,
+		     "PREVIEWD_ARGOCD_WEBHOOK_SECRET_FILE")) < 0)
+		return error;
+	if (*cfg->argocd_url && (!cfg->argocd_token || !*cfg->argocd_token))
+		return pv_error_set(PV_EINVAL, "PREVIEWD_ARGOCD_TOKEN",
+			"PREVIEWD_ARGOCD_URL needs PREVIEWD_ARGOCD_TOKEN or PREVIEWD_ARGOCD_TOKEN_FILE");
 	if (!*cfg->argocd_repo_url) {
 		free(cfg->argocd_repo_url);
 		if (!(cfg->argocd_repo_url = strdup(cfg->git_url)))

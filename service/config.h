@@ -64,6 +64,7 @@ struct pv_config {
 	/* Argo CD */
 	char *argocd_webhook_url;   /* comma-separated list; "" = off */
 	char *argocd_webhook_secret;/* secret: GitHub-style X-Hub-Signature-256 */
+	char *argocd_webhook_secret_file;
 	char *argocd_repo_url;      /* the repository URL as Argo CD knows it (default: git_url) */
 	char *argocd_url;           /* Argo CD API server; "" = no status reading */
 	char *argocd_token;         /* secret */

@@ -87,6 +87,17 @@ static int folder_cb(void *ctx, const char *name, int *exists, int *managed, cha
 	return pv_gitops_folder(((struct wakeups *)ctx)->git, name, exists, managed, values_yaml, values_len);
 }
 
+static void argocd_status_cb(void *ctx, int *enabled, int *reachable, char *error, size_t error_len, int64_t *last_poll_at)
+{
+	struct pv_argocd_status s;
+
+	pv_argocd_status(((struct wakeups *)ctx)->argocd, &s);
+	*enabled = s.enabled;
+	*reachable = s.reachable;
+	snprintf(error, error_len, "%s", s.error);
+	*last_poll_at = s.last_poll_at;
+}
+
 static int bases_cb(void *ctx, json_t *out)
 {
 	return pv_gitops_bases(((struct wakeups *)ctx)->git, out);
@@ -271,7 +282,7 @@ int main(int argc, char **argv)
 	}
 	wake.reaper = reaper;
 	api_git = (struct pv_api_git){ .folder = folder_cb, .kick = kick_cb, .status = status_cb,
-		.metrics = metrics_cb, .bases = bases_cb, .ctx = &wake };
+		.metrics = metrics_cb, .bases = bases_cb, .argocd = argocd_status_cb, .ctx = &wake };
 	if (pv_api_new(&api, &cfg, &api_git) < 0 || pv_http_start(http, api) < 0) {
 		log_error("%s", pv_error_last()->message);
 		goto out;

@@ -66,7 +66,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_TOKEN_LIST] = "SELECT name, role, '', created_at, revoked_at FROM tokens ORDER BY name",
 	[S_TOKEN_COUNT] = "SELECT count(*) FROM tokens WHERE revoked_at IS NULL",
 	[S_ARGOCD_SET] = "UPDATE envs SET argocd_sync = ?2, argocd_health = ?3, argocd_checked_at = ?4, "
-			 "argocd_ready_at = CASE WHEN argocd_ready_at IS NULL AND ?3 = 'Healthy' THEN ?4 ELSE argocd_ready_at END "
+			 "argocd_ready_at = CASE WHEN argocd_ready_at IS NULL AND ?3 = 'Healthy' AND ?2 = 'Synced' "
+			 "AND pushed_at IS NOT NULL AND (?5 = 0 OR ?5 >= pushed_at) THEN ?4 ELSE argocd_ready_at END "
 			 "WHERE id = ?1 RETURNING argocd_ready_at = ?4 AND ?3 = 'Healthy'",
 	[S_IDEM_GET] = "SELECT fingerprint, env_id, wait_kind, wait_gen, status, body FROM idempotency WHERE actor = ?1 AND key = ?2",
 	[S_IDEM_PUT] = "INSERT INTO idempotency (actor, key, fingerprint, env_id, wait_kind, wait_gen, status, body, created_at) "
@@ -1071,7 +1072,7 @@ int pv_store_idem_put(struct pv_store *st, const char *actor, const char *key, c
 /* ---- Argo CD ---- */
 
 int pv_store_argocd_set(struct pv_store *st, const char *name, const char *sync, const char *health,
-	int64_t now, int *ready)
+	int64_t synced_at, int64_t now, int *ready)
 {
 	sqlite3_stmt *s = NULL;
 	struct pv_env env;
@@ -1092,6 +1093,7 @@ int pv_store_argocd_set(struct pv_store *st, const char *name, const char *sync,
 	sqlite3_bind_text(s, 2, sync, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, health, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, now);
+	sqlite3_bind_int64(s, 5, synced_at);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		*ready = sqlite3_column_int(s, 0);

@@ -132,10 +132,13 @@ int pv_store_idem_put(struct pv_store *st, const char *actor, const char *key, c
 
 /* Record what Argo CD reports for the live environment `name`; *ready is
  * set (and the "ready" event recorded, once per environment) when it is
- * Healthy for the first time.  PV_ENOTFOUND if no live environment has
+ * Healthy and Synced for the first time by a sync that finished at or after
+ * the environment's push (synced_at, 0 when Argo CD did not say) - an
+ * Application left over from an earlier environment of the same name does
+ * not count.  PV_ENOTFOUND if no live environment has
  * that name. */
 int pv_store_argocd_set(struct pv_store *st, const char *name, const char *sync, const char *health,
-	int64_t now, int *ready) PV_WARN_UNUSED;
+	int64_t synced_at, int64_t now, int *ready) PV_WARN_UNUSED;
 
 /* Queue notifications (process-wide; set once before threads start). */
 void pv_store_set_outbox(int enabled);
