@@ -315,7 +315,8 @@ static int verify_slack(const struct pv_config *cfg, const struct pv_request *re
 	if (!ts || !sig)
 		return pv_error_set(PV_EAUTH, NULL, "missing X-Slack-Request-Timestamp or X-Slack-Signature");
 	t = strtoll(ts, &end, 10);
-	if (*end || end == ts || llabs((long long)time(NULL) - t) > SLACK_WINDOW)
+	/* compared without subtracting: an extreme timestamp must not overflow */
+	if (*end || end == ts || t < (long long)time(NULL) - SLACK_WINDOW || t > (long long)time(NULL) + SLACK_WINDOW)
 		return pv_error_set(PV_EAUTH, NULL, "the Slack request timestamp is missing or older than five minutes");
 	pv_chatops_slack_signature(want, sizeof(want), cfg->slack_signing_secret, ts, req->body, req->body_len);
 	/* constant time, over equal lengths only */

@@ -157,7 +157,7 @@ static const char *cors_origin(const struct pv_config *cfg, struct MHD_Connectio
 	const char *list = cfg->cors_origins, *p;
 	size_t n;
 
-	if (!origin || !*list)
+	if (!origin || !*origin || !*list)
 		return NULL;
 	if (strcmp(list, "*") == 0)
 		return origin;

@@ -27,20 +27,44 @@ int pv_log_parse_level(enum pv_log_level *out, const char *s)
 	return pv_error_set(PV_EINVAL, "log_level", "unknown log level '%s' (debug, info, warn, error)", s);
 }
 
-/* Append s to out as the inside of a JSON string. */
-static size_t json_escape(char *out, size_t cap, const char *s, size_t n)
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+
+	if (len == 0 || len > n || (len == 2 && s[0] < 0xc2))
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+/* Append s to out as the inside of a JSON string (json) or as text; either
+ * way control characters and invalid UTF-8 are escaped, so text from a
+ * request can neither forge a log line nor break a JSON one. */
+static size_t log_escape(char *out, size_t cap, const char *s, size_t n, int json)
 {
 	size_t o = 0;
 
-	for (size_t i = 0; i < n && o + 7 < cap; i++) {
+	for (size_t i = 0; i < n && o + 8 < cap;) {
 		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\') {
+		size_t u = utf8_len((const unsigned char *)s + i, n - i);
+
+		if (json && (c == '"' || c == '\\')) {
 			out[o++] = '\\';
 			out[o++] = (char)c;
-		} else if (c < 0x20) {
-			o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+			i++;
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(out + o, cap - o, json ? "\\u%04x" : "\\x%02x", c);
+			i++;
+		} else if (u == 0) {
+			o += (size_t)snprintf(out + o, cap - o, json ? "\\ufffd" : "\\x%02x", c);
+			i++;
 		} else {
-			out[o++] = (char)c;
+			memcpy(out + o, s + i, u);
+			o += u;
+			i += u;
 		}
 	}
 	return o;
@@ -71,15 +95,14 @@ void pv_log_write(enum pv_log_level level, const char *fmt, ...)
 		n = strftime(line, sizeof(line), "{\"ts\":\"%Y-%m-%dT%H:%M:%S", &tm);
 		n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ\",\"level\":\"%s\",\"component\":\"",
 			ts.tv_nsec / 1000000L, level_names[level]);
-		n += json_escape(line + n, sizeof(line) - n, clen ? msg : "previewd", clen ? clen : 8);
+		n += log_escape(line + n, sizeof(line) - n, clen ? msg : "previewd", clen ? clen : 8, 1);
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"msg\":\"");
-		n += json_escape(line + n, sizeof(line) - n - 4, body, (size_t)(msg + mlen - body));
+		n += log_escape(line + n, sizeof(line) - n - 4, body, (size_t)(msg + mlen - body), 1);
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "\"}");
 	} else {
 		n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-		m = snprintf(line + n, sizeof(line) - n, ".%03ldZ %-5s %s", ts.tv_nsec / 1000000L, level_names[level], msg);
-		if (m > 0)
-			n += (size_t)m < sizeof(line) - n - 1 ? (size_t)m : sizeof(line) - n - 2;
+		n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ %-5s ", ts.tv_nsec / 1000000L, level_names[level]);
+		n += log_escape(line + n, sizeof(line) - n - 2, msg, mlen, 0);
 	}
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, n) < 0) {
