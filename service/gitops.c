@@ -30,6 +30,7 @@
 
 #define ROUND_LIMIT 2000          /* rows per commit; the rest go in the next round */
 #define REJECT_FAST_RETRIES 5     /* rebuild-and-push at once this many times before backing off */
+#define REPACK_ROWS 5000          /* written rows that also trigger a repack */
 #define MANAGED_FILE "previewd.json"
 #define VALUES_FILE "values.yaml"
 
@@ -137,6 +138,7 @@ struct pv_gitops {
 	unsigned int rand_state;
 	char auth_header[1024]; /* pre-emptive "Authorization: Basic ..." (secret) */
 	long long commits_since_repack;
+	long long rows_since_repack;  /* every written row leaves loose blobs and trees */
 
 	pthread_t thread;
 	int thread_started;
@@ -1014,6 +1016,11 @@ static void tell_pushed(struct pv_gitops *g, git_commit *parent, const char *aft
 	json_decref(changes);
 }
 
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
 enum round_result { ROUND_IDLE, ROUND_DONE, ROUND_MORE, ROUND_REJECTED, ROUND_FAILED };
 
 static enum round_result run_round(struct pv_gitops *g)
@@ -1030,7 +1037,9 @@ static enum round_result run_round(struct pv_gitops *g)
 	size_t nupd = 0;
 	enum round_result result = ROUND_FAILED;
 	enum push_result pr;
+	struct timespec t_start, t_built, t_pushed;
 
+	clock_gettime(CLOCK_MONOTONIC, &t_start);
 	err[0] = '\0';
 	if (!g->repo || !g->remote) { /* a repack that could not reopen the clone */
 		git_remote_free(g->remote);
@@ -1126,7 +1135,9 @@ static enum round_result run_round(struct pv_gitops *g)
 		snprintf(err, sizeof(err), "committing: %s", git_msg());
 		goto cleanup;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t_built);
 	pr = do_push(g, &commit_oid, err, sizeof(err));
+	clock_gettime(CLOCK_MONOTONIC, &t_pushed);
 	if (pr == PUSH_REJECTED) {
 		log_info("gitops: push rejected (%s); fetching and rebuilding", err);
 		status_fail(g, err, 1);
@@ -1146,12 +1157,14 @@ static enum round_result run_round(struct pv_gitops *g)
 	}
 	git_oid_tostr(commit_hex, sizeof(commit_hex), &commit_oid);
 	g->commits_since_repack++;
+	g->rows_since_repack += (long long)rows.n;
 	if (g->hooks.pushed)
 		tell_pushed(g, tip_commit, commit_hex, &rows, plans);
 	pthread_mutex_lock(&g->lock);
 	g->status.commits++;
 	pthread_mutex_unlock(&g->lock);
 	log_info("gitops: pushed %.12s with %zu change(s)", commit_hex, rows.n);
+	log_debug("gitops: round: build %.1f ms, push %.1f ms", ms_between(&t_start, &t_built), ms_between(&t_built, &t_pushed));
 record:
 	snapshot_apply(g, &rows, plans);
 	status_ok(g, 1);
@@ -1272,6 +1285,7 @@ static int repack(struct pv_gitops *g)
 		goto cleanup;
 	}
 	g->commits_since_repack = 0;
+	g->rows_since_repack = 0;
 	log_info("gitops: repacked the local clone into %s (%d files removed)", keep, removed);
 cleanup:
 	git_revwalk_free(walk);
@@ -1325,7 +1339,10 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&g->lock);
 
 		r = run_round(g);
-		if ((r == ROUND_DONE || r == ROUND_IDLE) && g->commits_since_repack >= g->cfg->repack_every &&
+		/* by commits, or by rows when a burst coalesced into few commits
+		 * still left thousands of loose objects */
+		if ((r == ROUND_DONE || r == ROUND_IDLE) &&
+		    (g->commits_since_repack >= g->cfg->repack_every || g->rows_since_repack >= REPACK_ROWS) &&
 		    repack(g) < 0)
 			log_warn("gitops: %s", pv_error_last()->message);
 		switch (r) {
@@ -1397,7 +1414,7 @@ int pv_gitops_start(struct pv_gitops **out, const struct pv_config *cfg, const c
 	make_auth_header(g);
 	if ((error = open_clone(g)) < 0)
 		goto fail;
-	if ((error = pv_store_open(&g->store, g->db_path)) < 0)
+	if ((error = pv_store_open(&g->store, g->db_path)) < 0 || (error = pv_store_relax(g->store)) < 0)
 		goto fail;
 	g->kicked = 1; /* the first round fetches and pushes whatever a previous run left */
 	if (pthread_create(&g->thread, NULL, writer_main, g) != 0) {

@@ -58,6 +58,16 @@ typedef int (*pv_store_env_cb)(const struct pv_env *env, void *payload);
 int pv_store_open(struct pv_store **out, const char *path) PV_WARN_UNUSED;
 void pv_store_free(struct pv_store *st);
 
+/*
+ * synchronous=NORMAL for this connection: its commits may be lost on power
+ * failure (never corrupted).  For connections whose writes are derivable -
+ * the Git writer's "pushed" marks (a lost one makes the next round find
+ * Git already has it), the reaper's marks (expiry is re-read), delivery
+ * marks (at least once) - this saves an fsync per transaction.  Requests
+ * are acknowledged on FULL connections only.
+ */
+int pv_store_relax(struct pv_store *st) PV_WARN_UNUSED;
+
 /* Remember the database path for pv_store_thread(); call once, before any
  * thread asks for a connection. */
 void pv_store_set_default_path(const char *path);
