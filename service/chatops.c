@@ -77,6 +77,26 @@ static int form_value(const char *body, size_t len, const char *key, char *out, 
 	return -1;
 }
 
+/* Decoded form text is arbitrary bytes: keep valid UTF-8, turn control
+ * characters and invalid sequences into '?', so replies and logs built
+ * from it stay valid. */
+static void sanitize_text(char *s, int keep_newlines)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p) {
+		size_t len = pv_valid_utf8_len(p, strlen((const char *)p));
+
+		if (len == 0) {
+			*p++ = '?';
+			continue;
+		}
+		if (len == 1 && (*p < 0x20 || *p == 0x7f) && *p != '\t' && !(keep_newlines && *p == '\n'))
+			*p = ' ';
+		p += len;
+	}
+}
+
 /* A chat user name as an owner: lowercase, [a-z0-9-] only, starting with a
  * letter ("Jane.Doe" -> "jane-doe"). */
 static int owner_from_user(char *out, size_t len, const char *user)
@@ -299,6 +319,8 @@ static void dispatch(struct pv_api *api, struct command *c)
 	} else {
 		snprintf(c->reply, sizeof(c->reply), "I do not know '%.40s'.\n%s", argv[0], usage);
 	}
+	/* truncated echoes (%.40s) may cut a character in two */
+	sanitize_text(c->reply, 1);
 	log_info("chatops: %s: '%s' -> %s", c->actor, c->text, c->ok ? "ok" : "refused");
 }
 
@@ -340,6 +362,8 @@ int pv_chatops_slack(struct pv_api *api, const struct pv_request *req, struct pv
 		return pv_error_set(PV_EBADREQ, "user_name", "the Slack request has no user_name");
 	form_value(req->body, req->body_len, "text", c.text, sizeof(c.text));
 	form_value(req->body, req->body_len, "team_domain", team, sizeof(team));
+	sanitize_text(c.text, 0);
+	sanitize_text(user, 0);
 	if (owner_from_user(c.owner, sizeof(c.owner), user) < 0) {
 		snprintf(c.reply, sizeof(c.reply), "Your Slack name cannot be turned into an environment owner.");
 	} else {
@@ -378,6 +402,7 @@ int pv_chatops_json(struct pv_api *api, const struct pv_request *req, struct pv_
 		return pv_error_set(PV_EINVAL, "user", "user cannot be turned into an environment owner");
 	}
 	snprintf(c.text, sizeof(c.text), "%s", text);
+	sanitize_text(c.text, 0);
 	/* the bot's token is the requester; the chat user owns the environment */
 	snprintf(c.actor, sizeof(c.actor), "%s", req->actor ? req->actor : "anonymous");
 	json_decref(doc);

@@ -5,6 +5,8 @@
  */
 #include "log.h"
 
+#include "valid.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,19 +29,6 @@ int pv_log_parse_level(enum pv_log_level *out, const char *s)
 	return pv_error_set(PV_EINVAL, "log_level", "unknown log level '%s' (debug, info, warn, error)", s);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
-
-	if (len == 0 || len > n || (len == 2 && s[0] < 0xc2))
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
 /* Append s to out as the inside of a JSON string (json) or as text; either
  * way control characters and invalid UTF-8 are escaped, so text from a
  * request can neither forge a log line nor break a JSON one. */
@@ -49,7 +38,7 @@ static size_t log_escape(char *out, size_t cap, const char *s, size_t n, int jso
 
 	for (size_t i = 0; i < n && o + 8 < cap;) {
 		unsigned char c = (unsigned char)s[i];
-		size_t u = utf8_len((const unsigned char *)s + i, n - i);
+		size_t u = pv_valid_utf8_len((const unsigned char *)s + i, n - i);
 
 		if (json && (c == '"' || c == '\\')) {
 			out[o++] = '\\';

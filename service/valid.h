@@ -31,6 +31,11 @@ int pv_valid_reserved(const char *s, const char *field, char *const *extra, size
  */
 int pv_valid_duration(long long *out, const char *s, const char *field) PV_WARN_UNUSED;
 
+/* Length (1-4) of the well-formed UTF-8 character at s, at most n bytes
+ * long, or 0 when the bytes there are not well-formed UTF-8 (overlong
+ * forms, surrogates and code points beyond U+10FFFF included). */
+size_t pv_valid_utf8_len(const unsigned char *s, size_t n);
+
 /* Format seconds as the shortest of "2d", "8h", "90m", "45s" or combinations
  * ("1h30m"); buf of at least 32 bytes. */
 void pv_valid_format_duration(char *buf, size_t len, long long secs);

@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api.h"
+#include "chatops.h"
 #include "store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -51,6 +53,20 @@ static const char *no_query(void *ctx, const char *key)
 static struct pv_api *api;
 static struct pv_config cfg;
 
+/* Slack headers signed for the fuzzed body, so the form parser and the
+ * command grammar behind the signature check are reached too. */
+static char slack_ts[32], slack_sig[96];
+
+static const char *slack_header(void *ctx, const char *name)
+{
+	(void)ctx;
+	if (strcmp(name, "X-Slack-Request-Timestamp") == 0)
+		return slack_ts;
+	if (strcmp(name, "X-Slack-Signature") == 0)
+		return slack_sig;
+	return NULL;
+}
+
 static void init(void)
 {
 	static char dir[] = "/tmp/pv-fuzz-api-XXXXXX";
@@ -74,6 +90,7 @@ static void init(void)
 	cfg.wait_ms = 0;
 	cfg.max_values_bytes = 65536;
 	cfg.public_url = "http://127.0.0.1:8080";
+	cfg.slack_signing_secret = "fuzz-secret";
 	if (pv_api_new(&api, &cfg, &g) < 0)
 		abort();
 }
@@ -81,6 +98,7 @@ static void init(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const methods[] = { "POST", "PATCH", "DELETE", "GET" };
+	static const char *const posts[] = { "/v1/environments", "/v1/chatops", "/v1/chatops/slack", "/v1/environments" };
 	struct pv_request req = { 0 };
 	struct pv_response resp;
 	char path[256];
@@ -102,13 +120,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(path, sizeof(path), "/v1/environments/%.*s", (int)(size - 1 < 200 ? size - 1 : 200), body);
 		req.path = path;
 	} else {
-		req.path = (data[0] & 3) == 0 ? "/v1/environments" : "/v1/environments/alice";
+		req.path = (data[0] & 3) == 0 ? posts[(data[0] >> 4) & 3] : "/v1/environments/alice";
 	}
 	req.query = no_query;
 	req.content_type = "application/json";
 	req.body = body;
 	req.body_len = size - 1;
-	req.actor = "fuzz";
+	req.remote_addr = "127.0.0.1";
+	if (strcmp(req.path, "/v1/chatops/slack") == 0) {
+		snprintf(slack_ts, sizeof(slack_ts), "%lld", (long long)time(NULL));
+		pv_chatops_slack_signature(slack_sig, sizeof(slack_sig), cfg.slack_signing_secret, slack_ts, body, size - 1);
+		req.content_type = "application/x-www-form-urlencoded";
+		req.header = slack_header;
+	}
 	pv_api_handle(api, &req, &resp);
 	status = resp.status;
 	if (!(status == 200 || status == 202 || status == 400 || status == 404 || status == 405 ||
@@ -121,6 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fprintf(stderr, "status %d without a problem document for %s %s\n", status, req.method, req.path);
 		abort();
 	}
+	pv_api_release(api, &resp);
 	if (status < 400 && !resp.body) {
 		fprintf(stderr, "status %d without a body for %s %s\n", status, req.method, req.path);
 		abort();

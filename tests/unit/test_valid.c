@@ -85,6 +85,22 @@ static void duration_format(void **state)
 	assert_string_equal(buf, "0s");
 }
 
+static void utf8(void **state)
+{
+	(void)state;
+	assert_int_equal(pv_valid_utf8_len((const unsigned char *)"a", 1), 1);
+	assert_int_equal(pv_valid_utf8_len((const unsigned char *)"\xc3\xa4", 2), 2);        /* ä */
+	assert_int_equal(pv_valid_utf8_len((const unsigned char *)"\xe2\x82\xac", 3), 3);    /* € */
+	assert_int_equal(pv_valid_utf8_len((const unsigned char *)"\xf0\x9f\x9a\x80", 4), 4);/* rocket */
+	assert_int_equal(pv_valid_utf8_len((const unsigned char *)"\xc3", 1), 0);            /* cut */
+	assert_int_equal(pv_valid_utf8_len((const unsigned char *)"\xc0\xaf", 2), 0);        /* overlong */
+	assert_int_equal(pv_valid_utf8_len((const unsigned char *)"\xe0\x80\xaf", 3), 0);    /* overlong */
+	assert_int_equal(pv_valid_utf8_len((const unsigned char *)"\xed\xa0\x80", 3), 0);    /* surrogate */
+	assert_int_equal(pv_valid_utf8_len((const unsigned char *)"\xf4\x90\x80\x80", 4), 0);/* > U+10FFFF */
+	assert_int_equal(pv_valid_utf8_len((const unsigned char *)"\xf6\x80\x80\x80", 4), 0);
+	assert_int_equal(pv_valid_utf8_len((const unsigned char *)"\xff", 1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -93,6 +109,7 @@ int main(void)
 		cmocka_unit_test(reserved),
 		cmocka_unit_test(durations),
 		cmocka_unit_test(duration_format),
+		cmocka_unit_test(utf8),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
