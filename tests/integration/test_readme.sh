@@ -51,4 +51,39 @@ t_match 'previewd: delete alice' "$out" "git log shows the removal"
 
 out=$(run 5)
 t_eq "$(jq -S . "$work/problem.json")" "$(printf '%s' "$out" | jq -S .)" "the problem document is the one the README shows"
+pv_stop
+
+# ---------------------------------------------------------------- integrations
+t_begin "README integration examples"
+ex=$(t_mktemp examples)
+export SLACK_SIGNING_SECRET=readme-secret
+pv_start "$ex/previewd-data" PREVIEWD_SLACK_SIGNING_SECRET="$SLACK_SIGNING_SECRET" \
+	PREVIEWD_CORS_ORIGINS=https://portal.example.com PREVIEWD_WAIT_MS=10000 || { t_ok "previewd starts" false; t_end; }
+python3 - "$T_ROOT/README.md" "$ex" "$PV_URL" "$PREVIEWD_BIN" <<'PY'
+import re, sys
+readme, out, url, binary = sys.argv[1:]
+text = open(readme).read()
+blocks = re.findall(r"<!-- example -->\s*```sh\n(.*?)```", text, re.S)
+for i, b in enumerate(blocks):
+    b = b.replace("http://127.0.0.1:8080", url).replace("build/previewd", binary)
+    open(f"{out}/example.{i}.sh", "w").write(b)
+PY
+t_eq 5 "$(ls "$ex"/example.*.sh | wc -l)" "the README has five integration examples"
+runx() { (cd "$ex" && PREVIEWD_DATA_DIR="$ex/previewd-data" bash -e "example.$1.sh") 2>&1; }
+
+out=$(runx 0)
+t_eq 0 "$?" "print-applicationset example runs"
+t_match 'env/\*/values.yaml' "$out" "its glob is the env folders'"
+out=$(runx 1)
+t_eq ephemeral "$(printf '%s' "$out" | jq -r .response_type)" "the Slack example is answered in Slack's format"
+t_match 'http://pr-1.env.my' "$(printf '%s' "$out" | jq -r .text)" "and names the new environment's URL"
+out=$(runx 2)
+t_eq true "$(printf '%s' "$out" | jq -r .ok)" "the JSON chat-ops example works"
+t_eq pr-2 "$(printf '%s' "$out" | jq -r .environment.name)" "and created pr-2"
+out=$(runx 3)
+t_match '"domain": "env.my"' "$out" "the portal example shows /v1/info"
+t_match 'pr-1' "$out" "lists alice's environments"
+t_match 'Access-Control-Allow-Origin: https://portal.example.com' "$out" "and CORS allows the portal"
+out=$(runx 4)
+t_match 'previewd_environments\{status="active"\}' "$out" "the metrics example shows environments by status"
 t_end
