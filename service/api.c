@@ -686,6 +686,7 @@ static int env_patch(struct pv_api *api, const struct pv_request *req, const cha
 		json_object_set_new(detail, "expires_at", time_json(env.expires_at));
 	}
 	env.updated_at = now;
+	snprintf(env.changed_by, sizeof(env.changed_by), "%s", req->actor ? req->actor : "anonymous");
 	detail_s = json_dumps(detail, JSON_COMPACT);
 	if ((error = pv_store_env_save(st, &env)) < 0 ||
 	    (error = idem_record(st, idem, &env, PV_WAIT_UPDATE)) < 0 ||
@@ -732,6 +733,7 @@ static int env_delete(struct pv_api *api, const struct pv_request *req, const ch
 	if (strcmp(env.status, PV_STATUS_DELETING) != 0) {
 		snprintf(env.status, sizeof(env.status), "%s", PV_STATUS_DELETING);
 		env.updated_at = now;
+		snprintf(env.changed_by, sizeof(env.changed_by), "%s", req->actor ? req->actor : "anonymous");
 		if ((error = pv_store_env_save(st, &env)) < 0 ||
 		    (error = pv_store_event_add(st, &env, "deleting", req->actor ? req->actor : "anonymous", req->remote_addr, now, NULL)) < 0)
 			goto out;

@@ -905,8 +905,11 @@ static char *commit_message(const struct rows *rows, const struct plan *plans)
 	for (size_t i = 0; i < rows->n; i++) {
 		if (plans[i].action != A_WRITE && plans[i].action != A_REMOVE)
 			continue;
+		/* the requester of this change: a removal names who removed it */
+		const char *by = strcmp(plans[i].verb, "create") != 0 && rows->v[i].changed_by[0] ? rows->v[i].changed_by
+												    : rows->v[i].requested_by;
 		if (pv_strbuf_printf(&msg, "%s %s (owner %s, requested by %s)\n", plans[i].verb,
-			    rows->v[i].name, rows->v[i].owner, rows->v[i].requested_by) < 0)
+			    rows->v[i].name, rows->v[i].owner, by) < 0)
 			goto fail;
 	}
 	return msg.buf; /* the caller owns it */

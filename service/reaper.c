@@ -83,6 +83,7 @@ static int reap_once(struct pv_reaper *r, int64_t now, size_t *changed, int *mor
 		snprintf(detail, sizeof(detail), "{\"expires_at\":%lld}", (long long)e->expires_at);
 		snprintf(e->status, sizeof(e->status), "%s", PV_STATUS_DELETING);
 		e->updated_at = now;
+		snprintf(e->changed_by, sizeof(e->changed_by), "reaper (expired)");
 		if ((error = pv_store_env_save(r->store, e)) < 0 ||
 		    (error = pv_store_event_add(r->store, e, "expired", "reaper", NULL, now, detail)) < 0)
 			goto fail;

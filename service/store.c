@@ -19,7 +19,7 @@
 
 #define ENV_COLS "id, name, owner, status, base, values_json, requested_by, created_at, updated_at, " \
 		 "expires_at, deleted_at, gen, pushed_gen, git_commit, git_error, pushed_at, " \
-		 "argocd_sync, argocd_health, argocd_checked_at, cluster"
+		 "argocd_sync, argocd_health, argocd_checked_at, cluster, changed_by"
 
 enum stmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
@@ -40,9 +40,10 @@ static const char *const stmt_sql[S_COUNT] = {
 		       "ORDER BY status IN ('pending','active','deleting') DESC, id DESC LIMIT 1",
 	[S_GET_ID] = "SELECT " ENV_COLS " FROM envs WHERE id = ?1",
 	[S_INSERT] = "INSERT INTO envs (name, owner, status, base, values_json, requested_by, created_at, "
-		     "updated_at, expires_at, cluster, gen, pushed_gen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, 0)",
+		     "updated_at, expires_at, cluster, changed_by, gen, pushed_gen) "
+		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?6, 1, 0)",
 	[S_SAVE] = "UPDATE envs SET values_json = ?2, expires_at = ?3, status = ?4, updated_at = ?5, "
-		   "deleted_at = ?6, gen = gen + 1 WHERE id = ?1 RETURNING gen",
+		   "deleted_at = ?6, changed_by = coalesce(?7, changed_by), gen = gen + 1 WHERE id = ?1 RETURNING gen",
 	[S_EVENT] = "INSERT INTO events (env_id, name, kind, actor, at, detail, remote_addr) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_DIRTY] = "SELECT " ENV_COLS " FROM envs WHERE gen > pushed_gen ORDER BY id LIMIT ?1",
 	[S_PUSHED] = "UPDATE envs SET pushed_gen = max(pushed_gen, ?2), git_commit = ?3, pushed_at = ?4, "
@@ -64,7 +65,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_TOKEN_FIND] = "SELECT name, role, hash, created_at, revoked_at FROM tokens WHERE lookup = ?1",
 	[S_TOKEN_REVOKE] = "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
 	[S_TOKEN_LIST] = "SELECT name, role, '', created_at, revoked_at FROM tokens ORDER BY name",
-	[S_TOKEN_COUNT] = "SELECT count(*) FROM tokens WHERE revoked_at IS NULL",
+	/* revoked tokens count too: revoking every token must not reopen the API */
+	[S_TOKEN_COUNT] = "SELECT count(*) FROM tokens",
 	[S_ARGOCD_SET] = "UPDATE envs SET argocd_sync = ?2, argocd_health = ?3, argocd_checked_at = ?4, "
 			 "argocd_ready_at = CASE WHEN argocd_ready_at IS NULL AND ?3 = 'Healthy' AND ?2 = 'Synced' "
 			 "AND pushed_at IS NOT NULL AND (?5 = 0 OR ?5 >= pushed_at) THEN ?4 ELSE argocd_ready_at END "
@@ -369,6 +371,7 @@ static int read_row(struct pv_env *out, sqlite3_stmt *s)
 	copy_text(out->argocd_health, sizeof(out->argocd_health), s, 17);
 	out->argocd_checked_at = sqlite3_column_int64(s, 18);
 	copy_text(out->cluster, sizeof(out->cluster), s, 19);
+	copy_text(out->changed_by, sizeof(out->changed_by), s, 20);
 	if (!out->values_json || !out->requested_by) {
 		pv_env_dispose(out);
 		return pv_error_set(PV_ERROR, NULL, "out of memory reading a row");
@@ -458,6 +461,8 @@ int pv_store_env_save(struct pv_store *st, struct pv_env *env)
 	sqlite3_bind_int64(s, 5, env->updated_at);
 	if (env->deleted_at)
 		sqlite3_bind_int64(s, 6, env->deleted_at);
+	if (env->changed_by[0])
+		sqlite3_bind_text(s, 7, env->changed_by, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		env->gen = sqlite3_column_int64(s, 0);

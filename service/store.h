@@ -43,6 +43,7 @@ struct pv_env {
 	char *git_error;
 	char argocd_sync[24], argocd_health[24];  /* "" until Argo CD was asked */
 	char cluster[128];                        /* "" = the ApplicationSet's default */
+	char changed_by[64];                      /* who asked for the latest change; pv_store_env_save writes it when set */
 	int64_t argocd_checked_at;
 };
 
@@ -94,8 +95,9 @@ int pv_store_env_get_id(struct pv_store *st, struct pv_env *out, int64_t id) PV_
  * live.  Sets env->id.  Call inside a transaction. */
 int pv_store_env_insert(struct pv_store *st, struct pv_env *env) PV_WARN_UNUSED;
 
-/* Write back values_json, expires_at, status, updated_at, deleted_at and
- * bump gen (env->gen is updated).  Call inside a transaction. */
+/* Write back values_json, expires_at, status, updated_at, deleted_at,
+ * changed_by (when not "") and bump gen (env->gen is updated).  Call inside
+ * a transaction. */
 int pv_store_env_save(struct pv_store *st, struct pv_env *env) PV_WARN_UNUSED;
 
 /* Append to the history; detail_json may be NULL.  Kinds that are also
@@ -122,7 +124,8 @@ int pv_store_token_add(struct pv_store *st, const char *name, const char *role, 
 int pv_store_token_find(struct pv_store *st, const char *lookup, struct pv_token *out) PV_WARN_UNUSED;
 int pv_store_token_revoke(struct pv_store *st, const char *name, int64_t now) PV_WARN_UNUSED;
 int pv_store_token_list(struct pv_store *st, int (*cb)(const struct pv_token *t, void *payload), void *payload) PV_WARN_UNUSED;
-/* number of tokens not revoked */
+/* number of tokens ever created (revoked ones included): previewd is open
+ * only before the first token */
 int pv_store_token_count(struct pv_store *st, long long *out) PV_WARN_UNUSED;
 
 /* ---- idempotency keys ---- */

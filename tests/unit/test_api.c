@@ -509,6 +509,11 @@ static void auth_roles(void **state)
 	call_as(f, &r, "GET", "/v1/environments", NULL, hdr_r, NULL);
 	assert_int_equal(r.status, 401);
 	pv_response_dispose(&r);
+	/* revoking every token does not reopen the API, not even to loopback */
+	assert_int_equal(pv_store_token_revoke(f->st, "chatbot", 2), 0);
+	call(f, &r, "GET", "/v1/environments", NULL, NULL, NULL);
+	assert_int_equal(r.status, 401);
+	pv_response_dispose(&r);
 	/* the token itself is not stored */
 	{
 		struct pv_token t;
