@@ -425,6 +425,10 @@ static int check_render(const struct pv_api *api, const json_t *values)
 		return pv_error_set(error, "values", "%s", pv_error_last()->message);
 	error = pv_values_render(&yaml, &len, NULL, values, (size_t)api->cfg->max_values_bytes);
 	free(yaml);
+	/* the body was within its limit; what is too large is the merged
+	 * result, a property of the request's content: 422, not 413 */
+	if (error == PV_ETOOBIG)
+		error = PV_EINVAL;
 	if (error < 0)
 		return pv_error_set(error, "values", "%s", pv_error_last()->message);
 	return 0;

@@ -448,7 +448,7 @@ static void values_limits(void **state)
 	/* rendered values over max_values_bytes */
 	f->cfg.max_values_bytes = 300;
 	snprintf(body, sizeof(body), "{\"owner\":\"heidi\",\"values\":{\"big\":\"%0400d\"}}", 7);
-	expect_problem(f, "POST", "/v1/environments", JSON, body, 413, "values");
+	expect_problem(f, "POST", "/v1/environments", JSON, body, 422, "values");
 }
 
 static void auth_roles(void **state)
