@@ -518,6 +518,42 @@ static int tracking_ref(char *buf, size_t len, const struct pv_config *cfg)
 	return snprintf(buf, len, "refs/remotes/origin/%s", cfg->git_branch) >= (int)len ? -1 : 0;
 }
 
+/*
+ * Remove lock files a killed previewd left in its clone (any *.lock under refs/,
+ * packed-refs.lock, config.lock...).  Safe because main.c holds the data
+ * dir's lock: no other process can be writing this clone.  Without this a
+ * kill -9 during a fetch leaves refs/remotes/origin/main.lock behind and
+ * every later fetch fails.
+ */
+static int remove_stale_locks(const char *dir, int depth)
+{
+	DIR *d;
+	struct dirent *e;
+	char path[4096];
+	int removed = 0;
+
+	if (depth > 8 || !(d = opendir(dir)))
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		struct stat st;
+
+		if (e->d_name[0] == '.' || strcmp(e->d_name, "objects") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (lstat(path, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			removed += remove_stale_locks(path, depth + 1);
+		else if (n > 5 && strcmp(e->d_name + n - 5, ".lock") == 0 && unlink(path) == 0) {
+			log_warn("gitops: removed the stale lock %s (left by a previewd that did not exit)", path);
+			removed++;
+		}
+	}
+	closedir(d);
+	return removed;
+}
+
 static int open_clone(struct pv_gitops *g)
 {
 	const struct pv_config *cfg = g->cfg;
@@ -526,6 +562,7 @@ static int open_clone(struct pv_gitops *g)
 	git_reference *tr = NULL;
 	int error;
 
+	remove_stale_locks(g->clone_path, 0);
 	if (git_repository_open_bare(&g->repo, g->clone_path) < 0) {
 		git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
 		opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;

@@ -18,14 +18,17 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <git2.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "auth.h"
@@ -41,6 +44,26 @@
 #ifndef PREVIEWD_VERSION
 #define PREVIEWD_VERSION "0.1.0"
 #endif
+
+/*
+ * One previewd per data dir: its clone, its queue and its lock-file cleanup
+ * assume no other writer.  The lock is released by the kernel when the
+ * process ends, however it ends.
+ */
+static int lock_data_dir(const char *dir)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/previewd.lock", dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0)
+		return pv_error_set(PV_EUNAVAIL, NULL, "cannot open %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return pv_error_set(PV_ECONFLICT, NULL, "another previewd is using the data dir %s", dir);
+	}
+	return fd; /* kept open for the life of the process */
+}
 
 static int mkdir_p(const char *path)
 {
@@ -199,7 +222,8 @@ int main(int argc, char **argv)
 			int restored = 0, skipped = 0;
 			git_libgit2_init();
 			snprintf(db_path, sizeof(db_path), "%s/previewd.db", cfg.data_dir);
-			rc = mkdir_p(cfg.data_dir) < 0 || pv_gitops_recover(&cfg, db_path, &restored, &skipped) < 0 ? 1 : 0;
+			rc = mkdir_p(cfg.data_dir) < 0 || lock_data_dir(cfg.data_dir) < 0 ||
+			     pv_gitops_recover(&cfg, db_path, &restored, &skipped) < 0 ? 1 : 0;
 			if (rc == 0)
 				printf("recovered %d environment(s) from Git; %d already known\n", restored, skipped);
 			else
@@ -256,6 +280,10 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (mkdir_p(cfg.data_dir) < 0) {
 		log_error("cannot create the data dir %s: %s", cfg.data_dir, strerror(errno));
+		goto out;
+	}
+	if (lock_data_dir(cfg.data_dir) < 0) {
+		log_error("%s", pv_error_last()->message);
 		goto out;
 	}
 	snprintf(db_path, sizeof(db_path), "%s/previewd.db", cfg.data_dir);
