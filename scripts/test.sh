@@ -25,7 +25,7 @@ stage() { # NAME BUILDDIR CTEST-ARGS... ; configure args come from $cfg
 	local out rc summary
 	out=$(cd "$dir" && ctest --output-on-failure "$@" 2>&1)
 	rc=$?
-	printf '%s\n' "$out" | tail -n 200
+	printf '%s\n' "$out"
 	# "100% tests passed, 0 tests failed out of 12"
 	summary=$(printf '%s\n' "$out" | grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' | tail -n 1)
 	if [ -n "$summary" ]; then

@@ -34,6 +34,7 @@
 #include "auth.h"
 #include "config.h"
 #include "gitops.h"
+#include "gitstream.h"
 #include "http.h"
 #include "argocd.h"
 #include "log.h"
@@ -221,6 +222,8 @@ int main(int argc, char **argv)
 		} else {
 			int restored = 0, skipped = 0;
 			git_libgit2_init();
+			if (pv_gitstream_register(60) < 0)
+				fprintf(stderr, "previewd: %s\n", pv_error_last()->message);
 			snprintf(db_path, sizeof(db_path), "%s/previewd.db", cfg.data_dir);
 			rc = mkdir_p(cfg.data_dir) < 0 || lock_data_dir(cfg.data_dir) < 0 ||
 			     pv_gitops_recover(&cfg, db_path, &restored, &skipped) < 0 ? 1 : 0;
@@ -270,6 +273,10 @@ int main(int argc, char **argv)
 	 * default) costs a lookup per env folder on every commit - 40 ms at
 	 * 10,000 environments - and proves nothing here. */
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0);
+	if (pv_gitstream_register(60) < 0) {
+		log_error("%s", pv_error_last()->message);
+		goto out;
+	}
 	/* memory stays flat as the repository grows: a small object cache and
 	 * bounded pack windows (libgit2's defaults allow 256 MiB and 8 GiB) */
 	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(8 << 20));

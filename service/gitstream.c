@@ -1,0 +1,158 @@
+/*
+ * gitstream.c - a libgit2 socket stream with TCP_NODELAY and timeouts.
+ */
+#include "gitstream.h"
+
+#include <errno.h>
+#include <git2.h>
+#include <git2/sys/stream.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+/* The layout of libgit2 1.5's git_socket_stream (streams/socket.h): its SSH
+ * transport takes the socket from a stream it got from the registry. */
+struct tcp_stream {
+	git_stream parent;
+	char *host;
+	char *port;
+	int s;
+};
+
+static int timeout_seconds = 60;
+
+static int fail(const char *what)
+{
+	git_error_set(GIT_ERROR_NET, "%s: %s", what, strerror(errno));
+	return -1;
+}
+
+static int tcp_connect(git_stream *stream)
+{
+	struct tcp_stream *st = (struct tcp_stream *)stream;
+	struct addrinfo hints, *info = NULL, *p;
+	struct timeval tv = { timeout_seconds, 0 };
+	int one = 1, rc, fd = -1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_family = AF_UNSPEC;
+	if ((rc = getaddrinfo(st->host, st->port, &hints, &info)) != 0) {
+		git_error_set(GIT_ERROR_NET, "failed to resolve address for %s: %s", st->host, gai_strerror(rc));
+		return -1;
+	}
+	for (p = info; p; p = p->ai_next) {
+		if ((fd = socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol)) < 0)
+			continue;
+		/* bounded waits: a silent server fails the push instead of hanging it */
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if (connect(fd, p->ai_addr, p->ai_addrlen) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(info);
+	if (fd < 0)
+		return fail("failed to connect");
+	/* each write of a push goes out now, not after the peer's delayed ACK */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	st->s = fd;
+	return 0;
+}
+
+static ssize_t tcp_read(git_stream *stream, void *data, size_t len)
+{
+	struct tcp_stream *st = (struct tcp_stream *)stream;
+	ssize_t n;
+
+	do
+		n = recv(st->s, data, len, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK
+			? (git_error_set(GIT_ERROR_NET, "the Git server sent nothing for %d s", timeout_seconds), -1)
+			: fail("error receiving data from socket");
+	return n;
+}
+
+static ssize_t tcp_write(git_stream *stream, const char *data, size_t len, int flags)
+{
+	struct tcp_stream *st = (struct tcp_stream *)stream;
+	size_t off = 0;
+
+	(void)flags;
+	while (off < len) {
+		ssize_t n = send(st->s, data + off, len - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fail("error sending data");
+		off += (size_t)n;
+	}
+	return (ssize_t)off;
+}
+
+static int tcp_close(git_stream *stream)
+{
+	struct tcp_stream *st = (struct tcp_stream *)stream;
+
+	if (st->s >= 0 && close(st->s) < 0) {
+		st->s = -1;
+		return fail("error closing socket");
+	}
+	st->s = -1;
+	return 0;
+}
+
+static void tcp_free(git_stream *stream)
+{
+	struct tcp_stream *st = (struct tcp_stream *)stream;
+
+	if (st->s >= 0)
+		close(st->s);
+	free(st->host);
+	free(st->port);
+	free(st);
+}
+
+static int tcp_new(git_stream **out, const char *host, const char *port)
+{
+	struct tcp_stream *st = calloc(1, sizeof(*st));
+
+	*out = NULL;
+	if (!st || !(st->host = strdup(host)) || !(st->port = strdup(port))) {
+		if (st) {
+			free(st->host);
+			free(st);
+		}
+		git_error_set_oom();
+		return -1;
+	}
+	st->s = -1;
+	st->parent.version = GIT_STREAM_VERSION;
+	st->parent.connect = tcp_connect;
+	st->parent.read = tcp_read;
+	st->parent.write = tcp_write;
+	st->parent.close = tcp_close;
+	st->parent.free = tcp_free;
+	*out = &st->parent;
+	return 0;
+}
+
+int pv_gitstream_register(int seconds)
+{
+	git_stream_registration reg = { GIT_STREAM_VERSION, tcp_new, NULL };
+
+	timeout_seconds = seconds > 0 ? seconds : 60;
+	if (git_stream_register(GIT_STREAM_STANDARD, &reg) < 0)
+		return pv_error_set(PV_ERROR, NULL, "registering the Git stream: %s",
+			git_error_last() ? git_error_last()->message : "?");
+	return 0;
+}
