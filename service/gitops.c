@@ -31,6 +31,7 @@
 #define ROUND_LIMIT 2000          /* rows per commit; the rest go in the next round */
 #define REJECT_FAST_RETRIES 5     /* rebuild-and-push at once this many times before backing off */
 #define REPACK_ROWS 5000          /* written rows that also trigger a repack */
+#define ROUND_LINGER_MS 4         /* pause between back-to-back rounds, to batch more */
 #define MANAGED_FILE "previewd.json"
 #define VALUES_FILE "values.yaml"
 
@@ -359,6 +360,21 @@ static void status_ok(struct pv_gitops *g, int pushed)
 	pthread_mutex_unlock(&g->lock);
 }
 
+static const double push_bounds[8] = { 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5 };
+
+static void observe_push(struct pv_gitops *g, double seconds)
+{
+	size_t b = 0;
+
+	while (b < 8 && seconds > push_bounds[b])
+		b++;
+	pthread_mutex_lock(&g->lock);
+	g->status.push_buckets[b]++;
+	g->status.push_seconds_sum += seconds;
+	g->status.push_count++;
+	pthread_mutex_unlock(&g->lock);
+}
+
 static void status_fail(struct pv_gitops *g, const char *msg, int rejected)
 {
 	pthread_mutex_lock(&g->lock);
@@ -381,9 +397,11 @@ void pv_gitops_status(struct pv_gitops *g, struct pv_gitops_status *out)
 int pv_gitops_metrics(struct pv_gitops *g, struct pv_strbuf *out)
 {
 	struct pv_gitops_status s;
+	uint64_t cum = 0;
+	int error;
 
 	pv_gitops_status(g, &s);
-	return pv_strbuf_printf(out,
+	error = pv_strbuf_printf(out,
 		"# HELP previewd_git_pushes_total Pushes the Git server accepted.\n"
 		"# TYPE previewd_git_pushes_total counter\n"
 		"previewd_git_pushes_total %llu\n"
@@ -401,9 +419,23 @@ int pv_gitops_metrics(struct pv_gitops *g, struct pv_strbuf *out)
 		"previewd_git_reachable %d\n"
 		"# HELP previewd_git_last_push_timestamp_seconds Time of the last accepted push.\n"
 		"# TYPE previewd_git_last_push_timestamp_seconds gauge\n"
-		"previewd_git_last_push_timestamp_seconds %lld\n",
+		"previewd_git_last_push_timestamp_seconds %lld\n"
+		"# HELP previewd_git_push_duration_seconds Time a push took, accepted or not.\n"
+		"# TYPE previewd_git_push_duration_seconds histogram\n",
 		(unsigned long long)s.pushes, (unsigned long long)s.push_failures, (unsigned long long)s.rejections,
 		(unsigned long long)s.commits, s.reachable, (long long)s.last_push_at);
+	for (size_t b = 0; b < 9 && error == 0; b++) {
+		cum += s.push_buckets[b];
+		if (b < 8)
+			error = pv_strbuf_printf(out, "previewd_git_push_duration_seconds_bucket{le=\"%g\"} %llu\n",
+				push_bounds[b], (unsigned long long)cum);
+		else
+			error = pv_strbuf_printf(out, "previewd_git_push_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+				"previewd_git_push_duration_seconds_sum %.6f\n"
+				"previewd_git_push_duration_seconds_count %llu\n",
+				(unsigned long long)cum, s.push_seconds_sum, (unsigned long long)s.push_count);
+	}
+	return error;
 }
 
 /* ---- repository set-up -------------------------------------------------- */
@@ -1178,6 +1210,7 @@ static enum round_result run_round(struct pv_gitops *g)
 	clock_gettime(CLOCK_MONOTONIC, &t_built);
 	pr = do_push(g, &commit_oid, err, sizeof(err));
 	clock_gettime(CLOCK_MONOTONIC, &t_pushed);
+	observe_push(g, ms_between(&t_built, &t_pushed) / 1000);
 	if (pr == PUSH_REJECTED) {
 		log_info("gitops: push rejected (%s); fetching and rebuilding", err);
 		status_fail(g, err, 1);
@@ -1393,7 +1426,11 @@ static void *writer_main(void *arg)
 		case ROUND_DONE:
 		case ROUND_MORE:
 			g->failures = g->rejections = 0;
-			wait_ms = 0;
+			/* the clients answered by this round send their next requests
+			 * within a millisecond or two: lingering briefly lets them join
+			 * the next commit instead of trailing it in one more round.  A
+			 * writer that was idle starts at once (sequential latency). */
+			wait_ms = r == ROUND_MORE ? 0 : ROUND_LINGER_MS;
 			/* whatever arrived during the push goes out in the next commit */
 			pthread_mutex_lock(&g->lock);
 			g->kicked = 1;

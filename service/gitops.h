@@ -94,6 +94,10 @@ struct pv_gitops_status {
 	char last_error[256];  /* "" when reachable */
 	int64_t last_push_at;  /* unix seconds, 0 = never */
 	uint64_t pushes, push_failures, rejections, commits;
+	/* push durations (accepted or not): buckets by PV_GITOPS_PUSH_BOUNDS */
+	uint64_t push_buckets[9];
+	double push_seconds_sum;
+	uint64_t push_count;
 };
 
 void pv_gitops_status(struct pv_gitops *g, struct pv_gitops_status *out);

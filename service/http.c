@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -55,6 +56,7 @@ struct pv_http {
 	struct req *room;           /* waiting requests, unordered */
 	pthread_t timer;
 	int timer_started, stopping;
+	time_t trimmed_at;          /* timer thread only */
 };
 
 static void ts_add_ms(struct timespec *ts, long long ms)
@@ -138,9 +140,18 @@ static void *timer_main(void *arg)
 		}
 		if (!have) {
 			earliest = now;
-			ts_add_ms(&earliest, 60000);
+			ts_add_ms(&earliest, 10000);
 		}
 		pthread_cond_timedwait(&h->timer_wake, &h->lock, &earliest);
+		/* hand freed memory back now and then: bursts of JSON leave the
+		 * allocator holding pages no one uses */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - h->trimmed_at >= 10) {
+			h->trimmed_at = now.tv_sec;
+			pthread_mutex_unlock(&h->lock);
+			malloc_trim(0);
+			pthread_mutex_lock(&h->lock);
+		}
 	}
 	pthread_mutex_unlock(&h->lock);
 	return NULL;

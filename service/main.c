@@ -130,7 +130,14 @@ static int bases_cb(void *ctx, json_t *out)
 
 static int metrics_cb(void *ctx, struct pv_strbuf *out)
 {
-	return pv_gitops_metrics(((struct wakeups *)ctx)->git, out);
+	struct wakeups *w = ctx;
+	int error = pv_gitops_metrics(w->git, out);
+
+	if (error == 0 && w->reaper)
+		error = pv_reaper_metrics(w->reaper, out);
+	if (error == 0 && w->notify)
+		error = pv_notify_metrics(w->notify, out);
+	return error;
 }
 
 /* a request changed something: push it, re-plan expiries, deliver events */
@@ -279,7 +286,7 @@ int main(int argc, char **argv)
 	}
 	/* memory stays flat as the repository grows: a small object cache and
 	 * bounded pack windows (libgit2's defaults allow 256 MiB and 8 GiB) */
-	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(8 << 20));
+	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(4 << 20));
 	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(16 << 20));
 	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)(4 << 20));
 	/* one malloc arena per thread would keep freed memory per thread */

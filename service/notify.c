@@ -30,6 +30,7 @@ struct pv_notify {
 	int kicked, stopping;
 	int64_t blocked_until;  /* after a failure: no delivery before this (thread only) */
 	unsigned int failures;  /* consecutive failed deliveries (thread only) */
+	unsigned long long delivered, failed;  /* counters, under lock */
 };
 
 static void utc(char *buf, size_t len, long long t)
@@ -265,6 +266,9 @@ static void run_pass(struct pv_notify *n)
 			if (pv_store_outbox_delivered(n->store, ob->id, (int64_t)time(NULL)) < 0)
 				log_warn("notify: %s", pv_error_last()->message);
 			log_debug("notify: delivered %s #%lld", ob->kind, (long long)ob->id);
+			pthread_mutex_lock(&n->lock);
+			n->delivered++;
+			pthread_mutex_unlock(&n->lock);
 			if (n->failures)
 				log_info("notify: the receiver answers again");
 			n->failures = 0;
@@ -272,6 +276,9 @@ static void run_pass(struct pv_notify *n)
 		}
 		char why[300];
 		long long wait = backoff(n, (int)++n->failures);
+		pthread_mutex_lock(&n->lock);
+		n->failed++;
+		pthread_mutex_unlock(&n->lock);
 		snprintf(why, sizeof(why), "%s", pv_error_last()->message);
 		log_warn("notify: delivering %s #%lld failed (attempt %d): %s; next try in %llds", ob->kind,
 			(long long)ob->id, ob->attempts + 1, why, wait);
@@ -348,6 +355,23 @@ int pv_notify_start(struct pv_notify **out, const struct pv_config *cfg, const c
 fail:
 	pv_notify_free(n);
 	return error;
+}
+
+int pv_notify_metrics(struct pv_notify *n, struct pv_strbuf *out)
+{
+	unsigned long long delivered, failed;
+
+	pthread_mutex_lock(&n->lock);
+	delivered = n->delivered;
+	failed = n->failed;
+	pthread_mutex_unlock(&n->lock);
+	return pv_strbuf_printf(out,
+		"# HELP previewd_notifications_delivered_total Notifications the receiver accepted.\n"
+		"# TYPE previewd_notifications_delivered_total counter\n"
+		"previewd_notifications_delivered_total %llu\n"
+		"# HELP previewd_notification_failures_total Delivery attempts that failed (retried later).\n"
+		"# TYPE previewd_notification_failures_total counter\n"
+		"previewd_notification_failures_total %llu\n", delivered, failed);
 }
 
 void pv_notify_kick(struct pv_notify *n)

@@ -23,12 +23,16 @@
 
 #include "config.h"
 #include "error.h"
+#include "strbuf.h"
 
 struct pv_notify;
 
 int pv_notify_start(struct pv_notify **out, const struct pv_config *cfg, const char *db_path) PV_WARN_UNUSED;
 void pv_notify_kick(struct pv_notify *n);
 void pv_notify_free(struct pv_notify *n);
+
+/* Append the notifier's counters in Prometheus text format (any thread). */
+int pv_notify_metrics(struct pv_notify *n, struct pv_strbuf *out) PV_WARN_UNUSED;
 
 /*
  * The body POSTed for outbox row id: kind and payload as stored.  JSON

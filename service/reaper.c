@@ -26,6 +26,8 @@ struct pv_reaper {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;   /* CLOCK_REALTIME: expiries are wall-clock times */
 	int kicked, stopping;
+	/* counters, under lock */
+	unsigned long long expired, warnings, passes;
 };
 
 struct batch {
@@ -70,6 +72,7 @@ static int reap_once(struct pv_reaper *r, int64_t now, size_t *changed, int *mor
 {
 	struct batch b = { 0 };
 	char detail[128];
+	size_t expired_n = 0;
 	int error;
 
 	*changed = 0;
@@ -89,6 +92,7 @@ static int reap_once(struct pv_reaper *r, int64_t now, size_t *changed, int *mor
 			goto fail;
 	}
 	*changed += b.n;
+	expired_n = b.n;
 	*more = b.n == REAP_BATCH;
 	if (b.n)
 		log_info("reaper: %zu environment(s) expired", b.n);
@@ -109,7 +113,14 @@ static int reap_once(struct pv_reaper *r, int64_t now, size_t *changed, int *mor
 		batch_clear(&b);
 	}
 	free(b.v);
-	return pv_store_commit(r->store);
+	if ((error = pv_store_commit(r->store)) < 0)
+		return error;
+	pthread_mutex_lock(&r->lock);
+	r->passes++;
+	r->expired += (unsigned long long)expired_n;
+	r->warnings += (unsigned long long)(*changed - expired_n);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
 fail:
 	batch_clear(&b);
 	free(b.v);
@@ -188,6 +199,27 @@ int pv_reaper_start(struct pv_reaper **out, const struct pv_config *cfg, const c
 fail:
 	pv_reaper_free(r);
 	return error;
+}
+
+int pv_reaper_metrics(struct pv_reaper *r, struct pv_strbuf *out)
+{
+	unsigned long long expired, warnings, passes;
+
+	pthread_mutex_lock(&r->lock);
+	expired = r->expired;
+	warnings = r->warnings;
+	passes = r->passes;
+	pthread_mutex_unlock(&r->lock);
+	return pv_strbuf_printf(out,
+		"# HELP previewd_reaper_expired_total Environments the reaper marked for removal.\n"
+		"# TYPE previewd_reaper_expired_total counter\n"
+		"previewd_reaper_expired_total %llu\n"
+		"# HELP previewd_reaper_warnings_total Expiry warnings queued.\n"
+		"# TYPE previewd_reaper_warnings_total counter\n"
+		"previewd_reaper_warnings_total %llu\n"
+		"# HELP previewd_reaper_passes_total Reaper passes (wake-ups that checked for due work).\n"
+		"# TYPE previewd_reaper_passes_total counter\n"
+		"previewd_reaper_passes_total %llu\n", expired, warnings, passes);
 }
 
 void pv_reaper_kick(struct pv_reaper *r)

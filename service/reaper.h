@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "strbuf.h"
 
 struct pv_reaper;
 
@@ -27,5 +28,8 @@ int pv_reaper_start(struct pv_reaper **out, const struct pv_config *cfg, const c
 void pv_reaper_kick(struct pv_reaper *r);
 
 void pv_reaper_free(struct pv_reaper *r);
+
+/* Append the reaper's counters in Prometheus text format (any thread). */
+int pv_reaper_metrics(struct pv_reaper *r, struct pv_strbuf *out) PV_WARN_UNUSED;
 
 #endif
