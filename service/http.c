@@ -243,6 +243,9 @@ static enum MHD_Result send_response(struct pv_http *h, struct MHD_Connection *c
 	MHD_add_response_header(mr, "X-Request-Id", r->id);
 	add_cors(mr, cors_origin(h->cfg, conn));
 	ret = MHD_queue_response(conn, (unsigned int)resp->status, mr);
+	/* the answer is settled: a retry with the same Idempotency-Key may
+	 * arrive before libmicrohttpd reports this request completed */
+	pv_api_release(h->api, resp);
 	{
 		double secs = seconds_since(&r->started);
 		pv_metrics_http_response((enum pv_route)resp->route, resp->status, secs);
