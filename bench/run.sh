@@ -128,28 +128,38 @@ folders() {
 	git --git-dir "$1" ls-tree --name-only "$sha" env/ | grep -c "^env/$2" || true
 }
 
-# pv_up NAME GIT_URL [VAR=value...]: previewd on a fresh data dir, ready
+# pv_up NAME GIT_URL [VAR=value...]: previewd on a fresh data dir, ready.
+# A port picked free may be taken by another process before previewd binds
+# it (tests run side by side under ctest): then pick another.
 pv_up() {
-	local name=$1 url=$2 port _ code
+	local name=$1 url=$2 port _ code attempt
 	shift 2
 	PV_DATA=$WORK/pv-$name
 	mkdir -p "$PV_DATA"
 	PV_LOG=$WORK/pv-$name.log
-	port=$(_gs_pick_port) || die "no free port"
-	env PREVIEWD_LISTEN="127.0.0.1:$port" PREVIEWD_DATA_DIR="$PV_DATA" PREVIEWD_GIT_URL="$url" \
-		PREVIEWD_GIT_USERNAME="$GITSERVER_USER" PREVIEWD_GIT_PASSWORD="$GITSERVER_PASS" \
-		PREVIEWD_WAIT_MS=30000 PREVIEWD_LOG_LEVEL=warn PREVIEWD_MIN_TTL=1 \
-		PREVIEWD_MAX_CONN_PER_IP=512 "$@" \
-		"$PREVIEWD_BIN" </dev/null >>"$PV_LOG" 2>&1 &
-	PV_PID=$!
-	PV_PORT=$port
-	for _ in $(seq 1 300); do
-		kill -0 "$PV_PID" 2>/dev/null || { tail -n 20 "$PV_LOG" >&2; die "previewd ($name) exited at start"; }
-		code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$port/readyz" 2>/dev/null)
-		[ "$code" = 200 ] && return 0
-		sleep 0.05
+	for attempt in 1 2 3 4 5; do
+		port=$(_gs_pick_port) || die "no free port"
+		env PREVIEWD_LISTEN="127.0.0.1:$port" PREVIEWD_DATA_DIR="$PV_DATA" PREVIEWD_GIT_URL="$url" \
+			PREVIEWD_GIT_USERNAME="$GITSERVER_USER" PREVIEWD_GIT_PASSWORD="$GITSERVER_PASS" \
+			PREVIEWD_WAIT_MS=30000 PREVIEWD_LOG_LEVEL=warn PREVIEWD_MIN_TTL=1 \
+			PREVIEWD_MAX_CONN_PER_IP=512 "$@" \
+			"$PREVIEWD_BIN" </dev/null >>"$PV_LOG" 2>&1 &
+		PV_PID=$!
+		PV_PORT=$port
+		for _ in $(seq 1 300); do
+			if ! kill -0 "$PV_PID" 2>/dev/null; then
+				wait "$PV_PID" 2>/dev/null
+				grep -q 'Address already in use' "$PV_LOG" && continue 2
+				tail -n 20 "$PV_LOG" >&2
+				die "previewd ($name) exited at start"
+			fi
+			code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$port/readyz" 2>/dev/null)
+			[ "$code" = 200 ] && return 0
+			sleep 0.05
+		done
+		die "previewd ($name) not ready within 15 s; see $PV_LOG"
 	done
-	die "previewd ($name) not ready within 15 s; see $PV_LOG"
+	die "previewd ($name): no port after $attempt attempts"
 }
 
 pv_down() {
