@@ -220,6 +220,8 @@ t_eq 200 "$HTTP_STATUS" "/metrics answers 200"
 t_match '^text/plain' "$HTTP_CTYPE" "Prometheus text"
 t_match 'previewd_environments\{status="active"\} [1-9]' "$HTTP_BODY" "environments by status"
 t_match 'previewd_git_pushes_total [1-9]' "$HTTP_BODY" "push counter"
+t_match 'previewd_git_push_duration_seconds_count [1-9]' "$HTTP_BODY" "push duration histogram"
+t_match 'previewd_reaper_passes_total [1-9]' "$HTTP_BODY" "reaper counters"
 pv_stop
 t_eq 0 "$PV_EXIT" "SIGTERM stops previewd with status 0"
 t_end
