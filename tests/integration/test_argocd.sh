@@ -30,27 +30,7 @@ iso2s() { date -u -d "$1" +%s; }
 
 # bg_start VAR OUTFILE CMD...: start a helper that prints its port first;
 # sets VAR_PID and VAR_PORT
-BG_PIDS=()
-bg_start() {
-	local var=$1 out=$2 port='' pid _
-	shift 2
-	: >"$out"
-	"$@" >"$out" 2>&1 &
-	pid=$!
-	BG_PIDS+=("$pid")
-	for _ in $(seq 1 100); do
-		port=$(head -n 1 "$out")
-		[[ $port =~ ^[0-9]+$ ]] && break
-		port=''
-		sleep 0.05
-	done
-	[ -n "$port" ] || { echo "$* did not start: $(cat "$out")" >&2; return 1; }
-	printf -v "${var}_PID" %s "$pid"
-	printf -v "${var}_PORT" %s "$port"
-}
-bg_stop() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; return 0; }
-bg_stop_all() { local p; for p in "${BG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done; return 0; }
-t_defer bg_stop_all
+# bg_start and bg_stop come from the harness
 
 # the fake's control file: written whole, then renamed into place
 CTL=$T_TMP/argocd-control.json

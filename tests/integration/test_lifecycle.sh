@@ -31,27 +31,12 @@ status_of() { curl -s "$1/v1/environments/$2" | jq -r .status; }
 status_is() { [ "$(status_of "$1" "$2")" = "$3" ]; }
 
 # rcv_start VAR LOG [receiver args...]: start a receiver; sets VAR_PID, VAR_PORT
-RCV_PIDS=()
 rcv_start() {
-	local var=$1 log=$2 out port='' pid _
+	local var=$1 log=$2
 	shift 2
-	out=$(mktemp "$T_TMP/rcv.XXXXXX")
-	python3 "$RECEIVER" "$log" "$@" >"$out" 2>&1 &
-	pid=$!
-	RCV_PIDS+=("$pid")
-	for _ in $(seq 1 100); do
-		port=$(head -n 1 "$out")
-		[[ $port =~ ^[0-9]+$ ]] && break
-		port=''
-		sleep 0.05
-	done
-	[ -n "$port" ] || { echo "receiver did not start: $(cat "$out")" >&2; return 1; }
-	printf -v "${var}_PID" %s "$pid"
-	printf -v "${var}_PORT" %s "$port"
+	bg_start "$var" "$(mktemp "$T_TMP/rcv.XXXXXX")" python3 "$RECEIVER" "$log" "$@"
 }
-rcv_stop() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; return 0; }
-rcv_stop_all() { local p; for p in "${RCV_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done; return 0; }
-t_defer rcv_stop_all
+rcv_stop() { bg_stop "$1"; }
 
 # notes LOG: the receiver's log as a JSON array, each request with its
 # signature checked (sig_ok), the same check over a tampered body

@@ -263,6 +263,33 @@ pv_kill9() {
     return 0
 }
 
+# ---------------------------------------------------------------- helpers
+
+# bg_start VAR OUT CMD...: start a loopback helper (receiver, fake server)
+# that prints its port on its first line; sets VAR_PID and VAR_PORT.  OUT
+# collects its output.  Every helper is stopped at exit.
+T_BG_PIDS=()
+bg_start() {
+    local var=$1 out=$2 port='' pid _
+    shift 2
+    : >"$out"
+    "$@" >"$out" 2>&1 &
+    pid=$!
+    T_BG_PIDS+=("$pid")
+    for _ in $(seq 1 100); do
+        port=$(head -n 1 "$out")
+        [[ $port =~ ^[0-9]+$ ]] && break
+        port=''
+        sleep 0.05
+    done
+    [ -n "$port" ] || { echo "$* did not start: $(cat "$out")" >&2; return 1; }
+    printf -v "${var}_PID" %s "$pid"
+    printf -v "${var}_PORT" %s "$port"
+}
+
+# bg_stop PID: stop one helper and reap it.
+bg_stop() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; return 0; }
+
 # ---------------------------------------------------------------- HTTP
 
 # http METHOD PATH [BODY] [curl args...]
@@ -322,6 +349,9 @@ _t_cleanup() {
     trap - EXIT INT TERM
     for cmd in "${T_DEFERRED[@]}"; do
         eval "$cmd" || true
+    done
+    for pid in "${T_BG_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
     done
     for pid in "${T_PIDS[@]}"; do
         if kill -0 "$pid" 2>/dev/null; then
