@@ -55,7 +55,18 @@ PV_ARGS=(
 PORT=$(_gs_pick_port)
 # CRASH_CLEAR_LOCKS=1 (diagnostic only): remove Git lock files left in the
 # clone by a kill before each restart, to look past that failure mode.
+# The test's own Git server: when previewd dies mid-push, lighttpd can kill
+# the git-receive-pack serving it before it releases refs/heads/main.lock,
+# and that server then refuses every push ("failed to update ref") until
+# someone removes the lock.  That is the test server's state, not
+# previewd's; previewd is the only pusher and is down here, so a lock older
+# than a second is stale.
+server_unlock() {
+    [ -n "${SERVER_REPO:-}" ] && [ -d "$SERVER_REPO" ] || return 0
+    find "$SERVER_REPO" -name '*.lock' ! -newermt '-1 second' -print -delete | sed 's/^/# test server: removed stale lock /'
+}
 restart() {
+    server_unlock
     if [ "${CRASH_CLEAR_LOCKS:-0}" = 1 ] && [ -d "$DATA/clone.git" ]; then
         find "$DATA/clone.git" -name '*.lock' -print -delete | sed 's/^/# removed stale lock /'
     fi
@@ -188,6 +199,7 @@ fi
 
 # ------------------------------------------------------------------ converge
 t_begin "convergence"
+server_unlock
 dirty_zero() {
     [ "$(sql "SELECT count(*) FROM envs WHERE gen > pushed_gen OR status IN ('pending', 'deleting')")" = 0 ]
 }
