@@ -91,10 +91,16 @@ print(s.getsockname()[0])' "$1" "$2" 2>/dev/null
 # listening on HOST (0.0.0.0 when the test needs a non-loopback client).
 PORT=$(_gs_pick_port)
 start() {
-    local host=$1
+    local host=$1 _attempt
     shift
     [ -n "$PV_PID" ] && pv_stop
-    PV_WANT_PORT=$PORT pv_start "$DATA" "${PV_ARGS[@]}" PREVIEWD_LISTEN="$host:$PORT" "$@"
+    # a test running beside this one may take the port meanwhile: pick another
+    for _attempt in 1 2 3 4 5; do
+        PV_WANT_PORT=$PORT pv_start "$DATA" "${PV_ARGS[@]}" PREVIEWD_LISTEN="$host:$PORT" "$@" && return 0
+        grep -q 'Address already in use' "$PV_LOG" || return 1
+        PORT=$(_gs_pick_port)
+    done
+    return 1
 }
 
 # ------------------------------------------------------------------ 1. open mode
