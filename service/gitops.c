@@ -136,7 +136,6 @@ struct pv_gitops {
 	unsigned int failures;  /* consecutive failed rounds, for the backoff */
 	unsigned int rejections;/* consecutive rejected pushes */
 	unsigned int rand_state;
-	char auth_header[1024]; /* pre-emptive "Authorization: Basic ..." (secret) */
 	long long commits_since_repack;
 	long long rows_since_repack;  /* every written row leaves loose blobs and trees */
 
@@ -695,35 +694,21 @@ static void fill_callbacks(git_remote_callbacks *cb, struct xfer *x)
 }
 
 /*
- * libgit2 sends credentials only after a 401.  Sending them up front as a
- * custom header would save that round trip, but libgit2 1.5 leaks its copy
- * of custom headers when a fetch or push fails (LeakSanitizer shows it), so
- * previewd answers the 401 through cred_cb instead.  The header slot stays
- * for when the library is fixed.
+ * Credentials go through cred_cb after the server's 401.  Sending them up
+ * front as a custom header would save that round trip, but libgit2 1.5
+ * leaks its copy of custom headers when a fetch or push fails.
  */
-static void make_auth_header(struct pv_gitops *g)
-{
-	g->auth_header[0] = '\0';
-}
-
-static void set_headers(git_strarray *headers, char **slot, struct pv_gitops *g)
-{
-	slot[0] = g->auth_header;
-	headers->strings = slot;
-	headers->count = g->auth_header[0] ? 1 : 0;
-}
 
 static int do_fetch(struct pv_gitops *g)
 {
 	git_fetch_options opts;
 	struct xfer x = { .g = g };
-	char ref[300], *hdr[1];
+	char ref[300];
 	git_oid old = g->tip;
 	int error;
 
 	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
 	fill_callbacks(&opts.callbacks, &x);
-	set_headers(&opts.custom_headers, hdr, g);
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	opts.prune = GIT_FETCH_NO_PRUNE;
 	if (git_remote_fetch(g->remote, NULL, &opts, NULL) < 0)
@@ -747,7 +732,7 @@ static enum push_result do_push(struct pv_gitops *g, const git_oid *commit, char
 {
 	git_push_options opts;
 	struct xfer x = { .g = g };
-	char local[300], spec[700], *specs[1], *hdr[1];
+	char local[300], spec[700], *specs[1];
 	git_strarray refspecs = { specs, 1 };
 	git_reference *ref = NULL;
 	int error;
@@ -764,7 +749,6 @@ static enum push_result do_push(struct pv_gitops *g, const git_oid *commit, char
 	snprintf(spec, sizeof(spec), "%s:%s", local, local); /* no '+': never force */
 	specs[0] = spec;
 	fill_callbacks(&opts.callbacks, &x);
-	set_headers(&opts.custom_headers, hdr, g);
 	error = git_remote_push(g->remote, &refspecs, &opts);
 	if (error == GIT_ENONFASTFORWARD || (error == 0 && x.rejected)) {
 		snprintf(msg, msglen, "%s", x.rejected ? x.reject_msg : "non-fast-forward");
@@ -1475,7 +1459,6 @@ int pv_gitops_start(struct pv_gitops **out, const struct pv_config *cfg, const c
 	}
 	if (cfg->git_url_is_default && (error = seed_default_remote(cfg)) < 0)
 		goto fail;
-	make_auth_header(g);
 	if ((error = open_clone(g)) < 0)
 		goto fail;
 	if ((error = pv_store_open(&g->store, g->db_path)) < 0 || (error = pv_store_relax(g->store)) < 0)
@@ -1516,7 +1499,6 @@ void pv_gitops_free(struct pv_gitops *g)
 	git_remote_free(g->remote);
 	git_repository_free(g->repo);
 	snapshot_clear(&g->snap);
-	memset(g->auth_header, 0, sizeof(g->auth_header));
 	pthread_rwlock_destroy(&g->snap_lock);
 	pthread_cond_destroy(&g->wake);
 	pthread_mutex_destroy(&g->lock);
@@ -1618,7 +1600,6 @@ int pv_gitops_recover(const struct pv_config *cfg, const char *db_path, int *res
 		error = pv_error_set(PV_ERROR, NULL, "out of memory");
 		goto out;
 	}
-	make_auth_header(&g);
 	if ((error = open_clone(&g)) < 0 || (error = pv_store_open(&g.store, db_path)) < 0)
 		goto out;
 	if (do_fetch(&g) < 0) {
@@ -1676,7 +1657,6 @@ out:
 	git_remote_free(g.remote);
 	git_repository_free(g.repo);
 	snapshot_clear(&g.snap);
-	memset(g.auth_header, 0, sizeof(g.auth_header));
 	pthread_rwlock_destroy(&g.snap_lock);
 	pthread_mutex_destroy(&g.lock);
 	free(g.clone_path);
