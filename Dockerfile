@@ -2,7 +2,7 @@
 FROM debian:bookworm AS build
 RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libgit2-dev libsqlite3-dev \
-	libcurl4-openssl-dev libyaml-dev libssl-dev && rm -rf /var/lib/apt/lists/*
+	libcurl4-openssl-dev libyaml-dev libssl-dev zlib1g-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
 COPY cmake cmake
@@ -13,7 +13,7 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF && cmake
 
 FROM debian:bookworm-slim
 RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-	libmicrohttpd12 libjansson4 libgit2-1.5 libsqlite3-0 libcurl4 libyaml-0-2 libssl3 ca-certificates curl \
+	libmicrohttpd12 libjansson4 libgit2-1.5 libsqlite3-0 libcurl4 libyaml-0-2 libssl3 zlib1g ca-certificates curl \
 	&& rm -rf /var/lib/apt/lists/* \
 	&& useradd --system --home-dir /var/lib/previewd --create-home --uid 10001 previewd
 COPY --from=build /build/previewd /usr/local/bin/previewd

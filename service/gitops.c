@@ -22,6 +22,8 @@
 
 #include "embed.h"
 #include "log.h"
+#include "pack.h"
+#include "smartpush.h"
 #include "strbuf.h"
 #include "store.h"
 #include "valid.h"
@@ -31,6 +33,7 @@
 #define REJECT_FAST_RETRIES 5     /* rebuild-and-push at once this many times before backing off */
 #define REPACK_ROWS 5000          /* written rows that also trigger a repack */
 #define ROUND_LINGER_MS 4         /* pause between back-to-back rounds, to batch more */
+#define PUSH_TIMEOUT_S 60         /* as the socket stream's timeout (main.c) */
 #define MANAGED_FILE "previewd.json"
 #define VALUES_FILE "values.yaml"
 
@@ -129,6 +132,7 @@ struct pv_gitops {
 	/* writer-thread only */
 	git_repository *repo;
 	git_remote *remote;
+	struct pv_smartpush *smart; /* http(s) pushes in one request; NULL: libgit2's push */
 	struct pv_store *store;
 	git_oid tip;            /* remote branch head as last seen; zero when the branch does not exist */
 	int tip_known;          /* tip reflects a fetch or a push (or the local tracking ref) */
@@ -728,6 +732,205 @@ static int do_fetch(struct pv_gitops *g)
 
 enum push_result { PUSH_OK, PUSH_REJECTED, PUSH_FAILED };
 
+/* Git's order of tree entries: names compared bytewise, a tree's name as if
+ * it ended in '/' */
+static int entry_cmp(const git_tree_entry *a, const git_tree_entry *b)
+{
+	const char *na = git_tree_entry_name(a), *nb = git_tree_entry_name(b);
+	size_t la = strlen(na), lb = strlen(nb), n = la < lb ? la : lb;
+	int c = memcmp(na, nb, n);
+	unsigned char ca, cb;
+
+	if (c)
+		return c;
+	ca = la > n ? (unsigned char)na[n] : git_tree_entry_type(a) == GIT_OBJECT_TREE ? '/' : '\0';
+	cb = lb > n ? (unsigned char)nb[n] : git_tree_entry_type(b) == GIT_OBJECT_TREE ? '/' : '\0';
+	return (int)ca - (int)cb;
+}
+
+/*
+ * What a push must carry: the objects of new_tree that old_tree (NULL:
+ * none) does not hold - new_tree itself, and every entry whose id differs
+ * from the entry of the same name, descending only into trees that differ.
+ * A tree with a previous version goes as a delta against it (pack.h).
+ * Both trees are in Git's order, so one merge pass pairs the entries: with
+ * N environments that is N id comparisons and no object reads, where
+ * libgit2's push reads all N folder trees of the old commit.  An entry the
+ * pass fails to pair is sent again, which costs bytes, never correctness.
+ */
+struct outgoing {
+	git_oid id, base;
+	int has_base;
+};
+
+struct outgoing_list {
+	struct outgoing *v;
+	size_t n, cap;
+};
+
+static int outgoing_add(struct outgoing_list *l, const git_oid *id, const git_oid *base)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct outgoing *v = realloc(l->v, cap * sizeof(*v));
+		if (!v) {
+			git_error_set_oom();
+			return -1;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	memset(&l->v[l->n], 0, sizeof(l->v[l->n]));
+	git_oid_cpy(&l->v[l->n].id, id);
+	if (base) {
+		git_oid_cpy(&l->v[l->n].base, base);
+		l->v[l->n].has_base = 1;
+	}
+	l->n++;
+	return 0;
+}
+
+static int collect_new_objects(struct outgoing_list *l, git_repository *repo, const git_tree *old_tree,
+	const git_tree *new_tree)
+{
+	size_t i, j = 0, nn = git_tree_entrycount(new_tree), no = old_tree ? git_tree_entrycount(old_tree) : 0;
+	int error;
+
+	if ((error = outgoing_add(l, git_tree_id(new_tree), old_tree ? git_tree_id(old_tree) : NULL)) < 0)
+		return error;
+	for (i = 0; i < nn; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(new_tree, i), *o = NULL;
+		git_tree *sub_new = NULL, *sub_old = NULL;
+
+		while (j < no) {
+			const git_tree_entry *c = git_tree_entry_byindex(old_tree, j);
+			int cmp = entry_cmp(c, e);
+			if (cmp > 0)
+				break;
+			j++;
+			if (cmp == 0) {
+				o = c;
+				break;
+			}
+		}
+		if (o && git_oid_equal(git_tree_entry_id(o), git_tree_entry_id(e)))
+			continue;
+		switch (git_tree_entry_type(e)) {
+		case GIT_OBJECT_BLOB:
+			error = outgoing_add(l, git_tree_entry_id(e), NULL);
+			break;
+		case GIT_OBJECT_TREE:
+			if ((error = git_tree_lookup(&sub_new, repo, git_tree_entry_id(e))) < 0)
+				break;
+			if (o && git_tree_entry_type(o) == GIT_OBJECT_TREE &&
+			    (error = git_tree_lookup(&sub_old, repo, git_tree_entry_id(o))) < 0)
+				break;
+			error = collect_new_objects(l, repo, sub_old, sub_new);
+			break;
+		default: /* a submodule's commit lives in another repository */
+			break;
+		}
+		git_tree_free(sub_old);
+		git_tree_free(sub_new);
+		if (error < 0)
+			return error;
+	}
+	return 0;
+}
+
+static int outgoing_cmp(const void *a, const void *b)
+{
+	return git_oid_cmp(&((const struct outgoing *)a)->id, &((const struct outgoing *)b)->id);
+}
+
+/* the pack of the commit and the objects collect_new_objects() lists */
+static int build_pack(struct pv_pack *p, git_repository *repo, const git_tree *old_tree, const git_tree *new_tree,
+	const git_oid *commit)
+{
+	struct outgoing_list l = { 0 };
+	git_odb *odb = NULL;
+	int error;
+
+	if ((error = git_repository_odb(&odb, repo)) < 0 || (error = outgoing_add(&l, commit, NULL)) < 0 ||
+	    (error = collect_new_objects(&l, repo, old_tree, new_tree)) < 0)
+		goto out;
+	/* one copy of each: two folders may hold the same values.yaml */
+	qsort(l.v, l.n, sizeof(*l.v), outgoing_cmp);
+	if ((error = pv_pack_begin(p)) < 0) {
+		git_error_set_str(GIT_ERROR_NONE, pv_error_last()->message);
+		goto out;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		git_odb_object *obj = NULL, *base = NULL;
+		int delta;
+
+		if (i > 0 && git_oid_equal(&l.v[i].id, &l.v[i - 1].id))
+			continue;
+		if ((error = git_odb_read(&obj, odb, &l.v[i].id)) < 0 ||
+		    (l.v[i].has_base && (error = git_odb_read(&base, odb, &l.v[i].base)) < 0)) {
+			git_odb_object_free(obj);
+			goto out;
+		}
+		if (git_odb_object_type(obj) == GIT_OBJECT_TREE)
+			error = pv_pack_add_tree(p, l.v[i].base.id, base ? git_odb_object_data(base) : NULL,
+				base ? git_odb_object_size(base) : 0, git_odb_object_data(obj), git_odb_object_size(obj),
+				&delta);
+		else
+			error = pv_pack_add(p, (enum pv_pack_type)git_odb_object_type(obj), git_odb_object_data(obj),
+				git_odb_object_size(obj));
+		git_odb_object_free(base);
+		git_odb_object_free(obj);
+		if (error < 0) {
+			git_error_set_str(GIT_ERROR_NONE, pv_error_last()->message);
+			goto out;
+		}
+	}
+	if ((error = pv_pack_finish(p)) < 0)
+		git_error_set_str(GIT_ERROR_NONE, pv_error_last()->message);
+out:
+	free(l.v);
+	git_odb_free(odb);
+	return error;
+}
+
+/*
+ * Push commit (whose parent is the remote's tip, tip_tree its tree) with the
+ * pack of only what the commit adds, in one request (smartpush.h).  A server
+ * that does not take such a request turns direct pushes off for the life of
+ * the process; the caller then pushes with libgit2.  Returns 1 when the push
+ * was handled here (*out says how it went), 0 when libgit2 must do it.
+ */
+static int direct_push(struct pv_gitops *g, const git_tree *tip_tree, const git_tree *new_tree,
+	const git_oid *commit, enum push_result *out, char *msg, size_t msglen)
+{
+	struct pv_pack pack = PV_PACK_INIT;
+	char ref[300], old_hex[GIT_OID_HEXSZ + 1], new_hex[GIT_OID_HEXSZ + 1];
+	enum pv_smartpush_result r;
+	int handled = 1;
+
+	snprintf(ref, sizeof(ref), "refs/heads/%s", g->cfg->git_branch);
+	git_oid_tostr(old_hex, sizeof(old_hex), &g->tip);
+	git_oid_tostr(new_hex, sizeof(new_hex), commit);
+	*out = PUSH_FAILED;
+	if (build_pack(&pack, g->repo, tip_tree, new_tree, commit) < 0) {
+		snprintf(msg, msglen, "building the pack: %s", git_msg());
+		goto out;
+	}
+	log_debug("gitops: direct push of %u object(s), %zu bytes", pack.count, pack.len);
+	r = pv_smartpush_send(g->smart, ref, old_hex, new_hex, pack.buf, pack.len, msg, msglen);
+	if (r == PV_SMARTPUSH_UNSUPPORTED) {
+		log_warn("gitops: the Git server does not take a direct push (%s); pushing with libgit2 from now on", msg);
+		pv_smartpush_free(g->smart);
+		g->smart = NULL;
+		handled = 0;
+	} else {
+		*out = r == PV_SMARTPUSH_OK ? PUSH_OK : r == PV_SMARTPUSH_REJECTED ? PUSH_REJECTED : PUSH_FAILED;
+	}
+out:
+	pv_pack_dispose(&pack);
+	return handled;
+}
+
 static enum push_result do_push(struct pv_gitops *g, const git_oid *commit, char *msg, size_t msglen)
 {
 	git_push_options opts;
@@ -1179,7 +1382,9 @@ static enum round_result run_round(struct pv_gitops *g)
 		goto cleanup;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t_built);
-	pr = do_push(g, &commit_oid, err, sizeof(err));
+	/* a branch yet to be created goes through libgit2, which sends it whole */
+	if (!g->smart || !tip_tree || !direct_push(g, tip_tree, new_tree, &commit_oid, &pr, err, sizeof(err)))
+		pr = do_push(g, &commit_oid, err, sizeof(err));
 	clock_gettime(CLOCK_MONOTONIC, &t_pushed);
 	observe_push(g, ms_between(&t_built, &t_pushed) / 1000);
 	if (pr == PUSH_REJECTED) {
@@ -1463,6 +1668,9 @@ int pv_gitops_start(struct pv_gitops **out, const struct pv_config *cfg, const c
 		goto fail;
 	if ((error = pv_store_open(&g->store, g->db_path)) < 0 || (error = pv_store_relax(g->store)) < 0)
 		goto fail;
+	if (cfg->git_direct_push && pv_smartpush_handles(cfg->git_url) &&
+	    (error = pv_smartpush_new(&g->smart, cfg->git_url, cfg->git_username, cfg->git_password, PUSH_TIMEOUT_S)) < 0)
+		goto fail;
 	g->kicked = 1; /* the first round fetches and pushes whatever a previous run left */
 	if (pthread_create(&g->thread, NULL, writer_main, g) != 0) {
 		error = pv_error_set(PV_ERROR, NULL, "cannot start the Git writer thread");
@@ -1496,6 +1704,7 @@ void pv_gitops_free(struct pv_gitops *g)
 		pthread_join(g->thread, NULL);
 	}
 	pv_store_free(g->store);
+	pv_smartpush_free(g->smart);
 	git_remote_free(g->remote);
 	git_repository_free(g->repo);
 	snapshot_clear(&g->snap);

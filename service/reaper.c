@@ -140,7 +140,7 @@ static void *reaper_main(void *arg)
 		struct timespec deadline;
 
 		if (reap_once(r, now, &changed, &more) < 0 ||
-		    pv_store_next_due(r->store, r->cfg->warn_leads, r->cfg->warn_count, &next) < 0) {
+		    pv_store_next_due(r->store, &next) < 0) {
 			log_warn("reaper: %s", pv_error_last()->message);
 			failures++;
 			next = now + (failures < 5 ? 1 : 10);

@@ -25,7 +25,7 @@ enum stmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
 	S_GET_NAME, S_GET_ID, S_INSERT, S_SAVE, S_EVENT,
 	S_DIRTY, S_PUSHED, S_FAILED, S_DIRTY_ERROR, S_PING, S_COUNT_STATUS,
-	S_OUTBOX_ADD, S_EVENTS, S_EXPIRED, S_WARN_DUE, S_WARN_ADD, S_NEXT_EXPIRY, S_NEXT_WARN,
+	S_OUTBOX_ADD, S_EVENTS, S_EXPIRED, S_WARN_DUE, S_WARN_ADD, S_NEXT_EXPIRY, S_NEXT_WARN, S_WARN_ROW,
 	S_OUTBOX_DUE, S_OUTBOX_DONE, S_OUTBOX_RETRY, S_OUTBOX_NEXT,
 	S_COUNT_LIVE_OWNER, S_COUNT_LIVE, S_TOKEN_ADD, S_TOKEN_FIND, S_TOKEN_REVOKE, S_TOKEN_LIST, S_TOKEN_COUNT,
 	S_IDEM_GET, S_IDEM_PUT, S_ARGOCD_SET,
@@ -53,7 +53,7 @@ static const char *const stmt_sql[S_COUNT] = {
 		     "deleted_at = CASE WHEN status = 'deleting' AND gen = ?2 THEN ?4 ELSE deleted_at END "
 		     "WHERE id = ?1",
 	[S_FAILED] = "UPDATE envs SET pushed_gen = max(pushed_gen, ?2), status = 'failed', git_error = ?3, "
-		     "updated_at = ?4 WHERE id = ?1",
+		     "updated_at = ?4, next_warn_at = NULL WHERE id = ?1",
 	[S_DIRTY_ERROR] = "UPDATE envs SET git_error = ?1 WHERE gen > pushed_gen",
 	[S_PING] = "SELECT count(*) FROM envs WHERE id = 0",
 	[S_COUNT_STATUS] = "SELECT status, count(*) FROM envs GROUP BY status",
@@ -74,17 +74,19 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_IDEM_GET] = "SELECT fingerprint, env_id, wait_kind, wait_gen, status, body FROM idempotency WHERE actor = ?1 AND key = ?2",
 	[S_IDEM_PUT] = "INSERT INTO idempotency (actor, key, fingerprint, env_id, wait_kind, wait_gen, status, body, created_at) "
 		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[S_EXPIRED] = "SELECT " ENV_COLS " FROM envs WHERE status IN ('pending','active') AND expires_at > 0 "
-		      "AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
-	[S_WARN_DUE] = "SELECT " ENV_COLS " FROM envs e WHERE status IN ('pending','active') AND expires_at > ?1 "
-		       "AND expires_at - ?2 <= ?1 AND expires_at - ?2 >= updated_at "
-		       "AND NOT EXISTS (SELECT 1 FROM warnings w WHERE w.env_id = e.id AND w.lead = ?2 "
-		       "AND w.expires_at = e.expires_at) ORDER BY expires_at",
+	/* the reaper's queries walk an index from the first due row: with the
+	 * status index SQLite would prefer, each would visit every live row */
+	[S_EXPIRED] = "SELECT " ENV_COLS " FROM envs INDEXED BY envs_expiry WHERE status IN ('pending','active') "
+		      "AND expires_at > 0 AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+	[S_WARN_DUE] = "SELECT " ENV_COLS " FROM envs INDEXED BY envs_next_warn WHERE next_warn_at IS NOT NULL "
+		       "AND next_warn_at <= ?1 AND status IN ('pending','active') AND expires_at > ?1 "
+		       "AND expires_at - next_warn_at = ?2 ORDER BY next_warn_at",
 	[S_WARN_ADD] = "INSERT OR IGNORE INTO warnings (env_id, lead, expires_at, sent_at) VALUES (?1, ?2, ?3, ?4)",
-	[S_NEXT_EXPIRY] = "SELECT min(expires_at) FROM envs WHERE status IN ('pending','active') AND expires_at > 0",
-	[S_NEXT_WARN] = "SELECT min(expires_at - ?1) FROM envs e WHERE status IN ('pending','active') AND expires_at > 0 "
-			"AND expires_at - ?1 >= updated_at AND NOT EXISTS (SELECT 1 FROM warnings w "
-			"WHERE w.env_id = e.id AND w.lead = ?1 AND w.expires_at = e.expires_at)",
+	[S_NEXT_EXPIRY] = "SELECT expires_at FROM envs INDEXED BY envs_expiry WHERE status IN ('pending','active') "
+			  "AND expires_at > 0 ORDER BY expires_at LIMIT 1",
+	[S_NEXT_WARN] = "SELECT next_warn_at FROM envs INDEXED BY envs_next_warn WHERE next_warn_at IS NOT NULL "
+			"AND status IN ('pending','active') ORDER BY next_warn_at LIMIT 1",
+	[S_WARN_ROW] = NULL, /* built from the lead times: warn_row_sql */
 	[S_OUTBOX_DUE] = "SELECT id, created_at, attempts, kind, payload FROM outbox WHERE delivered_at IS NULL "
 			 "AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
 	[S_OUTBOX_DONE] = "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
@@ -102,6 +104,22 @@ struct pv_store {
 };
 
 static char *default_path;
+
+/*
+ * When a live environment's next warning is due: the earliest of
+ * expires_at - lead over the lead times whose warning is not yet sent for
+ * this expiry and that were at least `lead` ahead when the expiry was set.
+ * Set once, before any connection prepares it (pv_store_set_warn_leads).
+ */
+static const char warn_sql_fmt[] =
+	"WITH leads(lead) AS (VALUES %s) UPDATE envs SET next_warn_at = "
+	"CASE WHEN status IN ('pending','active') AND expires_at > 0 THEN "
+	"(SELECT min(envs.expires_at - leads.lead) FROM leads WHERE envs.expires_at - leads.lead >= envs.updated_at "
+	"AND NOT EXISTS (SELECT 1 FROM warnings w WHERE w.env_id = envs.id AND w.lead = leads.lead "
+	"AND w.expires_at = envs.expires_at)) END WHERE %s";
+static const char warn_row_none[] = "UPDATE envs SET next_warn_at = NULL WHERE id = ?1";
+static const char warn_all_none[] = "UPDATE envs SET next_warn_at = NULL WHERE next_warn_at IS NOT NULL";
+static char *warn_row_sql = (char *)warn_row_none, *warn_all_sql = (char *)warn_all_none;
 static pthread_key_t thread_key;
 static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
 
@@ -120,7 +138,8 @@ static int prepare(struct pv_store *st, enum stmt which, sqlite3_stmt **out)
 	int rc;
 
 	if (!st->stmts[which]) {
-		rc = sqlite3_prepare_v3(st->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &st->stmts[which], NULL);
+		const char *sql = which == S_WARN_ROW ? warn_row_sql : stmt_sql[which];
+		rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->stmts[which], NULL);
 		if (rc != SQLITE_OK)
 			return db_error(st, rc, "preparing a statement");
 	}
@@ -418,6 +437,65 @@ int pv_store_env_get_id(struct pv_store *st, struct pv_env *out, int64_t id)
 	return get_one(st, s, out, "environment");
 }
 
+int pv_store_set_warn_leads(const long long *leads, size_t n)
+{
+	char list[512], *row = NULL, *all = NULL;
+	size_t used = 0;
+
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		int k = snprintf(list + used, sizeof(list) - used, "%s(%lld)", i ? "," : "", leads[i]);
+		if (k < 0 || (size_t)k >= sizeof(list) - used)
+			return pv_error_set(PV_EINVAL, NULL, "too many warning lead times");
+		used += (size_t)k;
+	}
+	if (asprintf(&row, warn_sql_fmt, list, "id = ?1") < 0) {
+		row = NULL;
+		goto oom;
+	}
+	if (asprintf(&all, warn_sql_fmt, list, "status IN ('pending','active') OR next_warn_at IS NOT NULL") < 0) {
+		all = NULL;
+		goto oom;
+	}
+	/* set once at start-up, before any thread opens a connection; kept for
+	 * the life of the process */
+	warn_row_sql = row;
+	warn_all_sql = all;
+	return 0;
+oom:
+	free(row);
+	return pv_error_set(PV_ERROR, NULL, "out of memory");
+}
+
+int pv_store_warn_refresh(struct pv_store *st)
+{
+	char *errmsg = NULL;
+
+	if (sqlite3_exec(st->db, warn_all_sql, NULL, NULL, &errmsg) != SQLITE_OK) {
+		int error = pv_error_set(PV_EUNAVAIL, NULL, "computing warning times: %s", errmsg ? errmsg : "?");
+		sqlite3_free(errmsg);
+		return error;
+	}
+	return 0;
+}
+
+/* recompute one environment's next_warn_at after a change to it */
+static int warn_row(struct pv_store *st, int64_t id)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, error;
+
+	if ((error = prepare(st, S_WARN_ROW, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_error(st, rc, "computing a warning time");
+	return 0;
+}
+
 int pv_store_env_insert(struct pv_store *st, struct pv_env *env)
 {
 	sqlite3_stmt *s = NULL;
@@ -444,7 +522,7 @@ int pv_store_env_insert(struct pv_store *st, struct pv_env *env)
 	env->id = sqlite3_last_insert_rowid(st->db);
 	env->gen = 1;
 	env->pushed_gen = 0;
-	return 0;
+	return warn_row(st, env->id);
 }
 
 int pv_store_env_save(struct pv_store *st, struct pv_env *env)
@@ -471,7 +549,7 @@ int pv_store_env_save(struct pv_store *st, struct pv_env *env)
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return db_error(st, rc, "saving an environment");
-	return 0;
+	return warn_row(st, env->id);
 }
 
 static int outbox_enabled;
@@ -808,7 +886,7 @@ int pv_store_warning_add(struct pv_store *st, int64_t env_id, long long lead, in
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return db_error(st, rc, "recording a warning");
-	return 0;
+	return warn_row(st, env_id);
 }
 
 static int min_of(struct pv_store *st, sqlite3_stmt *s, int64_t *inout)
@@ -826,21 +904,15 @@ static int min_of(struct pv_store *st, sqlite3_stmt *s, int64_t *inout)
 	return 0;
 }
 
-int pv_store_next_due(struct pv_store *st, const long long *leads, size_t nleads, int64_t *out)
+int pv_store_next_due(struct pv_store *st, int64_t *out)
 {
 	sqlite3_stmt *s = NULL;
 	int error;
 
 	*out = 0;
-	if ((error = prepare(st, S_NEXT_EXPIRY, &s)) < 0 || (error = min_of(st, s, out)) < 0)
+	if ((error = prepare(st, S_NEXT_EXPIRY, &s)) < 0 || (error = min_of(st, s, out)) < 0 ||
+	    (error = prepare(st, S_NEXT_WARN, &s)) < 0 || (error = min_of(st, s, out)) < 0)
 		return error;
-	for (size_t i = 0; i < nleads; i++) {
-		if ((error = prepare(st, S_NEXT_WARN, &s)) < 0)
-			return error;
-		sqlite3_bind_int64(s, 1, leads[i]);
-		if ((error = min_of(st, s, out)) < 0)
-			return error;
-	}
 	return 0;
 }
 

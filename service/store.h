@@ -187,7 +187,16 @@ int pv_store_warning_add(struct pv_store *st, int64_t env_id, long long lead, in
 
 /* The next time something is due for the reaper (an expiry or a warning),
  * or 0 if nothing is. */
-int pv_store_next_due(struct pv_store *st, const long long *leads, size_t nleads, int64_t *out) PV_WARN_UNUSED;
+int pv_store_next_due(struct pv_store *st, int64_t *out) PV_WARN_UNUSED;
+
+/* The warning lead times (seconds), for the whole process: every write of
+ * an environment then records when its next warning is due.  Call once at
+ * start-up, before any connection is opened; without it no warning is due. */
+int pv_store_set_warn_leads(const long long *leads, size_t n) PV_WARN_UNUSED;
+
+/* Recompute every environment's next warning time (at start: the lead
+ * times may have changed since the last run). */
+int pv_store_warn_refresh(struct pv_store *st) PV_WARN_UNUSED;
 
 /* ---- outbox ---- */
 
