@@ -29,7 +29,7 @@
 #include "valid.h"
 #include "values.h"
 
-#define ROUND_LIMIT 2000          /* rows per commit; the rest go in the next round */
+#define ROUND_LIMIT 500           /* rows per commit (bounds a round's memory); the rest go in the next round */
 #define REJECT_FAST_RETRIES 5     /* rebuild-and-push at once this many times before backing off */
 #define REPACK_ROWS 5000          /* written rows that also trigger a repack */
 #define ROUND_LINGER_MS 4         /* pause between back-to-back rounds, to batch more */
@@ -633,6 +633,17 @@ static int open_clone(struct pv_gitops *g)
 		if ((error = rebuild_snapshot(g)) < 0)
 			return error;
 	}
+	/* the repack's delta search keeps its window of objects in memory:
+	 * bound it (libgit2 reads these from the repository's config) */
+	{
+		git_config *c = NULL;
+		if (git_repository_config(&c, g->repo) == 0) {
+			if (git_config_set_int64(c, "pack.windowMemory", 2 << 20) < 0 ||
+			    git_config_set_int64(c, "pack.deltaCacheSize", 1 << 20) < 0)
+				log_warn("gitops: configuring the local clone: %s", git_msg());
+			git_config_free(c);
+		}
+	}
 	g->need_fetch = 1;
 	return 0;
 }
@@ -1069,11 +1080,15 @@ static int blob_from(git_repository *repo, git_oid *out, const char *data, size_
 
 /* Decide what row r means for the tree at tip and, for writes, create its
  * blobs.  Only folders with previewd.json are ever changed. */
-static int plan_row(struct pv_gitops *g, git_tree *tip_tree, const struct pv_env *r, struct plan *p,
+/* env_tree: the env folder's tree at the tip, NULL when there is none; read
+ * once per round by the caller (libgit2 does not cache a tree that large, and
+ * a path lookup from the root would read it again for every row) */
+static int plan_row(struct pv_gitops *g, const git_tree *env_tree, const struct pv_env *r, struct plan *p,
 	git_oid *values_oid, git_oid *meta_oid)
 {
-	char path[512], mpath[600];
-	git_tree_entry *e = NULL, *m = NULL;
+	char path[512];
+	const git_tree_entry *e = NULL;
+	git_tree *folder = NULL;
 	int exists = 0, managed = 0, error = 0;
 	json_t *values = NULL;
 	char *yaml = NULL, *meta = NULL;
@@ -1081,10 +1096,15 @@ static int plan_row(struct pv_gitops *g, git_tree *tip_tree, const struct pv_env
 
 	memset(p, 0, sizeof(*p));
 	pv_gitops_env_path(g->cfg, r->name, path, sizeof(path));
-	snprintf(mpath, sizeof(mpath), "%s/%s", path, MANAGED_FILE);
-	if (tip_tree && git_tree_entry_bypath(&e, tip_tree, path) == 0) {
+	if (env_tree && (e = git_tree_entry_byname(env_tree, r->name)) != NULL) {
 		exists = 1;
-		managed = git_tree_entry_type(e) == GIT_OBJECT_TREE && git_tree_entry_bypath(&m, tip_tree, mpath) == 0;
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
+			if (git_tree_lookup(&folder, g->repo, git_tree_entry_id(e)) < 0) {
+				error = pv_error_set(PV_ERROR, NULL, "reading %s: %s", path, git_msg());
+				goto cleanup;
+			}
+			managed = git_tree_entry_byname(folder, MANAGED_FILE) != NULL;
+		}
 	}
 	if (strcmp(r->status, PV_STATUS_DELETING) == 0) {
 		p->verb = "delete";
@@ -1112,8 +1132,7 @@ cleanup:
 	json_decref(values);
 	free(yaml);
 	free(meta);
-	git_tree_entry_free(e);
-	git_tree_entry_free(m);
+	git_tree_free(folder);
 	return error;
 }
 
@@ -1276,7 +1295,7 @@ static enum round_result run_round(struct pv_gitops *g)
 	git_tree_update *updates = NULL;
 	char **paths = NULL;
 	git_commit *tip_commit = NULL;
-	git_tree *tip_tree = NULL, *base_tree = NULL, *new_tree = NULL;
+	git_tree *tip_tree = NULL, *base_tree = NULL, *new_tree = NULL, *env_tree = NULL;
 	git_signature *sig = NULL;
 	git_oid tree_oid, commit_oid;
 	char *message = NULL, commit_hex[48], err[512];
@@ -1319,6 +1338,18 @@ static enum round_result run_round(struct pv_gitops *g)
 		g->need_fetch = 1;
 		goto cleanup;
 	}
+	if (tip_tree) {
+		git_tree_entry *e = NULL;
+		int rc = git_tree_entry_bypath(&e, tip_tree, g->cfg->env_dir);
+		if (rc == 0 && git_tree_entry_type(e) == GIT_OBJECT_TREE)
+			rc = git_tree_lookup(&env_tree, g->repo, git_tree_entry_id(e));
+		git_tree_entry_free(e);
+		if (rc < 0 && rc != GIT_ENOTFOUND) {
+			snprintf(err, sizeof(err), "reading %s at the tip: %s", g->cfg->env_dir, git_msg());
+			g->need_fetch = 1;
+			goto cleanup;
+		}
+	}
 	plans = calloc(rows.n, sizeof(*plans));
 	updates = calloc(rows.n * 2, sizeof(*updates));
 	paths = calloc(rows.n * 2, sizeof(*paths));
@@ -1330,7 +1361,7 @@ static enum round_result run_round(struct pv_gitops *g)
 		git_oid voids, moid;
 		char path[512];
 
-		if (plan_row(g, tip_tree, &rows.v[i], &plans[i], &voids, &moid) < 0) {
+		if (plan_row(g, env_tree, &rows.v[i], &plans[i], &voids, &moid) < 0) {
 			snprintf(err, sizeof(err), "%s", pv_error_last()->message);
 			goto cleanup;
 		}
@@ -1443,6 +1474,7 @@ cleanup:
 	git_tree_free(new_tree);
 	if (base_tree != tip_tree)
 		git_tree_free(base_tree);
+	git_tree_free(env_tree);
 	git_tree_free(tip_tree);
 	git_commit_free(tip_commit);
 	rows_clear(&rows);
@@ -1510,12 +1542,16 @@ static int repack(struct pv_gitops *g)
 
 	if (git_oid_is_zero(&g->tip))
 		return 0;
+	/* the walk reads every tree once: caching them only raises the peak */
+	git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 0);
 	if (git_packbuilder_new(&pb, g->repo) < 0 || git_revwalk_new(&walk, g->repo) < 0 ||
 	    git_revwalk_push(walk, &g->tip) < 0 || git_packbuilder_insert_walk(pb, walk) < 0 ||
 	    git_packbuilder_write(pb, NULL, 0, NULL, NULL) < 0) {
+		git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 1);
 		error = git_fail("repacking the local clone");
 		goto cleanup;
 	}
+	git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 1);
 	snprintf(keep, sizeof(keep), "pack-%s.", git_packbuilder_name(pb));
 	snprintf(objects, sizeof(objects), "%s/objects", g->clone_path);
 	git_revwalk_free(walk);

@@ -15,6 +15,12 @@
  * commits tracks the number of pushes the server can take, not the number of
  * requests.
  *
+ * Over http(s) the push is one POST to git-receive-pack with the credentials
+ * up front and a pack the writer builds itself: only the objects the commit
+ * adds, the env folder's tree as a delta against its previous version
+ * (pack.h, smartpush.h).  libgit2's own push, used for ssh:// and file://
+ * and as the fallback, reads every folder tree of the old commit instead.
+ *
  * A push the server rejects (non-fast-forward, a racing writer, a lock) is
  * detected from the per-reference status, not just the return code; the
  * writer then fetches, rebuilds the same desired state on the new tip and

@@ -287,9 +287,6 @@ int main(int argc, char **argv)
 	/* memory stays flat as the repository grows: a small object cache and
 	 * bounded pack windows (libgit2's defaults allow 256 MiB and 8 GiB) */
 	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(4 << 20));
-	/* ...but one that keeps the env folder's tree: every round reads it
-	 * (38 bytes per environment), and libgit2 caches trees only up to 4 KiB */
-	git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, (size_t)(1 << 20));
 	git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)(16 << 20));
 	git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)(4 << 20));
 	/* one malloc arena per thread would keep freed memory per thread */

@@ -70,6 +70,8 @@ static int put_object(struct pv_pack *p, int type, const unsigned char *base_id,
 	uLongf zlen;
 	int error;
 
+	if (p->finished)
+		return pv_error_set(PV_ERROR, NULL, "pack already finished");
 	hdr[n] = (unsigned char)((type << 4) | (size & 0x0f));
 	size >>= 4;
 	while (size) {
@@ -313,6 +315,7 @@ int pv_pack_add_tree(struct pv_pack *p, const unsigned char *base_id, const void
 	int error;
 
 	*delta = 0;
+	/* a tree that is not well-formed goes whole: the receiver judges it */
 	if (base && len >= DELTA_MIN_TREE &&
 	    pv_pack_tree_delta(&d, &dlen, base, base_len, tree, len) == 0 && dlen < len / 2) {
 		error = put_object(p, TYPE_REF_DELTA, base_id, d, dlen);

@@ -170,7 +170,9 @@ enum pv_smartpush_result pv_smartpush_parse_report(const char *body, size_t len,
 		if (rc == 1)
 			break;
 		if (n >= 4 && memcmp(line, "ERR ", 4) == 0) {
-			copy_clean(msg, msglen, line + 4, n - 4);
+			char reason[200];
+			copy_clean(reason, sizeof(reason), line + 4, n - 4);
+			snprintf(msg, msglen, "the Git server refused the push: %s", reason[0] ? reason : "no reason given");
 			return PV_SMARTPUSH_FAILED;
 		}
 		if (n >= 7 && memcmp(line, "unpack ", 7) == 0) {
