@@ -36,7 +36,7 @@
 #define MEMPACK_MAX_BYTES (2 << 20) /* new objects held in memory before they are written as a pack */
 #define MEMPACK_MAX_ROUNDS 32     /* ... or after this many rounds */
 #define MEMPACK_IDLE_MS 2000      /* ... or once the writer has been idle this long */
-#define REPACK_PACKS 16           /* packs written since the last repack that trigger one */
+#define REPACK_PACKS 64           /* packs written since the last repack that trigger one */
 #define ROUND_LINGER_MS 4         /* pause between back-to-back rounds, to batch more */
 #define PUSH_TIMEOUT_S 60         /* as the socket stream's timeout (main.c) */
 #define MANAGED_FILE "previewd.json"
@@ -150,6 +150,9 @@ struct pv_gitops {
 	git_odb_backend *mempack;     /* where new objects go; owned by repo's odb */
 	size_t mem_bytes;             /* about how much it holds */
 	unsigned int mem_rounds;
+	git_oid *unflushed;           /* the pushed commits' new objects, still only in mempack */
+	size_t n_unflushed, cap_unflushed;
+	int unflushed_incomplete;     /* a list failed (out of memory): keep mempack until a repack */
 
 	pthread_t thread;
 	int thread_started;
@@ -623,30 +626,44 @@ out:
 	return error < 0 ? git_fail("setting up the in-memory object store") : 0;
 }
 
+/*
+ * Write the objects the pushed commits added (g->unflushed) as one pack,
+ * then empty the in-memory backend: what else it holds belongs to rounds
+ * that were rejected or failed, and is garbage.  libgit2's git_mempack_dump
+ * is no use here: it packs every commit's whole tree, the entire repository
+ * each time.
+ */
 static int flush_mempack(struct pv_gitops *g)
 {
-	git_buf pack = { 0 };
-	git_indexer *idx = NULL;
-	git_indexer_progress stats;
-	char dir[4096];
+	git_packbuilder *pb = NULL;
 	int error = 0;
 
 	if (!g->repo || !g->mempack || g->mem_rounds == 0)
 		return 0;
-	snprintf(dir, sizeof(dir), "%s/objects/pack", g->clone_path);
-	if (git_mempack_dump(&pack, g->repo, g->mempack) < 0 || git_indexer_new(&idx, dir, 0, NULL, NULL) < 0 ||
-	    git_indexer_append(idx, pack.ptr, pack.size, &stats) < 0 || git_indexer_commit(idx, &stats) < 0) {
-		/* the objects stay in memory; the next flush tries again */
-		error = git_fail("writing new objects to the local clone");
-		goto out;
+	if (g->n_unflushed) {
+		if (git_packbuilder_new(&pb, g->repo) < 0) {
+			error = git_fail("writing new objects to the local clone");
+			goto out;
+		}
+		for (size_t i = 0; i < g->n_unflushed; i++)
+			if (git_packbuilder_insert(pb, &g->unflushed[i], NULL) < 0) {
+				error = git_fail("writing new objects to the local clone");
+				goto out;
+			}
+		if (git_packbuilder_write(pb, NULL, 0, NULL, NULL) < 0) {
+			/* the objects stay in memory; the next flush tries again */
+			error = git_fail("writing new objects to the local clone");
+			goto out;
+		}
+		g->packs_since_repack++;
 	}
-	git_mempack_reset(g->mempack);
+	if (!g->unflushed_incomplete)
+		git_mempack_reset(g->mempack);
+	g->n_unflushed = 0;
 	g->mem_bytes = 0;
 	g->mem_rounds = 0;
-	g->packs_since_repack++;
 out:
-	git_indexer_free(idx);
-	git_buf_dispose(&pack);
+	git_packbuilder_free(pb);
 	return error;
 }
 
@@ -997,6 +1014,36 @@ static int build_pack(struct pv_pack *p, git_repository *repo, const git_tree *o
 out:
 	free(l.v);
 	git_odb_free(odb);
+	return error;
+}
+
+/* after a push: the objects commit added are the ones to write to disk */
+static int remember_new_objects(struct pv_gitops *g, const git_tree *old_tree, const git_tree *new_tree,
+	const git_oid *commit)
+{
+	struct outgoing_list l = { 0 };
+	int error;
+
+	if ((error = outgoing_add(&l, commit, NULL)) < 0 ||
+	    (error = collect_new_objects(&l, g->repo, old_tree, new_tree)) < 0)
+		goto out;
+	if (g->n_unflushed + l.n > g->cap_unflushed) {
+		size_t cap = g->cap_unflushed ? g->cap_unflushed : 256;
+		git_oid *v;
+		while (cap < g->n_unflushed + l.n)
+			cap *= 2;
+		if (!(v = realloc(g->unflushed, cap * sizeof(*v)))) {
+			git_error_set_oom();
+			error = -1;
+			goto out;
+		}
+		g->unflushed = v;
+		g->cap_unflushed = cap;
+	}
+	for (size_t i = 0; i < l.n; i++)
+		git_oid_cpy(&g->unflushed[g->n_unflushed++], &l.v[i].id);
+out:
+	free(l.v);
 	return error;
 }
 
@@ -1530,6 +1577,12 @@ static enum round_result run_round(struct pv_gitops *g)
 	if (pr == PUSH_FAILED)
 		goto cleanup;
 	g->tip = commit_oid;
+	if (remember_new_objects(g, tip_tree, new_tree, &commit_oid) < 0) {
+		/* without the whole list the in-memory objects must stay until a
+		 * repack, which writes everything the tip needs */
+		log_warn("gitops: listing the new objects: %s", git_msg());
+		g->unflushed_incomplete = 1;
+	}
 	{
 		char ref[300];
 		git_reference *r = NULL;
@@ -1668,6 +1721,7 @@ static int repack(struct pv_gitops *g)
 	git_repository_free(g->repo);
 	g->repo = NULL;
 	g->mempack = NULL;
+	g->unflushed_incomplete = 0; /* the new pack holds all the tip needs */
 	removed = remove_loose_and_old_packs(objects, keep);
 	if (git_repository_open_bare(&g->repo, g->clone_path) < 0 ||
 	    git_remote_lookup(&g->remote, g->repo, "origin") < 0) {
@@ -1860,6 +1914,7 @@ void pv_gitops_free(struct pv_gitops *g)
 	}
 	pv_store_free(g->store);
 	pv_smartpush_free(g->smart);
+	free(g->unflushed);
 	git_remote_free(g->remote);
 	git_repository_free(g->repo);
 	snapshot_clear(&g->snap);
