@@ -558,9 +558,11 @@ target reap_1000 "$P.reap.seconds" le 2 "reap $REAP expired envs <= 2 s (expiry 
 target rss_top "$P.resources_at_top.rss_peak_mib" le 32 "peak RSS <= 32 MiB at ${LEVELS##* } envs (MiB)"
 target scale_ratio "($P.scale[-1].create_seq.ms.p50 / $P.scale[0].create_seq.ms.p50)" le 2 \
 	"create p50 at ${LEVELS##* } envs <= 2 x at ${LEVELS%% *}"
-# the clone is bounded: at most 3 packs, loose objects only since the last
-# repack, and no bigger than twice the server's copy of the same history
-target clone_packs "$P.cycles.clone_objects.packs" le 3 "clone bounded: packs <= 3"
+# the clone is bounded: previewd writes new objects as a pack every few
+# rounds and repacks after 32 of them (so at most 33 packs), never loose,
+# and the clone is no bigger than twice the server's copy of the history
+target clone_packs "$P.cycles.clone_objects.packs" le 33 "clone bounded: packs <= 33 (32 written + 1 repacked)"
+target clone_loose "$P.cycles.clone_objects.count" le 0 "clone bounded: no loose objects"
 target clone_size "$P.cycles.clone_bytes / $P.cycles.server_repo_bytes" le 2 \
 	"clone bounded: clone.git <= 2 x the server's repository (bytes)"
 

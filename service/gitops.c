@@ -36,7 +36,7 @@
 #define MEMPACK_MAX_BYTES (2 << 20) /* new objects held in memory before they are written as a pack */
 #define MEMPACK_MAX_ROUNDS 32     /* ... or after this many rounds */
 #define MEMPACK_IDLE_MS 2000      /* ... or once the writer has been idle this long */
-#define REPACK_PACKS 64           /* packs written since the last repack that trigger one */
+#define REPACK_PACKS 32           /* packs written since the last repack that trigger one */
 #define ROUND_LINGER_MS 4         /* pause between back-to-back rounds, to batch more */
 #define PUSH_TIMEOUT_S 60         /* as the socket stream's timeout (main.c) */
 #define MANAGED_FILE "previewd.json"
@@ -657,11 +657,29 @@ static int flush_mempack(struct pv_gitops *g)
 		}
 		g->packs_since_repack++;
 	}
-	if (!g->unflushed_incomplete)
-		git_mempack_reset(g->mempack);
 	g->n_unflushed = 0;
 	g->mem_bytes = 0;
 	g->mem_rounds = 0;
+	if (g->unflushed_incomplete)
+		goto out;
+	git_mempack_reset(g->mempack);
+	if (pb) {
+		/* Reopen the repository: libgit2 keeps a cache of delta bases
+		 * per open pack (up to 16 MiB each, the env tree among them) and
+		 * its pack windows until the packs are closed, so resident
+		 * memory grew with the number of packs.  A failed reopen is
+		 * retried by the next round. */
+		git_packbuilder_free(pb);
+		pb = NULL;
+		git_remote_free(g->remote);
+		g->remote = NULL;
+		git_repository_free(g->repo);
+		g->repo = NULL;
+		g->mempack = NULL;
+		if (git_repository_open_bare(&g->repo, g->clone_path) < 0 ||
+		    git_remote_lookup(&g->remote, g->repo, "origin") < 0 || attach_mempack(g) < 0)
+			error = git_fail("reopening the local clone");
+	}
 out:
 	git_packbuilder_free(pb);
 	return error;
@@ -1449,11 +1467,12 @@ static enum round_result run_round(struct pv_gitops *g)
 
 	clock_gettime(CLOCK_MONOTONIC, &t_start);
 	err[0] = '\0';
-	if (!g->repo || !g->remote) { /* a repack that could not reopen the clone */
+	if (!g->repo || !g->remote || !g->mempack) { /* a repack or flush that could not reopen the clone */
 		git_remote_free(g->remote);
 		g->remote = NULL;
 		git_repository_free(g->repo);
 		g->repo = NULL;
+		g->mempack = NULL;
 		if (git_repository_open_bare(&g->repo, g->clone_path) < 0 ||
 		    git_remote_lookup(&g->remote, g->repo, "origin") < 0) {
 			snprintf(err, sizeof(err), "reopening the local clone: %s", git_msg());
@@ -1696,7 +1715,7 @@ static int repack(struct pv_gitops *g)
 
 	if (git_oid_is_zero(&g->tip))
 		return 0;
-	if ((error = flush_mempack(g)) < 0)
+	if ((error = flush_mempack(g)) < 0 || !g->repo || !g->remote)
 		return error;
 	/* the walk reads every tree once: caching them only raises the peak */
 	git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 0);
