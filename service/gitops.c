@@ -633,6 +633,25 @@ out:
  * is no use here: it packs every commit's whole tree, the entire repository
  * each time.
  */
+/* close the repository: every pack, and the in-memory backend with its odb */
+static void close_clone(struct pv_gitops *g)
+{
+	git_remote_free(g->remote);
+	g->remote = NULL;
+	git_repository_free(g->repo);
+	g->repo = NULL;
+	g->mempack = NULL;
+}
+
+/* open the local clone again after close_clone() */
+static int reopen_clone(struct pv_gitops *g)
+{
+	if (git_repository_open_bare(&g->repo, g->clone_path) < 0 ||
+	    git_remote_lookup(&g->remote, g->repo, "origin") < 0)
+		return git_fail("reopening the local clone");
+	return attach_mempack(g);
+}
+
 static int flush_mempack(struct pv_gitops *g)
 {
 	git_packbuilder *pb = NULL;
@@ -671,14 +690,8 @@ static int flush_mempack(struct pv_gitops *g)
 		 * retried by the next round. */
 		git_packbuilder_free(pb);
 		pb = NULL;
-		git_remote_free(g->remote);
-		g->remote = NULL;
-		git_repository_free(g->repo);
-		g->repo = NULL;
-		g->mempack = NULL;
-		if (git_repository_open_bare(&g->repo, g->clone_path) < 0 ||
-		    git_remote_lookup(&g->remote, g->repo, "origin") < 0 || attach_mempack(g) < 0)
-			error = git_fail("reopening the local clone");
+		close_clone(g);
+		error = reopen_clone(g);
 	}
 out:
 	git_packbuilder_free(pb);
@@ -1468,17 +1481,8 @@ static enum round_result run_round(struct pv_gitops *g)
 	clock_gettime(CLOCK_MONOTONIC, &t_start);
 	err[0] = '\0';
 	if (!g->repo || !g->remote || !g->mempack) { /* a repack or flush that could not reopen the clone */
-		git_remote_free(g->remote);
-		g->remote = NULL;
-		git_repository_free(g->repo);
-		g->repo = NULL;
-		g->mempack = NULL;
-		if (git_repository_open_bare(&g->repo, g->clone_path) < 0 ||
-		    git_remote_lookup(&g->remote, g->repo, "origin") < 0) {
-			snprintf(err, sizeof(err), "reopening the local clone: %s", git_msg());
-			goto cleanup;
-		}
-		if (attach_mempack(g) < 0) {
+		close_clone(g);
+		if (reopen_clone(g) < 0) {
 			snprintf(err, sizeof(err), "%s", pv_error_last()->message);
 			goto cleanup;
 		}
@@ -1735,19 +1739,10 @@ static int repack(struct pv_gitops *g)
 	pb = NULL;
 	/* close every handle on the old packs before they go (the mempack,
 	 * empty now, goes with the repository's odb) */
-	git_remote_free(g->remote);
-	g->remote = NULL;
-	git_repository_free(g->repo);
-	g->repo = NULL;
-	g->mempack = NULL;
+	close_clone(g);
 	g->unflushed_incomplete = 0; /* the new pack holds all the tip needs */
 	removed = remove_loose_and_old_packs(objects, keep);
-	if (git_repository_open_bare(&g->repo, g->clone_path) < 0 ||
-	    git_remote_lookup(&g->remote, g->repo, "origin") < 0) {
-		error = git_fail("reopening the local clone after a repack");
-		goto cleanup;
-	}
-	if ((error = attach_mempack(g)) < 0)
+	if ((error = reopen_clone(g)) < 0)
 		goto cleanup;
 	g->commits_since_repack = 0;
 	g->packs_since_repack = 0;

@@ -21,6 +21,13 @@
  * (pack.h, smartpush.h).  libgit2's own push, used for ssh:// and file://
  * and as the fallback, reads every folder tree of the old commit instead.
  *
+ * New objects are written to an in-memory backend, not as loose files (a
+ * round of 64 creates made some 190 of them), and reach the clone as one
+ * pack every few rounds, before a repack and at shutdown; the clone is
+ * reopened after each pack so that libgit2's per-pack caches go with it.
+ * What a crash loses is on the server or in rows still dirty: a tip the
+ * clone cannot read at start is fetched again.
+ *
  * A push the server rejects (non-fast-forward, a racing writer, a lock) is
  * detected from the per-reference status, not just the return code; the
  * writer then fetches, rebuilds the same desired state on the new tip and
