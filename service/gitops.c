@@ -999,35 +999,44 @@ static int outgoing_cmp(const void *a, const void *b)
 }
 
 /* the pack of the commit and the objects collect_new_objects() lists */
-static int build_pack(struct pv_pack *p, git_repository *repo, const git_tree *old_tree, const git_tree *new_tree,
-	const git_oid *commit)
+/* what commit adds to old_tree: the commit and collect_new_objects() */
+static int list_new_objects(struct outgoing_list *l, git_repository *repo, const git_tree *old_tree,
+	const git_tree *new_tree, const git_oid *commit)
 {
-	struct outgoing_list l = { 0 };
+	int error;
+
+	if ((error = outgoing_add(l, commit, NULL)) < 0)
+		return error;
+	return collect_new_objects(l, repo, old_tree, new_tree);
+}
+
+/* the pack of the objects in l (sorted here) */
+static int build_pack(struct pv_pack *p, git_repository *repo, struct outgoing_list *l)
+{
 	git_odb *odb = NULL;
 	int error;
 
-	if ((error = git_repository_odb(&odb, repo)) < 0 || (error = outgoing_add(&l, commit, NULL)) < 0 ||
-	    (error = collect_new_objects(&l, repo, old_tree, new_tree)) < 0)
+	if ((error = git_repository_odb(&odb, repo)) < 0)
 		goto out;
 	/* one copy of each: two folders may hold the same values.yaml */
-	qsort(l.v, l.n, sizeof(*l.v), outgoing_cmp);
+	qsort(l->v, l->n, sizeof(*l->v), outgoing_cmp);
 	if ((error = pv_pack_begin(p)) < 0) {
 		git_error_set_str(GIT_ERROR_NONE, pv_error_last()->message);
 		goto out;
 	}
-	for (size_t i = 0; i < l.n; i++) {
+	for (size_t i = 0; i < l->n; i++) {
 		git_odb_object *obj = NULL, *base = NULL;
 		int delta;
 
-		if (i > 0 && git_oid_equal(&l.v[i].id, &l.v[i - 1].id))
+		if (i > 0 && git_oid_equal(&l->v[i].id, &l->v[i - 1].id))
 			continue;
-		if ((error = git_odb_read(&obj, odb, &l.v[i].id)) < 0 ||
-		    (l.v[i].has_base && (error = git_odb_read(&base, odb, &l.v[i].base)) < 0)) {
+		if ((error = git_odb_read(&obj, odb, &l->v[i].id)) < 0 ||
+		    (l->v[i].has_base && (error = git_odb_read(&base, odb, &l->v[i].base)) < 0)) {
 			git_odb_object_free(obj);
 			goto out;
 		}
 		if (git_odb_object_type(obj) == GIT_OBJECT_TREE)
-			error = pv_pack_add_tree(p, l.v[i].base.id, base ? git_odb_object_data(base) : NULL,
+			error = pv_pack_add_tree(p, l->v[i].base.id, base ? git_odb_object_data(base) : NULL,
 				base ? git_odb_object_size(base) : 0, git_odb_object_data(obj), git_odb_object_size(obj),
 				&delta);
 		else
@@ -1043,39 +1052,28 @@ static int build_pack(struct pv_pack *p, git_repository *repo, const git_tree *o
 	if ((error = pv_pack_finish(p)) < 0)
 		git_error_set_str(GIT_ERROR_NONE, pv_error_last()->message);
 out:
-	free(l.v);
 	git_odb_free(odb);
 	return error;
 }
 
-/* after a push: the objects commit added are the ones to write to disk */
-static int remember_new_objects(struct pv_gitops *g, const git_tree *old_tree, const git_tree *new_tree,
-	const git_oid *commit)
+/* after a push: the objects the commit added (l) are the ones to write to disk */
+static int remember_new_objects(struct pv_gitops *g, const struct outgoing_list *l)
 {
-	struct outgoing_list l = { 0 };
-	int error;
-
-	if ((error = outgoing_add(&l, commit, NULL)) < 0 ||
-	    (error = collect_new_objects(&l, g->repo, old_tree, new_tree)) < 0)
-		goto out;
-	if (g->n_unflushed + l.n > g->cap_unflushed) {
+	if (g->n_unflushed + l->n > g->cap_unflushed) {
 		size_t cap = g->cap_unflushed ? g->cap_unflushed : 256;
 		git_oid *v;
-		while (cap < g->n_unflushed + l.n)
+		while (cap < g->n_unflushed + l->n)
 			cap *= 2;
 		if (!(v = realloc(g->unflushed, cap * sizeof(*v)))) {
 			git_error_set_oom();
-			error = -1;
-			goto out;
+			return -1;
 		}
 		g->unflushed = v;
 		g->cap_unflushed = cap;
 	}
-	for (size_t i = 0; i < l.n; i++)
-		git_oid_cpy(&g->unflushed[g->n_unflushed++], &l.v[i].id);
-out:
-	free(l.v);
-	return error;
+	for (size_t i = 0; i < l->n; i++)
+		git_oid_cpy(&g->unflushed[g->n_unflushed++], &l->v[i].id);
+	return 0;
 }
 
 /*
@@ -1085,8 +1083,8 @@ out:
  * the process; the caller then pushes with libgit2.  Returns 1 when the push
  * was handled here (*out says how it went), 0 when libgit2 must do it.
  */
-static int direct_push(struct pv_gitops *g, const git_tree *tip_tree, const git_tree *new_tree,
-	const git_oid *commit, enum push_result *out, char *msg, size_t msglen)
+static int direct_push(struct pv_gitops *g, struct outgoing_list *news, const git_oid *commit,
+	enum push_result *out, char *msg, size_t msglen)
 {
 	struct pv_pack pack = PV_PACK_INIT;
 	char ref[300], old_hex[GIT_OID_HEXSZ + 1], new_hex[GIT_OID_HEXSZ + 1];
@@ -1097,7 +1095,7 @@ static int direct_push(struct pv_gitops *g, const git_tree *tip_tree, const git_
 	git_oid_tostr(old_hex, sizeof(old_hex), &g->tip);
 	git_oid_tostr(new_hex, sizeof(new_hex), commit);
 	*out = PUSH_FAILED;
-	if (build_pack(&pack, g->repo, tip_tree, new_tree, commit) < 0) {
+	if (build_pack(&pack, g->repo, news) < 0) {
 		snprintf(msg, msglen, "building the pack: %s", git_msg());
 		goto out;
 	}
@@ -1470,6 +1468,7 @@ static enum round_result run_round(struct pv_gitops *g)
 	char **paths = NULL;
 	git_commit *tip_commit = NULL;
 	git_tree *tip_tree = NULL, *base_tree = NULL, *new_tree = NULL, *env_tree = NULL;
+	struct outgoing_list news = { 0 };
 	git_signature *sig = NULL;
 	git_oid tree_oid, commit_oid;
 	char *message = NULL, commit_hex[48], err[512];
@@ -1582,11 +1581,16 @@ static enum round_result run_round(struct pv_gitops *g)
 		snprintf(err, sizeof(err), "committing: %s", git_msg());
 		goto cleanup;
 	}
+	/* what the commit adds: the push's pack, and what goes to disk after */
+	if (list_new_objects(&news, g->repo, tip_tree, new_tree, &commit_oid) < 0) {
+		snprintf(err, sizeof(err), "listing the new objects: %s", git_msg());
+		goto cleanup;
+	}
 	g->mem_rounds++;
 	g->mem_bytes += rows.n * 1024 + (env_tree ? git_tree_entrycount(env_tree) * 40 : 0);
 	clock_gettime(CLOCK_MONOTONIC, &t_built);
 	/* a branch yet to be created goes through libgit2, which sends it whole */
-	if (!g->smart || !tip_tree || !direct_push(g, tip_tree, new_tree, &commit_oid, &pr, err, sizeof(err)))
+	if (!g->smart || !tip_tree || !direct_push(g, &news, &commit_oid, &pr, err, sizeof(err)))
 		pr = do_push(g, &commit_oid, err, sizeof(err));
 	clock_gettime(CLOCK_MONOTONIC, &t_pushed);
 	observe_push(g, ms_between(&t_built, &t_pushed) / 1000);
@@ -1600,7 +1604,7 @@ static enum round_result run_round(struct pv_gitops *g)
 	if (pr == PUSH_FAILED)
 		goto cleanup;
 	g->tip = commit_oid;
-	if (remember_new_objects(g, tip_tree, new_tree, &commit_oid) < 0) {
+	if (remember_new_objects(g, &news) < 0) {
 		/* without the whole list the in-memory objects must stay until a
 		 * repack, which writes everything the tip needs */
 		log_warn("gitops: listing the new objects: %s", git_msg());
@@ -1651,6 +1655,7 @@ cleanup:
 	git_tree_free(new_tree);
 	if (base_tree != tip_tree)
 		git_tree_free(base_tree);
+	free(news.v);
 	git_tree_free(env_tree);
 	git_tree_free(tip_tree);
 	git_commit_free(tip_commit);
