@@ -892,15 +892,9 @@ enum push_result { PUSH_OK, PUSH_REJECTED, PUSH_FAILED };
 static int entry_cmp(const git_tree_entry *a, const git_tree_entry *b)
 {
 	const char *na = git_tree_entry_name(a), *nb = git_tree_entry_name(b);
-	size_t la = strlen(na), lb = strlen(nb), n = la < lb ? la : lb;
-	int c = memcmp(na, nb, n);
-	unsigned char ca, cb;
 
-	if (c)
-		return c;
-	ca = la > n ? (unsigned char)na[n] : git_tree_entry_type(a) == GIT_OBJECT_TREE ? '/' : '\0';
-	cb = lb > n ? (unsigned char)nb[n] : git_tree_entry_type(b) == GIT_OBJECT_TREE ? '/' : '\0';
-	return (int)ca - (int)cb;
+	return pv_pack_name_cmp(na, strlen(na), git_tree_entry_type(a) == GIT_OBJECT_TREE, nb, strlen(nb),
+		git_tree_entry_type(b) == GIT_OBJECT_TREE);
 }
 
 /*

@@ -133,18 +133,23 @@ static int parse_entry(const unsigned char *t, size_t len, size_t *pos, struct e
 	return 0;
 }
 
-/* Git's tree order: names bytewise, a directory's as if it ended in '/' */
-static int entry_cmp(const struct entry *a, const struct entry *b)
+int pv_pack_name_cmp(const void *na, size_t la, int dir_a, const void *nb, size_t lb, int dir_b)
 {
-	size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
-	int c = memcmp(a->name, b->name, n);
+	const unsigned char *a = na, *b = nb;
+	size_t n = la < lb ? la : lb;
+	int c = memcmp(a, b, n);
 	unsigned char ca, cb;
 
 	if (c)
 		return c;
-	ca = a->name_len > n ? a->name[n] : a->is_dir ? '/' : '\0';
-	cb = b->name_len > n ? b->name[n] : b->is_dir ? '/' : '\0';
+	ca = la > n ? a[n] : dir_a ? '/' : '\0';
+	cb = lb > n ? b[n] : dir_b ? '/' : '\0';
 	return (int)ca - (int)cb;
+}
+
+static int entry_cmp(const struct entry *a, const struct entry *b)
+{
+	return pv_pack_name_cmp(a->name, a->name_len, a->is_dir, b->name, b->name_len, b->is_dir);
 }
 
 struct dbuf {
@@ -321,6 +326,8 @@ int pv_pack_add_tree(struct pv_pack *p, const unsigned char *base_id, const void
 		error = put_object(p, TYPE_REF_DELTA, base_id, d, dlen);
 		*delta = error == 0;
 	} else {
+		/* not an error: the reason a delta was refused stays out of the slot */
+		pv_error_clear();
 		error = put_object(p, PV_PACK_TREE, NULL, tree, len);
 	}
 	free(d);

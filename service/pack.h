@@ -52,6 +52,10 @@ int pv_pack_finish(struct pv_pack *p) PV_WARN_UNUSED;
 
 void pv_pack_dispose(struct pv_pack *p);
 
+/* Git's order of tree entries: names compared bytewise, a directory's name
+ * (dir_a, dir_b) as if it ended in '/'.  Negative, 0 or positive. */
+int pv_pack_name_cmp(const void *na, size_t la, int dir_a, const void *nb, size_t lb, int dir_b);
+
 /* The delta of tree against base (both raw tree objects), in Git's delta
  * format, appended to *out (a malloc'd buffer of *out_len bytes that the
  * caller frees).  PV_EINVAL when either is not a well-formed tree.  Exposed
