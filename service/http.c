@@ -56,6 +56,7 @@ struct pv_http {
 	struct req *room;           /* waiting requests, unordered */
 	pthread_t timer;
 	int timer_started, stopping;
+	int stopped;            /* pv_http_stop ran */
 	time_t trimmed_at;          /* timer thread only */
 };
 
@@ -543,11 +544,16 @@ unsigned short pv_http_port(const struct pv_http *h)
 	return h->port;
 }
 
-void pv_http_free(struct pv_http *h)
+void pv_http_stop(struct pv_http *h)
 {
 	if (!h)
 		return;
 	pthread_mutex_lock(&h->lock);
+	if (h->stopped) {
+		pthread_mutex_unlock(&h->lock);
+		return;
+	}
+	h->stopped = 1;
 	h->stopping = 1;
 	while (h->room)
 		room_release(h, h->room); /* they answer with what they have: 202 */
@@ -562,6 +568,15 @@ void pv_http_free(struct pv_http *h)
 	}
 	if (h->timer_started)
 		pthread_join(h->timer, NULL);
+	h->daemon = NULL;
+	h->timer_started = 0;
+}
+
+void pv_http_free(struct pv_http *h)
+{
+	if (!h)
+		return;
+	pv_http_stop(h);
 	pthread_cond_destroy(&h->timer_wake);
 	pthread_mutex_destroy(&h->lock);
 	free(h);

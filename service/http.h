@@ -28,7 +28,12 @@ int pv_http_start(struct pv_http *h, struct pv_api *api) PV_WARN_UNUSED;
 /* The port actually bound (useful with port 0). */
 unsigned short pv_http_port(const struct pv_http *h);
 
-/* Answer every suspended request as it stands, stop listening, free. */
+/* Answer every suspended request as it stands and stop listening.  The
+ * struct stays valid, so pv_http_landed may still be called (it then finds
+ * nobody waiting) until the Git writer has stopped too. */
+void pv_http_stop(struct pv_http *h);
+
+/* Stop (if not yet) and free. */
 void pv_http_free(struct pv_http *h);
 
 /* pv_gitops_landed_cb: resume the requests waiting for these rows. */

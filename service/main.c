@@ -351,9 +351,10 @@ int main(int argc, char **argv)
 	log_info("shutting down on signal %d", sig);
 	rc = 0;
 out:
-	pv_http_free(http);   /* first: no new work, waiting requests answered */
+	pv_http_stop(http);   /* first: no new work, waiting requests answered */
 	pv_reaper_free(reaper);
 	pv_gitops_free(git);  /* then the writer, after its push in flight */
+	pv_http_free(http);   /* only now: the writer's last round may still call pv_http_landed */
 	pv_argocd_free(argocd);
 	pv_notify_free(notify);
 	pv_api_free(api);
