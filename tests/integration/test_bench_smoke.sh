@@ -56,8 +56,8 @@ t_ok "latest.json parses with jq" parses
 for key in "${MAIN_KEYS[@]}"; do
 	t_eq number "$(jq -r "$key | type" "$json" 2>/dev/null)" "$key is a number"
 done
-t_eq 12 "$(jq '[.targets[] | select((.pass | type) == "boolean" and (.value | type) == "number")] | length' "$json")" \
-	"12 targets, each with a numeric value and a PASS/MISS verdict"
+t_eq 13 "$(jq '[.targets[] | select((.pass | type) == "boolean" and (.value | type) == "number")] | length' "$json")" \
+	"13 targets, each with a numeric value and a PASS/MISS verdict"
 t_eq true "$(jq '.previewd.http.create_seq.statuses == {"201": .previewd.http.create_seq.count}' "$json")" \
 	"every sequential create answered 201 (pushed within the wait window)"
 t_eq true "$(jq '.previewd.http.create_c64.commits < .previewd.http.create_c64.count' "$json")" \
