@@ -370,14 +370,17 @@ int pv_store__walk(struct pv_store *st, sqlite3_stmt *s, pv_store_env_cb cb, voi
 		if (error)
 			break;
 	}
+	return pv_store__walk_end(st, s, rc, error, "listing environments");
+}
+
+
+int pv_store__walk_end(struct pv_store *st, sqlite3_stmt *s, int rc, int error, const char *what)
+{
 	sqlite3_reset(s);
 	if (error)
 		return error;
-	if (rc != SQLITE_DONE)
-		return pv_store__db_error(st, rc, "listing environments");
-	return 0;
+	return rc == SQLITE_DONE ? 0 : pv_store__db_error(st, rc, what);
 }
-
 
 int pv_store__step_done(struct pv_store *st, sqlite3_stmt *s, const char *what)
 {

@@ -188,12 +188,7 @@ int pv_store_events(struct pv_store *st, const char *name, pv_store_event_cb cb,
 		if (error)
 			break;
 	}
-	sqlite3_reset(s);
-	if (error)
-		return error;
-	if (rc != SQLITE_DONE)
-		return pv_store__db_error(st, rc, "reading the history");
-	return 0;
+	return pv_store__walk_end(st, s, rc, error, "reading the history");
 }
 
 /* The list query for a filter's shape.  Keyset pagination: the cursor is

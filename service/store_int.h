@@ -67,6 +67,10 @@ char *pv_store__dup_text(sqlite3_stmt *s, int col);
 /* A row of PV_STORE_ENV_COLS into out. */
 int pv_store__read_row(struct pv_env *out, sqlite3_stmt *s) PV_WARN_UNUSED;
 
+/* After a loop over s's rows: reset s, and return the callback's stop
+ * (error), else 0 if the last step (rc) ended the rows, else its error. */
+int pv_store__walk_end(struct pv_store *st, sqlite3_stmt *s, int rc, int error, const char *what) PV_WARN_UNUSED;
+
 /* Every row of s (PV_STORE_ENV_COLS) to cb; its non-zero return stops. */
 int pv_store__walk(struct pv_store *st, sqlite3_stmt *s, pv_store_env_cb cb, void *payload) PV_WARN_UNUSED;
 

@@ -242,12 +242,7 @@ int pv_store_outbox_due(struct pv_store *st, int64_t now, int limit, pv_store_ou
 		if (error)
 			break;
 	}
-	sqlite3_reset(s);
-	if (error)
-		return error;
-	if (rc != SQLITE_DONE)
-		return pv_store__db_error(st, rc, "reading the outbox");
-	return 0;
+	return pv_store__walk_end(st, s, rc, error, "reading the outbox");
 }
 
 int pv_store_outbox_delivered(struct pv_store *st, int64_t id, int64_t now)

@@ -95,10 +95,7 @@ int pv_store_token_list(struct pv_store *st, int (*cb)(const struct pv_token *t,
 		if ((error = cb(&t, payload)) != 0)
 			break;
 	}
-	sqlite3_reset(s);
-	if (error)
-		return error;
-	return rc == SQLITE_DONE ? 0 : pv_store__db_error(st, rc, "listing tokens");
+	return pv_store__walk_end(st, s, rc, error, "listing tokens");
 }
 
 int pv_store_token_count(struct pv_store *st, long long *out)
