@@ -1,4 +1,5 @@
 /* Unit tests for store.c against a real SQLite file in a temp dir. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -307,6 +308,48 @@ static void settings_per_connection(void **state)
 	pv_env_dispose(&b);
 }
 
+struct thread_arg {
+	struct pv_store_threads *t;
+	struct pv_store *st;
+	int error;
+};
+
+static void *thread_get(void *p)
+{
+	struct thread_arg *a = p;
+	struct pv_store *again;
+
+	a->error = pv_store_threads_get(a->t, &a->st);
+	if (a->error == 0 && (pv_store_threads_get(a->t, &again) < 0 || again != a->st))
+		a->error = -1;
+	if (a->error == 0)
+		a->error = pv_store_ping(a->st);
+	return NULL; /* the thread's exit closes its connection */
+}
+
+/* One connection per thread: the same one on every call in a thread, and
+ * each thread its own. */
+static void threads_own_connections(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_store_settings settings = { .path = f->path };
+	struct pv_store_threads *t;
+	struct pv_store *mine, *again;
+	struct thread_arg a = { 0 };
+	pthread_t thread;
+
+	assert_int_equal(pv_store_threads_new(&t, &settings), 0);
+	assert_int_equal(pv_store_threads_get(t, &mine), 0);
+	assert_int_equal(pv_store_threads_get(t, &again), 0);
+	assert_ptr_equal(mine, again);
+	a.t = t;
+	assert_int_equal(pthread_create(&thread, NULL, thread_get, &a), 0);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	assert_int_equal(a.error, 0);
+	assert_ptr_not_equal(a.st, mine);
+	pv_store_threads_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -316,6 +359,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(failed_frees_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(settings_per_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(threads_own_connections, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
