@@ -349,6 +349,8 @@ int pv_env_create(struct pv_envs *envs, const struct pv_actor *actor, const stru
 		goto out;
 	}
 	envs->git.kick(envs->git.ctx);
+	/* logged under component "api" (the JSON log takes it from the
+	 * prefix), where a create has always been looked for */
 	log_info("api: %s requested %s for %s", out->requested_by, out->name, out->owner);
 out:
 	json_decref(merged);
