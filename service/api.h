@@ -18,12 +18,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "config.h"
+#include "env.h"
 #include "error.h"
 #include "strbuf.h"
 
 /* What the API needs from the Git side; gitops.c in the daemon, fakes in
- * unit tests.  Semantics as pv_gitops_folder() and pv_gitops_kick(). */
+ * unit tests.  folder and kick (semantics as pv_gitops_folder() and
+ * pv_gitops_kick()) go to the environment rules, the rest serve /readyz,
+ * /metrics and /v1/info. */
 struct pv_api_git {
 	int (*folder)(void *ctx, const char *name, int *exists, int *managed, char **values_yaml, size_t *values_len);
 	void (*kick)(void *ctx);
@@ -54,16 +58,12 @@ struct pv_request {
 	const char *authorization;  /* Authorization header, may be NULL */
 	const char *idempotency_key;/* Idempotency-Key header, may be NULL */
 	const char *actor;          /* set by pv_api_handle: token name, or "anonymous" */
+	enum pv_role role;          /* set by pv_api_handle: the actor's role */
 	const char *remote_addr;
 	/* any request header by name (NULL when absent); may be NULL */
 	const char *(*header)(void *ctx, const char *name);
 	void *header_ctx;
-	/* set only by previewd itself (chatops, after verifying a Slack
-	 * signature): the request acts as this writer without a token */
-	const char *trusted_actor;
 };
-
-enum pv_wait_kind { PV_WAIT_NONE = 0, PV_WAIT_CREATE, PV_WAIT_UPDATE, PV_WAIT_DELETE };
 
 struct pv_response {
 	int status;
@@ -78,14 +78,17 @@ struct pv_response {
 	int64_t wait_id, wait_gen;
 	long long wait_ms;
 	/* an Idempotency-Key in flight, released by pv_api_release() */
-	char idem_slot[320];
+	char idem_slot[PV_IDEM_SLOT_LEN];
 	int replayed;               /* answered from a stored Idempotency-Key */
 	int route;                  /* enum pv_route, for metrics and logs */
 };
 
 struct pv_api;
 
-int pv_api_new(struct pv_api **out, const struct pv_config *cfg, const struct pv_api_git *git) PV_WARN_UNUSED;
+/* The API and the environment rules under it (env.c), whose HTTP workers
+ * open their connections with settings; cfg must outlive the API. */
+int pv_api_new(struct pv_api **out, const struct pv_config *cfg, const struct pv_store_settings *settings,
+	const struct pv_api_git *git) PV_WARN_UNUSED;
 void pv_api_free(struct pv_api *api);
 
 /* Route and run the request.  resp is reset first; the caller frees
@@ -111,8 +114,5 @@ void pv_api_release(struct pv_api *api, struct pv_response *resp);
 /* Fill resp with an application/problem+json body for error code (message and
  * field from the thread's error slot). */
 void pv_api_problem(struct pv_response *resp, int code, const char *instance);
-
-/* The configuration the API serves (for chatops). */
-const struct pv_config *pv_api_config(const struct pv_api *api);
 
 #endif

@@ -356,7 +356,7 @@ int pv_argocd_start(struct pv_argocd **out, const struct pv_config *cfg, const c
 		error = pv_error_set(PV_ERROR, NULL, "cannot create a CURL handle");
 		goto fail;
 	}
-	if ((error = pv_store_open(&a->store, db_path)) < 0 || (error = pv_store_relax(a->store)) < 0)
+	if ((error = pv_store_open_config(&a->store, cfg, db_path)) < 0 || (error = pv_store_relax(a->store)) < 0)
 		goto fail;
 	if (pthread_create(&a->thread, NULL, argocd_main, a) != 0) {
 		error = pv_error_set(PV_ERROR, NULL, "cannot start the Argo CD thread");

@@ -163,7 +163,7 @@ int pv_auth_cli(int argc, char **argv, const char *db_path)
 				"       previewd token revoke NAME\n");
 		return 2;
 	}
-	if (pv_store_open(&st, db_path) < 0) {
+	if (pv_store_open(&st, &(struct pv_store_settings){ .path = db_path }) < 0) {
 		fprintf(stderr, "previewd: %s\n", pv_error_last()->message);
 		return 1;
 	}

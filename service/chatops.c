@@ -1,5 +1,6 @@
 /*
- * chatops.c - the slash-command grammar over the REST API (see chatops.h).
+ * chatops.c - the slash-command grammar over the environment rules (see
+ * chatops.h): verification, parsing, the call into env.c, the reply.
  */
 #include "chatops.h"
 
@@ -13,11 +14,14 @@
 #include <strings.h>
 #include <time.h>
 
+#include "hex.h"
 #include "log.h"
+#include "timefmt.h"
 #include "valid.h"
 
 #define SLACK_WINDOW 300   /* seconds a signed request stays valid: replays older than that fail */
 #define MAX_ARGS 4
+#define LIST_LIMIT 100    /* environments a list shows, newest first */
 
 void pv_chatops_slack_signature(char *out, size_t len, const char *secret, const char *timestamp,
 	const char *body, size_t body_len)
@@ -35,8 +39,8 @@ void pv_chatops_slack_signature(char *out, size_t len, const char *secret, const
 		free(msg);
 	}
 	off = (size_t)snprintf(out, len, "v0=");
-	for (unsigned int i = 0; i < maclen && off + 3 <= len; i++)
-		off += (size_t)snprintf(out + off, len - off, "%02x", mac[i]);
+	if (maclen && off + 2 * (size_t)maclen + 1 <= len)
+		pv_hex_encode(out + off, mac, maclen);
 }
 
 /* ---- form decoding ------------------------------------------------------ */
@@ -116,17 +120,7 @@ static int owner_from_user(char *out, size_t len, const char *user)
 	return pv_valid_name(out, "user");
 }
 
-/* ---- commands ----------------------------------------------------------- */
-
-struct command {
-	char owner[64];
-	char actor[96];
-	const char *remote;
-	char text[512];
-	char reply[2048];
-	int ok;
-	json_t *environment;  /* the environment the command touched, if any */
-};
+/* ---- the grammar -------------------------------------------------------- */
 
 static const char usage[] =
 	"Usage: create [name] [ttl] | extend <name> <ttl> | delete <name> | list | help\n"
@@ -136,34 +130,94 @@ static const char usage[] =
 	"  delete pr-42      remove it now\n"
 	"  list              your environments";
 
-static const char *no_query(void *ctx, const char *key)
+void pv_chatops_parse(struct pv_chatops_command *out, const char *text, const char *owner, char *reply, size_t len)
 {
-	(void)ctx;
-	(void)key;
-	return NULL;
+	char *argv[MAX_ARGS + 1], *save = NULL, *w;
+	int argc = 0, a = 1;
+
+	memset(out, 0, sizeof(*out));
+	reply[0] = '\0';
+	snprintf(out->buf, sizeof(out->buf), "%s", text);
+	for (w = strtok_r(out->buf, " \t\r\n", &save); w && argc <= MAX_ARGS; w = strtok_r(NULL, " \t\r\n", &save))
+		argv[argc++] = w;
+	if (argc == 0 || strcmp(argv[0], "help") == 0) {
+		out->verb = PV_CHATOPS_HELP;
+		snprintf(reply, len, "%s", usage);
+	} else if (argc > MAX_ARGS) {
+		snprintf(reply, len, "Too many words.\n%s", usage);
+	} else if (strcmp(argv[0], "create") == 0) {
+		if (a < argc && isalpha((unsigned char)argv[a][0]))
+			out->name = argv[a++];
+		if (a < argc)
+			out->ttl = argv[a++];
+		if (a < argc)
+			snprintf(reply, len, "Too many words.\n%s", usage);
+		else
+			out->verb = PV_CHATOPS_CREATE;
+	} else if (strcmp(argv[0], "extend") == 0) {
+		if (argc != 3 || pv_valid_name(argv[1], "name") < 0) {
+			snprintf(reply, len, "Usage: extend <name> <ttl>, e.g. extend %s 8h", owner);
+		} else {
+			out->verb = PV_CHATOPS_EXTEND;
+			out->name = argv[1];
+			out->ttl = argv[2];
+		}
+	} else if (strcmp(argv[0], "delete") == 0) {
+		if (argc != 2 || pv_valid_name(argv[1], "name") < 0) {
+			snprintf(reply, len, "Usage: delete <name>");
+		} else {
+			out->verb = PV_CHATOPS_DELETE;
+			out->name = argv[1];
+		}
+	} else if (strcmp(argv[0], "list") == 0 && argc == 1) {
+		out->verb = PV_CHATOPS_LIST;
+	} else {
+		snprintf(reply, len, "I do not know '%.40s'.\n%s", argv[0], usage);
+	}
+	if (out->verb == PV_CHATOPS_BAD || out->verb == PV_CHATOPS_HELP)
+		out->name = out->ttl = NULL;
 }
 
-/* Run one REST request as the chat user.  Writes answer at once (the push
- * goes on in the background): a chat client wants the URL now. */
-static void run(struct pv_api *api, struct command *c, const char *method, const char *path, const char *body,
-	struct pv_response *resp)
-{
-	struct pv_request sub = {
-		.method = method,
-		.path = path,
-		.query = no_query,
-		.content_type = "application/json",
-		.prefer = "respond-async",
-		.body = body ? body : "",
-		.body_len = body ? strlen(body) : 0,
-		.remote_addr = c->remote,
-		.trusted_actor = c->actor,
-	};
+/* ---- commands ----------------------------------------------------------- */
 
-	pv_api_handle(api, &sub, resp);
-	if (resp->wait != PV_WAIT_NONE)
-		pv_api_finish(api, resp);
-	pv_api_release(api, resp);
+struct command {
+	char owner[64];
+	char actor[96];
+	struct pv_actor who;
+	char text[PV_CHATOPS_TEXT_MAX];
+	char reply[2048];
+	int ok;
+	json_t *environment;  /* the environment the command touched, if any */
+};
+
+static void reply_error(struct command *c, int code)
+{
+	const struct pv_error_info *e = pv_error_last();
+
+	snprintf(c->reply, sizeof(c->reply), "Sorry: %s", e->code == code && e->message[0] ? e->message : pv_error_title(code));
+}
+
+/*
+ * Chat answers at once (the push goes on in the background: a chat client
+ * wants the URL now), with the row as it is after the write: *landed when
+ * the change is already in Git, PV_ECONFLICT if Git refused it for good.
+ */
+static int settle(struct pv_envs *envs, struct pv_env *env, int *landed)
+{
+	struct pv_env now;
+	int64_t gen = env->gen;
+
+	*landed = 0;
+	if (pv_env_reload(envs, env->id, &now) < 0) {
+		pv_env_dispose(&now);
+		return 0; /* keep the row recorded at acceptance */
+	}
+	pv_env_dispose(env);
+	*env = now;
+	if (strcmp(env->status, PV_STATUS_FAILED) == 0)
+		return pv_error_set(PV_ECONFLICT, "name", "%s", env->git_error ? env->git_error : "Git refused the environment");
+	*landed = env->pushed_gen >= gen;
+	return 0;
 }
 
 static const char *field(json_t *o, const char *k)
@@ -173,151 +227,130 @@ static const char *field(json_t *o, const char *k)
 	return s ? s : "";
 }
 
-static void reply_problem(struct command *c, const struct pv_response *r)
+/* Run a write's answer through settle and keep the environment's JSON. */
+static int finish_write(struct pv_envs *envs, struct command *c, int error, struct pv_env *env, int *landed)
 {
-	snprintf(c->reply, sizeof(c->reply), "Sorry: %s", field(r->body, "detail"));
+	if (error == 0)
+		error = settle(envs, env, landed);
+	if (error < 0) {
+		reply_error(c, error);
+		return error;
+	}
+	if (!(c->environment = pv_env_json(envs, env)))
+		c->environment = json_object();
+	c->ok = 1;
+	return 0;
 }
 
-static void cmd_create(struct pv_api *api, struct command *c, char **argv, int argc)
+static void cmd_create(struct pv_envs *envs, struct command *c, const struct pv_chatops_command *cmd)
 {
-	struct pv_response r;
-	json_t *body = json_pack("{s:s}", "owner", c->owner);
-	char *s;
-	int a = 1;
+	struct pv_env_spec spec = { .owner = c->owner, .name = cmd->name };
+	json_t *ttl = cmd->ttl ? json_string(cmd->ttl) : NULL, *j;
+	struct pv_env env;
+	int landed;
 
-	/* names start with a letter, durations with a digit: never ambiguous */
-	if (a < argc && isalpha((unsigned char)argv[a][0]))
-		json_object_set_new(body, "name", json_string(argv[a++]));
-	if (a < argc)
-		json_object_set_new(body, "ttl", json_string(argv[a++]));
-	if (a < argc) {
-		snprintf(c->reply, sizeof(c->reply), "Too many words.\n%s", usage);
-		json_decref(body);
-		return;
-	}
-	s = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	run(api, c, "POST", "/v1/environments", s, &r);
-	free(s);
-	if (r.status >= 400) {
-		reply_problem(c, &r);
-	} else {
-		c->ok = 1;
+	spec.ttl = ttl;
+	if (finish_write(envs, c, pv_env_create(envs, &c->who, &spec, NULL, &env), &env, &landed) == 0) {
+		j = c->environment;
 		snprintf(c->reply, sizeof(c->reply),
 			"Environment %s for @%s: %s (expires %s). %s Extend it with `extend %s 8h`, remove it with `delete %s`.",
-			field(r.body, "name"), c->owner, field(r.body, "url"), field(r.body, "expires_at"),
-			r.status == 201 ? "It is in Git and deploying." : "It is being pushed to Git now.",
-			field(r.body, "name"), field(r.body, "name"));
-		c->environment = json_incref(r.body);
+			field(j, "name"), c->owner, field(j, "url"), field(j, "expires_at"),
+			landed ? "It is in Git and deploying." : "It is being pushed to Git now.",
+			field(j, "name"), field(j, "name"));
 	}
-	pv_response_dispose(&r);
+	pv_env_dispose(&env);
+	json_decref(ttl);
 }
 
-static void cmd_extend(struct pv_api *api, struct command *c, char **argv, int argc)
+static void cmd_extend(struct pv_envs *envs, struct command *c, const struct pv_chatops_command *cmd)
 {
-	struct pv_response r;
-	char path[128], *s;
-	json_t *body;
+	json_t *ttl = json_string(cmd->ttl);
+	struct pv_env_change change = { .ttl = ttl };
+	struct pv_env env;
+	int landed;
 
-	if (argc != 3 || pv_valid_name(argv[1], "name") < 0) {
-		snprintf(c->reply, sizeof(c->reply), "Usage: extend <name> <ttl>, e.g. extend %s 8h", c->owner);
-		return;
+	if (finish_write(envs, c, pv_env_patch(envs, &c->who, cmd->name, &change, NULL, &env), &env, &landed) == 0)
+		snprintf(c->reply, sizeof(c->reply), "Environment %s now expires %s.", cmd->name,
+			field(c->environment, "expires_at"));
+	pv_env_dispose(&env);
+	json_decref(ttl);
+}
+
+static void cmd_delete(struct pv_envs *envs, struct command *c, const struct pv_chatops_command *cmd)
+{
+	struct pv_env env;
+	int landed;
+
+	if (finish_write(envs, c, pv_env_delete(envs, &c->who, cmd->name, NULL, &env), &env, &landed) == 0)
+		snprintf(c->reply, sizeof(c->reply), "Environment %s is %s.", cmd->name,
+			landed ? "removed from Git" : "being removed from Git");
+	pv_env_dispose(&env);
+}
+
+struct list_ctx {
+	const struct pv_config *cfg;
+	char *reply;
+	size_t off, len;
+	int shown;
+};
+
+static int list_one(const struct pv_env *env, void *payload)
+{
+	struct list_ctx *lc = payload;
+	char expires[PV_TIME_LEN] = "";
+
+	if (strcmp(env->status, PV_STATUS_DELETED) == 0 || strcmp(env->status, PV_STATUS_FAILED) == 0 ||
+	    lc->off + 200 >= lc->len)
+		return 0;
+	if (env->expires_at > 0)
+		pv_time_format(expires, sizeof(expires), env->expires_at);
+	lc->off += (size_t)snprintf(lc->reply + lc->off, lc->len - lc->off, "\n- %s http://%s.%s (%s, expires %s)",
+		env->name, env->name, lc->cfg->domain, env->status, expires);
+	lc->shown++;
+	return 0;
+}
+
+static void cmd_list(struct pv_envs *envs, struct command *c)
+{
+	struct pv_store_filter f = { .owner = c->owner, .sort = PV_SORT_NEWEST, .limit = LIST_LIMIT };
+	struct list_ctx lc = { .cfg = pv_env_config(envs), .reply = c->reply, .len = sizeof(c->reply) };
+	size_t head = (size_t)snprintf(c->reply, sizeof(c->reply), "Environments of @%s:", c->owner);
+	int error;
+
+	lc.off = head;
+	if ((error = pv_env_list(envs, &f, list_one, &lc)) < 0) {
+		lc.off = head;  /* what the list could not finish is not shown */
+		lc.shown = 0;
 	}
-	body = json_pack("{s:s}", "ttl", argv[2]);
-	s = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	snprintf(path, sizeof(path), "/v1/environments/%s", argv[1]);
-	run(api, c, "PATCH", path, s, &r);
-	free(s);
-	if (r.status >= 400) {
-		reply_problem(c, &r);
-	} else {
+	if (!lc.shown)
+		snprintf(c->reply + lc.off, sizeof(c->reply) - lc.off, " none. Create one with `create`.");
+	c->ok = error == 0;
+}
+
+/* Parse the text and run the command. */
+static void dispatch(struct pv_envs *envs, struct command *c)
+{
+	struct pv_chatops_command cmd;
+
+	pv_chatops_parse(&cmd, c->text, c->owner, c->reply, sizeof(c->reply));
+	switch (cmd.verb) {
+	case PV_CHATOPS_HELP:
 		c->ok = 1;
-		snprintf(c->reply, sizeof(c->reply), "Environment %s now expires %s.", argv[1], field(r.body, "expires_at"));
-		c->environment = json_incref(r.body);
-	}
-	pv_response_dispose(&r);
-}
-
-static void cmd_delete(struct pv_api *api, struct command *c, char **argv, int argc)
-{
-	struct pv_response r;
-	char path[128];
-
-	if (argc != 2 || pv_valid_name(argv[1], "name") < 0) {
-		snprintf(c->reply, sizeof(c->reply), "Usage: delete <name>");
-		return;
-	}
-	snprintf(path, sizeof(path), "/v1/environments/%s", argv[1]);
-	run(api, c, "DELETE", path, NULL, &r);
-	if (r.status >= 400) {
-		reply_problem(c, &r);
-	} else {
-		c->ok = 1;
-		snprintf(c->reply, sizeof(c->reply), "Environment %s is %s.", argv[1],
-			r.status == 200 ? "removed from Git" : "being removed from Git");
-		c->environment = json_incref(r.body);
-	}
-	pv_response_dispose(&r);
-}
-
-static const char *list_query(void *ctx, const char *key)
-{
-	struct command *c = ctx;
-
-	return strcmp(key, "owner") == 0 ? c->owner : strcmp(key, "limit") == 0 ? "100" : NULL;
-}
-
-static void cmd_list(struct pv_api *api, struct command *c)
-{
-	struct pv_response r;
-	struct pv_request sub = { .method = "GET", .path = "/v1/environments", .query = list_query, .query_ctx = c,
-		.remote_addr = c->remote, .trusted_actor = c->actor };
-	size_t off, i;
-	json_t *item;
-	int shown = 0;
-
-	pv_api_handle(api, &sub, &r);
-	off = (size_t)snprintf(c->reply, sizeof(c->reply), "Environments of @%s:", c->owner);
-	json_array_foreach(json_object_get(r.body, "items"), i, item) {
-		const char *status = field(item, "status");
-		if (strcmp(status, "deleted") == 0 || strcmp(status, "failed") == 0 || off + 200 >= sizeof(c->reply))
-			continue;
-		off += (size_t)snprintf(c->reply + off, sizeof(c->reply) - off, "\n- %s %s (%s, expires %s)",
-			field(item, "name"), field(item, "url"), status, field(item, "expires_at"));
-		shown++;
-	}
-	if (!shown)
-		snprintf(c->reply + off, sizeof(c->reply) - off, " none. Create one with `create`.");
-	c->ok = r.status == 200;
-	pv_response_dispose(&r);
-}
-
-/* Split the text into words and run the command. */
-static void dispatch(struct pv_api *api, struct command *c)
-{
-	char *argv[MAX_ARGS + 1], *save = NULL, *w;
-	char text[sizeof(c->text)];
-	int argc = 0;
-
-	snprintf(text, sizeof(text), "%s", c->text);
-	for (w = strtok_r(text, " \t\r\n", &save); w && argc <= MAX_ARGS; w = strtok_r(NULL, " \t\r\n", &save))
-		argv[argc++] = w;
-	if (argc == 0 || strcmp(argv[0], "help") == 0) {
-		snprintf(c->reply, sizeof(c->reply), "%s", usage);
-		c->ok = 1;
-	} else if (argc > MAX_ARGS) {
-		snprintf(c->reply, sizeof(c->reply), "Too many words.\n%s", usage);
-	} else if (strcmp(argv[0], "create") == 0) {
-		cmd_create(api, c, argv, argc);
-	} else if (strcmp(argv[0], "extend") == 0) {
-		cmd_extend(api, c, argv, argc);
-	} else if (strcmp(argv[0], "delete") == 0) {
-		cmd_delete(api, c, argv, argc);
-	} else if (strcmp(argv[0], "list") == 0 && argc == 1) {
-		cmd_list(api, c);
-	} else {
-		snprintf(c->reply, sizeof(c->reply), "I do not know '%.40s'.\n%s", argv[0], usage);
+		break;
+	case PV_CHATOPS_CREATE:
+		cmd_create(envs, c, &cmd);
+		break;
+	case PV_CHATOPS_EXTEND:
+		cmd_extend(envs, c, &cmd);
+		break;
+	case PV_CHATOPS_DELETE:
+		cmd_delete(envs, c, &cmd);
+		break;
+	case PV_CHATOPS_LIST:
+		cmd_list(envs, c);
+		break;
+	case PV_CHATOPS_BAD:
+		break;
 	}
 	/* truncated echoes (%.40s) may cut a character in two */
 	sanitize_text(c->reply, 1);
@@ -347,10 +380,10 @@ static int verify_slack(const struct pv_config *cfg, const struct pv_request *re
 	return 0;
 }
 
-int pv_chatops_slack(struct pv_api *api, const struct pv_request *req, struct pv_response *resp)
+int pv_chatops_slack(struct pv_envs *envs, const struct pv_request *req, struct pv_response *resp)
 {
-	const struct pv_config *cfg = pv_api_config(api);
-	struct command c = { .remote = req->remote_addr };
+	const struct pv_config *cfg = pv_env_config(envs);
+	struct command c = { .who = { .role = PV_ROLE_WRITER, .from = req->remote_addr } };
 	char user[128], team[64];
 	int error;
 
@@ -367,8 +400,10 @@ int pv_chatops_slack(struct pv_api *api, const struct pv_request *req, struct pv
 	if (owner_from_user(c.owner, sizeof(c.owner), user) < 0) {
 		snprintf(c.reply, sizeof(c.reply), "Your Slack name cannot be turned into an environment owner.");
 	} else {
+		/* a verified Slack user may change environments as itself */
 		snprintf(c.actor, sizeof(c.actor), "slack:%s", c.owner);
-		dispatch(api, &c);
+		c.who.name = c.actor;
+		dispatch(envs, &c);
 	}
 	resp->status = 200;
 	/* ephemeral: only the asker sees it; the created notification, if a
@@ -378,9 +413,9 @@ int pv_chatops_slack(struct pv_api *api, const struct pv_request *req, struct pv
 	return resp->body ? 0 : pv_error_set(PV_ERROR, NULL, "out of memory");
 }
 
-int pv_chatops_json(struct pv_api *api, const struct pv_request *req, struct pv_response *resp)
+int pv_chatops_json(struct pv_envs *envs, const struct pv_request *req, struct pv_response *resp)
 {
-	struct command c = { .remote = req->remote_addr };
+	struct command c = { .who = { .role = req->role, .from = req->remote_addr } };
 	json_error_t jerr;
 	json_t *doc;
 	const char *user, *text;
@@ -405,8 +440,9 @@ int pv_chatops_json(struct pv_api *api, const struct pv_request *req, struct pv_
 	sanitize_text(c.text, 0);
 	/* the bot's token is the requester; the chat user owns the environment */
 	snprintf(c.actor, sizeof(c.actor), "%s", req->actor ? req->actor : "anonymous");
+	c.who.name = c.actor;
 	json_decref(doc);
-	dispatch(api, &c);
+	dispatch(envs, &c);
 	resp->status = 200;
 	resp->body = json_pack("{s:b, s:s, s:o}", "ok", c.ok, "text", c.reply,
 		"environment", c.environment ? c.environment : json_null());

@@ -1888,7 +1888,7 @@ int pv_gitops_start(struct pv_gitops **out, const struct pv_config *cfg, const c
 		goto fail;
 	if ((error = open_clone(g)) < 0)
 		goto fail;
-	if ((error = pv_store_open(&g->store, g->db_path)) < 0 || (error = pv_store_relax(g->store)) < 0)
+	if ((error = pv_store_open_config(&g->store, cfg, g->db_path)) < 0 || (error = pv_store_relax(g->store)) < 0)
 		goto fail;
 	if (cfg->git_direct_push && pv_smartpush_handles(cfg->git_url) &&
 	    (error = pv_smartpush_new(&g->smart, cfg->git_url, cfg->git_username, cfg->git_password, PUSH_TIMEOUT_S)) < 0)
@@ -2032,7 +2032,7 @@ int pv_gitops_recover(const struct pv_config *cfg, const char *db_path, int *res
 		error = pv_error_set(PV_ERROR, NULL, "out of memory");
 		goto out;
 	}
-	if ((error = open_clone(&g)) < 0 || (error = pv_store_open(&g.store, db_path)) < 0)
+	if ((error = open_clone(&g)) < 0 || (error = pv_store_open(&g.store, &(struct pv_store_settings){ .path = db_path })) < 0)
 		goto out;
 	if (do_fetch(&g) < 0) {
 		if (!g.tip_known) {

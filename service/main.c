@@ -194,6 +194,7 @@ int main(int argc, char **argv)
 	struct pv_gitops_hooks hooks;
 	struct wakeups wake = { 0 };
 	char db_path[4096];
+	struct pv_store_settings db;
 	int want_help, want_version, sig, rc = 1;
 	sigset_t signals;
 
@@ -301,12 +302,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	snprintf(db_path, sizeof(db_path), "%s/previewd.db", cfg.data_dir);
-	if (pv_store_set_warn_leads(cfg.warn_leads, cfg.warn_count) < 0 || pv_store_open(&st, db_path) < 0 ||
-	    pv_store_warn_refresh(st) < 0) {
+	pv_store_settings_init(&db, &cfg, db_path);
+	if (pv_store_open(&st, &db) < 0 || pv_store_warn_refresh(st) < 0) {
 		log_error("%s", pv_error_last()->message);
 		goto out;
 	}
-	pv_store_set_default_path(db_path);
 	{
 		long long tokens = 0;
 		if (pv_store_token_count(st, &tokens) == 0 && tokens == 0)
@@ -316,7 +316,6 @@ int main(int argc, char **argv)
 			log_info("%lld API token(s): every /v1 route needs one", tokens);
 	}
 	if (*cfg.webhook_url) {
-		pv_store_set_outbox(1);
 		if (pv_notify_start(&notify, &cfg, db_path) < 0) {
 			log_error("%s", pv_error_last()->message);
 			goto out;
@@ -339,7 +338,7 @@ int main(int argc, char **argv)
 	wake.reaper = reaper;
 	api_git = (struct pv_api_git){ .folder = folder_cb, .kick = kick_cb, .status = status_cb,
 		.metrics = metrics_cb, .bases = bases_cb, .argocd = argocd_status_cb, .ctx = &wake };
-	if (pv_api_new(&api, &cfg, &api_git) < 0 || pv_http_start(http, api) < 0) {
+	if (pv_api_new(&api, &cfg, &db, &api_git) < 0 || pv_http_start(http, api) < 0) {
 		log_error("%s", pv_error_last()->message);
 		goto out;
 	}
@@ -359,7 +358,6 @@ out:
 	pv_notify_free(notify);
 	pv_api_free(api);
 	pv_store_free(st);
-	pv_store_set_default_path(NULL);
 	git_libgit2_shutdown();
 	curl_global_cleanup();
 	pv_config_dispose(&cfg);

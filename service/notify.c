@@ -343,7 +343,7 @@ int pv_notify_start(struct pv_notify **out, const struct pv_config *cfg, const c
 		error = pv_error_set(PV_ERROR, NULL, "cannot create a CURL handle");
 		goto fail;
 	}
-	if ((error = pv_store_open(&n->store, db_path)) < 0 || (error = pv_store_relax(n->store)) < 0)
+	if ((error = pv_store_open_config(&n->store, cfg, db_path)) < 0 || (error = pv_store_relax(n->store)) < 0)
 		goto fail;
 	if (pthread_create(&n->thread, NULL, notify_main, n) != 0) {
 		error = pv_error_set(PV_ERROR, NULL, "cannot start the notifier thread");

@@ -187,7 +187,7 @@ int pv_reaper_start(struct pv_reaper **out, const struct pv_config *cfg, const c
 	r->ctx = ctx;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->wake, NULL);
-	if ((error = pv_store_open(&r->store, db_path)) < 0 || (error = pv_store_relax(r->store)) < 0)
+	if ((error = pv_store_open_config(&r->store, cfg, db_path)) < 0 || (error = pv_store_relax(r->store)) < 0)
 		goto fail;
 	if (pthread_create(&r->thread, NULL, reaper_main, r) != 0) {
 		error = pv_error_set(PV_ERROR, NULL, "cannot start the reaper thread");

@@ -3,10 +3,15 @@
  * the Git work queue (rows whose desired generation is not yet pushed).
  *
  * Threads: a struct pv_store is one SQLite connection and belongs to one
- * thread.  HTTP worker threads get theirs from pv_store_thread(); the Git
+ * thread.  HTTP worker threads get theirs from pv_store_threads_get(); the Git
  * writer opens its own.  SQLite runs in WAL mode with synchronous=FULL, so a
  * COMMIT that returned is on disk: the API acknowledges a request only after
  * its transaction committed.
+ *
+ * One header, one file per table family: store.c (connections, pragmas,
+ * migrations, transactions), store_env.c (environments and their history),
+ * store_outbox.c (the notification outbox, expiry and warnings),
+ * store_token.c (API tokens), store_idem.c (Idempotency-Keys).
  *
  * Errors: PV_EUNAVAIL when the database cannot be opened or written,
  * PV_EBUSY when a lock could not be had within busy_timeout, PV_ECONFLICT on
@@ -15,6 +20,7 @@
 #ifndef PV_STORE_H
 #define PV_STORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -54,10 +60,34 @@ int pv_env_is_live(const struct pv_env *env);
 
 typedef int (*pv_store_env_cb)(const struct pv_env *env, void *payload);
 
-/* Open the database file at path (created if absent), set the pragmas, and
- * apply the embedded migrations from schema/ that are not yet applied. */
-int pv_store_open(struct pv_store **out, const char *path) PV_WARN_UNUSED;
+/*
+ * How connections behave, passed to every open: the path and the two
+ * settings that were process globals once.  main builds one from the
+ * configuration; the Git writer, the reaper, the notifier and the Argo CD
+ * poller open their connections with it, so that every writer of events
+ * queues notifications and records warning times the same way.  Copied at
+ * open: the struct need not outlive the call.
+ */
+struct pv_store_settings {
+	const char *path;             /* the database file (created if absent) */
+	int outbox;                   /* queue notifications with their events (a webhook is configured) */
+	const long long *warn_leads;  /* warning lead times (seconds); none: no warning is ever due */
+	size_t warn_count;
+};
+
+struct pv_config;
+
+/* The settings the configuration implies for previewd's threads: the
+ * outbox on when a webhook is configured, the configured lead times. */
+void pv_store_settings_init(struct pv_store_settings *out, const struct pv_config *cfg, const char *path);
+
+/* Open a connection, set the pragmas, and apply the embedded migrations
+ * from schema/ that are not yet applied. */
+int pv_store_open(struct pv_store **out, const struct pv_store_settings *settings) PV_WARN_UNUSED;
 void pv_store_free(struct pv_store *st);
+
+/* pv_store_open with pv_store_settings_init's settings. */
+int pv_store_open_config(struct pv_store **out, const struct pv_config *cfg, const char *path) PV_WARN_UNUSED;
 
 /*
  * synchronous=NORMAL for this connection: its commits may be lost on power
@@ -69,17 +99,20 @@ void pv_store_free(struct pv_store *st);
  */
 int pv_store_relax(struct pv_store *st) PV_WARN_UNUSED;
 
-/* Remember the database path for pv_store_thread(); call once, before any
- * thread asks for a connection. */
-void pv_store_set_default_path(const char *path);
+/*
+ * One connection per thread to one database, for the HTTP workers: a
+ * thread's connection is opened on its first pv_store_threads_get() and
+ * closed when the thread exits (or by pv_store_threads_free for the
+ * calling thread).  Free it only once the threads that used it are gone.
+ */
+struct pv_store_threads;
 
-/* This thread's connection, opened on first use and closed when the thread
- * exits.  The pointer is valid for the life of the calling thread. */
-int pv_store_thread(struct pv_store **out) PV_WARN_UNUSED;
+int pv_store_threads_new(struct pv_store_threads **out, const struct pv_store_settings *settings) PV_WARN_UNUSED;
+void pv_store_threads_free(struct pv_store_threads *t);
 
-/* Close the calling thread's connection, if it has one (tests that switch
- * databases; threads that exit close theirs automatically). */
-void pv_store_thread_close(void);
+/* The calling thread's connection; valid for the life of the thread (or
+ * until pv_store_threads_free). */
+int pv_store_threads_get(struct pv_store_threads *t, struct pv_store **out) PV_WARN_UNUSED;
 
 /* Transactions.  begin() is BEGIN IMMEDIATE: it takes the write lock up
  * front so a read-modify-write cannot be overtaken. */
@@ -102,7 +135,8 @@ int pv_store_env_save(struct pv_store *st, struct pv_env *env) PV_WARN_UNUSED;
 
 /* Append to the history; detail_json may be NULL.  Kinds that are also
  * notifications (created, ready, extended, expiring, deleted, failed) are
- * queued in the outbox in the same transaction when the outbox is on. */
+ * queued in the outbox in the same transaction when the connection was
+ * opened with the outbox on. */
 int pv_store_event_add(struct pv_store *st, const struct pv_env *env, const char *kind,
 	const char *actor, const char *from, int64_t at, const char *detail_json) PV_WARN_UNUSED;
 
@@ -153,9 +187,6 @@ int pv_store_idem_put(struct pv_store *st, const char *actor, const char *key, c
 int pv_store_argocd_set(struct pv_store *st, const char *name, const char *sync, const char *health,
 	int64_t synced_at, int64_t now, int *ready) PV_WARN_UNUSED;
 
-/* Queue notifications (process-wide; set once before threads start). */
-void pv_store_set_outbox(int enabled);
-
 struct pv_event {
 	int64_t id, env_id, at;
 	char name[64];
@@ -189,13 +220,8 @@ int pv_store_warning_add(struct pv_store *st, int64_t env_id, long long lead, in
  * or 0 if nothing is. */
 int pv_store_next_due(struct pv_store *st, int64_t *out) PV_WARN_UNUSED;
 
-/* The warning lead times (seconds), for the whole process: every write of
- * an environment then records when its next warning is due.  Call once at
- * start-up, before any connection is opened; without it no warning is due. */
-int pv_store_set_warn_leads(const long long *leads, size_t n) PV_WARN_UNUSED;
-
-/* Recompute every environment's next warning time (at start: the lead
- * times may have changed since the last run). */
+/* Recompute every environment's next warning time from the connection's
+ * lead times (at start: they may have changed since the last run). */
 int pv_store_warn_refresh(struct pv_store *st) PV_WARN_UNUSED;
 
 /* ---- outbox ---- */

@@ -70,17 +70,18 @@ static const char *slack_header(void *ctx, const char *name)
 static void init(void)
 {
 	static char dir[] = "/tmp/pv-fuzz-api-XXXXXX";
-	char path[128];
+	static char path[128];
+	struct pv_store_settings db = { 0 };
 	struct pv_store *st;
 	struct pv_api_git g = { .folder = fake_folder, .kick = fake_kick };
 
 	if (!mkdtemp(dir))
 		abort();
 	snprintf(path, sizeof(path), "%s/f.db", dir);
-	if (pv_store_open(&st, path) < 0)
+	db.path = path;
+	if (pv_store_open(&st, &db) < 0)
 		abort();
 	pv_store_free(st);
-	pv_store_set_default_path(path);
 	cfg.domain = "env.my";
 	cfg.env_dir = "env";
 	cfg.base_env = "dev";
@@ -91,7 +92,7 @@ static void init(void)
 	cfg.max_values_bytes = 65536;
 	cfg.public_url = "http://127.0.0.1:8080";
 	cfg.slack_signing_secret = "fuzz-secret";
-	if (pv_api_new(&api, &cfg, &g) < 0)
+	if (pv_api_new(&api, &cfg, &db, &g) < 0)
 		abort();
 }
 

@@ -61,15 +61,15 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct pv_api_git g = { .folder = fake_folder, .kick = fake_kick };
 	char path[128];
+	struct pv_store_settings db = { .path = path };
 	static char *reserved[] = { "staging" };
 
 	snprintf(f->dir, sizeof(f->dir), "/tmp/pv-api-XXXXXX");
 	if (!mkdtemp(f->dir))
 		return -1;
 	snprintf(path, sizeof(path), "%s/t.db", f->dir);
-	if (pv_store_open(&f->st, path) < 0)
+	if (pv_store_open(&f->st, &db) < 0)
 		return -1;
-	pv_store_set_default_path(path);
 	f->cfg.domain = "env.my";
 	f->cfg.env_dir = "env";
 	f->cfg.base_env = "dev";
@@ -81,7 +81,7 @@ static int setup(void **state)
 	f->cfg.reserved = reserved;
 	f->cfg.reserved_count = 1;
 	g.ctx = &f->git;
-	if (pv_api_new(&f->api, &f->cfg, &g) < 0)
+	if (pv_api_new(&f->api, &f->cfg, &db, &g) < 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -94,7 +94,6 @@ static int teardown(void **state)
 
 	pv_api_free(f->api);
 	pv_store_free(f->st);
-	pv_store_thread_close();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
 	if (system(cmd) != 0)
 		return -1;

@@ -1,4 +1,5 @@
 /* Unit tests for store.c against a real SQLite file in a temp dir. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,7 +27,7 @@ static int setup(void **state)
 	if (!mkdtemp(f->dir))
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
-	if (pv_store_open(&f->st, f->path) < 0)
+	if (pv_store_open(&f->st, &(struct pv_store_settings){ .path = f->path }) < 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -231,7 +232,7 @@ static void reopen_keeps_data(void **state)
 	insert(f->st, &e);
 	pv_store_free(f->st);
 	/* migrations are applied once: reopening must not fail or reset */
-	assert_int_equal(pv_store_open(&f->st, f->path), 0);
+	assert_int_equal(pv_store_open(&f->st, &(struct pv_store_settings){ .path = f->path }), 0);
 	assert_int_equal(pv_store_env_get(f->st, &got, "carol"), 0);
 	assert_int_equal(got.id, e.id);
 	pv_env_dispose(&got);
@@ -258,6 +259,97 @@ static void failed_frees_name(void **state)
 	pv_env_dispose(&e);
 }
 
+static int count_outbox(const struct pv_outbox *ob, void *payload)
+{
+	(void)ob;
+	(*(int *)payload)++;
+	return 0;
+}
+
+/* The outbox and the warning lead times are settings of a connection, not
+ * of the process: two connections to one file behave as each was opened. */
+static void settings_per_connection(void **state)
+{
+	struct fixture *f = *state;
+	static const long long leads[] = { 600 };
+	struct pv_store_settings on = { .path = f->path, .outbox = 1, .warn_leads = leads, .warn_count = 1 };
+	struct pv_store *st2;
+	struct pv_env a, b;
+	int64_t due;
+	int n = 0;
+
+	assert_int_equal(pv_store_open(&st2, &on), 0);
+	make_env(&a, "quiet", "jane");
+	a.expires_at = 5000;
+	insert(f->st, &a);
+	assert_int_equal(pv_store_outbox_due(f->st, 1000000, 10, count_outbox, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(pv_store_next_due(f->st, &due), 0);
+	assert_int_equal(due, 5000); /* the expiry; no lead times, no warning */
+
+	make_env(&b, "loud", "jane");
+	b.expires_at = 5000;
+	insert(st2, &b);
+	assert_int_equal(pv_store_outbox_due(f->st, 1000000, 10, count_outbox, &n), 0);
+	assert_int_equal(n, 1); /* "created", queued with its event */
+	assert_int_equal(pv_store_next_due(f->st, &due), 0);
+	assert_int_equal(due, 5000 - 600);
+
+	/* a refresh recomputes every row from the lead times of its connection */
+	assert_int_equal(pv_store_warn_refresh(f->st), 0);
+	assert_int_equal(pv_store_next_due(st2, &due), 0);
+	assert_int_equal(due, 5000);
+	assert_int_equal(pv_store_warn_refresh(st2), 0);
+	assert_int_equal(pv_store_next_due(st2, &due), 0);
+	assert_int_equal(due, 5000 - 600);
+
+	pv_store_free(st2);
+	pv_env_dispose(&a);
+	pv_env_dispose(&b);
+}
+
+struct thread_arg {
+	struct pv_store_threads *t;
+	struct pv_store *st;
+	int error;
+};
+
+static void *thread_get(void *p)
+{
+	struct thread_arg *a = p;
+	struct pv_store *again;
+
+	a->error = pv_store_threads_get(a->t, &a->st);
+	if (a->error == 0 && (pv_store_threads_get(a->t, &again) < 0 || again != a->st))
+		a->error = -1;
+	if (a->error == 0)
+		a->error = pv_store_ping(a->st);
+	return NULL; /* the thread's exit closes its connection */
+}
+
+/* One connection per thread: the same one on every call in a thread, and
+ * each thread its own. */
+static void threads_own_connections(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_store_settings settings = { .path = f->path };
+	struct pv_store_threads *t;
+	struct pv_store *mine, *again;
+	struct thread_arg a = { 0 };
+	pthread_t thread;
+
+	assert_int_equal(pv_store_threads_new(&t, &settings), 0);
+	assert_int_equal(pv_store_threads_get(t, &mine), 0);
+	assert_int_equal(pv_store_threads_get(t, &again), 0);
+	assert_ptr_equal(mine, again);
+	a.t = t;
+	assert_int_equal(pthread_create(&thread, NULL, thread_get, &a), 0);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	assert_int_equal(a.error, 0);
+	assert_ptr_not_equal(a.st, mine);
+	pv_store_threads_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +358,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(list_filters_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(reopen_keeps_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(failed_frees_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(settings_per_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(threads_own_connections, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

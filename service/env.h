@@ -1,0 +1,123 @@
+/*
+ * env.h - the environment rules: what may be created, changed and deleted,
+ * and how, whichever door the request came through.
+ *
+ * The HTTP handlers (api.c) and chat-ops (chatops.c) both call these
+ * operations; neither knows the other.  An operation takes its input as a
+ * struct of already-decoded values, an actor (who asks, with what role) and,
+ * for writes, an Idempotency-Key to record with the change; it returns the
+ * environment row as the transaction left it, or a pv_error code with the
+ * message (and the offending field) in the thread's error slot.
+ *
+ * Every write has one shape: check everything that can be checked without
+ * the database (names, TTL, values, the Git folder), then do the
+ * read-modify-write in one BEGIN IMMEDIATE transaction (quotas are counted
+ * inside it, so concurrent creates cannot both slip under a limit), then
+ * kick the Git writer.  The change reaches Git later; the row's gen and
+ * pushed_gen tell the caller when (pv_env_reload).
+ *
+ * The rules: TTL (default, minimum, maximum, "never" only where allowed),
+ * the maximum lifetime (created_at + PREVIEWD_MAX_LIFETIME however often it
+ * is extended), the quotas per owner and in total, base resolution (a live
+ * environment's recorded values, else a people-managed folder's values.yaml
+ * from the Git snapshot), and that a folder in Git previewd does not manage
+ * is never taken over.
+ *
+ * Threads: any HTTP worker thread; each call uses its thread's connection
+ * from the pv_store_threads the context owns.
+ */
+#ifndef PV_ENV_H
+#define PV_ENV_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "config.h"
+#include "error.h"
+#include "idem.h"
+#include "store.h"
+
+/* What the rules need from the Git side: gitops.c in the daemon, fakes in
+ * unit tests.  Semantics as pv_gitops_folder() and pv_gitops_kick(). */
+struct pv_env_git {
+	int (*folder)(void *ctx, const char *name, int *exists, int *managed, char **values_yaml, size_t *values_len);
+	void (*kick)(void *ctx);
+	void *ctx;
+};
+
+/* What a write's answer waits for (the numbers are recorded with an
+ * Idempotency-Key). */
+enum pv_wait_kind { PV_WAIT_NONE = 0, PV_WAIT_CREATE, PV_WAIT_UPDATE, PV_WAIT_DELETE };
+
+/* Who asks: a token's name ("slack:<user>" for a verified Slack user,
+ * "anonymous" in open mode), its role, and the remote address the request
+ * came from (NULL for previewd's own). */
+struct pv_actor {
+	const char *name;
+	enum pv_role role;
+	const char *from;
+};
+
+/* A create.  NULL members take their defaults. */
+struct pv_env_spec {
+	const char *owner;      /* required */
+	const char *name;       /* default: the owner */
+	const char *base;       /* default: PREVIEWD_BASE_ENV */
+	const char *cluster;    /* default: PREVIEWD_DEFAULT_CLUSTER, else "" */
+	const json_t *ttl;      /* seconds (integer), a duration or "never" (string); default PREVIEWD_DEFAULT_TTL */
+	const json_t *values;   /* a JSON merge patch over the base's values */
+};
+
+/* A change of a live environment; at least one member set. */
+struct pv_env_change {
+	const json_t *ttl;      /* as in pv_env_spec: the new expiry counts from now */
+	const json_t *values;   /* a JSON merge patch over the current values */
+};
+
+struct pv_envs;
+
+/* The context copies git and settings; cfg must outlive it. */
+int pv_env_new(struct pv_envs **out, const struct pv_config *cfg, const struct pv_store_settings *settings,
+	const struct pv_env_git *git) PV_WARN_UNUSED;
+void pv_env_free(struct pv_envs *envs);
+
+const struct pv_config *pv_env_config(const struct pv_envs *envs);
+
+/* The calling thread's connection; PV_EUNAVAIL when the database cannot
+ * be opened. */
+int pv_env_store(struct pv_envs *envs, struct pv_store **out) PV_WARN_UNUSED;
+
+/* Writes.  out (disposed by the caller with pv_env_dispose, also on error)
+ * is the row after the change; its gen is the generation to wait for.
+ * idem may be NULL; when set, the key is recorded in the change's
+ * transaction. */
+int pv_env_create(struct pv_envs *envs, const struct pv_actor *actor, const struct pv_env_spec *spec,
+	const struct pv_idem_key *idem, struct pv_env *out) PV_WARN_UNUSED;
+int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char *name,
+	const struct pv_env_change *change, const struct pv_idem_key *idem, struct pv_env *out) PV_WARN_UNUSED;
+/* A second delete while the first is in flight waits for the same push. */
+int pv_env_delete(struct pv_envs *envs, const struct pv_actor *actor, const char *name,
+	const struct pv_idem_key *idem, struct pv_env *out) PV_WARN_UNUSED;
+
+/* Reads.  get: the live environment of that name, else its latest record. */
+int pv_env_get(struct pv_envs *envs, const char *name, struct pv_env *out) PV_WARN_UNUSED;
+int pv_env_reload(struct pv_envs *envs, int64_t id, struct pv_env *out) PV_WARN_UNUSED;
+int pv_env_list(struct pv_envs *envs, const struct pv_store_filter *filter, pv_store_env_cb cb,
+	void *payload) PV_WARN_UNUSED;
+/* The history of every environment that had this name; PV_ENOTFOUND when
+ * there is none. */
+int pv_env_events(struct pv_envs *envs, const char *name, pv_store_event_cb cb, void *payload) PV_WARN_UNUSED;
+
+/* The TTL a request asks for in seconds (0: never), checked against the
+ * limits; the default when ttl is NULL. */
+int pv_env_ttl(const struct pv_envs *envs, const json_t *ttl, long long *out) PV_WARN_UNUSED;
+
+/* An environment as the API and chat-ops show it; NULL when out of memory. */
+json_t *pv_env_json(const struct pv_envs *envs, const struct pv_env *env);
+
+/* RFC 3339 UTC of t, JSON null for 0 (none). */
+json_t *pv_env_time_json(int64_t t);
+
+#endif
