@@ -61,7 +61,6 @@ import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -274,8 +273,7 @@ def main():
             f.write(json.dumps(rec) + "\n")
             f.flush()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class Handler(loopback.Handler):
         server_version = "argocd-server"
         sys_version = ""
 
@@ -322,9 +320,6 @@ def main():
             if isinstance(c.get("status"), int) and c["status"] != 200:
                 return self.answer(c["status"], b'{"error":"unavailable","code":14,"message":"unavailable"}')
             self.answer(200, json.dumps(state.app_list()).encode())
-
-        def log_message(self, fmt, *a):  # keep stderr quiet
-            pass
 
     return loopback.serve(Handler, args.port)
 

@@ -1,14 +1,22 @@
 """loopback.py - what the test servers on loopback share (tests only).
 
-receiver.py and fake_argocd.py import it: the JSON line they log for a
-request, and the serving loop (bind 127.0.0.1, print the port on the first
+receiver.py and fake_argocd.py import it: their handlers' base class, the
+JSON line they log for a request, and the serving loop (bind 127.0.0.1, print the port on the first
 stdout line, stop on SIGTERM/SIGINT) that tests/lib/harness.sh's bg_start
 relies on. Python 3 standard library only.
 """
 import signal
 import threading
 import time
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    """The base of the servers' handlers: HTTP/1.1, and quiet on stderr."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *a):
+        pass
 
 
 def record(handler, body):

@@ -27,7 +27,6 @@ import os
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -54,9 +53,7 @@ def main():
                 pass
         return default_status
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(loopback.Handler):
         def handle_any(self):
             rec = loopback.record(self, loopback.read_body(self))
             with lock, open(args.log, "a", encoding="utf-8") as f:
@@ -69,9 +66,6 @@ def main():
             self.end_headers()
 
         do_POST = do_PUT = do_GET = do_PATCH = do_DELETE = handle_any
-
-        def log_message(self, fmt, *a):  # keep stderr quiet
-            pass
 
     return loopback.serve(Handler, args.port)
 
