@@ -41,21 +41,24 @@ stage() { # NAME BUILDDIR CTEST-ARGS... ; configure args come from $cfg
 		failed=$((failed + 1))
 	fi
 }
+# Every stage configures with BUILD_TESTING=ON: scripts/run.sh shares build/
+# and configures it with the tests off, so a run.sh before test.sh would
+# otherwise leave ctest nothing to run.
 mkdir -p build
-cfg=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+cfg=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON)
 stage "regular build: unit and integration tests" build -j2
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$PWD/tests/sanitizer/lsan.supp
-cfg=(-DCMAKE_BUILD_TYPE=Debug -DPV_SANITIZE=ON)
+cfg=(-DCMAKE_BUILD_TYPE=Debug -DBUILD_TESTING=ON -DPV_SANITIZE=ON)
 stage "ASan+UBSan build: unit and integration tests" build-asan -j2
 
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/sanitizer/tsan.supp"
-cfg=(-DCMAKE_BUILD_TYPE=Debug -DPV_TSAN=ON -DCMAKE_C_COMPILER=clang)
+cfg=(-DCMAKE_BUILD_TYPE=Debug -DBUILD_TESTING=ON -DPV_TSAN=ON -DCMAKE_C_COMPILER=clang)
 stage "TSan build: concurrent tests" build-tsan -L concurrent
 
-cfg=(-DCMAKE_BUILD_TYPE=Debug -DPV_FUZZ=ON -DPV_FUZZ_SECONDS="$fuzz_seconds" -DCMAKE_C_COMPILER=clang)
+cfg=(-DCMAKE_BUILD_TYPE=Debug -DBUILD_TESTING=ON -DPV_FUZZ=ON -DPV_FUZZ_SECONDS="$fuzz_seconds" -DCMAKE_C_COMPILER=clang)
 stage "libFuzzer targets, ${fuzz_seconds}s each" build-fuzz -L fuzz -j2
 
 echo "=== $passed stages passed, $failed stages failed"

@@ -14,6 +14,7 @@
 #      receiver (tests/lib/receiver.py)
 #   B  webhook only, PREVIEWD_ARGOCD_REPO_URL with user:password@
 # shellcheck disable=SC2317,SC2153  # helpers run through t_eventually and t_defer; F_PID etc. set by bg_start
+# shellcheck source=tests/lib/harness.sh disable=SC1091
 . "$(dirname "$0")/../lib/harness.sh"
 
 SECRET='argo-hook-s3cret'
@@ -22,15 +23,19 @@ REPO=https://git.example.com/team/gitops.git
 B_USER=deploy-bot B_PASS=hunter2-Zq81xK
 B_REPO=https://$B_USER:$B_PASS@git.example.com/team/gitops.git
 FAKE=$T_ROOT/tests/lib/fake_argocd.py
-RECEIVER=$T_ROOT/tests/lib/receiver.py
 
 # ---------------------------------------------------------------- helpers
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-iso2s() { date -u -d "$1" +%s; }
+# (now_ms, iso2s, bg_start/bg_stop, rcv_start, hooklog, outbox_drained, g
+# and jq_of come from the harness)
 
-# bg_start VAR OUTFILE CMD...: start a helper that prints its port first;
-# sets VAR_PID and VAR_PORT
-# bg_start and bg_stop come from the harness
+# fake_start VAR LOG [fake_argocd.py args...]: start a fake Argo CD on the
+# control file with the token and repository URL; sets VAR_PID and VAR_PORT
+fake_start() {
+	local var=$1 log=$2
+	shift 2
+	bg_start "$var" "$(mktemp "$T_TMP/fake.XXXXXX")" python3 "$FAKE" --log "$log" --control "$CTL" \
+		--token "$TOKEN" --repo-url "$REPO" "$@"
+}
 
 # the fake's control file: written whole, then renamed into place
 CTL=$T_TMP/argocd-control.json
@@ -49,32 +54,7 @@ ctl_apps() { ctl "{\"apps\": {$OTHERS${1:+, $1}}${2:+, $2}}"; }
 # hooks LOG [SECRET]: the webhooks the fake received, as a JSON array, each
 # with its signature checked here (sig_ok), the same check over a tampered
 # body (tamper_ok) and the body parsed (null if not JSON)
-hooks() {
-	python3 - "$1" "${2-$SECRET}" <<'EOF'
-import hashlib, hmac, json, sys
-log, secret = sys.argv[1], sys.argv[2].encode()
-out = []
-for line in open(log, encoding="utf-8"):
-    r = json.loads(line)
-    if r["method"] != "POST":
-        continue
-    h, body = r["headers"], r["body"]
-    sig = h.get("x-hub-signature-256", "")
-    def good(b):
-        mac = "sha256=" + hmac.new(secret, b.encode(), hashlib.sha256).hexdigest()
-        return bool(sig) and hmac.compare_digest(mac, sig)
-    try:
-        j = json.loads(body)
-    except ValueError:
-        j = None
-    out.append({"path": r["path"], "event": h.get("x-github-event"), "ctype": h.get("content-type"),
-                "has_sig": "x-hub-signature-256" in h, "sig_ok": good(body),
-                "tamper_ok": good(body.replace("main", "mein", 1)), "fake_sig_ok": r.get("sig_ok"),
-                "refresh": r.get("refresh"), "headers": h, "raw": body, "body": j,
-                "received_at": r["received_at"]})
-print(json.dumps(out))
-EOF
-}
+hooks() { hooklog github "${2-$SECRET}" "$1"; }
 # hook_count LOG AFTER: webhooks whose body.after is AFTER
 hook_count() { hooks "$1" | jq --arg a "$2" '[.[] | select(.body.after == $a)] | length'; }
 hook_arrived() { [ "$(hook_count "$1" "$2")" -ge 1 ]; }
@@ -83,8 +63,6 @@ hook_of() { hooks "$1" | jq --arg a "$2" '[.[] | select(.body.after == $a)][0]';
 # the GETs of /api/v1/applications the fake saw
 polls() { jq -s '[.[] | select(.method == "GET" and .path == "/api/v1/applications")]' "$1"; }
 
-# git on A's bare remote
-g() { git --git-dir "$A_DATA/gitops.git" "$@"; }
 # argocd ENV: the environment's argocd field on A, compact JSON
 argocd_of() { curl -s -m 5 "$A_URL/v1/environments/$1" | jq -c .argocd; }
 argocd_is() { [ "$(argocd_of "$1" | jq -r '"\(.sync)/\(.health)"')" = "$2" ]; }
@@ -97,17 +75,17 @@ notes() {
 		"$RLOG"
 }
 notes_at_least() { [ "$(notes "$1" "$2")" -ge "$3" ]; }
-outbox_drained() { [ "$(sqlite3 "$A_DATA/previewd.db" 'select count(*) from outbox where delivered_at is null')" = 0 ]; }
 log_has() { grep -qE "$2" "$1"; }
 # history ENV: "kind:actor ..." from A's events
 history() { curl -s -m 5 "$A_URL/v1/environments/$1/events" | jq -r '[.items[] | "\(.kind):\(.actor)"] | join(" ")'; }
 # sorted_paths HOOK KEY: the commit's KEY paths, sorted, comma separated
-paths_of() { printf '%s' "$1" | jq -r --arg k "$2" '.body.commits[0][$k] | sort | join(",")'; }
+# shellcheck disable=SC2016  # $k is jq's
+paths_of() { jq_of "$1" --arg k "$2" '.body.commits[0][$k] | sort | join(",")'; }
 
 # check_hook NAME HOOK BEFORE AFTER: what every push webhook must be
 check_hook() {
 	local n=$1 h=$2 before=$3 after=$4
-	hj() { printf '%s' "$h" | jq -r "$@"; }
+	hj() { jq_of "$h" "$@"; }
 	t_eq /api/webhook "$(hj .path)" "$n: POSTed to the webhook URL's path"
 	t_eq object "$(hj '.body | type')" "$n: the body is a JSON object"
 	t_eq push "$(hj .event)" "$n: X-GitHub-Event: push"
@@ -132,24 +110,23 @@ t_begin "start-up: fake Argo CD, receiver, previewd A and B"
 FLOG=$T_TMP/argocd.jsonl F2LOG=$T_TMP/argocd-b.jsonl F3LOG=$T_TMP/argocd-2nd.jsonl RLOG=$T_TMP/notes.jsonl
 : >"$FLOG"; : >"$F2LOG"; : >"$F3LOG"; : >"$RLOG"
 ctl_apps ''
-bg_start F "$T_TMP/fake.out" python3 "$FAKE" --log "$FLOG" --control "$CTL" --token "$TOKEN" \
-	--repo-url "$REPO" --secret "$SECRET" || { t_ok "fake Argo CD starts" false; t_end; }
-bg_start F2 "$T_TMP/fake2.out" python3 "$FAKE" --log "$F2LOG" --control "$CTL" --token "$TOKEN" \
-	--repo-url "$REPO" || { t_ok "second fake Argo CD starts" false; t_end; }
-bg_start F3 "$T_TMP/fake3.out" python3 "$FAKE" --log "$F3LOG" --control "$CTL" --token "$TOKEN" \
-	--repo-url "$REPO" --secret "$SECRET" || { t_ok "third fake Argo CD starts" false; t_end; }
-bg_start R "$T_TMP/rcv.out" python3 "$RECEIVER" "$RLOG" || { t_ok "receiver starts" false; t_end; }
+t_need "fake Argo CD starts" fake_start F "$FLOG" --secret "$SECRET"
+t_need "second fake Argo CD starts" fake_start F2 "$F2LOG"
+t_need "third fake Argo CD starts" fake_start F3 "$F3LOG" --secret "$SECRET"
+t_need "receiver starts" rcv_start R "$RLOG"
 printf '%s\n' "$TOKEN" >"$T_TMP/argocd-token" # the trailing newline is not part of the token
 A_DATA=$T_TMP/a B_DATA=$T_TMP/b
-pv_start "$A_DATA" PREVIEWD_ARGOCD_WEBHOOK_URL="http://127.0.0.1:$F_PORT/api/webhook, http://127.0.0.1:$F3_PORT/api/webhook" \
+G=$A_DATA/gitops.git
+t_need "previewd A starts" pv_start "$A_DATA" \
+	PREVIEWD_ARGOCD_WEBHOOK_URL="http://127.0.0.1:$F_PORT/api/webhook, http://127.0.0.1:$F3_PORT/api/webhook" \
 	PREVIEWD_ARGOCD_WEBHOOK_SECRET="$SECRET" PREVIEWD_ARGOCD_REPO_URL="$REPO" \
 	PREVIEWD_ARGOCD_URL="http://127.0.0.1:$F_PORT" PREVIEWD_ARGOCD_TOKEN_FILE="$T_TMP/argocd-token" \
 	PREVIEWD_ARGOCD_POLL=1s PREVIEWD_WEBHOOK_URL="http://127.0.0.1:$R_PORT/hook" \
-	PREVIEWD_WEBHOOK_BACKOFF_MAX=1s PREVIEWD_WAIT_MS=10000 || { t_ok "previewd A starts" false; t_end; }
-A_URL=$PV_URL A_LOG=$PV_LOG A_PID=$PV_PID
-pv_start "$B_DATA" PREVIEWD_ARGOCD_WEBHOOK_URL="http://127.0.0.1:$F2_PORT/api/webhook" \
-	PREVIEWD_ARGOCD_REPO_URL="$B_REPO" PREVIEWD_WAIT_MS=10000 || { t_ok "previewd B starts" false; t_end; }
-B_URL=$PV_URL B_LOG=$PV_LOG
+	PREVIEWD_WEBHOOK_BACKOFF_MAX=1s PREVIEWD_WAIT_MS=10000
+pv_as A
+t_need "previewd B starts" pv_start "$B_DATA" PREVIEWD_ARGOCD_WEBHOOK_URL="http://127.0.0.1:$F2_PORT/api/webhook" \
+	PREVIEWD_ARGOCD_REPO_URL="$B_REPO" PREVIEWD_WAIT_MS=10000
+pv_as B
 t_ok "two previewd, three fake Argo CDs and a receiver are up" true
 
 # ---------------------------------------------------------------- A: create
@@ -173,7 +150,7 @@ t_eq "env/alice/previewd.json,env/alice/values.yaml" \
 	"$(g diff --name-only "$BEFORE" "$C1" | sort | paste -sd, -)" "the commit really changed those two files"
 t_eq 1 "$(hooks "$FLOG" | jq length)" "one webhook for one push"
 t_eventually 5 "the second Argo CD of the list gets it too" hook_arrived "$F3LOG" "$C1"
-t_eq "$(printf '%s' "$H" | jq -c '[.raw, .headers["x-hub-signature-256"]]')" \
+t_eq "$(jq_of "$H" -c '[.raw, .headers["x-hub-signature-256"]]')" \
 	"$(hook_of "$F3LOG" "$C1" | jq -c '[.raw, .headers["x-hub-signature-256"]]')" "the same body and signature to both"
 
 # ---------------------------------------------------------------- A: status Progressing
@@ -203,7 +180,7 @@ t_eq "env/alice/previewd.json,env/alice/values.yaml" "$(paths_of "$H" modified)"
 	"update: modified lists exactly env/alice/values.yaml and env/alice/previewd.json"
 t_eq "" "$(paths_of "$H" added)" "update: added is empty"
 t_eq "" "$(paths_of "$H" removed)" "update: removed is empty"
-t_eq true "$(printf '%s' "$H" | jq '.refresh | index("alice") != null')" \
+t_eq true "$(jq_of "$H" '.refresh | index("alice") != null')" \
 	"update: Argo CD would refresh alice (manifest-generate-paths /env/alice is touched)"
 
 # ---------------------------------------------------------------- A: Healthy
@@ -217,7 +194,7 @@ ctl_apps '"alice": {"health": "Healthy", "generate_paths": "/env/alice"}'
 t_eventually 4 "argocd.health is Healthy again" argocd_is alice Synced/Healthy
 CH=$(checked_at_of alice)
 t_eventually 4 "a later poll saw Healthy again" checked_after alice "$CH"
-t_eventually 5 "the outbox is drained" outbox_drained
+t_eventually 5 "the outbox is drained" outbox_drained "$A_DATA/previewd.db"
 t_eq 1 "$(notes ready alice)" "still exactly one ready notification (Degraded and back does not repeat it)"
 t_eq "created:anonymous pushed:previewd updated:anonymous pushed:previewd ready:argocd" "$(history alice)" \
 	"history: one ready, by argocd, after the pushes"
@@ -259,7 +236,7 @@ t_eq null "$(argocd_of bob)" "bob's argocd stays null: Argo CD was never read fo
 t_eq "" "$(grep -F "$TOKEN" "$A_LOG")" "the token is not in the log"
 ctl_apps '"alice": {"health": "Healthy", "generate_paths": "/env/alice"}, "bob": {"health": "Progressing"}'
 t_eventually 4 "with the right token again, bob gets Argo CD's status" argocd_is bob Synced/Progressing
-t_ok "alice's checked_at advances again" checked_after alice "$(printf '%s' "$BEFORE_401" | jq -r .checked_at)"
+t_ok "alice's checked_at advances again" checked_after alice "$(jq_of "$BEFORE_401" .checked_at)"
 
 # ---------------------------------------------------------------- A: DELETE
 t_begin "A: DELETE alice: a push webhook with the removed paths"
@@ -273,7 +250,7 @@ t_eq "env/alice/previewd.json,env/alice/values.yaml" "$(paths_of "$H" removed)" 
 	"delete: removed lists exactly env/alice/values.yaml and env/alice/previewd.json"
 t_eq "" "$(paths_of "$H" added)" "delete: added is empty"
 t_eq "" "$(paths_of "$H" modified)" "delete: modified is empty"
-t_eq true "$(printf '%s' "$H" | jq '.refresh | index("alice") != null')" \
+t_eq true "$(jq_of "$H" '.refresh | index("alice") != null')" \
 	"delete: Argo CD would refresh alice (and prune it)"
 t_not "env/alice is gone from Git" g cat-file -e "main:env/alice"
 t_eq "$(g rev-list --count main)" "$(($(g rev-list --count "$BEFORE") + 4))" "four pushes, four commits"
@@ -311,8 +288,7 @@ t_eventually 5 "carol's push still reached the second Argo CD of the list" hook_
 # Argo CD comes back on the same address
 ctl_apps '"bob": {"health": "Healthy"}, "carol": {"health": "Healthy"}'
 old=$F_PORT
-bg_start F "$T_TMP/fake.out" python3 "$FAKE" --log "$FLOG" --control "$CTL" --token "$TOKEN" \
-	--repo-url "$REPO" --secret "$SECRET" --port "$old" || t_ok "the fake Argo CD restarts" false
+fake_start F "$FLOG" --secret "$SECRET" --port "$old" || t_ok "the fake Argo CD restarts" false
 t_eq "$old" "$F_PORT" "the fake Argo CD is back on the same port"
 t_eventually 10 "once Argo CD is back, carol gets its status" argocd_is carol Synced/Healthy
 t_eventually 5 "and carol's ready notification" notes_at_least ready carol 1
@@ -327,7 +303,7 @@ t_eq 201 "$HTTP_STATUS" "POST dana on B answers 201"
 BA=$(git --git-dir "$B_DATA/gitops.git" rev-parse main)
 t_eventually 5 "B's fake gets the push webhook" hook_arrived "$F2LOG" "$BA"
 H=$(hook_of "$F2LOG" "$BA")
-hb() { printf '%s' "$H" | jq -r "$@"; }
+hb() { jq_of "$H" "$@"; }
 t_eq "$REPO" "$(hb .body.repository.html_url)" "html_url is the repository URL without user:password@"
 t_eq "$REPO" "$(hb .body.repository.clone_url)" "clone_url too"
 t_eq "" "$(hb '[.. | strings | select(test("://[^/]*@"))] | join(" ")')" "no URL in the payload carries user info"

@@ -21,6 +21,7 @@
 . "$(dirname "$0")/../lib/harness.sh"
 
 DATA=$T_TMP/data
+DB=$DATA/previewd.db
 SECRET=8f742231b10e8888abcd99yyyzzz85a5
 TOKEN_DIR=$T_TMP/tokens
 NL=$'\n'   # for line starts in regexes: ERE has no \n
@@ -71,19 +72,12 @@ text() { jqr .text; }
 # near EXPECTED_EPOCH ISO_TIME: within 15 s
 near() {
     local t
-    t=$(date -u -d "$2" +%s 2>/dev/null) || return 1
+    t=$(iso2s "$2" 2>/dev/null) || return 1
     [ $((t - $1)) -le 15 ] && [ $(($1 - t)) -le 15 ]
 }
 
-status_of() {
-    curl -s -m 5 "$PV_URL/v1/environments/$1" "${@:2}" | jq -r .status
-}
-status_in() { # status_in NAME REGEX [curl args]
-    [[ $(status_of "$1" "${@:3}") =~ $2 ]]
-}
-rows() { sqlite3 -cmd '.timeout 5000' "$DATA/previewd.db" "SELECT count(*) FROM envs"; }
+rows() { sql "SELECT count(*) FROM envs"; }
 alive() { [ -n "$PV_PID" ] && kill -0 "$PV_PID" 2>/dev/null; }
-token() { PREVIEWD_DATA_DIR=$DATA "$PREVIEWD_BIN" token "$@"; }
 
 # is_problem STATUS: the last answer has STATUS and is problem+json with it
 is_problem() {
@@ -98,8 +92,7 @@ done
 # ------------------------------------------------------------------ 1. Slack
 t_begin "Slack: create"
 PV_ARGS=(PREVIEWD_SLACK_SIGNING_SECRET="$SECRET" PREVIEWD_WAIT_MS=5000)
-pv_start "$DATA" "${PV_ARGS[@]}" ||
-    { t_ok "previewd starts with a signing secret" false; t_end; }
+t_need "previewd starts with a signing secret" pv_start "$DATA" "${PV_ARGS[@]}"
 
 slack Jane.Doe create
 t_eq 200 "$HTTP_STATUS" "a signed create answers 200"
@@ -113,7 +106,7 @@ t_eq jane-doe "$(jqr .owner)" "owner is jane-doe"
 t_eq slack:jane-doe "$(jqr .requested_by)" "requested_by is slack:jane-doe"
 t_eq http://jane-doe.env.my "$(jqr .url)" "its url is http://jane-doe.env.my"
 t_ok "with the default TTL (8h)" near $(($(date +%s) + 8 * 3600)) "$(jqr .expires_at)"
-t_eventually 10 "it reaches Git and becomes active" status_in jane-doe '^active$'
+t_eventually 10 "it reaches Git and becomes active" env_status_is jane-doe active
 http GET /v1/environments/jane-doe/events
 t_eq slack:jane-doe "$(jqr '.items[0].actor')" "the history names slack:jane-doe as actor"
 
@@ -156,8 +149,8 @@ t_begin "Slack: delete pr-7"
 slack Jane.Doe 'delete pr-7'
 t_eq 200 "$HTTP_STATUS" "delete answers 200"
 t_match '^Environment pr-7 is (being )?removed from Git' "$(text)" "the reply says it is being removed"
-t_match '^(deleting|deleted)$' "$(status_of pr-7)" "GET shows pr-7 deleting or deleted"
-t_eventually 10 "pr-7 ends deleted" status_in pr-7 '^deleted$'
+t_match '^(deleting|deleted)$' "$(env_status pr-7)" "GET shows pr-7 deleting or deleted"
+t_eventually 10 "pr-7 ends deleted" env_status_is pr-7 deleted
 slack Jane.Doe list
 t_not "list no longer shows pr-7" grep -q 'pr-7' <<<"$(text)"
 t_match 'jane-doe' "$(text)" "but still shows jane-doe"
@@ -236,7 +229,7 @@ for bad in -9223372036854775808 9223372036854775807 -99999999999999999999; do
     t_ok "timestamp $bad -> 401" is_problem 401
     t_ok "previewd is still running after timestamp $bad" alive
     # carry on against a fresh previewd on the same data if it died
-    alive || PV_WANT_PORT=$PV_PORT pv_start "$DATA" "${PV_ARGS[@]}" || { t_ok "previewd restarts" false; t_end; }
+    alive || PV_WANT_PORT=$PV_PORT t_need "previewd restarts" pv_start "$DATA" "${PV_ARGS[@]}"
 done
 t_eq "$before" "$(rows)" "no refused request created anything"
 http GET /v1/environments/evil-1
@@ -301,9 +294,9 @@ t_ok "a form body -> 415 problem+json" is_problem 415
 # ------------------------------------------------------------------ 4. tokens
 t_begin "JSON chat-ops with tokens"
 mkdir -p "$TOKEN_DIR"
-BOT=$(token create bot --role writer 2>"$TOKEN_DIR/err")
+BOT=$(pv_token create bot --role writer 2>"$TOKEN_DIR/err")
 t_match '^pvd_' "$BOT" "token create bot --role writer"
-VIEWER=$(token create viewer --role reader 2>>"$TOKEN_DIR/err")
+VIEWER=$(pv_token create viewer --role reader 2>>"$TOKEN_DIR/err")
 t_match '^pvd_' "$VIEWER" "token create viewer --role reader"
 http POST /v1/chatops '{"user":"bob","text":"create bob-bot 1h"}'
 t_ok "without a token -> 401 problem+json" is_problem 401
@@ -345,7 +338,7 @@ pv_stop
 
 # ------------------------------------------------------------------ 5. off
 t_begin "Slack without a signing secret"
-pv_start "$T_TMP/data-off" || { t_ok "previewd starts without a signing secret" false; t_end; }
+t_need "previewd starts without a signing secret" pv_start "$T_TMP/data-off"
 ts=$(date +%s)
 body=$(slash_body Jane.Doe create)
 slack_raw "$body" "$ts" "$(sign "$SECRET" "$ts" "$body")"

@@ -18,7 +18,7 @@ t_match 'print-applicationset' "$("$PREVIEWD_BIN" --help)" "--help lists the com
 
 t_begin "recover rebuilds the record from Git"
 DATA=$T_TMP/data
-pv_start "$DATA" || { t_ok "previewd starts" false; t_end; }
+t_need "previewd starts" pv_start "$DATA"
 for n in r1 r2 r3; do
 	http POST /v1/environments "{\"owner\":\"$n\",\"ttl\":\"3h\",\"values\":{\"tag\":\"$n\"}}"
 	t_eq 201 "$HTTP_STATUS" "create $n"

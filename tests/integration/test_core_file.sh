@@ -3,18 +3,18 @@
 # The core against the embedded default: previewd creates and seeds its own
 # bare GitOps repository in the data dir and pushes to it over file://.
 # Checks the API end to end and the Git side with the git CLI.
+# shellcheck source=tests/lib/harness.sh disable=SC1091
 . "$(dirname "$0")/../lib/harness.sh"
 
 DATA=$T_TMP/data
 REMOTE=$DATA/gitops.git
-g() { git --git-dir "$REMOTE" "$@"; }
-head_commit() { g rev-parse main; }
+G=$REMOTE # g and head_commit (the harness) read it
 # the file at the branch tip, or nothing
 show() { g show "main:$1" 2>/dev/null; }
 
 # ---------------------------------------------------------------- start-up
 t_begin "first start creates and seeds the default repository"
-pv_start "$DATA" PREVIEWD_WAIT_MS=10000 PREVIEWD_REPACK_EVERY=8 || { t_ok "previewd starts" false; t_end; }
+t_need "previewd starts" pv_start "$DATA" PREVIEWD_WAIT_MS=10000 PREVIEWD_REPACK_EVERY=8
 t_ok "gitops.git exists in the data dir" test -d "$REMOTE"
 t_ok "previewd.db exists in the data dir" test -f "$DATA/previewd.db"
 for f in Chart.yaml applicationset.yaml templates/frontend.yaml templates/ingress.yaml \
@@ -44,26 +44,26 @@ t_eq false "$(jqr .git.pending)" "nothing pending"
 t_eq "$(head_commit)" "$(jqr .git.commit)" "git.commit is the branch head"
 t_eq env/alice "$(jqr .git.path)" "git.path"
 exp=$(date -u -d "@$(($(date +%s) + 7200))" +%s)
-got=$(date -u -d "$(jqr .expires_at)" +%s)
+got=$(iso2s "$(jqr .expires_at)")
 t_ok "expires_at is now + 2h" test $((got - exp)) -le 5 -a $((exp - got)) -le 5
 t_eq "previewd: create alice" "$(g log -1 --format=%s main)" "commit subject"
 t_eq "previewd" "$(g log -1 --format=%an main)" "commit author"
 t_match 'requested by anonymous' "$(g log -1 --format=%b main)" "commit body names the requester"
 yaml=$(show env/alice/values.yaml)
 t_match '^# Managed by previewd' "$yaml" "values.yaml starts with the managed-by comment"
-t_eq pr-7 "$(printf '%s' "$yaml" | python3 -c 'import sys,yaml; print(yaml.safe_load(sys.stdin)["image"]["tag"])')" \
+t_eq pr-7 "$(printf '%s' "$yaml" | yaml_get - image tag)" \
 	"values.yaml carries the requested image tag"
-t_eq nginx "$(printf '%s' "$yaml" | python3 -c 'import sys,yaml; print(yaml.safe_load(sys.stdin)["image"]["repository"])')" \
+t_eq nginx "$(printf '%s' "$yaml" | yaml_get - image repository)" \
 	"values.yaml keeps the dev base's other keys"
-t_eq "True" "$(printf '%s' "$yaml" | python3 -c 'import sys,yaml; print(yaml.safe_load(sys.stdin)["featureFlags"]["enabled"])')" \
+t_eq "True" "$(printf '%s' "$yaml" | yaml_get - featureFlags enabled)" \
 	"the base's YAML 1.1 'enabled: yes' stays a boolean"
-t_eq "yes" "$(printf '%s' "$yaml" | python3 -c 'import sys,yaml; print(yaml.safe_load(sys.stdin)["extra"]["motto"])')" \
+t_eq "yes" "$(printf '%s' "$yaml" | yaml_get - extra motto)" \
 	"a JSON string \"yes\" stays a string in YAML"
 meta=$(show env/alice/previewd.json)
-t_eq previewd "$(printf '%s' "$meta" | jq -r .managed_by)" "previewd.json marks the folder as previewd's"
-t_eq alice "$(printf '%s' "$meta" | jq -r .owner)" "previewd.json owner"
-t_eq dev "$(printf '%s' "$meta" | jq -r .base)" "previewd.json base"
-t_eq "$(jqr .expires_at)" "$(printf '%s' "$meta" | jq -r .expires_at)" "previewd.json expiry matches the API"
+t_eq previewd "$(jq_of "$meta" .managed_by)" "previewd.json marks the folder as previewd's"
+t_eq alice "$(jq_of "$meta" .owner)" "previewd.json owner"
+t_eq dev "$(jq_of "$meta" .base)" "previewd.json base"
+t_eq "$(jqr .expires_at)" "$(jq_of "$meta" .expires_at)" "previewd.json expiry matches the API"
 t_eq "env/alice/previewd.json
 env/alice/values.yaml" "$(g diff --name-only "$SEED" main)" "the commit touches only env/alice/"
 
@@ -75,7 +75,7 @@ t_eq name "$(jqr .field)" "the problem names the field"
 t_begin "create from a base without a trailing newline"
 http POST /v1/environments '{"owner":"bob","base":"prod","values":{"replicaCount":2}}'
 t_eq 201 "$HTTP_STATUS" "create with base prod"
-t_eq 2 "$(show env/bob/values.yaml | python3 -c 'import sys,yaml; print(yaml.safe_load(sys.stdin)["replicaCount"])')" \
+t_eq 2 "$(show env/bob/values.yaml | yaml_get - replicaCount)" \
 	"values merged over prod's"
 
 # ---------------------------------------------------------------- foreign folders, bad names
@@ -117,7 +117,7 @@ t_eq 3 "$(jqr .values.replicaCount)" "values merged"
 t_ok "the other commit is an ancestor of the new head" g merge-base --is-ancestor "$theirs" main
 t_eq notes "$(show NOTES.md)" "their file is intact"
 t_eq "replicaCount: 1" "$(show env/qa/values.yaml)" "their env folder is intact"
-t_eq 3 "$(show env/alice/values.yaml | python3 -c 'import sys,yaml; print(yaml.safe_load(sys.stdin)["replicaCount"])')" \
+t_eq 3 "$(show env/alice/values.yaml | yaml_get - replicaCount)" \
 	"alice's values updated"
 t_eq "previewd: update alice" "$(g log -1 --format=%s main)" "update commit subject"
 http POST /v1/environments '{"owner":"alice","name":"qa"}'
@@ -128,7 +128,7 @@ t_begin "extend"
 http PATCH /v1/environments/alice '{"ttl":"3d"}'
 t_eq 200 "$HTTP_STATUS" "extend answers 200"
 exp=$(($(date +%s) + 3 * 86400))
-got=$(date -u -d "$(jqr .expires_at)" +%s)
+got=$(iso2s "$(jqr .expires_at)")
 t_ok "expires_at is now + 3d" test $((got - exp)) -le 5 -a $((exp - got)) -le 5
 t_eq "$(jqr .expires_at)" "$(show env/alice/previewd.json | jq -r .expires_at)" "previewd.json carries the new expiry"
 http PATCH /v1/environments/alice '{"ttl":"30d"}'

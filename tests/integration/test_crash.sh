@@ -31,20 +31,17 @@ CLIENTS=4
 DATA=$T_TMP/data
 DB=$DATA/previewd.db
 STOP=$T_TMP/stop
-ms() { echo $(($(date +%s%N) / 1000000)); }
+# (now_ms, sql on $DB, pv_start_on, view and env_status_is come from the harness)
 # rand_sleep MIN_MS MAX_MS
 rand_sleep() { sleep "$(awk -v a="$1" -v b="$2" -v r="$RANDOM" 'BEGIN { printf "%.3f", (a + (b - a) * r / 32767) / 1000 }')"; }
-sql() { sqlite3 -cmd '.timeout 5000' "$DB" "$@"; }
 
 # ------------------------------------------------------------------ setup
 if ! gitserver_start "$T_TMP/git" || ! gitserver_new_repo gitops "$SRC/deploy/helm-env"; then
-    echo "Bail out! cannot start the Git server" >&2
-    exit 1
+    t_bail "cannot start the Git server"
 fi
 SERVER_REPO=$GITSERVER_DIR/repos/gitops.git
 PASSFILE=$T_TMP/git-password
-printf '%s\n' "$GITSERVER_PASS" >"$PASSFILE"
-chmod 600 "$PASSFILE"
+gitserver_passfile "$PASSFILE"
 PV_ARGS=(
     PREVIEWD_GIT_URL="$GITSERVER_URL/gitops.git"
     PREVIEWD_GIT_USERNAME="$GITSERVER_USER"
@@ -52,7 +49,7 @@ PV_ARGS=(
     PREVIEWD_WAIT_MS=2000
     PREVIEWD_PUSH_BACKOFF_MAX_MS=300
 )
-PORT=$(_gs_pick_port)
+PORT= # picked at the first start (pv_start_on below); every restart reuses it
 # CRASH_CLEAR_LOCKS=1 (diagnostic only): remove Git lock files left in the
 # clone by a kill before each restart, to look past that failure mode.
 # The test's own Git server: when previewd dies mid-push, lighttpd can kill
@@ -74,12 +71,7 @@ restart() {
 }
 # the first start may lose its picked port to a test running beside this
 # one; later restarts reuse the port that worked
-for _attempt in 1 2 3 4 5; do
-    restart && break
-    grep -q 'Address already in use' "$PV_LOG" || { echo "Bail out! previewd did not start" >&2; exit 1; }
-    PORT=$(_gs_pick_port)
-done
-[ -n "$PV_PID" ] || { echo "Bail out! previewd did not start" >&2; exit 1; }
+pv_start_on PORT "$DATA" "${PV_ARGS[@]}" || t_bail "previewd did not start"
 URL=$PV_URL
 
 # ------------------------------------------------------------------ clients
@@ -105,7 +97,7 @@ client() {
         key="crash-$id-$seq-$RANDOM"
         if [ -n "${live[$name]:-}" ]; then op=DELETE; else op=POST; fi
         if [ $((RANDOM % 2)) = 0 ]; then prefer=respond-async; else prefer=wait=1; fi
-        deadline=$(($(ms) + 15000))
+        deadline=$(($(now_ms) + 15000))
         while :; do
             if [ $op = POST ]; then
                 code=$(curl -s -m 5 -o "$body" -D "$hdr" -w '%{http_code}' -X POST \
@@ -119,7 +111,7 @@ client() {
             case "$code" in
             2??)
                 replayed=$(tr -d '\r' <"$hdr" | awk -F': ' 'tolower($1) == "idempotent-replayed" { print $2 }')
-                echo "ACK $(ms) $id $op $name $code $(jq -r .status "$body" 2>/dev/null) ${replayed:-false} $seq" >>"$log"
+                echo "ACK $(now_ms) $id $op $name $code $(jq -r .status "$body" 2>/dev/null) ${replayed:-false} $seq" >>"$log"
                 if [ $op = POST ]; then live[$name]=1; else unset "live[$name]"; deleted[$name]=1; fi
                 break
                 ;;
@@ -131,14 +123,14 @@ client() {
                 field=$(jq -r .field "$body" 2>/dev/null)
                 if [ "$code" != 409 ] || { [ "$field" != Idempotency-Key ] &&
                     { [ "$field" != name ] || [ $op != POST ] || [ -z "${deleted[$name]:-}" ]; }; }; then
-                    echo "ERR $(ms) $id $op $name $code $seq $(jq -c . "$body" 2>/dev/null | head -c 300)" >>"$log"
+                    echo "ERR $(now_ms) $id $op $name $code $seq $(jq -c . "$body" 2>/dev/null | head -c 300)" >>"$log"
                     dead[$name]=1
                     break
                 fi
                 ;;
             esac
-            if [ "$(ms)" -ge "$deadline" ]; then
-                echo "ERR $(ms) $id $op $name $code $seq no 2xx within 15 s" >>"$log"
+            if [ "$(now_ms)" -ge "$deadline" ]; then
+                echo "ERR $(now_ms) $id $op $name $code $seq no 2xx within 15 s" >>"$log"
                 dead[$name]=1
                 break
             fi
@@ -223,8 +215,8 @@ NREPLAY=$(awk '$1 == "ACK" && $8 == "true"' "$ALL" | wc -l)
 echo "# answers: $(awk '$1 == "ACK" { print $4, $6 }' "$ALL" | sort | uniq -c | awk '{ printf "%s %s %s; ", $1, $2, $3 }')"
 echo "# $NREPLAY answers were replays of a request whose first answer was lost to a crash"
 
-VIEW=$T_TMP/view
-git clone -q "$(gitserver_url gitops)" "$VIEW"
+VIEW_URL=$(gitserver_url gitops)
+view
 # the last acknowledged operation of each name (each name belongs to one client,
 # whose log is in order), and the seq of its last acknowledged create
 awk '$1 == "ACK" { last[$5] = $4; if ($4 == "POST") seq[$5] = $9 } END { for (n in last) print n, last[n], seq[n] }' \
@@ -237,8 +229,7 @@ while read -r name op seq; do
         ncreate=$((ncreate + 1))
         if [ ! -f "$VIEW/env/$name/values.yaml" ] || [ ! -f "$VIEW/env/$name/previewd.json" ]; then
             bad+=("$name: created (ack) but not in Git")
-        elif [ "$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1])).get("seq"))' \
-            "$VIEW/env/$name/values.yaml" 2>&1)" != "$seq" ]; then
+        elif [ "$(yaml_get "$VIEW/env/$name/values.yaml" seq 2>&1)" != "$seq" ]; then
             bad+=("$name: Git has another version than the last acknowledged create (seq $seq)")
         fi
         [ "$st" = active ] || bad+=("$name: created (ack) but the database says ${st:-nothing}")
@@ -266,7 +257,7 @@ half=$(for d in "$VIEW"/env/*/; do
 done)
 t_eq "" "$half" "no env folder is half-written (each has exactly values.yaml and a valid previewd.json)"
 notmap=$(for f in "$VIEW"/env/*/values.yaml; do
-    python3 -c 'import sys, yaml; assert isinstance(yaml.safe_load(open(sys.argv[1])), dict)' "$f" 2>/dev/null || echo "$f"
+    yaml_is_mapping "$f" || echo "$f"
 done)
 t_eq "" "$notmap" "every env/*/values.yaml parses as a YAML mapping"
 t_ok "people's folders and the chart are untouched" \
@@ -289,11 +280,9 @@ t_begin "a lock file left in the clone by a kill"
 t_ok "previewd starts with the stale lock" restart
 http POST /v1/environments '{"owner":"afterlock"}'
 t_match '^20[12]$' "$HTTP_STATUS" "a create after the restart is accepted"
-afterlock_active() { http GET /v1/environments/afterlock && [ "$(jqr .status)" = active ]; }
-t_eventually 15 "it becomes active: previewd sees its push landed" afterlock_active
+t_eventually 15 "it becomes active: previewd sees its push landed" env_status_is afterlock active
 t_ok "it is on the Git server" git --git-dir "$SERVER_REPO" cat-file -e main:env/afterlock/values.yaml
-readyz_ready() { http GET /readyz && [ "$(jqr .status)" = ready ]; }
-t_eventually 5 "/readyz is ready (Git reachable)" readyz_ready
+t_eventually 5 "/readyz is ready (Git reachable)" readyz_is ready
 echo "# readyz: $(jqr -c .checks.git)"
 echo "# runtime $(($(date +%s) - T_START)) s"
 t_end

@@ -18,43 +18,9 @@ ENVDIR=helm-env/env
 T_START=$(date +%s)
 
 # ------------------------------------------------------------------ helpers
-
-# A fresh clone of the server's repository in $VIEW (the server's truth).
-VIEW=$T_TMP/view
-view() {
-    rm -rf "$VIEW"
-    git clone -q "$(gitserver_url gitops)" "$VIEW" 2>/dev/null
-}
-
-# The server's branch head, straight from the server.
-remote_head() {
-    git ls-remote "$(gitserver_url gitops)" refs/heads/main 2>/dev/null | cut -f1
-}
-
-# Passes when FILE parses as YAML and is a mapping (Argo CD's requirement).
-yaml_is_mapping() {
-    python3 -c 'import yaml,sys; d=yaml.safe_load(open(sys.argv[1])); assert isinstance(d, dict)' "$1" 2>/dev/null
-}
-
-# YAML FILE as compact JSON (YAML 1.1 as PyYAML and Helm read it).
-yaml_json() {
-    python3 -c 'import yaml,json,sys; print(json.dumps(yaml.safe_load(open(sys.argv[1])), sort_keys=True))' "$1"
-}
-
-# GET /readyz and test .status.
-readyz_is() {
-    http GET /readyz && [ "$HTTP_STATUS" = 200 ] && [ "$(jqr .status)" = "$1" ]
-}
-
-# GET an environment and test .status.
-env_status_is() {
-    http GET "/v1/environments/$1" && [ "$HTTP_STATUS" = 200 ] && [ "$(jqr .status)" = "$2" ]
-}
-
-# A fresh clone holds ENV's values.yaml.
-on_server() {
-    view && [ -f "$VIEW/$ENVDIR/$1/values.yaml" ]
-}
+# (view, remote_head and on_server on $VIEW_URL, yaml_is_mapping, yaml_json,
+# readyz_is and env_status_is come from the harness)
+VIEW_ENV_DIR=$ENVDIR
 
 # Every update of the server's branch (its reflog, written by receive-pack)
 # went from a commit to a descendant of it, each starting where the previous
@@ -112,16 +78,15 @@ cp -a "$SRC/deploy/helm-env/." "$SEED/helm-env/"
 printf '# GitOps repository\n\nThe chart lives in helm-env/.\n' >"$SEED/README.md"
 
 if ! gitserver_start "$T_TMP/git" || ! gitserver_new_repo gitops "$SEED"; then
-    echo "Bail out! cannot start the Git server" >&2
-    exit 1
+    t_bail "cannot start the Git server"
 fi
+VIEW_URL=$(gitserver_url gitops)
 SEED_COMMIT=$(remote_head)
 
 PASSFILE=$T_TMP/git-password
-printf '%s\n' "$GITSERVER_PASS" >"$PASSFILE"     # trailing newline on purpose
+gitserver_passfile "$PASSFILE"     # trailing newline on purpose
 BADPASSFILE=$T_TMP/git-password.wrong
-printf '%s\n' "not-$GITSERVER_PASS" >"$BADPASSFILE"
-chmod 600 "$PASSFILE" "$BADPASSFILE"
+gitserver_passfile "$BADPASSFILE" "not-$GITSERVER_PASS"
 
 PV_ARGS=(
     PREVIEWD_GIT_URL="$GITSERVER_URL/gitops.git"
@@ -130,10 +95,7 @@ PV_ARGS=(
     PREVIEWD_WAIT_MS=10000
 )
 DATA=$T_TMP/data
-if ! pv_start "$DATA" "${PV_ARGS[@]}" PREVIEWD_GIT_PASSWORD_FILE="$PASSFILE"; then
-    echo "Bail out! previewd did not start" >&2
-    exit 1
-fi
+pv_start "$DATA" "${PV_ARGS[@]}" PREVIEWD_GIT_PASSWORD_FILE="$PASSFILE" || t_bail "previewd did not start"
 # Until its first fetch previewd cannot tell people's folders from free names
 # and answers creates 503; /readyz turns "ready" once Git has been reached.
 t_eventually 10 "/readyz is ready after the first fetch" readyz_is ready
@@ -218,7 +180,7 @@ NOW=$(date +%s)
 http PATCH /v1/environments/alice '{"ttl":"2d"}'
 t_eq 200 "$HTTP_STATUS" "PATCH ttl answers 200"
 EXP=$(jqr .expires_at)
-EXP_S=$(date -u -d "$EXP" +%s 2>/dev/null || echo 0)
+EXP_S=$(iso2s "$EXP" 2>/dev/null || echo 0)
 DELTA=$((EXP_S - NOW - 2 * 86400))
 t_ok "expires_at $EXP is now+2d within 120 s (off by ${DELTA}s)" test "${DELTA#-}" -le 120
 t_match '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$' "$EXP" "expires_at is RFC 3339 UTC"

@@ -34,8 +34,7 @@ SSHD=${SSHD:-/usr/sbin/sshd}
 T_START=$(date +%s)
 
 if [ ! -x "$SSHD" ]; then
-    echo "Bail out! no $SSHD (apt-get install openssh-server, or scripts/deps.sh test)" >&2
-    exit 1
+    t_bail "no $SSHD (apt-get install openssh-server, or scripts/deps.sh test)"
 fi
 
 # ASan builds: libgit2 1.5.1's SSH transport (Debian 12) leaks a little on
@@ -64,8 +63,7 @@ if ! { ssh-keygen -q -t ed25519 -N '' -C previewd-test-host -f "$S/host_key" &&
     ssh-keygen -q -t ed25519 -N '' -C previewd-test-client -f "$S/client" &&
     ssh-keygen -q -t ed25519 -N "$PASSPHRASE" -C previewd-test-pp -f "$S/client_pp" &&
     ssh-keygen -q -t ed25519 -N '' -C previewd-test-stranger -f "$S/stranger"; }; then
-    echo "Bail out! ssh-keygen failed" >&2
-    exit 1
+    t_bail "ssh-keygen failed"
 fi
 cat "$S/client.pub" "$S/client_pp.pub" >"$S/authorized_keys" # not the stranger's
 fpr() { ssh-keygen -lf "$1" | awk '{print $2}'; }
@@ -88,7 +86,7 @@ sshd_start() {
     local _ i
     mkdir -p /run/sshd 2>/dev/null # privilege separation dir, as root
     for _ in 1 2 3; do
-        SSH_PORT=$(_gs_pick_port) || return 1
+        SSH_PORT=$(pick_port) || return 1
         cat >"$S/sshd_config" <<EOF
 # written by tests/integration/test_git_ssh.sh
 ListenAddress 127.0.0.1
@@ -115,7 +113,7 @@ EOF
         SSHD_PID=$!
         for i in $(seq 1 100); do
             kill -0 "$SSHD_PID" 2>/dev/null || break
-            _gs_port_free "$SSH_PORT" || return 0
+            port_free "$SSH_PORT" || return 0
             sleep 0.05
         done
         echo "# sshd did not come up on port $SSH_PORT (try $i): $(tail -n 3 "$SSHD_LOG" 2>/dev/null)" >&2
@@ -126,21 +124,8 @@ EOF
 
 # Bare repository served over SSH, seeded with the example chart on main.
 REPO=$T_TMP/srv/gitops.git
-seed_repo() {
-    local w=$T_TMP/seed
-    git init -q --bare --initial-branch=main "$REPO" &&
-        git -C "$REPO" config receive.denyNonFastForwards true &&
-        git clone -q "$REPO" "$w" 2>/dev/null &&
-        cp -a "$SRC/deploy/helm-env/." "$w/" &&
-        git -C "$w" add -A &&
-        git -C "$w" -c user.name=seed -c user.email=seed@localhost -c commit.gpgsign=false \
-            commit -q -m "seed from helm-env" &&
-        git -C "$w" push -q origin HEAD:refs/heads/main
-}
-
-if ! sshd_start || ! seed_repo; then
-    echo "Bail out! cannot start sshd or seed the repository" >&2
-    exit 1
+if ! sshd_start || ! git_init_bare "$REPO" || ! git_seed "$REPO" "$SRC/deploy/helm-env"; then
+    t_bail "cannot start sshd or seed the repository"
 fi
 URL="ssh://$SSH_USER@127.0.0.1:$SSH_PORT$REPO"
 URL_NO_USER="ssh://127.0.0.1:$SSH_PORT$REPO"
@@ -159,24 +144,9 @@ export GIT_SSH_COMMAND="ssh -F /dev/null -i $S/client -o IdentitiesOnly=yes -o B
 -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$KNOWN"
 
 # ------------------------------------------------------------------ helpers
-
-VIEW=$T_TMP/view
-view() {
-    rm -rf "$VIEW"
-    git clone -q "$URL" "$VIEW" 2>/dev/null
-}
-
-remote_head() {
-    git ls-remote "$URL" refs/heads/main 2>/dev/null | cut -f1
-}
-
-on_server() {
-    view && [ -f "$VIEW/env/$1/values.yaml" ]
-}
-
-readyz_is() {
-    http GET /readyz && [ "$(jqr .status)" = "$1" ]
-}
+# (view, remote_head and on_server on $VIEW_URL, and readyz_is come from the
+# harness)
+VIEW_URL=$URL
 
 # /readyz has settled: ready, or a Git error is reported.
 readyz_settled() {
@@ -300,7 +270,7 @@ fi
 # credentials error on /readyz, and refuses creates as unavailable.
 t_begin "5. key not in authorized_keys"
 L0=$(log_lines)
-T0=$(_t_ms)
+T0=$(now_ms)
 if PV_START_READY=0 pv_start "$T_TMP/data-stranger" "${PV_BASE[@]}" PREVIEWD_GIT_SSH_KEY="$S/stranger"; then
     t_eventually 5 "/readyz reports the refused credentials" readyz_git_error_matches 'credential|auth|refused'
     t_eq 503 "$HTTP_STATUS" "/readyz is 503"
@@ -311,7 +281,7 @@ if PV_START_READY=0 pv_start "$T_TMP/data-stranger" "${PV_BASE[@]}" PREVIEWD_GIT
     t_eq 503 "$HTTP_STATUS" "create answers 503 until the repository was reached"
     t_match '^application/problem\+json' "$HTTP_CTYPE" "problem+json content type"
     # five seconds of backoff since previewd started
-    left=$((T0 + 5000 - $(_t_ms)))
+    left=$((T0 + 5000 - $(now_ms)))
     [ "$left" -gt 0 ] && sleep "$(printf '%d.%03d' $((left / 1000)) $((left % 1000)))"
     t_ok "previewd stops on SIGTERM during the backoff" pv_stop
     sleep 0.2 # let sshd log the last connection

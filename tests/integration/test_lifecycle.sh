@@ -12,92 +12,51 @@
 #   C  no webhook; its Git repository disappears during a removal
 #   D  json webhook to a receiver that takes 3 s to answer
 # shellcheck disable=SC2317  # helpers below are run through t_eventually and t_defer
+# shellcheck source=tests/lib/harness.sh disable=SC1091
 . "$(dirname "$0")/../lib/harness.sh"
 
 SECRET='hush-42'
 PUBLIC=http://previewd.test
-RECEIVER=$T_ROOT/tests/lib/receiver.py
 
 # ---------------------------------------------------------------- helpers
-iso2s() { date -u -d "$1" +%s; }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# git on instance A's (or any) bare remote: G=<dir> g ...
-g() { git --git-dir "${G:-$A_REMOTE}" "$@"; }
-has_folder() { g cat-file -e "main:env/$1" 2>/dev/null; }
-no_folder() { ! has_folder "$1"; }
-# status of the live-or-latest record NAME on URL
-status_of() { curl -s "$1/v1/environments/$2" | jq -r .status; }
-status_is() { [ "$(status_of "$1" "$2")" = "$3" ]; }
-
-# rcv_start VAR LOG [receiver args...]: start a receiver; sets VAR_PID, VAR_PORT
-rcv_start() {
-	local var=$1 log=$2
-	shift 2
-	bg_start "$var" "$(mktemp "$T_TMP/rcv.XXXXXX")" python3 "$RECEIVER" "$log" "$@"
-}
-rcv_stop() { bg_stop "$1"; }
+# (iso2s, now_ms, g on $G with has_folder/no_folder, env_status_is,
+# rcv_start/rcv_stop, hooklog, outbox_pending/outbox_drained and jq_of come
+# from the harness; G=<dir> g ... reads another instance's remote)
 
 # notes LOG: the receiver's log as a JSON array, each request with its
 # signature checked (sig_ok), the same check over a tampered body
 # (tamper_ok), and the body parsed (null if not JSON).
-notes() {
-	python3 - "$1" "$SECRET" <<'EOF'
-import hashlib, hmac, json, sys
-log, secret = sys.argv[1], sys.argv[2].encode()
-out = []
-for line in open(log, encoding="utf-8"):
-    r = json.loads(line)
-    h, body = r["headers"], r["body"]
-    ts, sig = h.get("x-previewd-timestamp", ""), h.get("x-previewd-signature", "")
-    def good(b):
-        mac = hmac.new(secret, ("v1:%s:%s" % (ts, b)).encode(), hashlib.sha256).hexdigest()
-        return bool(sig) and hmac.compare_digest("v1=" + mac, sig)
-    try:
-        j = json.loads(body)
-    except ValueError:
-        j = None
-    out.append({"id": h.get("x-previewd-delivery"), "event": h.get("x-previewd-event"),
-                "ts": ts, "has_sig": bool(sig), "received_at": r["received_at"],
-                "sig_ok": good(body), "tamper_ok": good(body.replace("e", "E", 1)),
-                "path": r["path"], "ctype": h.get("content-type"), "raw": body, "body": j})
-print(json.dumps(out))
-EOF
-}
-
-# outbox_pending DB: notifications not yet delivered
-outbox_pending() { sqlite3 "$1" 'select count(*) from outbox where delivered_at is null'; }
-outbox_drained() { [ "$(outbox_pending "$1")" = 0 ]; }
+notes() { hooklog previewd "$SECRET" "$1"; }
 
 # ---------------------------------------------------------------- start-up
 t_begin "start-up: receivers and previewd instances"
 LOG1=$T_TMP/hooks-a.jsonl LOG2=$T_TMP/hooks-b.jsonl LOG3=$T_TMP/hooks-d.jsonl
 : >"$LOG1"; : >"$LOG2"; : >"$LOG3"
-rcv_start R1 "$LOG1" || { t_ok "receiver 1 starts" false; t_end; }
-rcv_start R2 "$LOG2" || { t_ok "receiver 2 starts" false; t_end; }
-rcv_start R3 "$LOG3" --delay 3 || { t_ok "receiver 3 starts" false; t_end; }
+t_need "receiver 1 starts" rcv_start R1 "$LOG1"
+t_need "receiver 2 starts" rcv_start R2 "$LOG2"
+t_need "receiver 3 starts" rcv_start R3 "$LOG3" --delay 3
 
 A_DATA=$T_TMP/a B_DATA=$T_TMP/b C_DATA=$T_TMP/c D_DATA=$T_TMP/d
 A_REMOTE=$A_DATA/gitops.git
+G=$A_REMOTE
 A_ENV=(PREVIEWD_MIN_TTL=1 PREVIEWD_DEFAULT_TTL=1h PREVIEWD_MAX_TTL=2h PREVIEWD_ALLOW_NEVER=true
 	PREVIEWD_WARN_BEFORE=2s PREVIEWD_WEBHOOK_URL="http://127.0.0.1:$R1_PORT/hook"
 	PREVIEWD_WEBHOOK_SECRET="$SECRET" PREVIEWD_WEBHOOK_BACKOFF_MAX=1s PREVIEWD_PUBLIC_URL="$PUBLIC"
 	PREVIEWD_PUSH_BACKOFF_MAX_MS=500 PREVIEWD_WAIT_MS=10000)
-pv_start "$A_DATA" "${A_ENV[@]}" || { t_ok "previewd A starts" false; t_end; }
-A_URL=$PV_URL
-pv_start "$B_DATA" PREVIEWD_MIN_TTL=5 PREVIEWD_MAX_LIFETIME=20s PREVIEWD_DEFAULT_TTL=15s PREVIEWD_WARN_BEFORE=9s \
-	PREVIEWD_WEBHOOK_URL="http://127.0.0.1:$R2_PORT/slack" PREVIEWD_WEBHOOK_FORMAT=slack \
-	PREVIEWD_WEBHOOK_BACKOFF_MAX=1s PREVIEWD_PUBLIC_URL=http://b.example ||
-	{ t_ok "previewd B starts" false; t_end; }
-B_URL=$PV_URL
+t_need "previewd A starts" pv_start "$A_DATA" "${A_ENV[@]}"
+pv_as A
+t_need "previewd B starts" pv_start "$B_DATA" PREVIEWD_MIN_TTL=5 PREVIEWD_MAX_LIFETIME=20s PREVIEWD_DEFAULT_TTL=15s \
+	PREVIEWD_WARN_BEFORE=9s PREVIEWD_WEBHOOK_URL="http://127.0.0.1:$R2_PORT/slack" PREVIEWD_WEBHOOK_FORMAT=slack \
+	PREVIEWD_WEBHOOK_BACKOFF_MAX=1s PREVIEWD_PUBLIC_URL=http://b.example
+pv_as B
 C_ENV=(PREVIEWD_MIN_TTL=1 PREVIEWD_WARN_BEFORE= PREVIEWD_PUSH_BACKOFF_MAX_MS=300 PREVIEWD_WAIT_MS=10000)
-pv_start "$C_DATA" "${C_ENV[@]}" || { t_ok "previewd C starts" false; t_end; }
-C_URL=$PV_URL C_PID=$PV_PID
+t_need "previewd C starts" pv_start "$C_DATA" "${C_ENV[@]}"
+pv_as C
 printf '%s\n' "$SECRET" >"$T_TMP/webhook-secret"  # the trailing newline is not part of the secret
-pv_start "$D_DATA" PREVIEWD_MIN_TTL=1 PREVIEWD_WARN_BEFORE=1s PREVIEWD_WEBHOOK_URL="http://127.0.0.1:$R3_PORT/slow" \
-	PREVIEWD_WEBHOOK_SECRET_FILE="$T_TMP/webhook-secret" PREVIEWD_WEBHOOK_BACKOFF_MAX=1s ||
-	{ t_ok "previewd D starts" false; t_end; }
-D_URL=$PV_URL D_PID=$PV_PID
+t_need "previewd D starts" pv_start "$D_DATA" PREVIEWD_MIN_TTL=1 PREVIEWD_WARN_BEFORE=1s \
+	PREVIEWD_WEBHOOK_URL="http://127.0.0.1:$R3_PORT/slow" PREVIEWD_WEBHOOK_SECRET_FILE="$T_TMP/webhook-secret" \
+	PREVIEWD_WEBHOOK_BACKOFF_MAX=1s
+pv_as D
 t_ok "four instances and three receivers are up" true
 DEV_BEFORE=$(g rev-parse main:env/dev)
 PROD_BEFORE=$(g rev-parse main:env/prod)
@@ -221,7 +180,7 @@ t_ok "removed within 3 s of its expiry" test $((removal_ct - REAP_EXPIRES)) -le 
 t_match '^previewd: (delete reap|[0-9]+ changes \([0-9]+ create, [0-9]+ update, [1-9][0-9]* delete\))' \
 	"$(g log -1 --format=%s main -- env/reap)" "the removal commit's subject says delete"
 t_match 'delete reap \(owner rita' "$(g log -1 --format=%b main -- env/reap)" "the commit body lists reap's removal"
-t_eventually 5 "reap's status becomes deleted" status_is "$A_URL" reap deleted
+t_eventually 5 "reap's status becomes deleted" env_status_is reap deleted "$A_URL"
 http GET "$A_URL/v1/environments/reap"
 t_ok "deleted_at is set, at or after the expiry" test "$(iso2s "$(jqr .deleted_at)")" -ge "$REAP_EXPIRES"
 t_eq 0 "$(jqr .ttl_seconds)" "ttl_seconds is 0 once deleted"
@@ -283,11 +242,11 @@ t_eq "created ready extended pushed" "$(jqr '[.items[].kind | select(. != "expir
 
 # ---------------------------------------------------------------- A: foreign changes meet the reaper
 t_begin "A: the reaper meets folders people changed"
-t_eventually 10 "gone (removed by a person) is marked deleted" status_is "$A_URL" gone deleted
+t_eventually 10 "gone (removed by a person) is marked deleted" env_status_is gone deleted "$A_URL"
 http GET "$A_URL/v1/environments/gone"
 t_eq null "$(jqr .git.error)" "gone: no Git error recorded"
 t_eq false "$(jqr .git.pending)" "gone: nothing pending"
-t_eventually 10 "extra (with a person's file) is marked deleted" status_is "$A_URL" extra deleted
+t_eventually 10 "extra (with a person's file) is marked deleted" env_status_is extra deleted "$A_URL"
 t_not "previewd removes the whole env/extra folder, the person's NOTES.md included" has_folder extra
 t_eq keep "$(g show main:docs/keep.md)" "the person's docs/keep.md is intact"
 t_eq "" "$(g log --format=%H "$FOREIGN..main" -- env/gone)" "no commit after the person's touches env/gone"
@@ -335,7 +294,7 @@ t_eq "$PROD_BEFORE" "$(g rev-parse main:env/prod)" "env/prod unchanged"
 t_begin "A: webhook notifications"
 t_eventually 20 "A's outbox is delivered" outbox_drained "$A_DATA/previewd.db"
 N=$(notes "$LOG1")
-nj() { printf '%s' "$N" | jq -r "$@"; }
+nj() { jq_of "$N" "$@"; }
 t_ok "the receiver got notifications ($(nj length))" test "$(nj length)" -gt 0
 t_eq 0 "$(nj '[.[] | select(.path != "/hook")] | length')" "all POSTed to the webhook URL's path"
 t_eq 0 "$(nj '[.[] | select((.ctype // "") | startswith("application/json") | not)] | length')" "Content-Type application/json"
@@ -357,7 +316,7 @@ t_eq "created ready extended" \
 	"$(nj '[.[] | select(.body.environment.name == "ext" and .event != "expiring") | .event] | join(" ")')" \
 	"ext: created, ready, extended"
 rc=$(nj '[.[] | select(.body.environment.name == "reap" and .event == "created")][0].body')
-rj() { printf '%s' "$rc" | jq -r "$@"; }
+rj() { jq_of "$rc" "$@"; }
 t_eq "actor,environment,event,expires_at,extend,id,occurred_at,owner,text,url" "$(rj 'keys | join(",")')" \
 	"the JSON body's fields"
 t_eq "expires_at,name,namespace,owner,status,url" "$(rj '.environment | keys | join(",")')" "environment's fields"
@@ -375,27 +334,27 @@ t_match '@rita' "$(rj .text)" "text mentions @owner"
 t_match 'http://reap\.env\.my' "$(rj .text)" "text names the URL"
 w=$(nj '[.[] | select(.body.environment.name == "reap" and .event == "expiring")][0].body')
 t_match "@rita: environment reap \\(http://reap\\.env\\.my\\) expires in [12]s, at $REAP_EXPIRES_ISO; extend it with: curl -X PATCH $PUBLIC/v1/environments/reap" \
-	"$(printf '%s' "$w" | jq -r .text)" "expiring: text with the lead and the PATCH hint"
-t_eq reaper "$(printf '%s' "$w" | jq -r .actor)" "expiring: actor reaper"
+	"$(jq_of "$w" .text)" "expiring: text with the lead and the PATCH hint"
+t_eq reaper "$(jq_of "$w" .actor)" "expiring: actor reaper"
 ready=$(nj '[.[] | select(.body.environment.name == "reap" and .event == "ready")][0].body')
-t_eq active "$(printf '%s' "$ready" | jq -r .environment.status)" "ready: environment.status is active"
+t_eq active "$(jq_of "$ready" .environment.status)" "ready: environment.status is active"
 del=$(nj '[.[] | select(.body.environment.name == "reap" and .event == "deleted")][0].body')
-t_eq deleted "$(printf '%s' "$del" | jq -r .environment.status)" "deleted: environment.status is deleted"
-t_eq previewd "$(printf '%s' "$del" | jq -r .actor)" "deleted: actor previewd"
+t_eq deleted "$(jq_of "$del" .environment.status)" "deleted: environment.status is deleted"
+t_eq previewd "$(jq_of "$del" .actor)" "deleted: actor previewd"
 fl=$(nj '[.[] | select(.body.environment.name == "race")]')
-t_eq "created failed" "$(printf '%s' "$fl" | jq -r 'map(.event) | join(" ")')" "race: created, failed"
-t_eq failed "$(printf '%s' "$fl" | jq -r '.[] | select(.event == "failed") | .body.environment.status')" \
+t_eq "created failed" "$(jq_of "$fl" 'map(.event) | join(" ")')" "race: created, failed"
+t_eq failed "$(jq_of "$fl" '.[] | select(.event == "failed") | .body.environment.status')" \
 	"failed: environment.status is failed"
 t_match '^@hugo: environment race could not be created: the folder env/race exists in Git' \
-	"$(printf '%s' "$fl" | jq -r '.[] | select(.event == "failed") | .body.text')" "failed: text says why"
+	"$(jq_of "$fl" '.[] | select(.event == "failed") | .body.text')" "failed: text says why"
 xt=$(nj '[.[] | select(.body.environment.name == "ext" and .event == "extended")][0].body')
-t_eq "$EXT_NEW_EXPIRES_ISO" "$(printf '%s' "$xt" | jq -r .expires_at)" "extended: the new expires_at"
-t_match 'was extended by anonymous until' "$(printf '%s' "$xt" | jq -r .text)" "extended: text"
+t_eq "$EXT_NEW_EXPIRES_ISO" "$(jq_of "$xt" .expires_at)" "extended: the new expires_at"
+t_match 'was extended by anonymous until' "$(jq_of "$xt" .text)" "extended: text"
 # the hint is meant to be followed: send exactly the request it describes
 hint=$(nj '[.[] | select(.body.environment.name == "ext" and .event == "created")][0].body.extend')
-hint_url=$(printf '%s' "$hint" | jq -r .url)
-http "$(printf '%s' "$hint" | jq -r .method)" "$A_URL${hint_url#"$PUBLIC"}" "$(printf '%s' "$hint" | jq -r .body)"
-t_eq 200 "$HTTP_STATUS" "following the extend hint works (PATCH ${hint_url#"$PUBLIC"} $(printf '%s' "$hint" | jq -r .body))"
+hint_url=$(jq_of "$hint" .url)
+http "$(jq_of "$hint" .method)" "$A_URL${hint_url#"$PUBLIC"}" "$(jq_of "$hint" .body)"
+t_eq 200 "$HTTP_STATUS" "following the extend hint works (PATCH ${hint_url#"$PUBLIC"} $(jq_of "$hint" .body))"
 
 # ---------------------------------------------------------------- A: receiver down
 t_begin "A: receiver down, then back: nothing lost"
@@ -430,13 +389,13 @@ t_begin "B: Slack format bodies"
 t_eventually 10 "slk's expiry warning reached the Slack receiver" \
 	bash -c "grep -q '\"x-previewd-event\": \"expiring\"' '$LOG2' && grep -q 'environment slk' '$LOG2'"
 S=$(notes "$LOG2")
-t_eq 0 "$(printf '%s' "$S" | jq '[.[] | select((.body | type) != "object" or (.body | keys) != ["text"])] | length')" \
+t_eq 0 "$(jq_of "$S" '[.[] | select((.body | type) != "object" or (.body | keys) != ["text"])] | length')" \
 	"every Slack body is exactly {\"text\": ...}"
-t_eq 0 "$(printf '%s' "$S" | jq '[.[] | select(.has_sig)] | length')" "no signature without a secret"
-created=$(printf '%s' "$S" | jq -r '[.[] | select(.event == "created" and (.body.text | test("Environment slk ")))][0].body.text')
+t_eq 0 "$(jq_of "$S" '[.[] | select(.has_sig)] | length')" "no signature without a secret"
+created=$(jq_of "$S" '[.[] | select(.event == "created" and (.body.text | test("Environment slk ")))][0].body.text')
 t_match '@sam' "$created" "created: mentions @owner"
 t_match 'http://slk\.env\.my' "$created" "created: names the URL"
-warn=$(printf '%s' "$S" | jq -r '[.[] | select(.event == "expiring" and (.body.text | test("environment slk ")))][0].body.text')
+warn=$(jq_of "$S" '[.[] | select(.event == "expiring" and (.body.text | test("environment slk ")))][0].body.text')
 t_match '^@sam: environment slk \(http://slk\.env\.my\) expires in' "$warn" "expiring: mentions @owner and the URL"
 t_match "curl -X PATCH http://b\\.example/v1/environments/slk .*ttl" "$warn" "expiring: the PATCH hint at PREVIEWD_PUBLIC_URL"
 
@@ -449,7 +408,7 @@ done
 C_HEAD=$(G=$C_DATA/gitops.git g rev-parse main)
 mv "$C_DATA/gitops.git" "$C_DATA/gitops.away"
 for i in 1 2 3 4; do
-	t_eventually 10 "c$i is deleting (expired, Git unreachable)" status_is "$C_URL" "c$i" deleting
+	t_eventually 10 "c$i is deleting (expired, Git unreachable)" env_status_is "c$i" deleting "$C_URL"
 done
 http GET "$C_URL/v1/environments/c1"
 t_eq true "$(jqr .git.pending)" "the removal is pending"
@@ -459,10 +418,10 @@ pv_kill9 "$C_PID"
 t_eq "$C_HEAD" "$(G=$C_DATA/gitops.away g rev-parse main)" "nothing reached Git before the crash"
 mv "$C_DATA/gitops.away" "$C_DATA/gitops.git"
 pv_start "$C_DATA" "${C_ENV[@]}" || t_ok "previewd C restarts" false
-C_URL=$PV_URL C_PID=$PV_PID
+pv_as C
 for i in 1 2 3 4; do
 	G=$C_DATA/gitops.git t_eventually 10 "env/c$i is removed after the restart" no_folder "c$i"
-	t_eventually 5 "c$i is deleted" status_is "$C_URL" "c$i" deleted
+	t_eventually 5 "c$i is deleted" env_status_is "c$i" deleted "$C_URL"
 done
 http GET "$C_URL/v1/environments/c1/events"
 t_eq "created ready expired deleted" "$(jqr '[.items[].kind] | join(" ")')" "c1's history: one expiry, one removal"

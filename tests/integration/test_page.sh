@@ -137,7 +137,7 @@ field() { cut -f"$1"; }
 
 # ------------------------------------------------------------------ 1. GET /
 t_begin "GET / serves the page"
-pv_start "$DATA" || { t_ok "previewd starts" false; t_end; }
+t_need "previewd starts" pv_start "$DATA"
 http POST /v1/environments '{"owner":"alice"}'
 t_match '^20[12]$' "$HTTP_STATUS" "create alice (default TTL 8h)"
 http POST /v1/environments '{"owner":"bob","name":"pr-90","ttl":"90m"}'
@@ -148,8 +148,7 @@ http POST /v1/environments '{"owner":"dave","name":"gone"}'
 t_match '^20[12]$' "$HTTP_STATUS" "create gone"
 http DELETE /v1/environments/gone
 t_match '^20[02]$' "$HTTP_STATUS" "delete gone"
-status_is() { [ "$(curl -s -m 5 "$PV_URL/v1/environments/$1" | jq -r .status)" = "$2" ]; }
-t_eventually 10 "gone is deleted" status_is gone deleted
+t_eventually 10 "gone is deleted" env_status_is gone deleted
 
 http GET /
 t_eq 200 "$HTTP_STATUS" "GET / answers 200"
@@ -200,7 +199,7 @@ cp "$SHOT" /tmp/previewd-page.png 2>/dev/null && echo "# screenshot: /tmp/previe
 
 # ------------------------------------------------------------------ 4. tokens
 t_begin "with a token configured the page asks for one"
-TOKEN=$(PREVIEWD_DATA_DIR=$DATA "$PREVIEWD_BIN" token create page-reader --role reader 2>"$T_TMP/token.err")
+TOKEN=$(pv_token create page-reader --role reader 2>"$T_TMP/token.err")
 t_match '^pvd_' "$TOKEN" "token create page-reader"
 http GET /v1/environments
 t_eq 401 "$HTTP_STATUS" "the API now needs a token"

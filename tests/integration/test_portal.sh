@@ -27,7 +27,6 @@ NL=$'\n'
 
 # q NAME: items' names of the last list answer, one per line
 names() { jqr '.items[].name'; }
-token() { PREVIEWD_DATA_DIR=$DATA "$PREVIEWD_BIN" token "$@"; }
 mkenv() { # mkenv OWNER NAME [TTL]
     local body="{\"owner\":\"$1\",\"name\":\"$2\"${3:+,\"ttl\":\"$3\"}}"
     http POST /v1/environments "$body"
@@ -36,8 +35,7 @@ mkenv() { # mkenv OWNER NAME [TTL]
 
 # ------------------------------------------------------------------ 1. info
 t_begin "GET /v1/info"
-pv_start "$DATA" PREVIEWD_CORS_ORIGINS="$PORTAL, $OTHER" PREVIEWD_WAIT_MS=5000 ||
-    { t_ok "previewd starts" false; t_end; }
+t_need "previewd starts" pv_start "$DATA" PREVIEWD_CORS_ORIGINS="$PORTAL, $OTHER" PREVIEWD_WAIT_MS=5000
 http GET /v1/info
 t_eq 200 "$HTTP_STATUS" "GET /v1/info answers 200"
 t_match '^application/json' "$HTTP_CTYPE" "as JSON"
@@ -153,8 +151,7 @@ t_eq "$all" "${walked[*]}" "the whole list walked 3 at a time equals one big pag
 
 http DELETE /v1/environments/page-4
 t_match '^20[02]$' "$HTTP_STATUS" "delete page-4"
-is_deleted() { [ "$(curl -s -m 5 "$PV_URL/v1/environments/page-4" | jq -r .status)" = deleted ]; }
-t_eventually 10 "page-4 ends deleted" is_deleted
+t_eventually 10 "page-4 ends deleted" env_status_is page-4 deleted
 http GET '/v1/environments?owner=pager&status=deleted'
 t_eq page-4 "$(names | xargs)" "owner=pager&status=deleted lists only page-4"
 http GET '/v1/environments?owner=pager&status=active'
@@ -386,7 +383,7 @@ t_not "no log line starts with the forged text" grep -q '^2001-01-01T00:00:00.00
 
 # ------------------------------------------------------------------ CORS with tokens
 t_begin "CORS with tokens configured"
-TOKEN=$(token create portal --role reader 2>"$T_TMP/token.err")
+TOKEN=$(pv_token create portal --role reader 2>"$T_TMP/token.err")
 t_match '^pvd_' "$TOKEN" "token create portal --role reader"
 http OPTIONS /v1/environments "" -H "Origin: $PORTAL" -H 'Access-Control-Request-Method: GET' \
     -H 'Access-Control-Request-Headers: authorization'
@@ -403,8 +400,7 @@ pv_stop
 t_begin "CORS: an empty Origin header"
 # An empty Origin (curl -H 'Origin;', or 'Origin: ' from any client) must
 # be treated like a foreign origin: answered, without CORS headers.
-pv_start "$T_TMP/data-origin" PREVIEWD_CORS_ORIGINS="$PORTAL" ||
-    { t_ok "previewd starts" false; t_end; }
+t_need "previewd starts" pv_start "$T_TMP/data-origin" PREVIEWD_CORS_ORIGINS="$PORTAL"
 HTTP_TIMEOUT=5 http GET /healthz "" -H 'Origin;'
 t_eq 200 "$HTTP_STATUS" "GET /healthz with an empty Origin answers 200 within 5 s"
 t_eq "" "$(http_header Access-Control-Allow-Origin)" "without Access-Control-Allow-Origin"
@@ -460,9 +456,8 @@ sys.exit(1 if bad or n == 0 else 0)
 EOF
 # LSan's "Suppressions used" summary (sanitizer builds) is not previewd's log
 JDATA=$T_TMP/data-json
-pv_start "$JDATA" PREVIEWD_LOG_JSON=true PREVIEWD_LOG_LEVEL=debug PREVIEWD_WAIT_MS=5000 \
-    LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}print_suppressions=0" ||
-    { t_ok "previewd starts with JSON logs" false; t_end; }
+t_need "previewd starts with JSON logs" pv_start "$JDATA" PREVIEWD_LOG_JSON=true PREVIEWD_LOG_LEVEL=debug PREVIEWD_WAIT_MS=5000 \
+    LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}print_suppressions=0"
 JLOG=$PV_LOG
 http POST /v1/environments '{"owner":"json-log","values":{"note":"quote \" backslash \\ tab \t é"}}' \
     -H 'X-Request-Id: json-1'
@@ -491,8 +486,7 @@ t_ok "the access line of json-1 is there as msg" grep -q '"component":"http","ms
 t_begin "PREVIEWD_LOG_JSON=true with hostile input"
 # Slack form values and request paths are decoded bytes: %FF is not UTF-8,
 # %0A a newline.  A JSON log line stays one line and valid UTF-8 JSON.
-pv_start "$JDATA" PREVIEWD_LOG_JSON=true LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}print_suppressions=0" ||
-    { t_ok "previewd restarts with JSON logs" false; t_end; }
+t_need "previewd restarts with JSON logs" pv_start "$JDATA" PREVIEWD_LOG_JSON=true LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}print_suppressions=0"
 JLOG2=$PV_LOG
 http DELETE '/v1/environments/x%0Ay%FFz'
 t_eq 404 "$HTTP_STATUS" "DELETE of a path with %0A and %FF is a 404"

@@ -6,7 +6,7 @@
 
 t_begin "README walkthrough"
 work=$(t_mktemp readme)
-pv_start "$work/previewd-data" PREVIEWD_WAIT_MS=10000 || { t_ok "previewd starts" false; t_end; }
+t_need "previewd starts" pv_start "$work/previewd-data" PREVIEWD_WAIT_MS=10000
 
 # blocks -> $work/block.N.sh, with the documented address replaced by ours
 python3 - "$T_ROOT/README.md" "$work" "$PV_URL" <<'PY'
@@ -26,9 +26,9 @@ t_eq 6 "$n" "the README has six walkthrough blocks"
 run() { (cd "$work" && bash -e "block.$1.sh") 2>&1; }
 
 out=$(run 0)
-t_eq active "$(printf '%s' "$out" | jq -r .status)" "create: status active"
-t_eq http://alice.env.my "$(printf '%s' "$out" | jq -r .url)" "create: the URL"
-t_eq pr-42 "$(printf '%s' "$out" | jq -r .values.image.tag)" "create: the value asked for"
+t_eq active "$(jq_of "$out" .status)" "create: status active"
+t_eq http://alice.env.my "$(jq_of "$out" .url)" "create: the URL"
+t_eq pr-42 "$(jq_of "$out" .values.image.tag)" "create: the value asked for"
 
 out=$(run 1)
 t_match 'previewd: create alice' "$out" "git log shows previewd's commit"
@@ -37,9 +37,9 @@ t_match 'tag: pr-42' "$out" "values.yaml carries the tag"
 t_match '"managed_by": "previewd"' "$out" "previewd.json marks the folder"
 
 out=$(run 2)
-t_eq 2 "$(printf '%s' "$out" | jq -r .values.replicaCount)" "PATCH merged the value"
+t_eq 2 "$(jq_of "$out" .values.replicaCount)" "PATCH merged the value"
 exp=$(($(date +%s) + 86400))
-got=$(date -u -d "$(printf '%s' "$out" | jq -r .expires_at)" +%s)
+got=$(iso2s "$(jq_of "$out" .expires_at)")
 t_ok "PATCH extended to now + 1d" test $((got - exp)) -le 5 -a $((exp - got)) -le 5
 
 out=$(run 3)
@@ -57,8 +57,8 @@ pv_stop
 t_begin "README integration examples"
 ex=$(t_mktemp examples)
 export SLACK_SIGNING_SECRET=readme-secret
-pv_start "$ex/previewd-data" PREVIEWD_SLACK_SIGNING_SECRET="$SLACK_SIGNING_SECRET" \
-	PREVIEWD_CORS_ORIGINS=https://portal.example.com PREVIEWD_WAIT_MS=10000 || { t_ok "previewd starts" false; t_end; }
+t_need "previewd starts" pv_start "$ex/previewd-data" PREVIEWD_SLACK_SIGNING_SECRET="$SLACK_SIGNING_SECRET" \
+	PREVIEWD_CORS_ORIGINS=https://portal.example.com PREVIEWD_WAIT_MS=10000
 python3 - "$T_ROOT/README.md" "$ex" "$PV_URL" "$PREVIEWD_BIN" <<'PY'
 import re, sys
 readme, out, url, binary = sys.argv[1:]
@@ -75,11 +75,11 @@ out=$(runx 0)
 t_eq 0 "$?" "print-applicationset example runs"
 t_match 'env/\*/values.yaml' "$out" "its glob is the env folders'"
 out=$(runx 1)
-t_eq ephemeral "$(printf '%s' "$out" | jq -r .response_type)" "the Slack example is answered in Slack's format"
-t_match 'http://pr-1.env.my' "$(printf '%s' "$out" | jq -r .text)" "and names the new environment's URL"
+t_eq ephemeral "$(jq_of "$out" .response_type)" "the Slack example is answered in Slack's format"
+t_match 'http://pr-1.env.my' "$(jq_of "$out" .text)" "and names the new environment's URL"
 out=$(runx 2)
-t_eq true "$(printf '%s' "$out" | jq -r .ok)" "the JSON chat-ops example works"
-t_eq pr-2 "$(printf '%s' "$out" | jq -r .environment.name)" "and created pr-2"
+t_eq true "$(jq_of "$out" .ok)" "the JSON chat-ops example works"
+t_eq pr-2 "$(jq_of "$out" .environment.name)" "and created pr-2"
 out=$(runx 3)
 t_match '"domain": "env.my"' "$out" "the portal example shows /v1/info"
 t_match 'pr-1' "$out" "lists alice's environments"

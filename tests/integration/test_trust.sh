@@ -39,15 +39,11 @@ PV_ARGS=(
 )
 
 # ------------------------------------------------------------------ helpers
-
-g() { git --git-dir "$REMOTE" "$@"; }
-head_commit() { g rev-parse main; }
-has_folder() { g cat-file -e "main:env/$1" 2>/dev/null; }
-sql() { sqlite3 -cmd '.timeout 5000' "$DB" "$@"; }
+# (g on $G with head_commit and has_folder, sql on $DB, pv_token and
+# pv_start_on come from the harness)
+G=$REMOTE
 rows_named() { sql "SELECT count(*) FROM envs WHERE name = '$1'"; }
 rows_named_is() { [ "$(rows_named "$1")" = "$2" ]; }
-token() { PREVIEWD_DATA_DIR=$DATA "$PREVIEWD_BIN" token "$@"; }
-ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # rq TOKEN METHOD PATH [BODY] [curl args...]: http with a bearer token (none
 # if TOKEN is empty); every answer goes to the transcript.
@@ -87,20 +83,15 @@ s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
 print(s.getsockname()[0])' "$1" "$2" 2>/dev/null
 }
 
-# start HOST [VAR=value...]: (re)start previewd on DATA, on the fixed PORT,
-# listening on HOST (0.0.0.0 when the test needs a non-loopback client).
-PORT=$(_gs_pick_port)
+# start HOST [VAR=value...]: (re)start previewd on DATA, on the fixed PORT
+# (another if a test running beside this one took it meanwhile), listening
+# on HOST (0.0.0.0 when the test needs a non-loopback client).
+PORT=
 start() {
-    local host=$1 _attempt
+    local host=$1
     shift
     [ -n "$PV_PID" ] && pv_stop
-    # a test running beside this one may take the port meanwhile: pick another
-    for _attempt in 1 2 3 4 5; do
-        PV_WANT_PORT=$PORT pv_start "$DATA" "${PV_ARGS[@]}" PREVIEWD_LISTEN="$host:$PORT" "$@" && return 0
-        grep -q 'Address already in use' "$PV_LOG" || return 1
-        PORT=$(_gs_pick_port)
-    done
-    return 1
+    PV_LISTEN_HOST=$host pv_start_on PORT "$DATA" "${PV_ARGS[@]}" "$@"
 }
 
 # ------------------------------------------------------------------ 1. open mode
@@ -126,27 +117,27 @@ if [ -n "$EXT_IP" ]; then
 else
     echo "# SKIP: this machine has no non-loopback IPv4 address, so the open-mode refusal of a"
     echo "#       remote client cannot be exercised here; previewd is bound to 127.0.0.1 only"
-    start 127.0.0.1 || { t_ok "previewd starts" false; t_end; }
+    t_need "previewd starts" start 127.0.0.1
     rq '' GET /v1/environments
     t_eq 200 "$HTTP_STATUS" "loopback is answered without a token in open mode"
 fi
 
 # ------------------------------------------------------------------ 2. tokens
 t_begin "2. tokens from the CLI"
-READER=$(token create ci-reader --role reader 2>"$T_TMP/cli.err")
+READER=$(pv_token create ci-reader --role reader 2>"$T_TMP/cli.err")
 t_eq 0 $? "token create ci-reader (previewd running)"
-WRITER=$(token create ci-writer --role writer 2>>"$T_TMP/cli.err")
+WRITER=$(pv_token create ci-writer --role writer 2>>"$T_TMP/cli.err")
 t_eq 0 $? "token create ci-writer (previewd running)"
 pv_stop
-ADMIN=$(token create ci-admin --role admin 2>>"$T_TMP/cli.err")
+ADMIN=$(pv_token create ci-admin --role admin 2>>"$T_TMP/cli.err")
 t_eq 0 $? "token create ci-admin (previewd stopped)"
 for t in "$READER" "$WRITER" "$ADMIN"; do
     t_match '^pvd_[0-9a-f]{8}_[0-9a-f]{64}$' "$t" "the token is printed alone on stdout, pvd_<8 hex>_<64 hex>"
 done
-t_not "a second token named ci-writer is refused" token create ci-writer --role writer
-t_not "an unknown role is refused" token create ci-root --role root
-t_not "an invalid token name is refused" token create 'Bad Name' --role reader
-LIST=$(token list 2>&1)
+t_not "a second token named ci-writer is refused" pv_token create ci-writer --role writer
+t_not "an unknown role is refused" pv_token create ci-root --role root
+t_not "an invalid token name is refused" pv_token create 'Bad Name' --role reader
+LIST=$(pv_token list 2>&1)
 while IFS= read -r line; do echo "#   $line"; done <<<"$LIST"
 t_match 'ci-reader +reader' "$LIST" "token list shows ci-reader as reader"
 t_match 'ci-writer +writer' "$LIST" "token list shows ci-writer as writer"
@@ -155,9 +146,9 @@ t_not "token list shows no token (pvd_...)" grep -q 'pvd_' <<<"$LIST"
 t_not "token list shows no hash (64 hex digits)" grep -qE '[0-9a-f]{64}' <<<"$LIST"
 t_not "the CLI's stderr does not repeat the token" grep -qE 'pvd_' "$T_TMP/cli.err"
 if [ -n "$EXT_IP" ]; then
-    start 0.0.0.0 || { t_ok "previewd restarts" false; t_end; }
+    t_need "previewd restarts" start 0.0.0.0
 else
-    start 127.0.0.1 || { t_ok "previewd restarts" false; t_end; }
+    t_need "previewd restarts" start 127.0.0.1
 fi
 t_match '3 API token' "$(cat "$PV_LOG")" "previewd counts 3 tokens at start"
 rq '' GET /v1/environments
@@ -509,15 +500,15 @@ t_eq 0 "$(grep -c 'pvd_' "$T_TMP/gitlog.txt")" "no pvd_ in the Git history"
 
 # ------------------------------------------------------------------ 7. revoke
 t_begin "7. revoke"
-t_ok "token revoke ci-reader" token revoke ci-reader
+t_ok "token revoke ci-reader" pv_token revoke ci-reader
 rq "$READER" GET $C
 t_eq 401 "$HTTP_STATUS" "the revoked reader token is 401"
 t_match '^Bearer' "$(http_header WWW-Authenticate)" "with WWW-Authenticate: Bearer"
 t_match 'revoked' "$(jqr .detail)" "the detail says revoked"
 rq "$WRITER" GET $C
 t_eq 200 "$HTTP_STATUS" "the writer token still works"
-t_match 'ci-reader +reader +created [^ ]+ +revoked' "$(token list)" "token list shows ci-reader as revoked"
-t_not "revoking it again fails" token revoke ci-reader
+t_match 'ci-reader +reader +created [^ ]+ +revoked' "$(pv_token list)" "token list shows ci-reader as revoked"
+t_not "revoking it again fails" pv_token revoke ci-reader
 
 # ------------------------------------------------------------------ 8. quotas
 t_begin "8. quotas"
@@ -699,8 +690,8 @@ t_match 'connection limit' "$(cat "$PV_LOG")" "previewd logs the refused connect
 # ------------------------------------------------------------------ 10. the last token
 t_begin "10. revoking every token"
 start 127.0.0.1 || t_ok "previewd restarts" false
-t_ok "token revoke ci-writer" token revoke ci-writer
-t_ok "token revoke ci-admin" token revoke ci-admin
+t_ok "token revoke ci-writer" pv_token revoke ci-writer
+t_ok "token revoke ci-admin" pv_token revoke ci-admin
 rq "$WRITER" GET $C
 t_eq 401 "$HTTP_STATUS" "the revoked writer token is 401 after the last token was revoked"
 rq "$WRITER" POST $C '{"owner":"afterrevoke"}'

@@ -55,13 +55,16 @@ import argparse
 import hashlib
 import hmac
 import json
+import os
 import re
-import signal
 import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import loopback  # noqa: E402
 
 GEN_PATHS = "argocd.argoproj.io/manifest-generate-paths"
 
@@ -270,8 +273,7 @@ def main():
             f.write(json.dumps(rec) + "\n")
             f.flush()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class Handler(loopback.Handler):
         server_version = "argocd-server"
         sys_version = ""
 
@@ -284,15 +286,9 @@ def main():
             if body and self.command != "HEAD":
                 self.wfile.write(body)
 
-        def record(self, body):
-            return {"path": self.path, "method": self.command,
-                    "headers": {k.lower(): v for k, v in self.headers.items()},
-                    "body": body.decode("utf-8", errors="replace"), "received_at": time.time()}
-
         def do_POST(self):
-            n = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(n) if n > 0 else b""
-            rec = self.record(body)
+            body = loopback.read_body(self)
+            rec = loopback.record(self, body)
             if self.path.split("?")[0] != "/api/webhook":
                 log(rec)
                 return self.answer(404, b'{"error":"Not Found","code":5,"message":"Not Found"}')
@@ -311,7 +307,7 @@ def main():
             self.answer(200)
 
         def do_GET(self):
-            rec = self.record(b"")
+            rec = loopback.record(self, b"")
             log(rec)
             if self.path.split("?")[0] != "/api/v1/applications":
                 return self.answer(404, b'{"error":"Not Found","code":5,"message":"Not Found"}')
@@ -325,20 +321,7 @@ def main():
                 return self.answer(c["status"], b'{"error":"unavailable","code":14,"message":"unavailable"}')
             self.answer(200, json.dumps(state.app_list()).encode())
 
-        def log_message(self, fmt, *a):  # keep stderr quiet
-            pass
-
-    ThreadingHTTPServer.daemon_threads = True
-    ThreadingHTTPServer.allow_reuse_address = True
-    srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    print(srv.server_address[1], flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
-    try:
-        srv.serve_forever(poll_interval=0.1)
-    except KeyboardInterrupt:
-        pass
-    srv.server_close()
-    return 0
+    return loopback.serve(Handler, args.port)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@
 #   git clone "http://$GITSERVER_USER:$GITSERVER_PASS@127.0.0.1:$GITSERVER_PORT/git/gitops.git"
 #   gitserver_pause; ...; gitserver_resume   # outage: connections refused, same port
 #   gitserver_stop "$dir"
+#   gitserver_passfile "$T_TMP/pw"     # the password as a PREVIEWD_GIT_PASSWORD_FILE
+#   git_init_bare REPO; git_seed REPO SEEDDIR   # the same bare repo, served otherwise
 #
 # Run as a command (the server outlives the command; state in DIR/gitserver.env):
 #   gitserver.sh start DIR            # prints export lines (eval-able)
@@ -226,43 +228,62 @@ gitserver_resume() {
     _gs_save_env "$GITSERVER_DIR"
 }
 
+# git_init_bare REPO: a new bare repository REPO, default branch main, that
+# refuses non-fast-forward pushes.
+git_init_bare() {
+    git init -q --bare --initial-branch=main "${1:?usage: git_init_bare REPO}" &&
+        git -C "$1" config receive.denyNonFastForwards true
+}
+
+# git_seed REPO SEEDDIR: push one commit to main of REPO (any URL git can
+# push to) holding SEEDDIR's contents byte for byte, "seed from <dir name>".
+git_seed() {
+    local repo=${1:?usage: git_seed REPO SEEDDIR} seed=${2:?usage: git_seed REPO SEEDDIR} tmp rc
+    if [ ! -d "$seed" ]; then
+        _gs_log "seed dir $seed not found"
+        return 1
+    fi
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/gitserver-seed.XXXXXX") || return 1
+    (
+        set -e
+        git clone -q "$repo" "$tmp/w" 2>/dev/null
+        cp -a "$seed/." "$tmp/w/"
+        cd "$tmp/w"
+        git -c core.autocrlf=false add -A
+        git -c user.name=seed -c user.email=seed@localhost -c commit.gpgsign=false \
+            commit -q -m "seed from $(basename "$seed")"
+        git push -q origin HEAD:refs/heads/main
+    )
+    rc=$?
+    rm -rf "$tmp"
+    return $rc
+}
+
 # gitserver_new_repo NAME [SEEDDIR]: bare repo DIR/repos/NAME.git, default
 # branch main; with SEEDDIR, one commit with SEEDDIR's contents (byte for byte).
 gitserver_new_repo() {
-    local name=${1:?usage: gitserver_new_repo NAME [SEEDDIR]} seed=${2:-} repo tmp
+    local name=${1:?usage: gitserver_new_repo NAME [SEEDDIR]} seed=${2:-} repo
     [ -n "${GITSERVER_DIR:-}" ] || { _gs_log "gitserver_new_repo: start the server first"; return 1; }
     repo="$GITSERVER_DIR/repos/$name.git"
     if [ -e "$repo" ]; then
         _gs_log "$repo exists"
         return 1
     fi
-    git init -q --bare --initial-branch=main "$repo" || return 1
+    git_init_bare "$repo" || return 1
     git -C "$repo" config http.receivepack true
-    git -C "$repo" config receive.denyNonFastForwards true
     git -C "$repo" config receive.denyDeletes true
     # reflog of pushes: the identity recorded is REMOTE_USER (the basic-auth user)
     git -C "$repo" config core.logAllRefUpdates always
     if [ -n "$seed" ]; then
-        if [ ! -d "$seed" ]; then
-            _gs_log "seed dir $seed not found"
-            return 1
-        fi
-        tmp=$(mktemp -d "${TMPDIR:-/tmp}/gitserver-seed.XXXXXX") || return 1
-        (
-            set -e
-            git clone -q "$repo" "$tmp/w" 2>/dev/null
-            cp -a "$seed/." "$tmp/w/"
-            cd "$tmp/w"
-            git -c core.autocrlf=false add -A
-            git -c user.name=seed -c user.email=seed@localhost -c commit.gpgsign=false \
-                commit -q -m "seed from $(basename "$seed")"
-            git push -q origin HEAD:refs/heads/main
-        )
-        local rc=$?
-        rm -rf "$tmp"
-        [ $rc -eq 0 ] || { _gs_log "seeding $repo failed"; return 1; }
+        git_seed "$repo" "$seed" || { _gs_log "seeding $repo failed"; return 1; }
     fi
     return 0
+}
+
+# gitserver_passfile FILE [PASSWORD]: write PASSWORD (the server's by
+# default) and a newline to FILE, mode 600, for PREVIEWD_GIT_PASSWORD_FILE.
+gitserver_passfile() {
+    printf '%s\n' "${2-$GITSERVER_PASS}" >"${1:?usage: gitserver_passfile FILE [PASSWORD]}" && chmod 600 "$1"
 }
 
 # gitserver_url NAME: the clone URL of repo NAME with credentials embedded.

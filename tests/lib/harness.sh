@@ -21,9 +21,14 @@
 #   PV_URL PV_PORT PV_PID PV_LOG PV_DATA   set by pv_start
 #   PV_EXIT       exit status of the last previewd stopped by pv_stop/pv_kill9
 #   HTTP_STATUS HTTP_BODY HTTP_HEADERS HTTP_CTYPE   set by http
+#   G             the bare repository g/has_folder/head_commit read (set by the test)
+#   VIEW_URL      the repository view/remote_head/on_server clone (set by the test);
+#   VIEW          where view clones it ($T_TMP/view); VIEW_ENV_DIR its env folder (env)
+#   DB            the database sql opens (default $PV_DATA/previewd.db)
 # shellcheck disable=SC2034  # the variables above are for the tests that source this
 # Knobs: PV_WANT_PORT (pv_start on this port, e.g. "$PV_PORT" to restart on
-#   the same URL), PV_START_TIMEOUT (10 s), HTTP_TIMEOUT (30 s), KEEP_TMP=1.
+#   the same URL), PV_LISTEN_HOST (127.0.0.1; 0.0.0.0 for non-loopback
+#   clients), PV_START_TIMEOUT (10 s), HTTP_TIMEOUT (30 s), KEEP_TMP=1.
 
 T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export T_ROOT
@@ -46,6 +51,7 @@ T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/previewd-test.XXXXXX") || {
     exit 1
 }
 export T_TMP
+VIEW=$T_TMP/view
 
 # ---------------------------------------------------------------- assertions
 
@@ -166,9 +172,35 @@ t_mktemp() {
     mktemp -d "$T_TMP/${1:-tmp}.XXXXXX"
 }
 
+# t_need MSG CMD...: run CMD; if it fails, fail MSG and end the test here
+# (for what the rest cannot do without: a previewd, a helper). Records
+# nothing when CMD succeeds.
+t_need() {
+    local msg=$1
+    shift
+    "$@" || { t_ok "$msg" false; t_end; }
+}
+
+# t_bail MSG: stop the whole test now, with TAP's "Bail out! MSG" on stderr.
+t_bail() {
+    echo "Bail out! $*" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------- time
+
+# now_ms: milliseconds since the epoch.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# iso2s TIME: seconds since the epoch of an RFC 3339 time; fails if unreadable.
+iso2s() { date -u -d "$1" +%s; }
+
 # ---------------------------------------------------------------- previewd
 
-_t_ms() { echo $(($(date +%s%N) / 1000000)); }
+# pick_port: print a free loopback port (20000-60000); port_free PORT: true
+# if nothing listens on 127.0.0.1:PORT.
+pick_port() { _gs_pick_port; }
+port_free() { _gs_port_free "$1"; }
 
 # pv_start DATADIR [VAR=value...]: start previewd on a free loopback port and
 # wait until /readyz answers 200 (PV_START_READY=0: only /healthz).
@@ -190,16 +222,16 @@ pv_start() {
     mkdir -p "$data" || return 1
     PV_DATA=$(cd "$data" && pwd)
     for _ in 1 2 3; do
-        port=${PV_WANT_PORT:-$(_gs_pick_port)} || return 1
+        port=${PV_WANT_PORT:-$(pick_port)} || return 1
         PV_LOG=$(mktemp "$T_TMP/previewd.$port.XXXXXX.log")
-        env PREVIEWD_LISTEN="127.0.0.1:$port" PREVIEWD_DATA_DIR="$PV_DATA" "$@" \
+        env PREVIEWD_LISTEN="${PV_LISTEN_HOST:-127.0.0.1}:$port" PREVIEWD_DATA_DIR="$PV_DATA" "$@" \
             "$PREVIEWD_BIN" </dev/null >>"$PV_LOG" 2>&1 &
         PV_PID=$!
         PV_PORT=$port
         PV_URL="http://127.0.0.1:$port"
         T_PIDS+=("$PV_PID")
         export PV_URL PV_PORT PV_PID PV_LOG PV_DATA
-        end=$(($(_t_ms) + ${PV_START_TIMEOUT:-10} * 1000))
+        end=$(($(now_ms) + ${PV_START_TIMEOUT:-10} * 1000))
         while :; do
             if ! kill -0 "$PV_PID" 2>/dev/null; then
                 wait "$PV_PID" 2>/dev/null
@@ -219,7 +251,7 @@ pv_start() {
                 code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$PV_URL/readyz" 2>/dev/null)
             fi
             [ "$code" = 200 ] && return 0
-            if [ "$(_t_ms)" -ge "$end" ]; then
+            if [ "$(now_ms)" -ge "$end" ]; then
                 echo "pv_start: /healthz not 200 within ${PV_START_TIMEOUT:-10}s (last: $code); log $PV_LOG" >&2
                 pv_kill9 "$PV_PID"
                 return 1
@@ -230,6 +262,37 @@ pv_start() {
     echo "pv_start: no port after 3 attempts" >&2
     return 1
 }
+
+# pv_start_on PORTVAR DATADIR [VAR=value...]: pv_start on the port held in
+# the variable PORTVAR (one is picked if it is empty), so that restarts keep
+# their URL; a port another process took meanwhile is replaced by a new one,
+# stored back in PORTVAR (5 tries). Returns pv_start's status.
+pv_start_on() {
+    local var=${1:?usage: pv_start_on PORTVAR DATADIR [VAR=value...]} _
+    shift
+    local port=${!var:-}
+    [ -n "$port" ] || port=$(pick_port) || return 1
+    for _ in 1 2 3 4 5; do
+        printf -v "$var" %s "$port"
+        PV_WANT_PORT=$port pv_start "$@" && return 0
+        grep -q 'Address already in use' "$PV_LOG" || return 1
+        port=$(pick_port) || return 1
+    done
+    return 1
+}
+
+# pv_as NAME: keep the last pv_start's previewd as NAME_URL, NAME_PORT,
+# NAME_PID, NAME_LOG (to run several at once).
+pv_as() {
+    printf -v "${1}_URL" %s "$PV_URL"
+    printf -v "${1}_PORT" %s "$PV_PORT"
+    printf -v "${1}_PID" %s "$PV_PID"
+    printf -v "${1}_LOG" %s "$PV_LOG"
+}
+
+# pv_token ARGS...: `previewd token ARGS...` on the last pv_start's data
+# dir (PV_DATA), running or not; its exit status.
+pv_token() { PREVIEWD_DATA_DIR=$PV_DATA "$PREVIEWD_BIN" token "$@"; }
 
 # pv_stop [PID]: SIGTERM, wait ≤10 s, then SIGKILL. PV_EXIT gets the exit
 # status; returns 0 if it exited on its own after SIGTERM, 1 if killed.
@@ -290,6 +353,21 @@ bg_start() {
 # bg_stop PID: stop one helper and reap it.
 bg_stop() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; return 0; }
 
+# rcv_start VAR LOG [receiver.py args...]: start tests/lib/receiver.py
+# logging every request to LOG; sets VAR_PID and VAR_PORT (see bg_start).
+rcv_start() {
+    local var=$1 log=$2
+    shift 2
+    bg_start "$var" "$(mktemp "$T_TMP/rcv.XXXXXX")" python3 "$T_ROOT/tests/lib/receiver.py" "$log" "$@"
+}
+
+# rcv_stop PID: stop a receiver (bg_stop).
+rcv_stop() { bg_stop "$1"; }
+
+# hooklog github|previewd SECRET LOG: a receiver's or fake Argo CD's LOG as a
+# JSON array, each request's signature checked (tests/lib/hooklog.py).
+hooklog() { python3 "$T_ROOT/tests/lib/hooklog.py" "$@"; }
+
 # ---------------------------------------------------------------- HTTP
 
 # http METHOD PATH [BODY] [curl args...]
@@ -337,10 +415,93 @@ http_header() {
         END { print r }'
 }
 
-# jqr FILTER [jq args...]: jq -r over $HTTP_BODY.
-jqr() {
-    printf '%s' "$HTTP_BODY" | jq -r "$@"
+# jq_of JSON FILTER [jq args...]: jq -r over the string JSON.
+jq_of() {
+    local json=$1
+    shift
+    printf '%s' "$json" | jq -r "$@"
 }
+
+# jqr FILTER [jq args...]: jq -r over $HTTP_BODY.
+jqr() { jq_of "$HTTP_BODY" "$@"; }
+
+# readyz_is STATUS: GET /readyz answers 200 with .status STATUS (ready or
+# degraded: the statuses answered 200); the answer stays in HTTP_*.
+readyz_is() {
+    http GET /readyz && [ "$HTTP_STATUS" = 200 ] && [ "$(jqr .status)" = "$1" ]
+}
+
+# env_status NAME [BASE_URL]: print environment NAME's .status ($PV_URL by
+# default); HTTP_* are left alone.
+env_status() {
+    curl -s -m 5 "${2:-$PV_URL}/v1/environments/$1" | jq -r .status
+}
+
+# env_status_is NAME STATUS [BASE_URL]: GET environment NAME answers 200
+# with .status STATUS; the answer stays in HTTP_*.
+env_status_is() {
+    http GET "${3:-$PV_URL}/v1/environments/$1" && [ "$HTTP_STATUS" = 200 ] && [ "$(jqr .status)" = "$2" ]
+}
+
+# ---------------------------------------------------------------- Git, YAML, SQLite
+
+# g ARGS...: git on the bare repository $G (G=DIR g ... for another one).
+g() { git --git-dir "${G:?g: set G to a bare repository}" "$@"; }
+
+# head_commit: the commit of main in $G.
+head_commit() { g rev-parse main; }
+
+# has_folder NAME: env/NAME is on main in $G; no_folder NAME: it is not.
+has_folder() { g cat-file -e "main:env/$1" 2>/dev/null; }
+no_folder() { ! has_folder "$1"; }
+
+# view: a fresh clone of $VIEW_URL in $VIEW (the server's truth); fails if
+# the clone does.
+view() {
+    rm -rf "$VIEW"
+    git clone -q "${VIEW_URL:?view: set VIEW_URL}" "$VIEW" 2>/dev/null
+}
+
+# remote_head: the commit of main on $VIEW_URL, asked of the server.
+remote_head() {
+    git ls-remote "${VIEW_URL:?remote_head: set VIEW_URL}" refs/heads/main 2>/dev/null | cut -f1
+}
+
+# on_server NAME: a fresh view holds $VIEW_ENV_DIR/NAME/values.yaml.
+on_server() {
+    view && [ -f "$VIEW/${VIEW_ENV_DIR:-env}/$1/values.yaml" ]
+}
+
+# yaml_is_mapping FILE: FILE parses as YAML and is a mapping (Argo CD's
+# requirement for values files).
+yaml_is_mapping() {
+    python3 -c 'import yaml,sys; d=yaml.safe_load(open(sys.argv[1])); assert isinstance(d, dict)' "$1" 2>/dev/null
+}
+
+# yaml_json FILE: FILE as compact JSON, keys sorted (YAML 1.1 as PyYAML and
+# Helm read it).
+yaml_json() {
+    python3 -c 'import yaml,json,sys; print(json.dumps(yaml.safe_load(open(sys.argv[1])), sort_keys=True))' "$1"
+}
+
+# yaml_get FILE|- KEY...: print the value at KEY... of a YAML document, as
+# Python prints it (True, None); a missing key prints None.
+yaml_get() {
+    python3 -c 'import sys, yaml
+d = yaml.safe_load(sys.stdin if sys.argv[1] == "-" else open(sys.argv[1]))
+for k in sys.argv[2:]:
+    d = d.get(k) if isinstance(d, dict) else None
+print(d)' "$@"
+}
+
+# sql QUERY...: sqlite3 on $DB (default the last pv_start's previewd.db),
+# waiting up to 5 s for previewd's locks.
+sql() { sqlite3 -cmd '.timeout 5000' "${DB:-$PV_DATA/previewd.db}" "$@"; }
+
+# outbox_pending DB: how many notifications DB has not delivered yet;
+# outbox_drained DB: none.
+outbox_pending() { sqlite3 "$1" 'select count(*) from outbox where delivered_at is null'; }
+outbox_drained() { [ "$(outbox_pending "$1")" = 0 ]; }
 
 # ---------------------------------------------------------------- cleanup
 

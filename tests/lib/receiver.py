@@ -24,11 +24,13 @@ a slow receiver.  Python 3 standard library only; stops on SIGTERM/SIGINT.
 import argparse
 import json
 import os
-import signal
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import loopback  # noqa: E402
 
 
 def main():
@@ -51,19 +53,9 @@ def main():
                 pass
         return default_status
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(loopback.Handler):
         def handle_any(self):
-            n = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(n) if n > 0 else b""
-            rec = {
-                "path": self.path,
-                "method": self.command,
-                "headers": {k.lower(): v for k, v in self.headers.items()},
-                "body": body.decode("utf-8", errors="replace"),
-                "received_at": time.time(),
-            }
+            rec = loopback.record(self, loopback.read_body(self))
             with lock, open(args.log, "a", encoding="utf-8") as f:
                 f.write(json.dumps(rec) + "\n")
                 f.flush()
@@ -75,19 +67,7 @@ def main():
 
         do_POST = do_PUT = do_GET = do_PATCH = do_DELETE = handle_any
 
-        def log_message(self, fmt, *a):  # keep stderr quiet
-            pass
-
-    ThreadingHTTPServer.daemon_threads = True
-    srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    print(srv.server_address[1], flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
-    try:
-        srv.serve_forever(poll_interval=0.1)
-    except KeyboardInterrupt:
-        pass
-    srv.server_close()
-    return 0
+    return loopback.serve(Handler, args.port)
 
 
 if __name__ == "__main__":
