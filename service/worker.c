@@ -16,6 +16,16 @@ int64_t pv_monotonic_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+long long pv_worker_ms_until(int64_t unix_seconds)
+{
+	struct timespec ts;
+	long long ms;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (long long)(unix_seconds - (int64_t)ts.tv_sec) * 1000 - ts.tv_nsec / 1000000;
+	return ms > 0 ? ms : 0;
+}
+
 static void *trampoline(void *arg)
 {
 	struct pv_worker *w = arg;

@@ -56,6 +56,11 @@ enum pv_worker_wake {
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t pv_monotonic_ms(void);
 
+/* Milliseconds from now until the wall-clock second `unix_seconds` begins
+ * (0 if it has begun): the timeout for a deadline that is a wall-clock
+ * time.  The owner re-reads time(NULL) when it wakes. */
+long long pv_worker_ms_until(int64_t unix_seconds);
+
 /* Initialise w and start run(w, arg) on a new thread named name (at most 15
  * characters are kept).  On failure w needs no pv_worker_stop. */
 int pv_worker_start(struct pv_worker *w, const char *name, void (*run)(struct pv_worker *w, void *arg),
