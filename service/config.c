@@ -363,6 +363,7 @@ int pv_config_load(struct pv_config *out, int argc, char **argv, int *want_help,
 	}
 	for (int a = 1; a < argc; a++) {
 		const char *arg = argv[a], *value = NULL, *eq;
+		char source[64];
 		size_t namelen;
 		size_t i;
 
@@ -394,7 +395,10 @@ int pv_config_load(struct pv_config *out, int argc, char **argv, int *want_help,
 			value = argv[++a];
 		else
 			return pv_error_set(PV_EINVAL, argv[a], "option '%s' needs a value", argv[a]);
-		if ((error = apply(out, &settings[i], value, argv[a][0] == '-' ? argv[a] : settings[i].flag)) < 0)
+		/* errors name the flag as written without its value, whichever
+		 * form (--flag=value, --flag value) was used */
+		snprintf(source, sizeof(source), "--%s", settings[i].flag);
+		if ((error = apply(out, &settings[i], value, source)) < 0)
 			return error;
 	}
 	return derive(out);
