@@ -20,14 +20,12 @@
 
 enum pv_role pv_auth_role(const char *name)
 {
-	if (!name)
-		return PV_ROLE_NONE;
-	if (strcmp(name, "reader") == 0)
-		return PV_ROLE_READER;
-	if (strcmp(name, "writer") == 0)
-		return PV_ROLE_WRITER;
-	if (strcmp(name, "admin") == 0)
-		return PV_ROLE_ADMIN;
+	static const char *const names[] = { [PV_ROLE_READER] = "reader", [PV_ROLE_WRITER] = "writer",
+		[PV_ROLE_ADMIN] = "admin" };
+
+	for (int r = PV_ROLE_READER; name && r <= PV_ROLE_ADMIN; r++)
+		if (strcmp(name, names[r]) == 0)
+			return (enum pv_role)r;
 	return PV_ROLE_NONE;
 }
 

@@ -36,7 +36,6 @@ struct batch {
 static int collect(const struct pv_env *env, void *payload)
 {
 	struct batch *b = payload;
-
 	int error;
 
 	if ((error = pv_array_reserve(&b->v, &b->cap, b->n + 1, sizeof(*b->v))) < 0)

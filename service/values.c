@@ -818,6 +818,29 @@ want_map:
 		"merge key << at line %zu needs a mapping or a sequence of mappings", line);
 }
 
+/* What a mapping and a sequence start with: the depth and node limits, the
+ * empty container (*container, a new reference), and its anchor, if any. */
+static int collection_begin(struct parse_ctx *ctx, const yaml_event_t *start,
+			    size_t depth, json_t **container, size_t *anchor)
+{
+	int is_map = start->type == YAML_MAPPING_START_EVENT, error;
+
+	*container = NULL;
+	if (depth > PV_VALUES_MAX_DEPTH)
+		return too_deep(start);
+	if ((error = add_nodes(ctx, 1)) < 0)
+		return error;
+	if (!(*container = is_map ? json_object() : json_array()))
+		return oom();
+	if ((error = anchor_begin(ctx, anchor, is_map ? start->data.mapping_start.anchor
+						       : start->data.sequence_start.anchor)) < 0) {
+		json_decref(*container);
+		*container = NULL;
+		return error;
+	}
+	return 0;
+}
+
 static int parse_mapping(struct parse_ctx *ctx, const yaml_event_t *start,
 			 size_t depth, json_t **out, size_t *height)
 {
@@ -828,14 +851,8 @@ static int parse_mapping(struct parse_ctx *ctx, const yaml_event_t *start,
 	int have_ev = 0, merged = 0, error;
 
 	*out = NULL;
-	if (depth > PV_VALUES_MAX_DEPTH)
-		return too_deep(start);
-	if ((error = add_nodes(ctx, 1)) < 0)
+	if ((error = collection_begin(ctx, start, depth, &map, &anchor)) < 0)
 		return error;
-	if (!(map = json_object()))
-		return oom();
-	if ((error = anchor_begin(ctx, &anchor, start->data.mapping_start.anchor)) < 0)
-		goto cleanup;
 
 	for (;;) {
 		if ((error = next_event(ctx, &ev)) < 0)
@@ -936,14 +953,8 @@ static int parse_sequence(struct parse_ctx *ctx, const yaml_event_t *start,
 	int have_ev = 0, error;
 
 	*out = NULL;
-	if (depth > PV_VALUES_MAX_DEPTH)
-		return too_deep(start);
-	if ((error = add_nodes(ctx, 1)) < 0)
+	if ((error = collection_begin(ctx, start, depth, &arr, &anchor)) < 0)
 		return error;
-	if (!(arr = json_array()))
-		return oom();
-	if ((error = anchor_begin(ctx, &anchor, start->data.sequence_start.anchor)) < 0)
-		goto cleanup;
 
 	for (;;) {
 		if ((error = next_event(ctx, &ev)) < 0)
