@@ -89,13 +89,16 @@ char *pv_argocd_push_payload(const struct pv_config *cfg, const char *before, co
 	return s;
 }
 
+/* Copies, not references: the paths belong to the Git writer's thread, and
+ * sharing jansson values between threads would share their reference counts
+ * (jansson's last decref does not synchronise with another thread's reads). */
 static void merge_paths(json_t *into, const json_t *from)
 {
 	size_t i;
 	json_t *v;
 
 	json_array_foreach(from, i, v)
-		json_array_append(into, v);
+		json_array_append_new(into, json_deep_copy(v));
 }
 
 void pv_argocd_pushed(struct pv_argocd *a, const char *before, const char *after, const json_t *changes)
