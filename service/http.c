@@ -195,6 +195,12 @@ static double seconds_since(const struct timespec *t0)
 	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* json_dump_callback's sink */
+static int dump_to_strbuf(const char *buffer, size_t size, void *data)
+{
+	return pv_strbuf_add(data, buffer, size) == 0 ? 0 : -1;
+}
+
 static enum MHD_Result send_response(struct pv_http *h, struct MHD_Connection *conn, struct req *r,
 	struct pv_response *resp, const char *method, const char *url)
 {
@@ -204,17 +210,12 @@ static enum MHD_Result send_response(struct pv_http *h, struct MHD_Connection *c
 	size_t len = 0;
 
 	if (resp->body) {
-		text = json_dumps(resp->body, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		if (text) {
-			len = strlen(text);
-			/* readable with plain curl: end with a newline */
-			char *t = realloc(text, len + 2);
-			if (t) {
-				text = t;
-				text[len++] = '\n';
-				text[len] = '\0';
-			}
-		}
+		struct pv_strbuf out = PV_STRBUF_INIT;
+		/* readable with plain curl: end with a newline */
+		if (json_dump_callback(resp->body, dump_to_strbuf, &out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 &&
+		    pv_strbuf_add(&out, "\n", 1) == 0)
+			text = pv_strbuf_take(&out, &len);
+		pv_strbuf_dispose(&out);
 	}
 	if (!text && resp->text) {
 		text = resp->text; /* ownership moves to the MHD response */
