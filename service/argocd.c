@@ -5,7 +5,6 @@
 #include "argocd.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
@@ -14,9 +13,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "hex.h"
 #include "log.h"
 #include "store.h"
 #include "strbuf.h"
+#include "timefmt.h"
+#include "worker.h"
 
 #define WEBHOOK_ATTEMPTS 3
 #define MAX_RESPONSE (32u << 20)  /* an application list of 10,000 apps fits */
@@ -27,12 +29,9 @@ struct pv_argocd {
 	CURL *curl;
 	void (*changed)(void *ctx);
 	void *ctx;
-	pthread_t thread;
-	int started;
+	struct pv_worker worker;
 
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	int stopping;
+	pthread_mutex_t lock;   /* the pending push and the status */
 	/* the pending push event: pushes that land while a webhook is in flight
 	 * are merged (first before, last after, all paths) */
 	int have_push;
@@ -90,13 +89,16 @@ char *pv_argocd_push_payload(const struct pv_config *cfg, const char *before, co
 	return s;
 }
 
+/* Copies, not references: the paths belong to the Git writer's thread, and
+ * sharing jansson values between threads would share their reference counts
+ * (jansson's last decref does not synchronise with another thread's reads). */
 static void merge_paths(json_t *into, const json_t *from)
 {
 	size_t i;
 	json_t *v;
 
 	json_array_foreach(from, i, v)
-		json_array_append(into, v);
+		json_array_append_new(into, json_deep_copy(v));
 }
 
 void pv_argocd_pushed(struct pv_argocd *a, const char *before, const char *after, const json_t *changes)
@@ -115,8 +117,8 @@ void pv_argocd_pushed(struct pv_argocd *a, const char *before, const char *after
 	merge_paths(a->added, json_object_get(changes, "added"));
 	merge_paths(a->modified, json_object_get(changes, "modified"));
 	merge_paths(a->removed, json_object_get(changes, "removed"));
-	pthread_cond_signal(&a->wake);
 	pthread_mutex_unlock(&a->lock);
+	pv_worker_kick(&a->worker);
 }
 
 void pv_argocd_status(struct pv_argocd *a, struct pv_argocd_status *out)
@@ -136,8 +138,8 @@ static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
 	struct pv_strbuf *b = userdata;
 	size_t n = size * nmemb;
 
-	if (b->len + n > MAX_RESPONSE || pv_strbuf_printf(b, "%.*s", (int)n, ptr) < 0)
-		return 0; /* aborts the transfer */
+	if (pv_strbuf_add(b, ptr, n) < 0)
+		return 0; /* over MAX_RESPONSE or out of memory: aborts the transfer */
 	return n;
 }
 
@@ -145,13 +147,12 @@ static void sign(char *out, size_t len, const char *secret, const char *body)
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
-	size_t off;
+	char digest[2 * EVP_MAX_MD_SIZE + 1];
 
 	if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body, strlen(body), mac, &maclen))
 		maclen = 0;
-	off = (size_t)snprintf(out, len, "sha256=");
-	for (unsigned int i = 0; i < maclen && off + 3 <= len; i++)
-		off += (size_t)snprintf(out + off, len - off, "%02x", mac[i]);
+	pv_hex_encode(digest, mac, maclen);
+	snprintf(out, len, "sha256=%s", digest);
 }
 
 /* One HTTP exchange; 0 with a 2xx, else PV_EUNAVAIL with the reason. */
@@ -202,15 +203,16 @@ static void send_webhooks(struct pv_argocd *a, const char *body)
 			h = curl_slist_append(h, line);
 		}
 		for (int attempt = 1; attempt <= WEBHOOK_ATTEMPTS && !ok; attempt++) {
-			struct pv_strbuf ignored = PV_STRBUF_INIT;
+			struct pv_strbuf ignored = PV_STRBUF_INIT_MAX(MAX_RESPONSE);
 			ok = exchange(a, url, body, h, &ignored) == 0;
 			pv_strbuf_dispose(&ignored);
 			if (!ok) {
 				log_warn("argocd: webhook attempt %d: %s", attempt, pv_error_last()->message);
-				if (attempt < WEBHOOK_ATTEMPTS) {
-					struct timespec t = { attempt, 0 };
-					nanosleep(&t, NULL);
-				}
+				/* back off; pushes meanwhile wait for the next event, a
+				 * stop does not */
+				if (attempt < WEBHOOK_ATTEMPTS &&
+				    pv_worker_sleep(&a->worker, attempt * 1000LL) == PV_WORKER_STOP)
+					break;
 			}
 		}
 		pthread_mutex_lock(&a->lock);
@@ -224,22 +226,18 @@ static void send_webhooks(struct pv_argocd *a, const char *body)
 	free(urls);
 }
 
+/* Argo CD's RFC 3339 time, 0 when absent or unreadable. */
 static int64_t rfc3339(const char *s)
 {
-	struct tm tm;
-	const char *end;
+	int64_t t;
 
-	if (!s)
-		return 0;
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	return end ? (int64_t)timegm(&tm) : 0;
+	return s && pv_time_parse(s, &t) == 0 ? t : 0;
 }
 
 /* Read every Application and record the status of those that are ours. */
 static void poll_status(struct pv_argocd *a)
 {
-	struct pv_strbuf resp = PV_STRBUF_INIT;
+	struct pv_strbuf resp = PV_STRBUF_INIT_MAX(MAX_RESPONSE);
 	struct curl_slist *h = NULL;
 	char url[1200], auth[4200];
 	json_t *doc = NULL, *items, *app;
@@ -295,45 +293,44 @@ out:
 	pv_strbuf_dispose(&resp);
 }
 
-static void *argocd_main(void *arg)
+/* Take the pending push event, if any, as a webhook body. */
+static char *take_push(struct pv_argocd *a)
+{
+	char *body = NULL;
+
+	pthread_mutex_lock(&a->lock);
+	if (a->have_push) {
+		json_t *changes = json_pack("{s:o, s:o, s:o}", "added", a->added, "modified", a->modified,
+			"removed", a->removed);
+		body = pv_argocd_push_payload(a->cfg, a->before, a->after, changes);
+		json_decref(changes);
+		a->added = a->modified = a->removed = NULL;
+		a->have_push = 0;
+	}
+	pthread_mutex_unlock(&a->lock);
+	return body;
+}
+
+/* Polls are on the wall clock (next_poll); a push kicks the worker. */
+static void argocd_run(struct pv_worker *w, void *arg)
 {
 	struct pv_argocd *a = arg;
 	int64_t next_poll = 0;
 
-	for (;;) {
-		char *body = NULL;
-		struct timespec deadline;
-		int64_t now = (int64_t)time(NULL);
+	while (!pv_worker_stopping(w)) {
+		char *body;
 
-		if (a->cfg->argocd_url[0] && now >= next_poll) {
+		if (a->cfg->argocd_url[0] && (int64_t)time(NULL) >= next_poll) {
 			poll_status(a);
 			next_poll = (int64_t)time(NULL) + a->cfg->argocd_poll;
 		}
-		pthread_mutex_lock(&a->lock);
-		deadline.tv_sec = (time_t)(a->cfg->argocd_url[0] ? next_poll : now + 3600);
-		deadline.tv_nsec = 0;
-		while (!a->stopping && !a->have_push)
-			if (pthread_cond_timedwait(&a->wake, &a->lock, &deadline) == ETIMEDOUT)
-				break;
-		if (a->stopping) {
-			pthread_mutex_unlock(&a->lock);
-			break;
-		}
-		if (a->have_push) {
-			json_t *changes = json_pack("{s:o, s:o, s:o}", "added", a->added, "modified", a->modified,
-				"removed", a->removed);
-			body = pv_argocd_push_payload(a->cfg, a->before, a->after, changes);
-			json_decref(changes);
-			a->added = a->modified = a->removed = NULL;
-			a->have_push = 0;
-		}
-		pthread_mutex_unlock(&a->lock);
-		if (body) {
+		if ((body = take_push(a))) {
 			send_webhooks(a, body);
 			free(body);
+			continue;
 		}
+		pv_worker_wait(w, a->cfg->argocd_url[0] ? pv_worker_ms_until(next_poll) : 3600 * 1000LL);
 	}
-	return NULL;
 }
 
 int pv_argocd_start(struct pv_argocd **out, const struct pv_config *cfg, const char *db_path,
@@ -351,18 +348,13 @@ int pv_argocd_start(struct pv_argocd **out, const struct pv_config *cfg, const c
 	a->status.enabled = cfg->argocd_url[0] != '\0';
 	a->status.reachable = 1;
 	pthread_mutex_init(&a->lock, NULL);
-	pthread_cond_init(&a->wake, NULL);
 	if (!(a->curl = curl_easy_init())) {
 		error = pv_error_set(PV_ERROR, NULL, "cannot create a CURL handle");
 		goto fail;
 	}
-	if ((error = pv_store_open_config(&a->store, cfg, db_path)) < 0 || (error = pv_store_relax(a->store)) < 0)
+	if ((error = pv_store_open_config(&a->store, cfg, db_path)) < 0 || (error = pv_store_relax(a->store)) < 0 ||
+	    (error = pv_worker_start(&a->worker, "pv-argocd", argocd_run, a)) < 0)
 		goto fail;
-	if (pthread_create(&a->thread, NULL, argocd_main, a) != 0) {
-		error = pv_error_set(PV_ERROR, NULL, "cannot start the Argo CD thread");
-		goto fail;
-	}
-	a->started = 1;
 	*out = a;
 	return 0;
 fail:
@@ -374,19 +366,12 @@ void pv_argocd_free(struct pv_argocd *a)
 {
 	if (!a)
 		return;
-	if (a->started) {
-		pthread_mutex_lock(&a->lock);
-		a->stopping = 1;
-		pthread_cond_signal(&a->wake);
-		pthread_mutex_unlock(&a->lock);
-		pthread_join(a->thread, NULL);
-	}
+	pv_worker_stop(&a->worker);
 	json_decref(a->added);
 	json_decref(a->modified);
 	json_decref(a->removed);
 	curl_easy_cleanup(a->curl);
 	pv_store_free(a->store);
-	pthread_cond_destroy(&a->wake);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }

@@ -15,8 +15,8 @@
  * status as it was (with its age in argocd.checked_at) and shows in
  * /readyz: it never fails a request.
  *
- * Threads: its own thread, CURL handle and SQLite connection; the other
- * functions from any thread.
+ * Threads: its own worker (worker.h, "pv-argocd"), CURL handle and SQLite
+ * connection; the other functions from any thread.
  */
 #ifndef PV_ARGOCD_H
 #define PV_ARGOCD_H

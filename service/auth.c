@@ -11,6 +11,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "hex.h"
+#include "timefmt.h"
 #include "valid.h"
 
 #define LOOKUP_BYTES 4
@@ -18,26 +20,13 @@
 
 enum pv_role pv_auth_role(const char *name)
 {
-	if (!name)
-		return PV_ROLE_NONE;
-	if (strcmp(name, "reader") == 0)
-		return PV_ROLE_READER;
-	if (strcmp(name, "writer") == 0)
-		return PV_ROLE_WRITER;
-	if (strcmp(name, "admin") == 0)
-		return PV_ROLE_ADMIN;
+	static const char *const names[] = { [PV_ROLE_READER] = "reader", [PV_ROLE_WRITER] = "writer",
+		[PV_ROLE_ADMIN] = "admin" };
+
+	for (int r = PV_ROLE_READER; name && r <= PV_ROLE_ADMIN; r++)
+		if (strcmp(name, names[r]) == 0)
+			return (enum pv_role)r;
 	return PV_ROLE_NONE;
-}
-
-static void hex(char *out, const unsigned char *in, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 static int sha256_hex(char out[72], const char *s)
@@ -47,7 +36,7 @@ static int sha256_hex(char out[72], const char *s)
 
 	if (!EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL) || n != 32)
 		return pv_error_set(PV_ERROR, NULL, "SHA-256 failed");
-	hex(out, md, n);
+	pv_hex_encode(out, md, n);
 	return 0;
 }
 
@@ -65,8 +54,8 @@ int pv_auth_token_create(struct pv_store *st, const char *name, const char *role
 		return pv_error_set(PV_ERROR, NULL, "token buffer too small");
 	if (RAND_bytes(lookup_raw, sizeof(lookup_raw)) != 1 || RAND_bytes(secret_raw, sizeof(secret_raw)) != 1)
 		return pv_error_set(PV_ERROR, NULL, "no randomness for a token");
-	hex(lookup, lookup_raw, sizeof(lookup_raw));
-	hex(secret, secret_raw, sizeof(secret_raw));
+	pv_hex_encode(lookup, lookup_raw, sizeof(lookup_raw));
+	pv_hex_encode(secret, secret_raw, sizeof(secret_raw));
 	snprintf(out, len, "pvd_%s_%s", lookup, secret);
 	OPENSSL_cleanse(secret, sizeof(secret));
 	OPENSSL_cleanse(secret_raw, sizeof(secret_raw));
@@ -138,15 +127,14 @@ int pv_auth_check(struct pv_store *st, const char *authorization, const char *re
 
 static int print_token(const struct pv_token *t, void *payload)
 {
-	char created[32], revoked[32] = "";
-	time_t c = (time_t)t->created_at, r = (time_t)t->revoked_at;
-	struct tm tm;
+	char created[PV_TIME_LEN], revoked[PV_TIME_LEN];
 
 	(void)payload;
-	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&c, &tm));
+	pv_time_format(created, sizeof(created), t->created_at);
 	if (t->revoked_at)
-		strftime(revoked, sizeof(revoked), "revoked %Y-%m-%dT%H:%M:%SZ", gmtime_r(&r, &tm));
-	printf("%-24s %-7s created %s %s\n", t->name, t->role, created, revoked);
+		pv_time_format(revoked, sizeof(revoked), t->revoked_at);
+	printf("%-24s %-7s created %s %s%s\n", t->name, t->role, created, t->revoked_at ? "revoked " : "",
+		t->revoked_at ? revoked : "");
 	return 0;
 }
 

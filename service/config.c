@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "valid.h"
 
 enum kind { K_STRING, K_SECRET, K_DURATION, K_INT, K_LIST, K_LOGLEVEL, K_BOOL };
@@ -141,26 +142,25 @@ static int apply(struct pv_config *cfg, const struct setting *s, const char *val
 		return 0;
 	case K_LIST: {
 		char ***slot = (char ***)(base + s->offset);
-		size_t *count = &cfg->reserved_count; /* the only list setting */
+		size_t *count = &cfg->reserved_count, cap = 0; /* the only list setting */
 		char *copy = strdup(value), *tok, *save = NULL;
+		int error = 0;
 
 		if (!copy)
 			return pv_error_set(PV_ERROR, NULL, "out of memory");
 		free_list(*slot, *count);
 		*slot = NULL;
 		*count = 0;
-		for (tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-			char **grown = realloc(*slot, (*count + 1) * sizeof(char *));
-			if (!grown || !(grown[*count] = strdup(tok))) {
-				*slot = grown ? grown : *slot;
-				free(copy);
-				return pv_error_set(PV_ERROR, NULL, "out of memory");
-			}
-			*slot = grown;
-			(*count)++;
+		for (tok = strtok_r(copy, ", ", &save); tok && error == 0; tok = strtok_r(NULL, ", ", &save)) {
+			if ((error = pv_array_reserve(slot, &cap, *count + 1, sizeof(**slot))) < 0)
+				break;
+			if (!((*slot)[*count] = strdup(tok)))
+				error = pv_error_set(PV_ERROR, NULL, "out of memory");
+			else
+				(*count)++;
 		}
 		free(copy);
-		return 0;
+		return error;
 	}
 	}
 	return pv_error_set(PV_ERROR, NULL, "unknown setting kind");
@@ -363,6 +363,7 @@ int pv_config_load(struct pv_config *out, int argc, char **argv, int *want_help,
 	}
 	for (int a = 1; a < argc; a++) {
 		const char *arg = argv[a], *value = NULL, *eq;
+		char source[64];
 		size_t namelen;
 		size_t i;
 
@@ -394,7 +395,10 @@ int pv_config_load(struct pv_config *out, int argc, char **argv, int *want_help,
 			value = argv[++a];
 		else
 			return pv_error_set(PV_EINVAL, argv[a], "option '%s' needs a value", argv[a]);
-		if ((error = apply(out, &settings[i], value, argv[a][0] == '-' ? argv[a] : settings[i].flag)) < 0)
+		/* errors name the flag as written without its value, whichever
+		 * form (--flag=value, --flag value) was used */
+		snprintf(source, sizeof(source), "--%s", settings[i].flag);
+		if ((error = apply(out, &settings[i], value, source)) < 0)
 			return error;
 	}
 	return derive(out);

@@ -27,6 +27,8 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "strbuf.h"
+#include "worker.h"
 
 enum req_state { RS_NEW = 0, RS_BODY, RS_WAITING, RS_RESUMED };
 
@@ -34,8 +36,7 @@ struct req {
 	enum req_state state;
 	struct timespec started;    /* CLOCK_MONOTONIC, first byte seen */
 	char id[40];                /* request id: the client's X-Request-Id or ours */
-	char *body;
-	size_t len, cap;
+	struct pv_strbuf body;      /* capped at PREVIEWD_MAX_BODY */
 	int too_big;
 	struct pv_response resp;
 	/* waiting room */
@@ -52,12 +53,11 @@ struct pv_http {
 	unsigned short port;
 
 	pthread_mutex_t lock;
-	pthread_cond_t timer_wake;
 	struct req *room;           /* waiting requests, unordered */
-	pthread_t timer;
-	int timer_started, stopping;
+	int stopping;
 	int stopped;            /* pv_http_stop ran */
-	time_t trimmed_at;          /* timer thread only */
+	struct pv_worker timer;     /* kicked when a request joins the room */
+	int64_t trimmed_at;         /* timer thread only, monotonic ms */
 };
 
 static void ts_add_ms(struct timespec *ts, long long ms)
@@ -116,17 +116,20 @@ void pv_http_landed(const struct pv_gitops_landed *items, size_t n, void *payloa
 	pthread_mutex_unlock(&h->lock);
 }
 
-/* The timer thread: ends waits whose window closed (they answer 202). */
-static void *timer_main(void *arg)
+/* The timer thread: ends waits whose window closed (they answer 202).  A
+ * request that joins the room after the scan kicks the worker, so its
+ * deadline is not missed while the thread waits for an older one. */
+static void timer_run(struct pv_worker *w, void *arg)
 {
 	struct pv_http *h = arg;
 
-	pthread_mutex_lock(&h->lock);
-	while (!h->stopping) {
+	while (!pv_worker_stopping(w)) {
 		struct timespec now, earliest = { 0, 0 };
 		struct req *r, *next;
+		long long wait_ms = 10000;
 		int have = 0;
 
+		pthread_mutex_lock(&h->lock);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		for (r = h->room; r; r = next) {
 			next = r->next;
@@ -139,23 +142,18 @@ static void *timer_main(void *arg)
 				have = 1;
 			}
 		}
-		if (!have) {
-			earliest = now;
-			ts_add_ms(&earliest, 10000);
-		}
-		pthread_cond_timedwait(&h->timer_wake, &h->lock, &earliest);
+		pthread_mutex_unlock(&h->lock);
+		if (have) /* rounded up: waking before the deadline would scan in vain */
+			wait_ms = (long long)(earliest.tv_sec - now.tv_sec) * 1000 +
+				  (earliest.tv_nsec - now.tv_nsec + 999999L) / 1000000L;
+		pv_worker_wait(w, wait_ms);
 		/* hand freed memory back now and then: bursts of JSON leave the
 		 * allocator holding pages no one uses */
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - h->trimmed_at >= 10) {
-			h->trimmed_at = now.tv_sec;
-			pthread_mutex_unlock(&h->lock);
+		if (pv_monotonic_ms() - h->trimmed_at >= 10000) {
+			h->trimmed_at = pv_monotonic_ms();
 			malloc_trim(0);
-			pthread_mutex_lock(&h->lock);
 		}
 	}
-	pthread_mutex_unlock(&h->lock);
-	return NULL;
 }
 
 /* ---- responses ---------------------------------------------------------- */
@@ -197,6 +195,12 @@ static double seconds_since(const struct timespec *t0)
 	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* json_dump_callback's sink */
+static int dump_to_strbuf(const char *buffer, size_t size, void *data)
+{
+	return pv_strbuf_add(data, buffer, size) == 0 ? 0 : -1;
+}
+
 static enum MHD_Result send_response(struct pv_http *h, struct MHD_Connection *conn, struct req *r,
 	struct pv_response *resp, const char *method, const char *url)
 {
@@ -206,17 +210,12 @@ static enum MHD_Result send_response(struct pv_http *h, struct MHD_Connection *c
 	size_t len = 0;
 
 	if (resp->body) {
-		text = json_dumps(resp->body, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		if (text) {
-			len = strlen(text);
-			/* readable with plain curl: end with a newline */
-			char *t = realloc(text, len + 2);
-			if (t) {
-				text = t;
-				text[len++] = '\n';
-				text[len] = '\0';
-			}
-		}
+		struct pv_strbuf out = PV_STRBUF_INIT;
+		/* readable with plain curl: end with a newline */
+		if (json_dump_callback(resp->body, dump_to_strbuf, &out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 &&
+		    pv_strbuf_add(&out, "\n", 1) == 0)
+			text = pv_strbuf_take(&out, &len);
+		pv_strbuf_dispose(&out);
 	}
 	if (!text && resp->text) {
 		text = resp->text; /* ownership moves to the MHD response */
@@ -330,30 +329,19 @@ static void remote_addr(struct MHD_Connection *conn, char *buf, size_t len)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf, (socklen_t)len);
 }
 
-static int append_body(struct pv_http *h, struct req *r, const char *data, size_t n)
+static int append_body(struct req *r, const char *data, size_t n)
 {
-	size_t max = (size_t)h->cfg->max_body;
+	int error;
 
-	if (r->too_big || r->len + n > max) {
+	if (r->too_big)
+		return 0;
+	if ((error = pv_strbuf_add(&r->body, data, n)) == PV_ETOOBIG) {
 		/* keep reading (and dropping) so the 413 reaches a client that does
 		 * not wait for an early answer */
 		r->too_big = 1;
 		return 0;
 	}
-	if (r->len + n + 1 > r->cap) {
-		size_t cap = r->cap ? r->cap : 1024;
-		while (cap < r->len + n + 1)
-			cap *= 2;
-		char *b = realloc(r->body, cap);
-		if (!b)
-			return -1;
-		r->body = b;
-		r->cap = cap;
-	}
-	memcpy(r->body + r->len, data, n);
-	r->len += n;
-	r->body[r->len] = '\0';
-	return 0;
+	return error;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -371,6 +359,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		if (!(r = calloc(1, sizeof(*r))))
 			return MHD_NO;
 		*con_cls = r;
+		r->body = (struct pv_strbuf)PV_STRBUF_INIT_MAX((size_t)h->cfg->max_body);
 		r->state = RS_BODY;
 		r->conn = conn;
 		clock_gettime(CLOCK_MONOTONIC, &r->started);
@@ -385,7 +374,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		return MHD_YES;
 	}
 	if (r->state == RS_BODY && *upload_data_size) {
-		if (append_body(h, r, upload_data, *upload_data_size) < 0)
+		if (append_body(r, upload_data, *upload_data_size) < 0)
 			return MHD_NO;
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -411,8 +400,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		.prefer = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Prefer"),
 		.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
 		.idempotency_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key"),
-		.body = r->body ? r->body : "",
-		.body_len = r->len,
+		.body = r->body.buf ? r->body.buf : "",
+		.body_len = r->body.len,
 		.remote_addr = addr,
 		.header = header_lookup,
 		.header_ctx = conn,
@@ -433,8 +422,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 				h->room->prev = r;
 			h->room = r;
 			MHD_suspend_connection(conn);
-			pthread_cond_signal(&h->timer_wake);
 			pthread_mutex_unlock(&h->lock);
+			pv_worker_kick(&h->timer);
 			return MHD_YES;
 		}
 		pthread_mutex_unlock(&h->lock);
@@ -460,7 +449,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
 	pthread_mutex_unlock(&h->lock);
 	pv_api_release(h->api, &r->resp);
 	pv_response_dispose(&r->resp);
-	free(r->body);
+	pv_strbuf_dispose(&r->body);
 	free(r);
 	*con_cls = NULL;
 }
@@ -480,17 +469,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 int pv_http_new(struct pv_http **out, const struct pv_config *cfg)
 {
 	struct pv_http *h = calloc(1, sizeof(*h));
-	pthread_condattr_t ca;
 
 	*out = NULL;
 	if (!h)
 		return pv_error_set(PV_ERROR, NULL, "out of memory");
 	h->cfg = cfg;
 	pthread_mutex_init(&h->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&h->timer_wake, &ca);
-	pthread_condattr_destroy(&ca);
 	*out = h;
 	return 0;
 }
@@ -517,9 +501,8 @@ int pv_http_start(struct pv_http *h, struct pv_api *api)
 		return pv_error_set(PV_EINVAL, "PREVIEWD_LISTEN", "PREVIEWD_LISTEN host '%s' must be a numeric IPv4 or IPv6 address",
 			h->cfg->listen_host);
 	}
-	if (pthread_create(&h->timer, NULL, timer_main, h) != 0)
-		return pv_error_set(PV_ERROR, NULL, "cannot start the HTTP timer thread");
-	h->timer_started = 1;
+	if (pv_worker_start(&h->timer, "pv-http-timer", timer_run, h) < 0)
+		return PV_ERROR;
 	h->daemon = MHD_start_daemon(flags, h->cfg->listen_port, NULL, NULL, handler, h,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -557,7 +540,6 @@ void pv_http_stop(struct pv_http *h)
 	h->stopping = 1;
 	while (h->room)
 		room_release(h, h->room); /* they answer with what they have: 202 */
-	pthread_cond_signal(&h->timer_wake);
 	pthread_mutex_unlock(&h->lock);
 	if (h->daemon) {
 		/* let resumed connections send their answers before closing */
@@ -566,10 +548,8 @@ void pv_http_stop(struct pv_http *h)
 		nanosleep(&t, NULL);
 		MHD_stop_daemon(h->daemon);
 	}
-	if (h->timer_started)
-		pthread_join(h->timer, NULL);
+	pv_worker_stop(&h->timer);
 	h->daemon = NULL;
-	h->timer_started = 0;
 }
 
 void pv_http_free(struct pv_http *h)
@@ -577,7 +557,6 @@ void pv_http_free(struct pv_http *h)
 	if (!h)
 		return;
 	pv_http_stop(h);
-	pthread_cond_destroy(&h->timer_wake);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }

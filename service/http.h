@@ -6,7 +6,8 @@
  * waits for its push is suspended (MHD_suspend_connection): no thread blocks
  * on Git.  Two things resume it: the Git writer's landed callback
  * (pv_http_landed, on the writer thread) and this module's timer thread
- * when the wait window ends.
+ * (a worker.h worker, "pv-http-timer") when the wait window ends.  A
+ * request body is a pv_strbuf capped at PREVIEWD_MAX_BODY.
  */
 #ifndef PV_HTTP_H
 #define PV_HTTP_H

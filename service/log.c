@@ -5,6 +5,7 @@
  */
 #include "log.h"
 
+#include "timefmt.h"
 #include "valid.h"
 
 #include <stdarg.h>
@@ -61,15 +62,16 @@ static size_t log_escape(char *out, size_t cap, const char *s, size_t n, int jso
 
 void pv_log_write(enum pv_log_level level, const char *fmt, ...)
 {
-	char msg[1800], line[4096];
+	char msg[1800], line[4096], stamp[PV_TIME_LEN];
 	struct timespec ts;
-	struct tm tm;
 	size_t n, mlen;
 	int m;
 	va_list ap;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	/* RFC 3339 with milliseconds: the seconds without their 'Z', then ".mmmZ" */
+	pv_time_format(stamp, sizeof(stamp), (int64_t)ts.tv_sec);
+	stamp[PV_TIME_LEN - 2] = '\0';
 	va_start(ap, fmt);
 	m = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
@@ -81,16 +83,14 @@ void pv_log_write(enum pv_log_level level, const char *fmt, ...)
 			? (size_t)(colon - msg) : 0;
 		const char *body = clen ? colon + 2 <= msg + mlen ? colon + 2 : msg + mlen : msg;
 
-		n = strftime(line, sizeof(line), "{\"ts\":\"%Y-%m-%dT%H:%M:%S", &tm);
-		n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ\",\"level\":\"%s\",\"component\":\"",
-			ts.tv_nsec / 1000000L, level_names[level]);
+		n = (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"",
+			stamp, ts.tv_nsec / 1000000L, level_names[level]);
 		n += log_escape(line + n, sizeof(line) - n, clen ? msg : "previewd", clen ? clen : 8, 1);
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"msg\":\"");
 		n += log_escape(line + n, sizeof(line) - n - 4, body, (size_t)(msg + mlen - body), 1);
 		n += (size_t)snprintf(line + n, sizeof(line) - n, "\"}");
 	} else {
-		n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-		n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ %-5s ", ts.tv_nsec / 1000000L, level_names[level]);
+		n = (size_t)snprintf(line, sizeof(line), "%s.%03ldZ %-5s ", stamp, ts.tv_nsec / 1000000L, level_names[level]);
 		n += log_escape(line + n, sizeof(line) - n - 2, msg, mlen, 0);
 	}
 	line[n++] = '\n';

@@ -1,18 +1,27 @@
 /*
  * main.c - start-up and shutdown order, and who owns what.
  *
- *   main thread   config, the migration-running SQLite connection, signals
- *   Git writer    the libgit2 repository, its own SQLite connection (gitops.c)
- *   HTTP workers  libmicrohttpd's pool; one SQLite connection each (store.c)
- *   HTTP timer    ends request waits whose window closed (http.c)
- *   reaper        expiries and warnings, its own SQLite connection (reaper.c)
- *   notifier      delivers the outbox to the webhook, its own CURL handle and
- *                 SQLite connection (notify.c); only with PREVIEWD_WEBHOOK_URL
+ * Threads (ps -L and gdb show the names; the background ones run the one
+ * loop of worker.h):
  *
- * Start: config -> database (migrations) -> notifier -> HTTP object -> Git
- * writer -> reaper -> API -> listen.  Stop (SIGINT/SIGTERM): stop listening
- * and answer waiting requests -> reaper -> the writer after its push in
- * flight -> notifier -> close the database.
+ *   main thread    config, the migration-running SQLite connection, signals
+ *   HTTP workers   libmicrohttpd's pool; one SQLite connection each (http.c,
+ *                  api.c, store.c)
+ *   pv-http-timer  ends request waits whose window closed (http.c)
+ *   Git writer     the libgit2 repository, its own SQLite connection (gitops.c)
+ *   pv-reaper      expiries and warnings, its own SQLite connection (reaper.c)
+ *   pv-notify      delivers the outbox to the webhook, its own CURL handle and
+ *                  SQLite connection (notify.c); only with PREVIEWD_WEBHOOK_URL
+ *   pv-argocd      push webhooks to Argo CD and its Applications' status, its
+ *                  own CURL handle and SQLite connection (argocd.c); only with
+ *                  PREVIEWD_ARGOCD_WEBHOOK_URL or PREVIEWD_ARGOCD_URL
+ *
+ * Start: config -> database (migrations) -> notifier -> Argo CD poller ->
+ * HTTP object -> Git writer -> reaper -> API -> HTTP timer and listen.
+ * Stop (SIGINT/SIGTERM): stop listening, answer waiting requests and stop the
+ * HTTP timer -> reaper -> the writer after its push in flight -> free the
+ * HTTP object -> Argo CD poller -> notifier -> API -> close the database.
+ * Each thread is stopped only after every thread that kicks it.
  * Nothing acknowledged is lost at any point: it is in SQLite before the
  * answer, and the writer picks up every dirty row at the next start.
  */

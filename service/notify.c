@@ -4,7 +4,6 @@
 #include "notify.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
@@ -13,9 +12,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "array.h"
+#include "hex.h"
 #include "log.h"
 #include "store.h"
+#include "timefmt.h"
 #include "valid.h"
+#include "worker.h"
 
 #define BATCH 100
 
@@ -23,24 +26,12 @@ struct pv_notify {
 	const struct pv_config *cfg;
 	struct pv_store *store;
 	CURL *curl;
-	pthread_t thread;
-	int started;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	int kicked, stopping;
+	struct pv_worker worker;
+	pthread_mutex_t lock;   /* the counters */
 	int64_t blocked_until;  /* after a failure: no delivery before this (thread only) */
 	unsigned int failures;  /* consecutive failed deliveries (thread only) */
 	unsigned long long delivered, failed;  /* counters, under lock */
 };
-
-static void utc(char *buf, size_t len, long long t)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 /* The TTL to suggest for an extension: the default, within what the
  * maximum lifetime still allows; 0 when no extension is possible. */
@@ -68,7 +59,7 @@ static void sentence(char *buf, size_t len, const struct pv_config *cfg, const c
 	long long hint = hint_ttl(cfg, p);
 
 	if (expires)
-		utc(until, sizeof(until), expires);
+		pv_time_format(until, sizeof(until), expires);
 	snprintf(url, sizeof(url), "http://%s.%s", name, cfg->domain);
 	pv_valid_format_duration(ttl, sizeof(ttl), hint);
 	if (hint)
@@ -110,9 +101,9 @@ char *pv_notify_render(const struct pv_config *cfg, int64_t id, const char *kind
 	name = json_string_value(json_object_get(p, "name"));
 	expires = json_integer_value(json_object_get(p, "expires_at"));
 	sentence(text, sizeof(text), cfg, kind, p);
-	utc(when, sizeof(when), json_integer_value(json_object_get(p, "at")));
+	pv_time_format(when, sizeof(when), json_integer_value(json_object_get(p, "at")));
 	if (expires)
-		utc(until, sizeof(until), expires);
+		pv_time_format(until, sizeof(until), expires);
 	snprintf(url, sizeof(url), "http://%s.%s", name ? name : "", cfg->domain);
 	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)id);
 	snprintf(extend, sizeof(extend), "%s/v1/environments/%s", cfg->public_url, name ? name : "");
@@ -143,8 +134,7 @@ void pv_notify_sign(char *out, size_t len, const char *secret, long long timesta
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
-	char *msg = NULL;
-	size_t off;
+	char *msg = NULL, digest[2 * EVP_MAX_MD_SIZE + 1];
 
 	/* HMAC over "v1:<timestamp>:<body>": the timestamp is signed too, so a
 	 * captured request cannot be replayed later with a fresh one */
@@ -153,9 +143,8 @@ void pv_notify_sign(char *out, size_t len, const char *secret, long long timesta
 	if (!msg || !HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, strlen(msg), mac, &maclen))
 		maclen = 0;
 	free(msg);
-	off = (size_t)snprintf(out, len, "v1=");
-	for (unsigned int i = 0; i < maclen && off + 3 <= len; i++)
-		off += (size_t)snprintf(out + off, len - off, "%02x", mac[i]);
+	pv_hex_encode(digest, mac, maclen);
+	snprintf(out, len, "v1=%s", digest);
 }
 
 static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -219,15 +208,10 @@ struct pass {
 static int collect(const struct pv_outbox *ob, void *payload)
 {
 	struct pass *p = payload;
+	int error;
 
-	if (p->count == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 16;
-		struct pv_outbox *v = realloc(p->v, cap * sizeof(*v));
-		if (!v)
-			return pv_error_set(PV_ERROR, NULL, "out of memory");
-		p->v = v;
-		p->cap = cap;
-	}
+	if ((error = pv_array_reserve(&p->v, &p->cap, p->count + 1, sizeof(*p->v))) < 0)
+		return error;
 	p->v[p->count] = *ob;
 	if (!(p->v[p->count].payload = strdup(ob->payload)))
 		return pv_error_set(PV_ERROR, NULL, "out of memory");
@@ -255,12 +239,8 @@ static void run_pass(struct pv_notify *n)
 	}
 	for (size_t i = 0; i < p.count; i++) {
 		const struct pv_outbox *ob = &p.v[i];
-		int stop;
 
-		pthread_mutex_lock(&n->lock);
-		stop = n->stopping;
-		pthread_mutex_unlock(&n->lock);
-		if (stop)
+		if (pv_worker_stopping(&n->worker))
 			break;
 		if (deliver(n, ob) == 0) {
 			if (pv_store_outbox_delivered(n->store, ob->id, (int64_t)time(NULL)) < 0)
@@ -294,13 +274,14 @@ out:
 	free(p.v);
 }
 
-static void *notify_main(void *arg)
+/* Outbox due times are wall-clock seconds: each pass re-reads time(NULL),
+ * the wait until the next one is a delay (worker.h). */
+static void notify_run(struct pv_worker *w, void *arg)
 {
 	struct pv_notify *n = arg;
 
-	for (;;) {
+	while (!pv_worker_stopping(w)) {
 		int64_t next = 0, now;
-		struct timespec deadline;
 
 		now = (int64_t)time(NULL);
 		if (now >= n->blocked_until)
@@ -310,22 +291,15 @@ static void *notify_main(void *arg)
 			next = now + 3600;
 		if (next < n->blocked_until)
 			next = n->blocked_until;
-		deadline.tv_sec = (time_t)(next <= now ? now : next);
-		deadline.tv_nsec = 0;
-		pthread_mutex_lock(&n->lock);
 		/* due now: loop at once (a full batch, or kicked meanwhile); while
-		 * blocked, kicks do not shorten the wait */
-		while (!n->stopping && (!n->kicked || now < n->blocked_until) && next > now)
-			if (pthread_cond_timedwait(&n->wake, &n->lock, &deadline) == ETIMEDOUT)
-				break;
-		n->kicked = 0;
-		if (n->stopping) {
-			pthread_mutex_unlock(&n->lock);
-			break;
-		}
-		pthread_mutex_unlock(&n->lock);
+		 * blocked, kicks do not shorten the wait (they stay pending) */
+		if (next <= now)
+			continue;
+		if (now < n->blocked_until)
+			pv_worker_sleep(w, pv_worker_ms_until(next));
+		else
+			pv_worker_wait(w, pv_worker_ms_until(next));
 	}
-	return NULL;
 }
 
 int pv_notify_start(struct pv_notify **out, const struct pv_config *cfg, const char *db_path)
@@ -338,18 +312,13 @@ int pv_notify_start(struct pv_notify **out, const struct pv_config *cfg, const c
 		return pv_error_set(PV_ERROR, NULL, "out of memory");
 	n->cfg = cfg;
 	pthread_mutex_init(&n->lock, NULL);
-	pthread_cond_init(&n->wake, NULL);
 	if (!(n->curl = curl_easy_init())) {
 		error = pv_error_set(PV_ERROR, NULL, "cannot create a CURL handle");
 		goto fail;
 	}
-	if ((error = pv_store_open_config(&n->store, cfg, db_path)) < 0 || (error = pv_store_relax(n->store)) < 0)
+	if ((error = pv_store_open_config(&n->store, cfg, db_path)) < 0 || (error = pv_store_relax(n->store)) < 0 ||
+	    (error = pv_worker_start(&n->worker, "pv-notify", notify_run, n)) < 0)
 		goto fail;
-	if (pthread_create(&n->thread, NULL, notify_main, n) != 0) {
-		error = pv_error_set(PV_ERROR, NULL, "cannot start the notifier thread");
-		goto fail;
-	}
-	n->started = 1;
 	*out = n;
 	return 0;
 fail:
@@ -376,28 +345,17 @@ int pv_notify_metrics(struct pv_notify *n, struct pv_strbuf *out)
 
 void pv_notify_kick(struct pv_notify *n)
 {
-	if (!n)
-		return;
-	pthread_mutex_lock(&n->lock);
-	n->kicked = 1;
-	pthread_cond_signal(&n->wake);
-	pthread_mutex_unlock(&n->lock);
+	if (n)
+		pv_worker_kick(&n->worker);
 }
 
 void pv_notify_free(struct pv_notify *n)
 {
 	if (!n)
 		return;
-	if (n->started) {
-		pthread_mutex_lock(&n->lock);
-		n->stopping = 1;
-		pthread_cond_signal(&n->wake);
-		pthread_mutex_unlock(&n->lock);
-		pthread_join(n->thread, NULL);
-	}
+	pv_worker_stop(&n->worker);
 	curl_easy_cleanup(n->curl);
 	pv_store_free(n->store);
-	pthread_cond_destroy(&n->wake);
 	pthread_mutex_destroy(&n->lock);
 	free(n);
 }

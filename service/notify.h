@@ -11,7 +11,8 @@
  * request or the reaper.  Delivery is at least once; the `id` field and the
  * X-Previewd-Delivery header let receivers drop duplicates.
  *
- * Threads: its own; pv_notify_kick from any.
+ * Threads: its own worker (worker.h, "pv-notify"); pv_notify_kick from any.
+ * While a failure backs it off, kicks do not shorten the wait.
  */
 #ifndef PV_NOTIFY_H
 #define PV_NOTIFY_H

@@ -3,15 +3,16 @@
  */
 #include "reaper.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "array.h"
 #include "log.h"
 #include "store.h"
+#include "worker.h"
 
 #define REAP_BATCH 5000         /* rows per transaction; more go in the next pass at once */
 #define MAX_SLEEP_SECONDS 3600  /* re-check now and then even when nothing is due */
@@ -21,11 +22,8 @@ struct pv_reaper {
 	struct pv_store *store;
 	void (*changed)(void *ctx);
 	void *ctx;
-	pthread_t thread;
-	int started;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;   /* CLOCK_REALTIME: expiries are wall-clock times */
-	int kicked, stopping;
+	struct pv_worker worker;
+	pthread_mutex_t lock;  /* the counters */
 	/* counters, under lock */
 	unsigned long long expired, warnings, passes;
 };
@@ -38,15 +36,10 @@ struct batch {
 static int collect(const struct pv_env *env, void *payload)
 {
 	struct batch *b = payload;
+	int error;
 
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64;
-		struct pv_env *v = realloc(b->v, cap * sizeof(*v));
-		if (!v)
-			return pv_error_set(PV_ERROR, NULL, "out of memory");
-		b->v = v;
-		b->cap = cap;
-	}
+	if ((error = pv_array_reserve(&b->v, &b->cap, b->n + 1, sizeof(*b->v))) < 0)
+		return error;
 	b->v[b->n] = *env;
 	b->v[b->n].values_json = strdup(env->values_json);
 	b->v[b->n].requested_by = strdup(env->requested_by);
@@ -128,16 +121,18 @@ fail:
 	return error;
 }
 
-static void *reaper_main(void *arg)
+/* Expiries are wall-clock times: each pass reads time(NULL) afresh and the
+ * wait until the next one is a delay on the worker's monotonic clock, so a
+ * step of the wall clock costs at most one early or late pass. */
+static void reaper_run(struct pv_worker *w, void *arg)
 {
 	struct pv_reaper *r = arg;
 	unsigned int failures = 0;
 
-	for (;;) {
+	while (!pv_worker_stopping(w)) {
 		int64_t now = (int64_t)time(NULL), next = 0;
 		size_t changed = 0;
 		int more = 0;
-		struct timespec deadline;
 
 		if (reap_once(r, now, &changed, &more) < 0 ||
 		    pv_store_next_due(r->store, &next) < 0) {
@@ -151,26 +146,13 @@ static void *reaper_main(void *arg)
 			r->changed(r->ctx);
 		if (more)
 			continue;
-		/* sleep until the next due time; due times are whole seconds, so a
-		 * deadline on the second is exact */
 		if (next == 0 || next > now + MAX_SLEEP_SECONDS)
 			next = now + MAX_SLEEP_SECONDS;
 		if (next <= now)
 			next = now + 1; /* due but not yet reapable this second (clock skew): next second */
-		deadline.tv_sec = (time_t)next;
-		deadline.tv_nsec = 0;
-		pthread_mutex_lock(&r->lock);
-		while (!r->stopping && !r->kicked)
-			if (pthread_cond_timedwait(&r->wake, &r->lock, &deadline) == ETIMEDOUT)
-				break;
-		r->kicked = 0;
-		if (r->stopping) {
-			pthread_mutex_unlock(&r->lock);
-			break;
-		}
-		pthread_mutex_unlock(&r->lock);
+		/* due times are whole seconds: wake on the second they fall due */
+		pv_worker_wait(w, pv_worker_ms_until(next));
 	}
-	return NULL;
 }
 
 int pv_reaper_start(struct pv_reaper **out, const struct pv_config *cfg, const char *db_path,
@@ -186,14 +168,9 @@ int pv_reaper_start(struct pv_reaper **out, const struct pv_config *cfg, const c
 	r->changed = changed;
 	r->ctx = ctx;
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->wake, NULL);
-	if ((error = pv_store_open_config(&r->store, cfg, db_path)) < 0 || (error = pv_store_relax(r->store)) < 0)
+	if ((error = pv_store_open_config(&r->store, cfg, db_path)) < 0 || (error = pv_store_relax(r->store)) < 0 ||
+	    (error = pv_worker_start(&r->worker, "pv-reaper", reaper_run, r)) < 0)
 		goto fail;
-	if (pthread_create(&r->thread, NULL, reaper_main, r) != 0) {
-		error = pv_error_set(PV_ERROR, NULL, "cannot start the reaper thread");
-		goto fail;
-	}
-	r->started = 1;
 	*out = r;
 	return 0;
 fail:
@@ -224,27 +201,16 @@ int pv_reaper_metrics(struct pv_reaper *r, struct pv_strbuf *out)
 
 void pv_reaper_kick(struct pv_reaper *r)
 {
-	if (!r)
-		return;
-	pthread_mutex_lock(&r->lock);
-	r->kicked = 1;
-	pthread_cond_signal(&r->wake);
-	pthread_mutex_unlock(&r->lock);
+	if (r)
+		pv_worker_kick(&r->worker);
 }
 
 void pv_reaper_free(struct pv_reaper *r)
 {
 	if (!r)
 		return;
-	if (r->started) {
-		pthread_mutex_lock(&r->lock);
-		r->stopping = 1;
-		pthread_cond_signal(&r->wake);
-		pthread_mutex_unlock(&r->lock);
-		pthread_join(r->thread, NULL);
-	}
+	pv_worker_stop(&r->worker);
 	pv_store_free(r->store);
-	pthread_cond_destroy(&r->wake);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }

@@ -1,15 +1,16 @@
 /*
  * reaper.h - the reaper thread: expires environments and warns before.
  *
- * It sleeps on a condition variable until the next expiry or warning is due
- * (asked of SQLite each time), and wakes early when a TTL changes
- * (pv_reaper_kick) or at shutdown.  When something is due it marks every
+ * Its worker (worker.h, thread "pv-reaper") waits until the next expiry or
+ * warning is due (asked of SQLite each time; a wall-clock time turned into a
+ * delay), and wakes early when a TTL changes (pv_reaper_kick) or at
+ * shutdown.  When something is due it marks every
  * expired environment `deleting` and records every due warning in one
  * transaction, then kicks the Git writer, which removes all those folders
  * in one commit.  The marking is conditional on the expiry still being
  * past, inside BEGIN IMMEDIATE, so an extension that commits first wins.
  *
- * Threads: its own thread and SQLite connection; pv_reaper_kick from any.
+ * Threads: its own worker and SQLite connection; pv_reaper_kick from any.
  */
 #ifndef PV_REAPER_H
 #define PV_REAPER_H

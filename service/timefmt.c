@@ -54,8 +54,9 @@ int pv_time_parse(const char *s, int64_t *out)
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	} else if (*p == '+' || *p == '-') {
-		int oh = digits(p + 1, 2), om = p[3] == ':' ? digits(p + 4, 2) : -1;
-		if (oh < 0 || oh > 23 || om < 0 || om > 59)
+		int oh = digits(p + 1, 2), om;
+		/* in this order: past a short offset's NUL nothing is read */
+		if (oh < 0 || oh > 23 || p[3] != ':' || (om = digits(p + 4, 2)) < 0 || om > 59)
 			goto bad;
 		off = (oh * 60 + om) * 60 * (*p == '+' ? 1 : -1);
 		p += 6;

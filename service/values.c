@@ -35,6 +35,9 @@
 
 #include <yaml.h>
 
+#include "array.h"
+#include "strbuf.h"
+
 #define MERGE_TAG "tag:yaml.org,2002:merge"
 
 /* to_yaml is usable without a depth check; this only keeps its recursion
@@ -575,7 +578,7 @@ struct parse_ctx {
 	json_t *anchor_names;   /* anchor name -> index into anchors */
 	struct anchor *anchors;
 	size_t anchor_count;
-	size_t anchor_alloc;
+	size_t anchor_alloc;    /* pv_array_reserve's capacity */
 	size_t nodes;           /* nodes built so far, aliases expanded */
 };
 
@@ -629,15 +632,9 @@ static int anchor_begin(struct parse_ctx *ctx, size_t *idx, const yaml_char_t *n
 	*idx = SIZE_MAX;
 	if (!name)
 		return 0;
-	if (ctx->anchor_count == ctx->anchor_alloc) {
-		size_t alloc = ctx->anchor_alloc ? ctx->anchor_alloc * 2 : 16;
-		struct anchor *a = realloc(ctx->anchors, alloc * sizeof(*a));
-
-		if (!a)
-			return oom();
-		ctx->anchors = a;
-		ctx->anchor_alloc = alloc;
-	}
+	if (pv_array_reserve(&ctx->anchors, &ctx->anchor_alloc, ctx->anchor_count + 1,
+			     sizeof(*ctx->anchors)) < 0)
+		return PV_ERROR;
 	if (json_object_set_new(ctx->anchor_names, (const char *)name,
 				json_integer((json_int_t)ctx->anchor_count)) < 0)
 		return oom();
@@ -821,6 +818,29 @@ want_map:
 		"merge key << at line %zu needs a mapping or a sequence of mappings", line);
 }
 
+/* What a mapping and a sequence start with: the depth and node limits, the
+ * empty container (*container, a new reference), and its anchor, if any. */
+static int collection_begin(struct parse_ctx *ctx, const yaml_event_t *start,
+			    size_t depth, json_t **container, size_t *anchor)
+{
+	int is_map = start->type == YAML_MAPPING_START_EVENT, error;
+
+	*container = NULL;
+	if (depth > PV_VALUES_MAX_DEPTH)
+		return too_deep(start);
+	if ((error = add_nodes(ctx, 1)) < 0)
+		return error;
+	if (!(*container = is_map ? json_object() : json_array()))
+		return oom();
+	if ((error = anchor_begin(ctx, anchor, is_map ? start->data.mapping_start.anchor
+						       : start->data.sequence_start.anchor)) < 0) {
+		json_decref(*container);
+		*container = NULL;
+		return error;
+	}
+	return 0;
+}
+
 static int parse_mapping(struct parse_ctx *ctx, const yaml_event_t *start,
 			 size_t depth, json_t **out, size_t *height)
 {
@@ -831,14 +851,8 @@ static int parse_mapping(struct parse_ctx *ctx, const yaml_event_t *start,
 	int have_ev = 0, merged = 0, error;
 
 	*out = NULL;
-	if (depth > PV_VALUES_MAX_DEPTH)
-		return too_deep(start);
-	if ((error = add_nodes(ctx, 1)) < 0)
+	if ((error = collection_begin(ctx, start, depth, &map, &anchor)) < 0)
 		return error;
-	if (!(map = json_object()))
-		return oom();
-	if ((error = anchor_begin(ctx, &anchor, start->data.mapping_start.anchor)) < 0)
-		goto cleanup;
 
 	for (;;) {
 		if ((error = next_event(ctx, &ev)) < 0)
@@ -939,14 +953,8 @@ static int parse_sequence(struct parse_ctx *ctx, const yaml_event_t *start,
 	int have_ev = 0, error;
 
 	*out = NULL;
-	if (depth > PV_VALUES_MAX_DEPTH)
-		return too_deep(start);
-	if ((error = add_nodes(ctx, 1)) < 0)
+	if ((error = collection_begin(ctx, start, depth, &arr, &anchor)) < 0)
 		return error;
-	if (!(arr = json_array()))
-		return oom();
-	if ((error = anchor_begin(ctx, &anchor, start->data.sequence_start.anchor)) < 0)
-		goto cleanup;
 
 	for (;;) {
 		if ((error = next_event(ctx, &ev)) < 0)
@@ -1146,37 +1154,10 @@ cleanup:
  * Emitting
  */
 
-struct outbuf {
-	char *data;
-	size_t len;
-	size_t alloc;
-};
-
-static int outbuf_append(struct outbuf *b, const void *data, size_t len)
-{
-	if (len + 1 > b->alloc - b->len) {
-		size_t alloc = b->alloc ? b->alloc : 1024;
-		char *d;
-
-		while (len + 1 > alloc - b->len) {
-			if (alloc > SIZE_MAX / 2)
-				return 0;
-			alloc *= 2;
-		}
-		if (!(d = realloc(b->data, alloc)))
-			return 0;
-		b->data = d;
-		b->alloc = alloc;
-	}
-	memcpy(b->data + b->len, data, len);
-	b->len += len;
-	b->data[b->len] = '\0';
-	return 1;
-}
-
+/* libyaml's output callback: 1 on success, 0 to fail the emitter */
 static int write_handler(void *data, unsigned char *buffer, size_t size)
 {
-	return outbuf_append(data, buffer, size);
+	return pv_strbuf_add(data, buffer, size) == 0;
 }
 
 /* May s be written as a plain scalar and read back as the same string by
@@ -1338,7 +1319,7 @@ int pv_values_to_yaml(char **out, size_t *out_len, const json_t *values)
 {
 	yaml_emitter_t em;
 	yaml_event_t ev;
-	struct outbuf buf = { NULL, 0, 0 };
+	struct pv_strbuf buf = PV_STRBUF_INIT;
 	size_t body, end;
 	int error = 0;
 
@@ -1352,10 +1333,8 @@ int pv_values_to_yaml(char **out, size_t *out_len, const json_t *values)
 
 	if (!yaml_emitter_initialize(&em))
 		return oom();
-	if (!outbuf_append(&buf, PV_VALUES_HEADER, strlen(PV_VALUES_HEADER))) {
-		error = oom();
+	if ((error = pv_strbuf_add(&buf, PV_VALUES_HEADER, strlen(PV_VALUES_HEADER))) < 0)
 		goto cleanup;
-	}
 	body = buf.len;
 	yaml_emitter_set_output(&em, write_handler, &buf);
 	yaml_emitter_set_encoding(&em, YAML_UTF8_ENCODING);
@@ -1385,28 +1364,22 @@ int pv_values_to_yaml(char **out, size_t *out_len, const json_t *values)
 
 	/* libyaml may open with "---" and close with "..."; the file reads the
 	 * same without them and a human editing it expects neither. */
-	if (buf.len - body >= 4 && memcmp(buf.data + body, "---", 3) == 0 &&
-	    (buf.data[body + 3] == '\n' || buf.data[body + 3] == ' ')) {
-		memmove(buf.data + body, buf.data + body + 4, buf.len - body - 4 + 1);
+	if (buf.len - body >= 4 && memcmp(buf.buf + body, "---", 3) == 0 &&
+	    (buf.buf[body + 3] == '\n' || buf.buf[body + 3] == ' ')) {
+		memmove(buf.buf + body, buf.buf + body + 4, buf.len - body - 4 + 1);
 		buf.len -= 4;
 	}
 	end = buf.len;
-	if (end - body >= 4 && memcmp(buf.data + end - 4, "...\n", 4) == 0 &&
-	    (end - body == 4 || buf.data[end - 5] == '\n')) {
+	if (end - body >= 4 && memcmp(buf.buf + end - 4, "...\n", 4) == 0 &&
+	    (end - body == 4 || buf.buf[end - 5] == '\n')) {
 		buf.len -= 4;
-		buf.data[buf.len] = '\0';
+		buf.buf[buf.len] = '\0';
 	}
-	if (buf.len == 0 || buf.data[buf.len - 1] != '\n') {
-		if (!outbuf_append(&buf, "\n", 1)) {
-			error = oom();
-			goto cleanup;
-		}
-	}
+	if ((buf.len == 0 || buf.buf[buf.len - 1] != '\n') &&
+	    (error = pv_strbuf_add(&buf, "\n", 1)) < 0)
+		goto cleanup;
 
-	*out = buf.data;
-	if (out_len)
-		*out_len = buf.len;
-	buf.data = NULL;
+	*out = pv_strbuf_take(&buf, out_len);
 	goto cleanup;
 
 emit_failed:
@@ -1414,7 +1387,7 @@ emit_failed:
 		error = oom();
 cleanup:
 	yaml_emitter_delete(&em);
-	free(buf.data);
+	pv_strbuf_dispose(&buf);
 	return error;
 }
 

@@ -16,6 +16,16 @@ int64_t pv_monotonic_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+long long pv_worker_ms_until(int64_t unix_seconds)
+{
+	struct timespec ts;
+	long long ms;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (long long)(unix_seconds - (int64_t)ts.tv_sec) * 1000 - ts.tv_nsec / 1000000;
+	return ms > 0 ? ms : 0;
+}
+
 static void *trampoline(void *arg)
 {
 	struct pv_worker *w = arg;
@@ -48,24 +58,26 @@ int pv_worker_start(struct pv_worker *w, const char *name, void (*run)(struct pv
 	return 0;
 }
 
-void pv_worker_kick(struct pv_worker *w)
+/* Set one of w's flags and wake the thread. */
+static void raise_flag(struct pv_worker *w, int *flag)
 {
-	if (!w || !w->started)
-		return;
 	pthread_mutex_lock(&w->lock);
-	w->kicked = 1;
+	*flag = 1;
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
+}
+
+void pv_worker_kick(struct pv_worker *w)
+{
+	if (w && w->started)
+		raise_flag(w, &w->kicked);
 }
 
 void pv_worker_stop(struct pv_worker *w)
 {
 	if (!w || !w->started)
 		return;
-	pthread_mutex_lock(&w->lock);
-	w->stopping = 1;
-	pthread_cond_signal(&w->wake);
-	pthread_mutex_unlock(&w->lock);
+	raise_flag(w, &w->stopping);
 	pthread_join(w->thread, NULL);
 	pthread_cond_destroy(&w->wake);
 	pthread_mutex_destroy(&w->lock);

@@ -3,8 +3,8 @@
  *
  * DESIGN
  *
- * The Git writer, the reaper, the notifier and the Argo CD poller each run
- * one loop on one thread: do the work that is due, then sleep until a
+ * The Git writer, the reaper, the notifier, the Argo CD poller and the HTTP
+ * server's timer each run one loop on one thread: do the work that is due, then sleep until a
  * deadline, a kick from another thread, or stop.  In the spirit of Redis's
  * bio.c that loop lives here once:
  *
@@ -19,7 +19,7 @@
  * The wait is on CLOCK_MONOTONIC, so a step of the wall clock (NTP, a VM
  * resumed) neither fires every timer at once nor stalls one for hours;
  * threads whose deadlines are wall-clock times (expiries) convert them to a
- * delay and check the wall clock again when they wake.  A kick is a flag, not
+ * delay (pv_worker_ms_until) and check the wall clock again when they wake.  A kick is a flag, not
  * a count: kicks that arrive while the thread works coalesce into one more
  * pass, which is what every owner wants (the work is in SQLite, not in the
  * kick).  Stop sets a flag, wakes the thread and joins it; the loop returns
@@ -55,6 +55,11 @@ enum pv_worker_wake {
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t pv_monotonic_ms(void);
+
+/* Milliseconds from now until the wall-clock second `unix_seconds` begins
+ * (0 if it has begun): the timeout for a deadline that is a wall-clock
+ * time.  The owner re-reads time(NULL) when it wakes. */
+long long pv_worker_ms_until(int64_t unix_seconds);
 
 /* Initialise w and start run(w, arg) on a new thread named name (at most 15
  * characters are kept).  On failure w needs no pv_worker_stop. */

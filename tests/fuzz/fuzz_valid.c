@@ -1,12 +1,14 @@
 /*
  * Fuzz target: the small parsers of outside input in valid.c (names,
- * reserved names, durations).  Checks their contracts, not just crashes.
+ * reserved names, durations) and timefmt.c (RFC 3339 times, as Argo CD
+ * sends them).  Checks their contracts, not just crashes.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "timefmt.h"
 #include "valid.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -15,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = malloc(size + 1);
 	long long secs;
+	int64_t t;
 	char buf[64];
 
 	if (!s)
@@ -36,6 +39,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pv_valid_format_duration(buf, sizeof(buf), secs);
 		long long again;
 		if (pv_valid_duration(&again, buf, "ttl") != 0 || again != secs)
+			abort();
+	}
+	if (pv_time_parse(s, &t) == 0 && t >= 0 && t < 253402300800LL) {
+		/* an accepted time in years 1970-9999 formats as UTC and reads
+		 * back as the same second */
+		int64_t again;
+		pv_time_format(buf, sizeof(buf), t);
+		if (strlen(buf) != PV_TIME_LEN - 1 || pv_time_parse(buf, &again) != 0 || again != t)
 			abort();
 	}
 	free(s);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ctest-labels: integration
+# ctest-labels: integration concurrent
 # The Argo CD side of previewd against a fake Argo CD (tests/lib/fake_argocd.py):
 # the GitHub-style push webhook after each push (signature, ref, before/after,
 # repository URL without credentials, added/modified/removed paths, and which
