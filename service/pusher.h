@@ -23,7 +23,10 @@
  * itself returns 0).  A hand-written one-request push over http(s) measured
  * 1.08x faster sequentially and slower with 64 clients, so it went.  Over
  * plain http and git:// the socket is gitstream.h's (TCP_NODELAY, timeouts),
- * registered by pv_pusher_new.
+ * registered by pv_pusher_new.  libgit2's push reads every folder tree of
+ * the old and the new commit to find what to send; the push runs with
+ * libgit2's object cache off, so that those trees do not stay resident
+ * (memory over latency: see pusher.c).
  *
  * Credentials come from the configuration through libgit2's callback, after
  * the server asks: sending them up front as a custom header would save that
