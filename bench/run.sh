@@ -244,7 +244,7 @@ cc -O2 -pthread -o "$LOADGEN" "$BENCH_DIR/loadgen.c" || die "cannot build bench/
 
 log "previewd binary $PREVIEWD_BIN; work dir $WORK"
 gitserver_start "$WORK/git" >/dev/null || die "cannot start the Git server"
-for repo in cli plain gitops libgit2 reap scale cycles file-cli file-plain file-gitops; do
+for repo in cli plain gitops reap scale cycles file-cli file-plain file-gitops; do
 	gitserver_new_repo "$repo" "$SEED" || die "cannot create repository $repo"
 done
 REPOS=$GITSERVER_DIR/repos
@@ -368,24 +368,6 @@ writes() {
 		--argjson eps "$(pushed_rps "$d64" 200)" '$r + {commits: $c, envs_per_s: $eps}')"
 	res=$(pv_res)
 	jset ".previewd.$label.resources" "$res"
-	pv_down
-}
-
-# libgit2_push: the same sequential and 64-client creates with
-# PREVIEWD_GIT_DIRECT_PUSH=false, so the run shows what the one-request push
-# saves against libgit2's own push on the same server
-libgit2_push() {
-	local seq c64 c0 c1
-	pv_up libgit2 "$(http_url_bare libgit2)" PREVIEWD_GIT_DIRECT_PUSH=false
-	log "previewd with libgit2's push (http): $WARMUP warm-up creates, $N sequential, $CONC_TOTAL from 64 clients"
-	lg -m POST -c 1 -n $WARMUP -x w- >/dev/null || die "warm-up creates failed"
-	seq=$(lg -m POST -c 1 -n "$N" -x s-) || die "sequential creates failed: $seq"
-	jset ".previewd.libgit2_push.create_seq" "$seq"
-	c0=$(commits "$REPOS/libgit2.git")
-	c64=$(lg -m POST -c 64 -n "$CONC_TOTAL" -x c64-) || die "64-client creates failed: $c64"
-	c1=$(commits "$REPOS/libgit2.git")
-	jset ".previewd.libgit2_push.create_c64" "$(jq -n --argjson r "$c64" --argjson c $((c1 - c0)) \
-		--argjson eps "$(pushed_rps "$c64" 201)" '$r + {commits: $c, envs_per_s: $eps}')"
 	pv_down
 }
 
@@ -525,7 +507,6 @@ plain_push http "$(http_url plain)"
 [ "${SKIP_FILE:-0}" = 1 ] || plain_push file "$(file_url file-plain)"
 writes http "$(http_url_bare gitops)" "$REPOS/gitops.git"
 [ "${SKIP_FILE:-0}" = 1 ] || writes file "$(file_url file-gitops)" "$REPOS/file-gitops.git"
-libgit2_push
 reap
 scale_reads
 cycles

@@ -31,11 +31,6 @@ def ms2(o): (o.ms.p50 | r(1)) + "/" + (o.ms.p99 | r(0));
           (($h[$key].envs_per_s / $b.http.envs_per_s) | x(1)); ""),
       row("  p50/p99"; ms2($h[$key]); (if $f[$key] then ms2($f[$key]) else "-" end); ""; ""),
       row("  commits on the server"; $h[$key].commits; $f[$key].commits | r(0); ""; ""))),
-  (.previewd.libgit2_push // empty | . as $g |
-    row("same with libgit2's push: sequential p50/p99"; ms2($g.create_seq); ""; "";
-        ($g.create_seq.ms.p50 / $l.http.ms.p50) | x(2)),
-    row("  64 clients: envs/s, commits"; ($g.create_c64.envs_per_s | r(1) | tostring) + ", " + ($g.create_c64.commits | tostring); "";
-        (($g.create_c64.envs_per_s / $b.http.envs_per_s) | x(1)); "")),
   row("delete, sequential (" + ($h.delete_seq.count | tostring) + "), p50/p99"; ms2($h.delete_seq); (if $f.delete_seq then ms2($f.delete_seq) else "-" end);
       (($b.http.ms_per_env / $h.delete_seq.ms.p50) | x(2)) + " faster"; ($h.delete_seq.ms.p50 / $l.http.ms.p50) | x(2)),
   row("delete, 64 clients (" + ($h.delete_c64.count | tostring) + "): envs/s"; $h.delete_c64.envs_per_s | r(1); $f.delete_c64.envs_per_s | r(1);

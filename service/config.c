@@ -48,7 +48,6 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_GIT_SSH_KEY", "git-ssh-key", K_STRING, OFF(git_ssh_key), NULL, 0, 0, "private key for ssh:// remotes" },
 	{ "PREVIEWD_GIT_SSH_PUBKEY", "git-ssh-pubkey", K_STRING, OFF(git_ssh_pubkey), NULL, 0, 0, "public key (default: KEY.pub)" },
 	{ "PREVIEWD_GIT_SSH_PASSPHRASE", "git-ssh-passphrase", K_SECRET, OFF(git_ssh_passphrase), NULL, 0, 0, "passphrase of the SSH key" },
-	{ "PREVIEWD_GIT_DIRECT_PUSH", "git-direct-push", K_BOOL, OFF(git_direct_push), "true", 0, 1, "push over http(s) in one request with a pack of only the new objects (false: libgit2's push)" },
 	{ "PREVIEWD_GIT_AUTHOR_NAME", "git-author-name", K_STRING, OFF(git_author_name), "previewd", 0, 0, "commit author name" },
 	{ "PREVIEWD_GIT_AUTHOR_EMAIL", "git-author-email", K_STRING, OFF(git_author_email), "previewd@localhost", 0, 0, "commit author email" },
 	{ "PREVIEWD_RESERVED_NAMES", "reserved-names", K_LIST, OFF(reserved), "", 0, 0, "extra reserved names, comma separated, 'x-*' for prefixes" },

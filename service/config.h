@@ -35,7 +35,6 @@ struct pv_config {
 	char *git_ssh_key;       /* private key path for ssh:// remotes */
 	char *git_ssh_pubkey;
 	char *git_ssh_passphrase;/* secret */
-	int git_direct_push;      /* http(s): one POST with only the new objects (smartpush.h) */
 	char *git_author_name;
 	char *git_author_email;
 	char **reserved;         /* extra reserved names; entries ending in '*' are prefixes */

@@ -5,43 +5,40 @@
  *
  * DESIGN
  *
- * The writer keeps a bare clone in DATA_DIR/clone.git (no working tree) and
- * the tip of the remote branch it last saw.  Each round it reads every dirty
- * row (gen > pushed_gen) from SQLite, builds one tree update on that tip with
- * git_tree_create_updated (values.yaml and previewd.json written, or the
- * folder removed), makes one commit and pushes it without force.  Requests
- * that arrive while a push is in flight are in the database by the time the
- * round ends, so they go out together in the next commit: the number of
- * commits tracks the number of pushes the server can take, not the number of
- * requests.
+ * The writer keeps a bare clone (gitrepo.h) and the tip of the remote branch
+ * it last saw.  Each round reads as four steps:
  *
- * Over http(s) the push is one POST to git-receive-pack with the credentials
- * up front and a pack the writer builds itself: only the objects the commit
- * adds, the env folder's tree as a delta against its previous version
- * (pack.h, smartpush.h).  libgit2's own push, used for ssh:// and file://
- * and as the fallback, reads every folder tree of the old commit instead.
+ *	plan    every dirty row (gen > pushed_gen) against the env folder at
+ *	        the tip: tree updates, commit message, previewd.json (planner.h,
+ *	        pure);
+ *	commit  the updates on the tip with git_tree_create_updated, one commit
+ *	        (gitrepo.h);
+ *	push    it without force (pusher.h: libgit2's push);
+ *	record  the round in SQLite, then tell the HTTP side (landed, pushed).
  *
- * New objects are written to an in-memory backend, not as loose files (a
- * round of 64 creates made some 190 of them), and reach the clone as one
- * pack every few rounds, before a repack and at shutdown; the clone is
- * reopened after each pack so that libgit2's per-pack caches go with it.
- * What a crash loses is on the server or in rows still dirty: a tip the
- * clone cannot read at start is fetched again.
+ * Requests that arrive while a push is in flight are in the database by the
+ * time the round ends, so they go out together in the next commit: the
+ * number of commits tracks the number of pushes the server can take, not the
+ * number of requests.
  *
  * A push the server rejects (non-fast-forward, a racing writer, a lock) is
- * detected from the per-reference status, not just the return code; the
- * writer then fetches, rebuilds the same desired state on the new tip and
- * pushes again.  Transport and credential failures are retried with capped
- * exponential backoff and jitter.  Because the database is the queue, a
- * restart resumes exactly where the previous process stopped.
+ * retried at once on a fresh fetch, a few times, then with the backoff.
+ * Transport and credential failures are retried with capped exponential
+ * backoff and jitter (pv_worker_sleep: new requests do not shorten it, so an
+ * outage does not turn every request into a connection attempt).  Because
+ * the database is the queue, a restart resumes exactly where the previous
+ * process stopped.  New objects stay in memory and reach the clone as one
+ * pack every few rounds, when idle, before a repack and at shutdown.
  *
  * Only folders carrying previewd.json are ever changed or removed: a folder
  * that exists without it belongs to people and makes the request fail.
  *
- * Other threads never touch the repository.  They read a snapshot of the env
- * folder (which folders exist, which previewd manages, and the values.yaml
- * of the ones people manage, for use as a base) that the writer publishes
- * under a read-write lock after each fetch and push.
+ * The writer is a pv_worker (worker.h).  Other threads never touch the
+ * repository: they read the snapshot of the env folder (snapshot.h) the
+ * writer publishes after each fetch and push, and its status under a mutex.
+ * Errors inside the writer are pv_error codes with the message in the
+ * thread's slot; a round's failure becomes last_error in the status and the
+ * git_error of the rows it held.
  */
 #ifndef PV_GITOPS_H
 #define PV_GITOPS_H
@@ -100,6 +97,10 @@ void pv_gitops_kick(struct pv_gitops *g);
 int pv_gitops_folder(struct pv_gitops *g, const char *name, int *exists, int *managed,
 	char **values_yaml, size_t *values_len) PV_WARN_UNUSED;
 
+/* The upper bounds of the push duration histogram's buckets, in seconds. */
+#define PV_GITOPS_PUSH_BOUNDS 8
+extern const double pv_gitops_push_bounds[PV_GITOPS_PUSH_BOUNDS];
+
 struct pv_gitops_status {
 	int reachable;         /* last fetch or push succeeded */
 	int have_tip;          /* a tip of the branch is known */
@@ -107,8 +108,9 @@ struct pv_gitops_status {
 	char last_error[256];  /* "" when reachable */
 	int64_t last_push_at;  /* unix seconds, 0 = never */
 	uint64_t pushes, push_failures, rejections, commits;
-	/* push durations (accepted or not): buckets by PV_GITOPS_PUSH_BOUNDS */
-	uint64_t push_buckets[9];
+	/* push durations (accepted or not): buckets by pv_gitops_push_bounds,
+	 * the last for longer pushes */
+	uint64_t push_buckets[PV_GITOPS_PUSH_BOUNDS + 1];
 	double push_seconds_sum;
 	uint64_t push_count;
 };
@@ -121,18 +123,6 @@ int pv_gitops_metrics(struct pv_gitops *g, struct pv_strbuf *out) PV_WARN_UNUSED
 /* Append to the JSON array out the names of the env folders people manage
  * that have a values.yaml (usable as bases).  Any thread. */
 int pv_gitops_bases(struct pv_gitops *g, json_t *out) PV_WARN_UNUSED;
-
-/*
- * `previewd recover`: rebuild the database's record of live environments
- * from the previewd.json (and values.yaml) of every folder previewd manages
- * at the tip of the remote branch (fetched first; the local clone's last
- * tip if the remote is unreachable).  A name that already has a live row
- * is left alone.  Runs on the calling thread, without the writer.
- */
-int pv_gitops_recover(const struct pv_config *cfg, const char *db_path, int *restored, int *skipped) PV_WARN_UNUSED;
-
-/* The ApplicationSet that matches this configuration, as YAML, to out. */
-int pv_gitops_applicationset(const struct pv_config *cfg, struct pv_strbuf *out) PV_WARN_UNUSED;
 
 /* The path of the env folder for name, "ENV_DIR/name", into buf. */
 void pv_gitops_env_path(const struct pv_config *cfg, const char *name, char *buf, size_t len);

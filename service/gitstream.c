@@ -16,8 +16,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-/* The layout of libgit2 1.5's git_socket_stream (streams/socket.h): its SSH
- * transport takes the socket from a stream it got from the registry. */
+/* A stream of our own: nothing in libgit2 looks inside it, because it is
+ * registered for http(s) and git:// only (pusher.c), never under ssh. */
 struct tcp_stream {
 	git_stream parent;
 	char *host;

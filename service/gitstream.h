@@ -1,16 +1,20 @@
 /*
- * gitstream.h - the TCP stream libgit2 uses for Git's smart HTTP (and under
- * TLS and SSH).
+ * gitstream.h - the TCP stream libgit2 uses for Git's smart HTTP, plain and
+ * under TLS, and for git://.
  *
  * libgit2 1.5's own socket stream writes a push as many small writes with
  * Nagle's algorithm on, so the request body waits for the server's delayed
  * ACK: about 40 ms per push on loopback, more than half of a create's
- * latency.  It also sets no timeouts, so a server that stops answering
- * would hold the Git writer forever.  This stream sets TCP_NODELAY and send
- * and receive timeouts, and keeps the memory layout of libgit2's
- * git_socket_stream, whose SSH transport reads the socket from it.
+ * latency.  It also sets no timeouts (libgit2 1.5 has no option for them),
+ * so a server that stops answering would hold the Git writer forever.  This
+ * stream sets TCP_NODELAY and send and receive timeouts.
  *
- * Call pv_gitstream_register once, after git_libgit2_init, before threads.
+ * It is a self-contained git_stream: libgit2 only calls its connect, read,
+ * write, close and free.  It must not be registered when the remote is
+ * ssh://: libgit2's SSH transport takes the socket out of the registered
+ * standard stream by assuming libgit2's private layout.  pv_pusher_new
+ * registers it for http(s) and git:// remotes, before the Git writer thread
+ * starts (the registry is process-wide).
  */
 #ifndef PV_GITSTREAM_H
 #define PV_GITSTREAM_H

@@ -40,15 +40,16 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "appset.h"
 #include "auth.h"
 #include "config.h"
 #include "gitops.h"
-#include "gitstream.h"
 #include "http.h"
 #include "argocd.h"
 #include "log.h"
 #include "notify.h"
 #include "reaper.h"
+#include "recover.h"
 #include "store.h"
 
 #ifndef PREVIEWD_VERSION
@@ -232,18 +233,16 @@ int main(int argc, char **argv)
 		pv_log_threshold = cfg.log_level;
 		if (strcmp(argv[1], "print-applicationset") == 0) {
 			struct pv_strbuf out = PV_STRBUF_INIT;
-			rc = pv_gitops_applicationset(&cfg, &out) < 0 ? 1 : 0;
+			rc = pv_appset_print(&cfg, &out) < 0 ? 1 : 0;
 			if (rc == 0)
 				fputs(out.buf, stdout);
 			pv_strbuf_dispose(&out);
 		} else {
 			int restored = 0, skipped = 0;
 			git_libgit2_init();
-			if (pv_gitstream_register(60) < 0)
-				fprintf(stderr, "previewd: %s\n", pv_error_last()->message);
 			snprintf(db_path, sizeof(db_path), "%s/previewd.db", cfg.data_dir);
 			rc = mkdir_p(cfg.data_dir) < 0 || lock_data_dir(cfg.data_dir) < 0 ||
-			     pv_gitops_recover(&cfg, db_path, &restored, &skipped) < 0 ? 1 : 0;
+			     pv_recover(&cfg, db_path, &restored, &skipped) < 0 ? 1 : 0;
 			if (rc == 0)
 				printf("recovered %d environment(s) from Git; %d already known\n", restored, skipped);
 			else
@@ -290,10 +289,6 @@ int main(int argc, char **argv)
 	 * default) costs a lookup per env folder on every commit - 40 ms at
 	 * 10,000 environments - and proves nothing here. */
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0);
-	if (pv_gitstream_register(60) < 0) {
-		log_error("%s", pv_error_last()->message);
-		goto out;
-	}
 	/* memory stays flat as the repository grows: a small object cache and
 	 * bounded pack windows (libgit2's defaults allow 256 MiB and 8 GiB) */
 	git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(4 << 20));

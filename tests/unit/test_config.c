@@ -132,7 +132,6 @@ static void defaults(void **state)
 	assert_int_equal(c->max_body, 65536);
 	assert_int_equal(c->http_threads, 4);
 	assert_int_equal(c->log_level, PV_LOG_INFO);
-	assert_int_equal(c->git_direct_push, 1);
 	assert_int_equal(c->allow_never, 0);
 	assert_int_equal(c->log_json, 0);
 	assert_string_equal(c->webhook_url, "");
@@ -180,7 +179,6 @@ static void kinds(void **state)
 	setenv("PREVIEWD_DEFAULT_TTL", "1h30m", 1);
 	setenv("PREVIEWD_MIN_TTL", "90", 1); /* a bare number is seconds */
 	setenv("PREVIEWD_LOG_JSON", "1", 1);
-	setenv("PREVIEWD_GIT_DIRECT_PUSH", "false", 1);
 	setenv("PREVIEWD_LISTEN", "[::1]:9090", 1);
 	assert_int_equal(load(f, 7, argv), 0);
 	assert_int_equal(f->cfg.default_ttl, 5400);
@@ -188,7 +186,6 @@ static void kinds(void **state)
 	assert_int_equal(f->cfg.max_lifetime, 30 * 86400);
 	assert_int_equal(f->cfg.allow_never, 1);
 	assert_int_equal(f->cfg.log_json, 1);
-	assert_int_equal(f->cfg.git_direct_push, 0);
 	assert_int_equal(f->cfg.log_level, PV_LOG_DEBUG);
 	assert_string_equal(f->cfg.listen_host, "::1");
 	assert_int_equal(f->cfg.listen_port, 9090);
