@@ -8,7 +8,8 @@
  * UTF-8 (it ends up in a JSON problem response).
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iservice \
- *     service/values.c service/error.c tests/fuzz/fuzz_values.c \
+ *     service/values*.c service/yamlscalar.c service/strbuf.c \
+ *     service/array.c service/error.c tests/fuzz/fuzz_values.c \
  *     -ljansson -lyaml -o fuzz_values
  *   cp -r tests/fuzz/corpus/values /tmp/corpus && ./fuzz_values /tmp/corpus
  */
