@@ -8,7 +8,8 @@
  *   HTTP workers   libmicrohttpd's pool; one SQLite connection each (http.c,
  *                  api.c, store.c)
  *   pv-http-timer  ends request waits whose window closed (http.c)
- *   Git writer     the libgit2 repository, its own SQLite connection (gitops.c)
+ *   pv-gitops      the Git writer: the libgit2 repository, its own SQLite
+ *                  connection (gitops.c, with planner.c, gitrepo.c, pusher.c)
  *   pv-reaper      expiries and warnings, its own SQLite connection (reaper.c)
  *   pv-notify      delivers the outbox to the webhook, its own CURL handle and
  *                  SQLite connection (notify.c); only with PREVIEWD_WEBHOOK_URL
