@@ -28,42 +28,11 @@ struct pv_reaper {
 	unsigned long long expired, warnings, passes;
 };
 
-struct batch {
-	struct pv_env *v;
-	size_t n, cap;
-};
-
-static int collect(const struct pv_env *env, void *payload)
-{
-	struct batch *b = payload;
-	int error;
-
-	if ((error = pv_array_reserve(&b->v, &b->cap, b->n + 1, sizeof(*b->v))) < 0)
-		return error;
-	b->v[b->n] = *env;
-	b->v[b->n].values_json = strdup(env->values_json);
-	b->v[b->n].requested_by = strdup(env->requested_by);
-	b->v[b->n].git_error = NULL;
-	if (!b->v[b->n].values_json || !b->v[b->n].requested_by) {
-		pv_env_dispose(&b->v[b->n]);
-		return pv_error_set(PV_ERROR, NULL, "out of memory");
-	}
-	b->n++;
-	return 0;
-}
-
-static void batch_clear(struct batch *b)
-{
-	for (size_t i = 0; i < b->n; i++)
-		pv_env_dispose(&b->v[i]);
-	b->n = 0;
-}
-
 /* One pass: expire what is due, queue due warnings.  *more is set when a
  * full batch was expired and another pass should follow at once. */
 static int reap_once(struct pv_reaper *r, int64_t now, size_t *changed, int *more)
 {
-	struct batch b = { 0 };
+	struct pv_env_list b = PV_ENV_LIST_INIT;
 	char detail[128];
 	size_t expired_n = 0;
 	int error;
@@ -72,7 +41,7 @@ static int reap_once(struct pv_reaper *r, int64_t now, size_t *changed, int *mor
 	*more = 0;
 	if ((error = pv_store_begin(r->store)) < 0)
 		return error;
-	if ((error = pv_store_expired(r->store, now, REAP_BATCH, collect, &b)) < 0)
+	if ((error = pv_store_expired(r->store, now, REAP_BATCH, pv_env_list_add, &b)) < 0)
 		goto fail;
 	for (size_t i = 0; i < b.n; i++) {
 		struct pv_env *e = &b.v[i];
@@ -89,10 +58,10 @@ static int reap_once(struct pv_reaper *r, int64_t now, size_t *changed, int *mor
 	*more = b.n == REAP_BATCH;
 	if (b.n)
 		log_info("reaper: %zu environment(s) expired", b.n);
-	batch_clear(&b);
+	pv_env_list_clear(&b);
 	for (size_t l = 0; l < r->cfg->warn_count; l++) {
 		long long lead = r->cfg->warn_leads[l];
-		if ((error = pv_store_warnings_due(r->store, now, lead, collect, &b)) < 0)
+		if ((error = pv_store_warnings_due(r->store, now, lead, pv_env_list_add, &b)) < 0)
 			goto fail;
 		for (size_t i = 0; i < b.n; i++) {
 			struct pv_env *e = &b.v[i];
@@ -103,9 +72,9 @@ static int reap_once(struct pv_reaper *r, int64_t now, size_t *changed, int *mor
 				goto fail;
 		}
 		*changed += b.n;
-		batch_clear(&b);
+		pv_env_list_clear(&b);
 	}
-	free(b.v);
+	pv_env_list_dispose(&b);
 	if ((error = pv_store_commit(r->store)) < 0)
 		return error;
 	pthread_mutex_lock(&r->lock);
@@ -115,8 +84,7 @@ static int reap_once(struct pv_reaper *r, int64_t now, size_t *changed, int *mor
 	pthread_mutex_unlock(&r->lock);
 	return 0;
 fail:
-	batch_clear(&b);
-	free(b.v);
+	pv_env_list_dispose(&b);
 	pv_store_rollback(r->store);
 	return error;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "config.h"
 #include "embed.h"
 #include "log.h"
@@ -290,6 +291,41 @@ void pv_env_dispose(struct pv_env *env)
 	free(env->requested_by);
 	free(env->git_error);
 	memset(env, 0, sizeof(*env));
+}
+
+int pv_env_list_add(const struct pv_env *env, void *payload)
+{
+	struct pv_env_list *l = payload;
+	struct pv_env *dst;
+	int error;
+
+	if ((error = pv_array_reserve(&l->v, &l->cap, l->n + 1, sizeof(*l->v))) < 0)
+		return error;
+	dst = &l->v[l->n];
+	*dst = *env;
+	dst->values_json = strdup(env->values_json);
+	dst->requested_by = strdup(env->requested_by);
+	dst->git_error = NULL;
+	if (!dst->values_json || !dst->requested_by) {
+		pv_env_dispose(dst);
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	}
+	l->n++;
+	return 0;
+}
+
+void pv_env_list_clear(struct pv_env_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		pv_env_dispose(&l->v[i]);
+	l->n = 0;
+}
+
+void pv_env_list_dispose(struct pv_env_list *l)
+{
+	pv_env_list_clear(l);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
 }
 
 int pv_env_is_live(const struct pv_env *env)

@@ -55,6 +55,25 @@ struct pv_env {
 
 void pv_env_dispose(struct pv_env *env);
 
+/* Rows collected from the store's row callbacks, each an owned copy. */
+struct pv_env_list {
+	struct pv_env *v;
+	size_t n, cap;
+};
+
+#define PV_ENV_LIST_INIT { NULL, 0, 0 }
+
+/* A row callback for the pv_store_* walks: appends a copy of env to the
+ * struct pv_env_list payload (git_error is left out: no caller of a walk
+ * needs it).  0 or PV_ERROR (out of memory). */
+int pv_env_list_add(const struct pv_env *env, void *payload) PV_WARN_UNUSED;
+
+/* Dispose of the rows and keep the array for the next walk. */
+void pv_env_list_clear(struct pv_env_list *l);
+
+/* Dispose of the rows and the array. */
+void pv_env_list_dispose(struct pv_env_list *l);
+
 /* 1 if status is pending, active or deleting (the name is taken). */
 int pv_env_is_live(const struct pv_env *env);
 
