@@ -52,7 +52,7 @@ struct req {
 	int refused;                /* a pv_error code for the target, or 0 */
 	char refusal[160];          /* and its message */
 	char target[128];           /* its start, for logs and problem instances */
-	int close;                  /* answer with Connection: close */
+	int must_close;             /* answer with Connection: close */
 	struct pv_response resp;
 	/* waiting room */
 	struct MHD_Connection *conn;
@@ -256,7 +256,7 @@ static enum MHD_Result send_response(struct pv_http *h, struct MHD_Connection *c
 	if (resp->replayed)
 		MHD_add_response_header(mr, "Idempotent-Replayed", "true");
 	MHD_add_response_header(mr, "X-Request-Id", r->id);
-	if (r->close) /* the rest of the stream cannot be told apart from this request */
+	if (r->must_close) /* the rest of the stream cannot be told apart from this request */
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
 	add_cors(mr, cors_origin(h->cfg, conn));
 	ret = MHD_queue_response(conn, (unsigned int)resp->status, mr);
@@ -412,13 +412,13 @@ static enum MHD_Result tally_header(void *cls, enum MHD_ValueKind kind, const ch
 	(void)kind;
 	if (!*key || key[strcspn(key, " \t")] != '\0')
 		t->bad_name = key;
-	else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
 		t->content_length++;
-	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+	if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
 		t->transfer_encoding++;
 		t->coding = value;
 	}
-	else if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+	if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
 		t->host++;
 	return MHD_YES;
 }
@@ -508,16 +508,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		*con_cls = r;
 		r->state = RS_BODY;
 		request_id(r, conn);
-		if ((error = check_framing(conn, version)) < 0 ||
-		    (target_cut(r, url, version) &&
-			    (error = pv_error_set(PV_EBADREQ, NULL, "the request target holds a NUL byte")) < 0)) {
-			r->close = 1;
+		error = check_framing(conn, version);
+		if (error == 0 && target_cut(r, url, version))
+			error = pv_error_set(PV_EBADREQ, NULL, "the request target holds a NUL byte");
+		if (error == 0 && r->refused)
+			error = pv_error_set(r->refused, NULL, "%s", r->refusal);
+		if (error < 0) {
+			/* a 404 leaves the stream as it was; after a malformed
+			 * request what follows is no request we can trust */
+			r->must_close = error != PV_ENOTFOUND;
 			return send_problem(h, conn, r, error, method, r->target);
-		}
-		if (r->refused) {
-			pv_error_set(r->refused, NULL, "%s", r->refusal);
-			r->close = r->refused != PV_ENOTFOUND;
-			return send_problem(h, conn, r, r->refused, method, r->target);
 		}
 		if (strcmp(method, "OPTIONS") == 0)
 			return send_preflight(h, conn);

@@ -7,7 +7,10 @@
  * on Git.  Two things resume it: the Git writer's landed callback
  * (pv_http_landed, on the writer thread) and this module's timer thread
  * (a worker.h worker, "pv-http-timer") when the wait window ends.  A
- * request body is a pv_strbuf capped at PREVIEWD_MAX_BODY.
+ * request body is a pv_strbuf capped at PREVIEWD_MAX_BODY.  A request whose
+ * target or framing a proxy could read otherwise (an encoded NUL or '/', a
+ * NUL byte, two Content-Lengths, Content-Length with Transfer-Encoding, no
+ * Host, whitespace in a field name) is refused here, before api.c.
  */
 #ifndef PV_HTTP_H
 #define PV_HTTP_H
