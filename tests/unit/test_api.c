@@ -685,6 +685,22 @@ static void target_checks(void **state)
 	assert_int_equal(pv_http_check_target("/v1/environments/x%00", strlen("/v1/environments/x%0")), 0);
 }
 
+/* The environment at path as GET shows it, but for the ttl_seconds that
+ * count down; the caller frees it. */
+static char *env_snapshot(struct fixture *f, const char *path)
+{
+	struct pv_response r;
+	char *text;
+
+	call(f, &r, "GET", path, NULL, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	json_object_del(r.body, "ttl_seconds");
+	text = json_dumps(r.body, JSON_SORT_KEYS);
+	assert_non_null(text);
+	pv_response_dispose(&r);
+	return text;
+}
+
 /* A decoded path that is not exactly a name reaches no environment on any
  * method, and changes none. */
 static void bad_paths_touch_nothing(void **state)
@@ -697,37 +713,27 @@ static void bad_paths_touch_nothing(void **state)
 		"/v1/environments/yamlx/events/", "/v1/environments/yamlx%2Fevents", "/v1/environments/yamlx\xc3\xa9",
 	};
 	static const char *const methods[] = { "GET", "PATCH", "DELETE" };
+	static const char *const creates[2] = { "{\"owner\":\"alice\",\"name\":\"yamlx\"}",
+		"{\"owner\":\"bob\",\"name\":\"deepx\"}" };
+	static const char *const names[2] = { "/v1/environments/yamlx", "/v1/environments/deepx" };
 	struct fixture *f = *state;
 	struct pv_response r;
 	char *before[2];
-	const char *names[2] = { "/v1/environments/yamlx", "/v1/environments/deepx" };
 
-	call(f, &r, "POST", "/v1/environments", NULL, JSON, "{\"owner\":\"alice\",\"name\":\"yamlx\"}");
-	assert_int_equal(r.status, 202);
-	pv_response_dispose(&r);
-	call(f, &r, "POST", "/v1/environments", NULL, JSON, "{\"owner\":\"bob\",\"name\":\"deepx\"}");
-	assert_int_equal(r.status, 202);
-	pv_response_dispose(&r);
 	for (int i = 0; i < 2; i++) {
-		call(f, &r, "GET", names[i], NULL, NULL, NULL);
-		assert_int_equal(r.status, 200);
-		json_object_del(r.body, "ttl_seconds"); /* counts down */
-		before[i] = json_dumps(r.body, JSON_SORT_KEYS);
+		call(f, &r, "POST", "/v1/environments", NULL, JSON, creates[i]);
+		assert_int_equal(r.status, 202);
 		pv_response_dispose(&r);
+		before[i] = env_snapshot(f, names[i]);
 	}
 	for (size_t p = 0; p < sizeof(paths) / sizeof(paths[0]); p++)
 		for (size_t m = 0; m < 3; m++)
 			expect_problem(f, methods[m], paths[p], JSON, "{\"ttl\":\"1h\",\"values\":{\"x\":1}}", 404, NULL);
 	for (int i = 0; i < 2; i++) {
-		char *after;
-		call(f, &r, "GET", names[i], NULL, NULL, NULL);
-		assert_int_equal(r.status, 200);
-		json_object_del(r.body, "ttl_seconds");
-		after = json_dumps(r.body, JSON_SORT_KEYS);
+		char *after = env_snapshot(f, names[i]);
 		assert_string_equal(after, before[i]);
 		free(after);
 		free(before[i]);
-		pv_response_dispose(&r);
 	}
 	call(f, &r, "GET", "/v1/environments", NULL, NULL, NULL);
 	assert_int_equal(json_array_size(json_object_get(r.body, "items")), 2);
