@@ -9,6 +9,12 @@
  * it out of the room - the landed callback or the timer thread - resumes the
  * connection, and the next call answers with pv_api_finish().  Taking a
  * request out of the room happens under the lock, exactly once.
+ *
+ * DESIGN: a request is refused here, before api.c sees it, when a proxy in
+ * front of us could read it otherwise than we do - one path, two names; one
+ * stream, two framings.  The target is checked as it arrived (the URI log
+ * callback sees it before libmicrohttpd decodes it in place and hands on a
+ * C string that a %00 would cut), the header fields on the first call.
  */
 #include "http.h"
 
@@ -19,9 +25,11 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -38,6 +46,13 @@ struct req {
 	char id[40];                /* request id: the client's X-Request-Id or ours */
 	struct pv_strbuf body;      /* capped at PREVIEWD_MAX_BODY */
 	int too_big;
+	/* the request target as it arrived, from the URI log callback */
+	const char *raw_target;     /* in libmicrohttpd's buffer, until decoded */
+	size_t raw_len;             /* up to its first NUL */
+	int refused;                /* a pv_error code for the target, or 0 */
+	char refusal[160];          /* and its message */
+	char target[128];           /* its start, for logs and problem instances */
+	int must_close;             /* answer with Connection: close */
 	struct pv_response resp;
 	/* waiting room */
 	struct MHD_Connection *conn;
@@ -241,6 +256,8 @@ static enum MHD_Result send_response(struct pv_http *h, struct MHD_Connection *c
 	if (resp->replayed)
 		MHD_add_response_header(mr, "Idempotent-Replayed", "true");
 	MHD_add_response_header(mr, "X-Request-Id", r->id);
+	if (r->must_close) /* the rest of the stream cannot be told apart from this request */
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
 	add_cors(mr, cors_origin(h->cfg, conn));
 	ret = MHD_queue_response(conn, (unsigned int)resp->status, mr);
 	/* the answer is settled: a retry with the same Idempotency-Key may
@@ -305,6 +322,134 @@ static void request_id(struct req *r, struct MHD_Connection *conn)
 			atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed));
 }
 
+/* ---- what a proxy could read otherwise ---------------------------------- */
+
+static int is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+int pv_http_check_target(const char *target, size_t len)
+{
+	const char *q = memchr(target, '?', len);
+	size_t path_len = q ? (size_t)(q - target) : len;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)target[i];
+		if (c <= ' ' || c == 0x7f)
+			return pv_error_set(PV_EBADREQ, NULL, "the request target holds the raw byte 0x%02x", c);
+		if (c != '%' || i + 2 >= len || !is_hex(target[i + 1]) || !is_hex(target[i + 2]))
+			continue;
+		/* the decoded string would end at a NUL, or gain a segment at a
+		 * '/': what we routed would not be what the client named */
+		if (target[i + 1] == '0' && target[i + 2] == '0')
+			return i < path_len ? pv_error_set(PV_ENOTFOUND, NULL, "no resource at a path with an encoded NUL (%%00)")
+					    : pv_error_set(PV_EBADREQ, NULL, "the query holds an encoded NUL (%%00)");
+		if (i < path_len && target[i + 1] == '2' && (target[i + 2] == 'f' || target[i + 2] == 'F'))
+			return pv_error_set(PV_ENOTFOUND, NULL, "no resource at a path with an encoded '/' (%%2F)");
+	}
+	return 0;
+}
+
+static struct req *req_new(struct pv_http *h, struct MHD_Connection *conn)
+{
+	struct req *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->body = (struct pv_strbuf)PV_STRBUF_INIT_MAX((size_t)h->cfg->max_body);
+	r->conn = conn;
+	clock_gettime(CLOCK_MONOTONIC, &r->started);
+	return r;
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: the target before libmicrohttpd splits off
+ * the query and decodes it in place.  What this returns is the request's
+ * *con_cls; NOTIFY_COMPLETED frees it even if libmicrohttpd itself refuses
+ * the rest of the request. */
+static void *target_seen(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct req *r = req_new(cls, conn);
+
+	if (!r)
+		return NULL; /* the handler tries again, without the target checks */
+	r->raw_target = uri;
+	r->raw_len = strlen(uri);
+	snprintf(r->target, sizeof(r->target), "%s", uri);
+	if ((r->refused = pv_http_check_target(uri, r->raw_len)) < 0)
+		snprintf(r->refusal, sizeof(r->refusal), "%s", pv_error_last()->message);
+	return r;
+}
+
+/* A NUL byte in the target, which the C string cut short.  libmicrohttpd
+ * 0.9 parses the request line in its buffer: the target runs from url up to
+ * the NUL that replaced the space before version, so a longer span than the
+ * string the URI log saw holds a NUL (1.0 refuses such a line itself). */
+static int target_cut(const struct req *r, const char *url, const char *version)
+{
+#if MHD_VERSION < 0x01000000
+	uintptr_t u = (uintptr_t)url, v = (uintptr_t)version;
+
+	return r->raw_target == url && *version && v > u && v - u - 1 != r->raw_len;
+#else
+	(void)r;
+	(void)url;
+	(void)version;
+	return 0;
+#endif
+}
+
+struct header_tally {
+	unsigned content_length, transfer_encoding, host;
+	const char *coding;         /* the Transfer-Encoding value */
+	const char *bad_name;       /* a field name with whitespace */
+};
+
+static enum MHD_Result tally_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct header_tally *t = cls;
+
+	(void)kind;
+	if (!*key || key[strcspn(key, " \t")] != '\0')
+		t->bad_name = key;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		t->content_length++;
+	if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		t->transfer_encoding++;
+		t->coding = value;
+	}
+	if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+		t->host++;
+	return MHD_YES;
+}
+
+/* The framing rules of RFC 9112 where libmicrohttpd 0.9 is lenient: it
+ * takes the first of two Content-Lengths, lets Transfer-Encoding override
+ * one, keeps "Content-Length : 5" as a field named "Content-Length " (no
+ * length, so the body is read as the next request), and takes HTTP/1.1
+ * without Host.  MHD_OPTION_STRICT_FOR_CLIENT is left alone: at 1 it
+ * refuses a missing Host itself but sends its 400's header block twice,
+ * at -1 it refuses the space before a colon but relaxes the rest; checked
+ * here, every refusal is one problem document. */
+static int check_framing(struct MHD_Connection *conn, const char *version)
+{
+	struct header_tally t = { 0 };
+	int http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, tally_header, &t);
+	if (t.bad_name)
+		return pv_error_set(PV_EBADREQ, NULL, "the header field name '%.40s' holds whitespace (RFC 9112, 5.1)", t.bad_name);
+	if (t.content_length > 1)
+		return pv_error_set(PV_EBADREQ, NULL, "more than one Content-Length (RFC 9112, 6.3)");
+	if (t.transfer_encoding && t.content_length)
+		return pv_error_set(PV_EBADREQ, NULL, "both Transfer-Encoding and Content-Length (RFC 9112, 6.1)");
+	if (t.transfer_encoding && (http10 || t.transfer_encoding > 1 || strcasecmp(t.coding, "chunked") != 0))
+		return pv_error_set(PV_EBADREQ, NULL, "the only Transfer-Encoding accepted is one chunked, in HTTP/1.1");
+	if (http10 ? t.host > 1 : t.host != 1)
+		return pv_error_set(PV_EBADREQ, NULL, "an HTTP/1.1 request has exactly one Host (RFC 9112, 3.2)");
+	return 0;
+}
+
 /* ---- the access handler ------------------------------------------------- */
 
 static const char *query_lookup(void *ctx, const char *key)
@@ -353,17 +498,27 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	char addr[64];
 	enum MHD_Result ret;
 
-	(void)version;
-	if (!r) {
+	if (!r || r->state == RS_NEW) {
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (!(r = calloc(1, sizeof(*r))))
+		int error;
+		if (!r && !(r = req_new(h, conn)))
 			return MHD_NO;
+		if (!r->target[0])
+			snprintf(r->target, sizeof(r->target), "%s", url);
 		*con_cls = r;
-		r->body = (struct pv_strbuf)PV_STRBUF_INIT_MAX((size_t)h->cfg->max_body);
 		r->state = RS_BODY;
-		r->conn = conn;
-		clock_gettime(CLOCK_MONOTONIC, &r->started);
 		request_id(r, conn);
+		error = check_framing(conn, version);
+		if (error == 0 && target_cut(r, url, version))
+			error = pv_error_set(PV_EBADREQ, NULL, "the request target holds a NUL byte");
+		if (error == 0 && r->refused)
+			error = pv_error_set(r->refused, NULL, "%s", r->refusal);
+		if (error < 0) {
+			/* a 404 leaves the stream as it was; after a malformed
+			 * request what follows is no request we can trust */
+			r->must_close = error != PV_ENOTFOUND;
+			return send_problem(h, conn, r, error, method, r->target);
+		}
 		if (strcmp(method, "OPTIONS") == 0)
 			return send_preflight(h, conn);
 		/* refuse an announced oversized body before reading a byte of it */
@@ -514,6 +669,7 @@ int pv_http_start(struct pv_http *h, struct pv_api *api)
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)h->cfg->max_conn_per_ip,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+		MHD_OPTION_URI_LOG_CALLBACK, target_seen, h,
 		MHD_OPTION_END);
 	if (!h->daemon)
 		return pv_error_set(PV_EUNAVAIL, "PREVIEWD_LISTEN", "cannot listen on %s: %s", h->cfg->listen, strerror(errno));

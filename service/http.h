@@ -7,7 +7,10 @@
  * on Git.  Two things resume it: the Git writer's landed callback
  * (pv_http_landed, on the writer thread) and this module's timer thread
  * (a worker.h worker, "pv-http-timer") when the wait window ends.  A
- * request body is a pv_strbuf capped at PREVIEWD_MAX_BODY.
+ * request body is a pv_strbuf capped at PREVIEWD_MAX_BODY.  A request whose
+ * target or framing a proxy could read otherwise (an encoded NUL or '/', a
+ * NUL byte, two Content-Lengths, Content-Length with Transfer-Encoding, no
+ * Host, whitespace in a field name) is refused here, before api.c.
  */
 #ifndef PV_HTTP_H
 #define PV_HTTP_H
@@ -36,6 +39,13 @@ void pv_http_stop(struct pv_http *h);
 
 /* Stop (if not yet) and free. */
 void pv_http_free(struct pv_http *h);
+
+/* Check a request target as it arrived, before percent-decoding: len bytes,
+ * a NUL among them included.  0 when it means what it decodes to; PV_ENOTFOUND
+ * when a path segment would decode to a NUL or a '/' (%00, %2F), as no route
+ * and no name holds either; PV_EBADREQ for a raw control byte or space, or
+ * an encoded NUL in the query. */
+int pv_http_check_target(const char *target, size_t len);
 
 /* pv_gitops_landed_cb: resume the requests waiting for these rows. */
 void pv_http_landed(const struct pv_gitops_landed *items, size_t n, void *payload);

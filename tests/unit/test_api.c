@@ -17,6 +17,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "http.h"
 #include "store.h"
 
 static const char dev_values[] = "# people's dev values\nreplicaCount: 1\nimage:\n  repository: nginx\n  tag: \"1.27\"\nfeature:\n  enabled: yes";
@@ -638,6 +639,107 @@ static void quotas(void **state)
 	pv_response_dispose(&r);
 }
 
+/* The request target as it arrived: what would decode to another path is
+ * refused before any route sees it. */
+static void target_checks(void **state)
+{
+	static const struct {
+		const char *target;
+		int code;
+	} cases[] = {
+		{ "/v1/environments/yamlx", 0 },
+		{ "/v1/environments/yaml%78", 0 },
+		{ "/v1/environments?owner=al%2Fice&limit=5", 0 }, /* a '/' in the query is no segment */
+		{ "/v1/environments/a%2", 0 },                      /* not an escape: left as it is */
+		{ "/v1/environments/a%0g", 0 },
+		{ "/v1/environments/yamlx%00junk", PV_ENOTFOUND },
+		{ "/v1/environments/deepx%00..%2Fprod", PV_ENOTFOUND },
+		{ "/v1/environments/deepx%2Fevents", PV_ENOTFOUND },
+		{ "/v1/environments/deepx%2fevents", PV_ENOTFOUND },
+		{ "/v1/environments%2Fyamlx", PV_ENOTFOUND },
+		{ "/healthz%00", PV_ENOTFOUND },
+		{ "/v1/environments/x%2F?owner=a", PV_ENOTFOUND },
+		{ "/v1/environments?owner=alice%00x", PV_EBADREQ },
+		{ "/v1/environments/yamlx junk", PV_EBADREQ },
+		{ "/v1/environments/yamlx\tjunk", PV_EBADREQ },
+		{ "/v1/environments/yamlx\x7f", PV_EBADREQ },
+		{ "/v1/environments?owner=a b", PV_EBADREQ },
+	};
+	char nul[] = "/v1/environments/yamlx\0junk";
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int code = pv_http_check_target(cases[i].target, strlen(cases[i].target));
+		if (code != cases[i].code)
+			print_error("%s -> %d\n", cases[i].target, code);
+		assert_int_equal(code, cases[i].code);
+		if (code < 0) {
+			assert_int_equal(pv_error_last()->code, code);
+			assert_true(pv_error_last()->message[0] != '\0');
+		}
+	}
+	/* a raw NUL, when the length shows it */
+	assert_int_equal(pv_http_check_target(nul, sizeof(nul) - 1), PV_EBADREQ);
+	assert_int_equal(pv_http_check_target(nul, strlen(nul)), 0);
+	/* an escape cut off by the end of the target is no escape */
+	assert_int_equal(pv_http_check_target("/v1/environments/x%00", strlen("/v1/environments/x%0")), 0);
+}
+
+/* The environment at path as GET shows it, but for the ttl_seconds that
+ * count down; the caller frees it. */
+static char *env_snapshot(struct fixture *f, const char *path)
+{
+	struct pv_response r;
+	char *text;
+
+	call(f, &r, "GET", path, NULL, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	json_object_del(r.body, "ttl_seconds");
+	text = json_dumps(r.body, JSON_SORT_KEYS);
+	assert_non_null(text);
+	pv_response_dispose(&r);
+	return text;
+}
+
+/* A decoded path that is not exactly a name reaches no environment on any
+ * method, and changes none. */
+static void bad_paths_touch_nothing(void **state)
+{
+	static const char *const paths[] = {
+		"/v1/environments/yamlx%00junk", "/v1/environments/deepx%00..%2Fprod", "/v1/environments/yamlx/..",
+		"/v1/environments/deepx/../prod", "/v1/environments/../environments/deepx", "/v1/environments/./yamlx",
+		"/v1/environments/yamlx/", "/v1/environments//yamlx", "/v1/environments/Yamlx", "/v1/environments/deep_x",
+		"/v1/environments/-yamlx", "/v1/environments/yamlx ", "/v1/environments/yamlx/events/..",
+		"/v1/environments/yamlx/events/", "/v1/environments/yamlx%2Fevents", "/v1/environments/yamlx\xc3\xa9",
+	};
+	static const char *const methods[] = { "GET", "PATCH", "DELETE" };
+	static const char *const creates[2] = { "{\"owner\":\"alice\",\"name\":\"yamlx\"}",
+		"{\"owner\":\"bob\",\"name\":\"deepx\"}" };
+	static const char *const names[2] = { "/v1/environments/yamlx", "/v1/environments/deepx" };
+	struct fixture *f = *state;
+	struct pv_response r;
+	char *before[2];
+
+	for (int i = 0; i < 2; i++) {
+		call(f, &r, "POST", "/v1/environments", NULL, JSON, creates[i]);
+		assert_int_equal(r.status, 202);
+		pv_response_dispose(&r);
+		before[i] = env_snapshot(f, names[i]);
+	}
+	for (size_t p = 0; p < sizeof(paths) / sizeof(paths[0]); p++)
+		for (size_t m = 0; m < 3; m++)
+			expect_problem(f, methods[m], paths[p], JSON, "{\"ttl\":\"1h\",\"values\":{\"x\":1}}", 404, NULL);
+	for (int i = 0; i < 2; i++) {
+		char *after = env_snapshot(f, names[i]);
+		assert_string_equal(after, before[i]);
+		free(after);
+		free(before[i]);
+	}
+	call(f, &r, "GET", "/v1/environments", NULL, NULL, NULL);
+	assert_int_equal(json_array_size(json_object_get(r.body, "items")), 2);
+	pv_response_dispose(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -651,6 +753,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(idempotency, setup, teardown),
 		cmocka_unit_test_setup_teardown(quotas, setup, teardown),
 		cmocka_unit_test_setup_teardown(cluster_field, setup, teardown),
+		cmocka_unit_test(target_checks),
+		cmocka_unit_test_setup_teardown(bad_paths_touch_nothing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
