@@ -32,6 +32,9 @@ struct cand {
 	struct pv_env env;                /* the row it would be */
 	char instance[PV_INSTANCE_LEN];   /* "" for a marker of an earlier version */
 	int64_t marker_id;                /* the record id it names (0: none) */
+	int known;                        /* the database has a live row of the name */
+	int twin;                         /* another folder claims the same record */
+	char twin_of[256];
 	char why[320];                    /* not "": skipped, and why */
 };
 
@@ -222,20 +225,27 @@ static int own_instance(struct pv_store *store, const struct cands *cs, FILE *re
 	return pv_store_instance(store, own);
 }
 
-/* Two folders naming one record of this instance: neither is believed. */
+/* Two folders naming one record of this instance: neither is believed
+ * (a marker refused already claims nothing). */
 static void refuse_twins(struct cands *cs, const char *own, const char *env_dir)
 {
-	for (size_t i = 0; i < cs->n; i++)
+	for (size_t i = 0; i < cs->n; i++) {
+		struct cand *a = &cs->v[i];
+		if (a->why[0] || !a->marker_id || strcmp(a->instance, own) != 0)
+			continue;
 		for (size_t j = i + 1; j < cs->n; j++) {
-			struct cand *a = &cs->v[i], *b = &cs->v[j];
-			if (!a->marker_id || a->marker_id != b->marker_id || strcmp(a->instance, own) != 0 ||
-			    strcmp(b->instance, own) != 0)
+			struct cand *b = &cs->v[j];
+			if (b->why[0] || b->marker_id != a->marker_id || strcmp(b->instance, own) != 0)
 				continue;
-			if (!a->why[0])
-				refuse(a, "%s/%s claims its record (id %lld) too", env_dir, b->folder, (long long)a->marker_id);
-			if (!b->why[0])
-				refuse(b, "%s/%s claims its record (id %lld) too", env_dir, a->folder, (long long)a->marker_id);
+			a->twin = b->twin = 1;
+			snprintf(a->twin_of, sizeof(a->twin_of), "%s", b->folder);
+			snprintf(b->twin_of, sizeof(b->twin_of), "%s", a->folder);
 		}
+	}
+	for (size_t i = 0; i < cs->n; i++)
+		if (cs->v[i].twin)
+			refuse(&cs->v[i], "%s/%s claims its record (id %lld) too", env_dir, cs->v[i].twin_of,
+				(long long)cs->v[i].marker_id);
 }
 
 /* Whether c may become a row: refuses it when not; 1 if it may, 0 if the
@@ -342,6 +352,8 @@ int pv_recover(const struct pv_config *cfg, const char *db_path, const struct pv
 	if ((error = collect(&cs, cfg, r->repo, envs)) < 0 || (error = own_instance(store, &cs, opts->report, own)) < 0)
 		goto out;
 	refuse_twins(&cs, own, cfg->env_dir);
+	/* every marker is judged against the database as it was: the rows
+	 * inserted below get ids of their own, which markers must not meet */
 	for (size_t i = 0; i < cs.n; i++) {
 		struct cand *k = &cs.v[i];
 		int n = k->why[0] ? 1 : admit(store, k, own, opts, cfg->env_dir);
@@ -350,7 +362,12 @@ int pv_recover(const struct pv_config *cfg, const char *db_path, const struct pv
 			error = n;
 			goto out;
 		}
-		if (n == 0) {
+		k->known = n == 0;
+	}
+	for (size_t i = 0; i < cs.n; i++) {
+		struct cand *k = &cs.v[i];
+
+		if (k->known) {
 			out->known++;
 		} else if (k->why[0]) {
 			out->skipped++;

@@ -333,6 +333,149 @@ static void changes_for_the_push_hook(void **state)
 	pv_plan_dispose(&p);
 }
 
+/* A marker as an earlier previewd wrote it: no instance, no record id. */
+static char *legacy_marker(const struct pv_env *r)
+{
+	char *m = pv_plan_meta(r, INSTANCE);
+	json_t *o = json_loads(m, 0, NULL);
+	char *s;
+
+	json_object_del(o, "instance");
+	json_object_del(o, "id");
+	s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	free(m);
+	return s;
+}
+
+/* Issue 12: a file named previewd.json proves nothing. */
+static void hand_written_or_copied_markers_grant_nothing(void **state)
+{
+	struct pv_env t1 = row("t1", PV_STATUS_ACTIVE, 1, "{}");
+	char *copy = pv_plan_meta(&t1, INSTANCE);  /* env/t1's marker, copied to env/prod2 */
+	const struct tip_folder folders[] = {
+		{ "prod", 0, "{}\n", 0 },
+		{ "prod2", 0, copy, 1 },
+		{ "prod3", 0, "{\"managed_by\":\"previewd\",\"name\":\"prod3\"}", 0 },
+	};
+	struct tip tip = { folders, 3, 0, 0 };
+	struct pv_env rows[5] = {
+		row("prod", PV_STATUS_PENDING, 0, "{}"),
+		row("prod", PV_STATUS_DELETING, 1, "{}"),
+		row("prod2", PV_STATUS_PENDING, 0, "{}"),
+		row("prod2", PV_STATUS_DELETING, 1, "{}"),
+		row("prod3", PV_STATUS_ACTIVE, 1, "{}"),
+	};
+	struct pv_plan p = PV_PLAN_INIT;
+
+	(void)state;
+	assert_int_equal(pv_plan_build(&p, "env", INSTANCE, rows, 5, lookup, &tip), 0);
+	for (size_t i = 0; i < 5; i++) {
+		char want[200];
+		snprintf(want, sizeof(want),
+			"the folder env/%s carries a previewd.json that previewd did not write for this environment",
+			rows[i].name);
+		assert_int_equal(p.rows[i].action, PV_PLAN_FAIL);
+		assert_string_equal(p.rows[i].why, want);
+	}
+	assert_string_equal(p.rows[1].verb, "delete");
+	assert_int_equal(p.n_updates, 0);
+	assert_int_equal(p.changed, 0);
+	pv_plan_dispose(&p);
+	free(copy);
+}
+
+static void owns_by_instance_and_record(void **state)
+{
+	struct pv_env r = row("web", PV_STATUS_ACTIVE, 1, "{}"), other = r, later = r;
+	char *mine = pv_plan_meta(&r, INSTANCE), *theirs, *legacy = legacy_marker(&r), *legacy_later;
+
+	(void)state;
+	assert_int_equal(pv_plan_owns(mine, INSTANCE, &r), 1);
+	/* another record of the name (created later): not its marker */
+	later.id = 2;
+	later.created_at = T_CREATED + 1;
+	assert_int_equal(pv_plan_owns(mine, INSTANCE, &later), 0);
+	/* the same record under another name: a renamed copy */
+	snprintf(other.name, sizeof(other.name), "web2");
+	assert_int_equal(pv_plan_owns(mine, INSTANCE, &other), 0);
+	/* another owner, same id: not this record */
+	other = r;
+	snprintf(other.owner, sizeof(other.owner), "mallory");
+	other.created_at = T_CREATED + 5;
+	assert_int_equal(pv_plan_owns(mine, INSTANCE, &other), 1);  /* the instance and id prove it */
+	assert_int_equal(pv_plan_owns(mine, OTHER_INSTANCE, &other), 0);
+	/* an earlier version's marker: by name, owner and creation second */
+	assert_int_equal(pv_plan_owns(legacy, INSTANCE, &r), 1);
+	assert_int_equal(pv_plan_owns(legacy, INSTANCE, &later), 0);
+	other = r;
+	snprintf(other.owner, sizeof(other.owner), "mallory");
+	assert_int_equal(pv_plan_owns(legacy, INSTANCE, &other), 0);
+	/* another instance's marker matches the same way (recover --adopt-foreign) */
+	theirs = pv_plan_meta(&r, OTHER_INSTANCE);
+	assert_int_equal(pv_plan_owns(theirs, INSTANCE, &r), 1);
+	assert_int_equal(pv_plan_owns(theirs, INSTANCE, &later), 0);
+	/* not previewd's, not JSON, not an object */
+	assert_int_equal(pv_plan_owns("{}", INSTANCE, &r), 0);
+	assert_int_equal(pv_plan_owns("not json", INSTANCE, &r), 0);
+	assert_int_equal(pv_plan_owns("[1]", INSTANCE, &r), 0);
+	legacy_later = legacy_marker(&later);
+	assert_non_null(strstr(legacy_later, "\"created_at\": \"2025-12-01T00:00:01Z\""));
+	assert_int_equal(pv_plan_owns(legacy_later, INSTANCE, &later), 1);
+	free(mine);
+	free(theirs);
+	free(legacy);
+	free(legacy_later);
+}
+
+/* A marker of an earlier version is rewritten as this instance's. */
+static void legacy_marker_upgraded_on_write(void **state)
+{
+	struct pv_env r = row("web", PV_STATUS_ACTIVE, 1, "{\"tag\":\"v3\"}");
+	char *legacy = legacy_marker(&r);
+	const struct tip_folder folders[] = { { "web", 0, legacy, 0 } };
+	struct tip tip = { folders, 1, 0, 0 };
+	struct pv_plan p = PV_PLAN_INIT;
+	json_t *o;
+
+	(void)state;
+	assert_null(strstr(legacy, "instance"));
+	assert_int_equal(pv_plan_build(&p, "env", INSTANCE, &r, 1, lookup, &tip), 0);
+	assert_int_equal(p.rows[0].action, PV_PLAN_WRITE);
+	assert_int_equal(p.n_updates, 2);
+	assert_string_equal(p.updates[1].path, "env/web/previewd.json");
+	o = json_loads(p.updates[1].data, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(o, "instance")), INSTANCE);
+	assert_int_equal(json_integer_value(json_object_get(o, "id")), r.id);
+	json_decref(o);
+	pv_plan_dispose(&p);
+	free(legacy);
+}
+
+/* Reaping a folder people added files to removes only previewd's two. */
+static void removal_keeps_files_people_added(void **state)
+{
+	static const struct tip_folder folders[] = { { "t1", 1, NULL, 1 } };
+	struct tip tip = { folders, 1, 0, 0 };
+	struct pv_env r = row("t1", PV_STATUS_DELETING, 1, "{}");
+	struct pv_plan p = PV_PLAN_INIT;
+	struct pv_plan_row *pr;
+
+	(void)state;
+	assert_int_equal(pv_plan_build(&p, "env", INSTANCE, &r, 1, lookup, &tip), 0);
+	pr = &p.rows[0];
+	assert_int_equal(pr->action, PV_PLAN_REMOVE);
+	assert_int_equal(pr->leftover, 1);
+	assert_string_equal(pr->why, "the folder env/t1 keeps 1 file(s) previewd did not write; it stays in Git");
+	assert_int_equal(p.changed, 1);
+	assert_int_equal(p.n_updates, 2);
+	assert_int_equal(p.updates[0].remove, 1);
+	assert_string_equal(p.updates[0].path, "env/t1/values.yaml");
+	assert_int_equal(p.updates[1].remove, 1);
+	assert_string_equal(p.updates[1].path, "env/t1/previewd.json");
+	pv_plan_dispose(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,6 +488,10 @@ int main(void)
 		cmocka_unit_test(meta_contents),
 		cmocka_unit_test(failed_lookup_fails_the_plan),
 		cmocka_unit_test(changes_for_the_push_hook),
+		cmocka_unit_test(hand_written_or_copied_markers_grant_nothing),
+		cmocka_unit_test(owns_by_instance_and_record),
+		cmocka_unit_test(legacy_marker_upgraded_on_write),
+		cmocka_unit_test(removal_keeps_files_people_added),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
