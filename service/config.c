@@ -465,7 +465,9 @@ void pv_config_usage(FILE *f)
 {
 	fprintf(f, "usage: previewd [--check-config] [--OPTION VALUE ...]\n"
 		   "       previewd token create NAME --role reader|writer|admin | list | revoke NAME\n"
-		   "       previewd recover               rebuild the database from the previewd.json files in Git\n"
+		   "       previewd recover [--adopt-foreign]\n"
+		   "                                      rebuild the database from this instance's previewd.json files in\n"
+		   "                                      Git; --adopt-foreign also those of other instances or versions\n"
 		   "       previewd print-applicationset  the ApplicationSet matching this configuration\n\n"
 		   "Every option can also be set by its environment variable.\n\n");
 	for (size_t i = 0; i < NSETTINGS; i++)

@@ -250,7 +250,7 @@ static int check_quota(const struct pv_envs *envs, struct pv_store *st, const ch
 }
 
 /* an Argo CD cluster name: it lands in a file a generator reads */
-static int check_cluster(const char *cluster)
+int pv_env_check_cluster(const char *cluster)
 {
 	size_t n = strlen(cluster);
 
@@ -259,6 +259,22 @@ static int check_cluster(const char *cluster)
 		return pv_error_set(PV_EINVAL, "cluster",
 			"cluster must be an Argo CD cluster name: 1-63 characters of a-z, 0-9, '-' and '.'");
 	return 0;
+}
+
+/* A create of name, whose folder in Git carries a previewd.json: 409 unless
+ * a live record holds the name (the insert then says it exists). */
+static int check_no_marker(const struct pv_config *cfg, struct pv_store *st, const char *name)
+{
+	struct pv_env live = { 0 };
+	int error = pv_store_env_get(st, &live, name), taken = error == 0 && pv_env_is_live(&live);
+
+	pv_env_dispose(&live);
+	if (error < 0 && error != PV_ENOTFOUND)
+		return error;
+	if (taken)
+		return 0;
+	return pv_error_set(PV_ECONFLICT, "name",
+		"the folder %s/%s exists in Git with a previewd.json this previewd did not write for it", cfg->env_dir, name);
 }
 
 /* Changes need a writer; the doors check first, this is the rule itself. */
@@ -287,7 +303,7 @@ int pv_env_create(struct pv_envs *envs, const struct pv_actor *actor, const stru
 		goto out;
 	if (!cluster)
 		cluster = cfg->default_cluster ? cfg->default_cluster : "";
-	if ((error = check_cluster(cluster)) < 0)
+	if ((error = pv_env_check_cluster(cluster)) < 0)
 		goto out;
 	if (!owner) {
 		error = pv_error_set(PV_EINVAL, "owner", "owner is required");
@@ -313,7 +329,14 @@ int pv_env_create(struct pv_envs *envs, const struct pv_actor *actor, const stru
 			cfg->env_dir, name);
 		goto out;
 	}
-	if ((error = pv_env_store(envs, &st)) < 0 || (error = base_values(&base, envs, st, base_name)) < 0)
+	if ((error = pv_env_store(envs, &st)) < 0)
+		goto out;
+	/* a previewd.json grants nothing: a new record has no marker in Git yet,
+	 * so one there is a copy, a hand-written file or another instance's
+	 * (a live record of the name is refused below as a duplicate) */
+	if (exists && (error = check_no_marker(cfg, st, name)) < 0)
+		goto out;
+	if ((error = base_values(&base, envs, st, base_name)) < 0)
 		goto out;
 	merged = spec->values ? pv_values_merge_patch(base, spec->values) : json_incref(base);
 	if (!merged) {

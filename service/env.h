@@ -110,6 +110,10 @@ int pv_env_list(struct pv_envs *envs, const struct pv_store_filter *filter, pv_s
  * there is none. */
 int pv_env_events(struct pv_envs *envs, const char *name, pv_store_event_cb cb, void *payload) PV_WARN_UNUSED;
 
+/* 0 if cluster is "" or an Argo CD cluster name, else PV_EINVAL (field
+ * "cluster"); `recover` checks markers by it too. */
+int pv_env_check_cluster(const char *cluster) PV_WARN_UNUSED;
+
 /* The TTL a request asks for in seconds (0: never), checked against the
  * limits; the default when ttl is NULL. */
 int pv_env_ttl(const struct pv_envs *envs, const json_t *ttl, long long *out) PV_WARN_UNUSED;

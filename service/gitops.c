@@ -45,6 +45,7 @@ struct pv_gitops {
 	struct pv_gitrepo *repo;
 	struct pv_pusher *pusher;
 	struct pv_store *store;
+	char instance[PV_INSTANCE_LEN]; /* written into every previewd.json */
 	int need_fetch;
 	unsigned int failures;   /* consecutive failed rounds, for the backoff */
 	unsigned int rejections; /* consecutive rejected pushes */
@@ -186,16 +187,17 @@ struct tip_view {
 	const char *env_dir;
 };
 
-static int lookup_folder(const char *name, int *exists, int *managed, void *payload)
+static int lookup_folder(const char *name, struct pv_plan_folder *out, void *payload)
 {
 	const struct tip_view *v = payload;
 	const git_tree_entry *e;
 	git_tree *folder = NULL;
+	size_t len;
+	int error;
 
-	*exists = *managed = 0;
 	if (!v->env || !(e = git_tree_entry_byname(v->env, name)))
 		return 0;
-	*exists = 1;
+	out->exists = 1;
 	if (git_tree_entry_type(e) != GIT_OBJECT_TREE)
 		return 0;
 	if (git_tree_lookup(&folder, v->repo, git_tree_entry_id(e)) < 0) {
@@ -203,9 +205,27 @@ static int lookup_folder(const char *name, int *exists, int *managed, void *payl
 		snprintf(what, sizeof(what), "reading %s/%s", v->env_dir, name);
 		return pv_git_fail(what);
 	}
-	*managed = git_tree_entry_byname(folder, PV_PLAN_MANAGED_FILE) != NULL;
+	out->has_values = git_tree_entry_byname(folder, PV_PLAN_VALUES_FILE) != NULL;
+	error = pv_git_read_blob(v->repo, folder, PV_PLAN_MANAGED_FILE, &out->marker, &len);
+	out->others = git_tree_entrycount(folder) - (size_t)out->has_values -
+		      (git_tree_entry_byname(folder, PV_PLAN_MANAGED_FILE) != NULL);
 	git_tree_free(folder);
-	return 0;
+	return error;
+}
+
+/* A removal that left people's files behind: logged, and named in the
+ * event's detail, where an owner looks for what became of the folder. */
+static void leftover_detail(char *buf, size_t len, const struct pv_env *r, const struct pv_plan_row *p,
+	const char *commit)
+{
+	json_t *d = json_pack("{s:s, s:I, s:s}", "commit", commit, "gen", (json_int_t)r->gen, "leftover", p->why);
+	char *s = d ? json_dumps(d, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+	log_warn("gitops: %s: %s", r->name, p->why);
+	if (s)
+		snprintf(buf, len, "%s", s);
+	free(s);
+	json_decref(d);
 }
 
 /* Record the round in SQLite and tell the HTTP side. */
@@ -213,7 +233,7 @@ static int record_round(struct pv_gitops *g, const struct rows *rows, const stru
 {
 	struct pv_gitops_landed *landed = NULL;
 	int64_t now = (int64_t)time(NULL);
-	char detail[128];
+	char detail[512];
 	int error;
 
 	if ((error = pv_store_begin(g->store)) < 0)
@@ -240,6 +260,8 @@ static int record_round(struct pv_gitops *g, const struct rows *rows, const stru
 			json_decref(why);
 		} else {
 			snprintf(detail, sizeof(detail), "{\"commit\":\"%s\",\"gen\":%lld}", commit, (long long)r->gen);
+			if (p->leftover)
+				leftover_detail(detail, sizeof(detail), r, p, commit);
 			error = pv_store_mark_pushed(g->store, r->id, r->gen, commit, now);
 			if (error == 0) {
 				/* with Argo CD's status at hand, "ready" waits for Healthy */
@@ -320,7 +342,7 @@ static enum round run_round(struct pv_gitops *g)
 		goto fail;
 	}
 	view = (struct tip_view){ g->repo->repo, env_tree, g->cfg->env_dir };
-	if (pv_plan_build(&plan, g->cfg->env_dir, rows.v, rows.n, lookup_folder, &view) < 0)
+	if (pv_plan_build(&plan, g->cfg->env_dir, g->instance, rows.v, rows.n, lookup_folder, &view) < 0)
 		goto fail;
 
 	/* commit */
@@ -503,7 +525,8 @@ int pv_gitops_start(struct pv_gitops **out, const struct pv_config *cfg, const c
 	if (g->repo->tip_known && (error = publish_snapshot(g)) < 0)
 		goto fail;
 	g->need_fetch = 1;
-	if ((error = pv_store_open_config(&g->store, cfg, g->db_path)) < 0 || (error = pv_store_relax(g->store)) < 0)
+	if ((error = pv_store_open_config(&g->store, cfg, g->db_path)) < 0 || (error = pv_store_relax(g->store)) < 0 ||
+	    (error = pv_store_instance(g->store, g->instance)) < 0)
 		goto fail;
 	if ((error = pv_worker_start(&g->worker, "pv-gitops", writer_run, g)) < 0)
 		goto fail;

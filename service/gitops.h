@@ -30,8 +30,9 @@
  * process stopped.  New objects stay in memory and reach the clone as one
  * pack every few rounds, when idle, before a repack and at shutdown.
  *
- * Only folders carrying previewd.json are ever changed or removed: a folder
- * that exists without it belongs to people and makes the request fail.
+ * Only folders whose previewd.json is the record's own marker are ever
+ * changed or removed (planner.h): any other folder belongs to people and
+ * makes the request fail.
  *
  * The writer is a pv_worker (worker.h).  Other threads never touch the
  * repository: they read the snapshot of the env folder (snapshot.h) the

@@ -225,7 +225,8 @@ int main(int argc, char **argv)
 	}
 	/* `previewd recover` and `previewd print-applicationset`: one-shot
 	 * commands on the configuration from the environment */
-	if (argc == 2 && (strcmp(argv[1], "recover") == 0 || strcmp(argv[1], "print-applicationset") == 0)) {
+	if ((argc == 2 && (strcmp(argv[1], "recover") == 0 || strcmp(argv[1], "print-applicationset") == 0)) ||
+	    (argc == 3 && strcmp(argv[1], "recover") == 0 && strcmp(argv[2], "--adopt-foreign") == 0)) {
 		if (pv_config_load(&cfg, 1, argv, &want_help, &want_version) < 0) {
 			fprintf(stderr, "previewd: %s\n", pv_error_last()->message);
 			pv_config_dispose(&cfg);
@@ -239,13 +240,19 @@ int main(int argc, char **argv)
 				fputs(out.buf, stdout);
 			pv_strbuf_dispose(&out);
 		} else {
-			int restored = 0, skipped = 0;
+			/* what is skipped, and what is adopted from elsewhere, goes to
+			 * stderr line by line; the tally to stdout */
+			struct pv_recover_opts opts = { .adopt_foreign = argc == 3, .report = stderr };
+			struct pv_recover_result res;
 			git_libgit2_init();
 			snprintf(db_path, sizeof(db_path), "%s/previewd.db", cfg.data_dir);
 			rc = mkdir_p(cfg.data_dir) < 0 || lock_data_dir(cfg.data_dir) < 0 ||
-			     pv_recover(&cfg, db_path, &restored, &skipped) < 0 ? 1 : 0;
-			if (rc == 0)
-				printf("recovered %d environment(s) from Git; %d already known\n", restored, skipped);
+			     pv_recover(&cfg, db_path, &opts, &res) < 0 ? 1 : 0;
+			if (rc == 0 && res.skipped)
+				printf("recovered %d environment(s) from Git; %d already known; %d skipped\n", res.restored,
+					res.known, res.skipped);
+			else if (rc == 0)
+				printf("recovered %d environment(s) from Git; %d already known\n", res.restored, res.known);
 			else
 				fprintf(stderr, "previewd: recover: %s\n", pv_error_last()->message);
 			git_libgit2_shutdown();

@@ -12,7 +12,7 @@
 #include "timefmt.h"
 #include "values.h"
 
-char *pv_plan_meta(const struct pv_env *env)
+char *pv_plan_meta(const struct pv_env *env, const char *instance)
 {
 	char created[PV_TIME_LEN], expires[PV_TIME_LEN], updated[PV_TIME_LEN];
 	struct pv_strbuf out = PV_STRBUF_INIT;
@@ -22,8 +22,11 @@ char *pv_plan_meta(const struct pv_env *env)
 	pv_time_format(created, sizeof(created), env->created_at);
 	pv_time_format(expires, sizeof(expires), env->expires_at);
 	pv_time_format(updated, sizeof(updated), env->updated_at);
-	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:o}",
-		"managed_by", "previewd", "version", 1, "name", env->name, "owner", env->owner,
+	/* version 1 still: the instance and the record's id are additions a
+	 * reader of earlier markers skips */
+	o = json_pack("{s:s, s:i, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o}",
+		"managed_by", "previewd", "version", 1, "instance", instance, "id", (json_int_t)env->id,
+		"name", env->name, "owner", env->owner,
 		"base", env->base, "requested_by", env->requested_by,
 		"created_at", created, "updated_at", updated,
 		"expires_at", env->expires_at ? json_string(expires) : json_null());
@@ -74,48 +77,102 @@ fail:
 	return error;
 }
 
-/* The decision for row r, and its updates. */
-static int plan_row(struct pv_plan *p, struct pv_plan_row *pr, const char *env_dir, const struct pv_env *r,
-	pv_plan_lookup_cb lookup, void *payload)
+int pv_plan_owns(const char *marker, const char *instance, const struct pv_env *r)
 {
-	int exists = 0, managed = 0, error;
+	json_t *m = json_loads(marker, 0, NULL);
+	const char *inst = json_string_value(json_object_get(m, "instance"));
+	const char *created = json_string_value(json_object_get(m, "created_at"));
+	const char *owner = json_string_value(json_object_get(m, "owner"));
+	const char *name = json_string_value(json_object_get(m, "name"));
+	const char *by = json_string_value(json_object_get(m, "managed_by"));
+	json_t *id = json_object_get(m, "id");
+	char want[PV_TIME_LEN];
+	int ours = 0;
+
+	pv_time_format(want, sizeof(want), r->created_at);
+	if (!json_is_object(m) || !by || strcmp(by, "previewd") != 0 || !name || strcmp(name, r->name) != 0)
+		ours = 0;
+	else if (inst && strcmp(inst, instance) == 0 && json_is_integer(id) && json_integer_value(id) == r->id)
+		ours = 1;
+	else
+		/* an earlier previewd's marker, or one recover took over: the
+		 * record it was written for, by name, owner and creation */
+		ours = owner && created && strcmp(owner, r->owner) == 0 && strcmp(created, want) == 0;
+	json_decref(m);
+	return ours;
+}
+
+/* Remove what previewd wrote of folder name: the folder when nothing else
+ * is in it, else its two files. */
+static int plan_remove(struct pv_plan *p, struct pv_plan_row *pr, const char *env_dir, const char *name,
+	const struct pv_plan_folder *f)
+{
+	int error;
+
+	pr->action = PV_PLAN_REMOVE;
+	if (f->others == 0)
+		return add_update(p, 1, join(env_dir, name, NULL), NULL, 0);
+	pr->leftover = 1;
+	snprintf(pr->why, sizeof(pr->why), "the folder %s/%s keeps %zu file(s) previewd did not write; it stays in Git",
+		env_dir, name, f->others);
+	if (f->has_values && (error = add_update(p, 1, join(env_dir, name, PV_PLAN_VALUES_FILE), NULL, 0)) < 0)
+		return error;
+	return add_update(p, 1, join(env_dir, name, PV_PLAN_MANAGED_FILE), NULL, 0);
+}
+
+/* The decision for row r, and its updates. */
+static int plan_row(struct pv_plan *p, struct pv_plan_row *pr, const char *env_dir, const char *instance,
+	const struct pv_env *r, pv_plan_lookup_cb lookup, void *payload)
+{
+	struct pv_plan_folder f = { 0 };
 	json_t *values = NULL;
 	char *yaml = NULL, *meta = NULL;
 	size_t yaml_len = 0;
+	int ours, error = 0;
 
 	memset(pr, 0, sizeof(*pr));
-	if ((error = lookup(r->name, &exists, &managed, payload)) < 0)
-		return error;
-	if (strcmp(r->status, PV_STATUS_DELETING) == 0) {
-		pr->verb = "delete";
-		/* gone already, or taken over by people: nothing of ours to remove */
-		pr->action = exists && managed ? PV_PLAN_REMOVE : PV_PLAN_NOTHING;
-		if (pr->action == PV_PLAN_REMOVE)
-			return add_update(p, 1, join(env_dir, r->name, NULL), NULL, 0);
-		return 0;
+	if ((error = lookup(r->name, &f, payload)) < 0)
+		goto out;
+	ours = f.marker && pv_plan_owns(f.marker, instance, r);
+	pr->verb = strcmp(r->status, PV_STATUS_DELETING) == 0 ? "delete" : r->pushed_gen == 0 ? "create" : "update";
+	if (f.marker && !ours) {
+		/* someone's previewd.json: a copy, a hand-written one, another instance's */
+		pr->action = PV_PLAN_FAIL;
+		snprintf(pr->why, sizeof(pr->why),
+			"the folder %s/%s carries a previewd.json that previewd did not write for this environment",
+			env_dir, r->name);
+		goto out;
 	}
-	pr->verb = r->pushed_gen == 0 ? "create" : "update";
-	if (exists && !managed) {
+	if (strcmp(r->status, PV_STATUS_DELETING) == 0) {
+		/* gone already, or taken over by people: nothing of ours to remove */
+		pr->action = PV_PLAN_NOTHING;
+		if (f.exists && ours)
+			error = plan_remove(p, pr, env_dir, r->name, &f);
+		goto out;
+	}
+	if (f.exists && !ours) {
 		pr->action = PV_PLAN_FAIL;
 		snprintf(pr->why, sizeof(pr->why), "the folder %s/%s exists in Git and was not created by previewd",
 			env_dir, r->name);
-		return 0;
+		goto out;
 	}
 	values = json_loads(r->values_json, 0, NULL);
-	if (!values || pv_values_to_yaml(&yaml, &yaml_len, values) < 0 || !(meta = pv_plan_meta(r))) {
+	if (!values || pv_values_to_yaml(&yaml, &yaml_len, values) < 0 || !(meta = pv_plan_meta(r, instance))) {
 		pr->action = PV_PLAN_FAIL;
 		snprintf(pr->why, sizeof(pr->why), "the recorded values cannot be rendered: %s", pv_error_last()->message);
-		json_decref(values);
 		free(yaml);
-		return 0;
+		goto out;
 	}
-	json_decref(values);
 	pr->action = PV_PLAN_WRITE;
 	if ((error = add_update(p, 0, join(env_dir, r->name, PV_PLAN_VALUES_FILE), yaml, yaml_len)) < 0) {
 		free(meta);
-		return error;
+		goto out;
 	}
-	return add_update(p, 0, join(env_dir, r->name, PV_PLAN_MANAGED_FILE), meta, strlen(meta));
+	error = add_update(p, 0, join(env_dir, r->name, PV_PLAN_MANAGED_FILE), meta, strlen(meta));
+out:
+	json_decref(values);
+	free(f.marker);
+	return error;
 }
 
 static int changes(const struct pv_plan_row *r)
@@ -166,8 +223,8 @@ static char *commit_message(const struct pv_plan *p, const struct pv_env *rows)
 	return pv_strbuf_take(&msg, NULL);
 }
 
-int pv_plan_build(struct pv_plan *out, const char *env_dir, const struct pv_env *rows, size_t n,
-	pv_plan_lookup_cb lookup, void *payload)
+int pv_plan_build(struct pv_plan *out, const char *env_dir, const char *instance, const struct pv_env *rows,
+	size_t n, pv_plan_lookup_cb lookup, void *payload)
 {
 	int error = 0;
 
@@ -176,7 +233,7 @@ int pv_plan_build(struct pv_plan *out, const char *env_dir, const struct pv_env 
 		return pv_error_set(PV_ERROR, NULL, "out of memory");
 	out->n_rows = n;
 	for (size_t i = 0; i < n; i++) {
-		if ((error = plan_row(out, &out->rows[i], env_dir, &rows[i], lookup, payload)) < 0)
+		if ((error = plan_row(out, &out->rows[i], env_dir, instance, &rows[i], lookup, payload)) < 0)
 			goto fail;
 		if (changes(&out->rows[i]))
 			out->changed++;

@@ -168,6 +168,11 @@ void pv_snapshot_apply(struct pv_snapshot *s, const struct pv_plan *plan, const 
 			/* out of memory leaves the folder as it was: the next fetch mends it */
 			if (f.name)
 				(void)folders_put(&s->list, &f);
+		} else if (plan->rows[i].action == PV_PLAN_REMOVE && plan->rows[i].leftover) {
+			/* people's files keep the folder: it is theirs now */
+			struct pv_snapshot_folder f = { .name = strdup(rows[i].name), .managed = 0 };
+			if (f.name)
+				(void)folders_put(&s->list, &f);
 		} else if (plan->rows[i].action == PV_PLAN_REMOVE) {
 			folders_remove(&s->list, rows[i].name);
 		}

@@ -29,7 +29,7 @@
 
 struct pv_snapshot_folder {
 	char *name;
-	int managed;        /* carries previewd.json */
+	int managed;        /* carries previewd.json (whose record it is, only the writer checks: planner.h) */
 	char *values;       /* people's values.yaml (unmanaged folders only), may be NULL */
 	size_t values_len;
 };

@@ -303,6 +303,20 @@ int pv_store_mark_failed(struct pv_store *st, int64_t id, int64_t gen, const cha
 /* Record (or clear, with NULL) the transient push error on every dirty row. */
 int pv_store_set_dirty_error(struct pv_store *st, const char *error) PV_WARN_UNUSED;
 
+/* The instance id: 32 lowercase hex digits naming this database, written
+ * into every previewd.json (planner.h) to prove a folder is ours. */
+#define PV_INSTANCE_LEN 33
+
+/* This database's instance id into out, made (random) on first use. */
+int pv_store_instance(struct pv_store *st, char out[PV_INSTANCE_LEN]) PV_WARN_UNUSED;
+
+/* The recorded instance id, or PV_ENOTFOUND when none was made yet. */
+int pv_store_instance_peek(struct pv_store *st, char out[PV_INSTANCE_LEN]) PV_WARN_UNUSED;
+
+/* Record id (32 lowercase hex digits) as this database's: `recover` into a
+ * new database.  PV_ECONFLICT when it has one already. */
+int pv_store_instance_set(struct pv_store *st, const char *id) PV_WARN_UNUSED;
+
 /* A cheap query proving the database answers (readiness). */
 int pv_store_ping(struct pv_store *st) PV_WARN_UNUSED;
 

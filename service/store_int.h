@@ -1,6 +1,6 @@
 /*
  * store_int.h - what the store's table families share (store.c, store_env.c,
- * store_outbox.c, store_token.c, store_idem.c); not for the rest of previewd.
+ * store_outbox.c, store_token.c, store_idem.c, store_instance.c); not for the rest of previewd.
  *
  * A connection keeps its prepared statements in one fixed table indexed by
  * enum stmt, prepared on first use from the SQL its family file holds; hot
@@ -33,6 +33,8 @@ enum stmt {
 	S_TOKEN_ADD, S_TOKEN_FIND, S_TOKEN_REVOKE, S_TOKEN_LIST, S_TOKEN_COUNT,
 	/* store_idem.c */
 	S_IDEM_GET, S_IDEM_PUT,
+	/* store_instance.c */
+	S_INSTANCE_GET, S_INSTANCE_SET,
 	S_COUNT
 };
 

@@ -247,7 +247,10 @@ http GET "$A_URL/v1/environments/gone"
 t_eq null "$(jqr .git.error)" "gone: no Git error recorded"
 t_eq false "$(jqr .git.pending)" "gone: nothing pending"
 t_eventually 10 "extra (with a person's file) is marked deleted" env_status_is extra deleted "$A_URL"
-t_not "previewd removes the whole env/extra folder, the person's NOTES.md included" has_folder extra
+# issue 12: reaping removes only what previewd wrote; people's files stay
+t_eq "hand-written notes" "$(g show main:env/extra/NOTES.md 2>/dev/null)" "the person's env/extra/NOTES.md survives the reaper"
+t_not "previewd's env/extra/values.yaml is removed" g rev-parse --verify -q main:env/extra/values.yaml
+t_not "previewd's env/extra/previewd.json is removed" g rev-parse --verify -q main:env/extra/previewd.json
 t_eq keep "$(g show main:docs/keep.md)" "the person's docs/keep.md is intact"
 t_eq "" "$(g log --format=%H "$FOREIGN..main" -- env/gone)" "no commit after the person's touches env/gone"
 t_eq "" "$(g log --format=%B "$FOREIGN..main" | grep -E '^delete gone ')" "no commit message claims gone's removal"

@@ -350,6 +350,47 @@ static void threads_own_connections(void **state)
 	pv_store_threads_free(t);
 }
 
+/* The instance id: made once, kept across connections, never replaced. */
+static void instance_id_made_once(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_store *again = NULL;
+	char id[PV_INSTANCE_LEN], peek[PV_INSTANCE_LEN], other[PV_INSTANCE_LEN];
+	char dir2[64], path2[128], cmd[200];
+
+	assert_int_equal(pv_store_instance_peek(f->st, peek), PV_ENOTFOUND);
+	assert_int_equal(pv_store_instance(f->st, id), 0);
+	assert_int_equal(strlen(id), 32);
+	assert_int_equal(strspn(id, "0123456789abcdef"), 32);
+	assert_int_equal(pv_store_instance_peek(f->st, peek), 0);
+	assert_string_equal(peek, id);
+	/* another connection to the same file sees the same id */
+	assert_int_equal(pv_store_open(&again, &(struct pv_store_settings){ .path = f->path }), 0);
+	assert_int_equal(pv_store_instance(again, other), 0);
+	assert_string_equal(other, id);
+	pv_store_free(again);
+	/* a recorded id is never replaced */
+	assert_int_equal(pv_store_instance_set(f->st, "00000000000000000000000000000000"), PV_ECONFLICT);
+	assert_int_equal(pv_store_instance(f->st, other), 0);
+	assert_string_equal(other, id);
+
+	/* a new database: another id; or the one recover gives it */
+	snprintf(dir2, sizeof(dir2), "/tmp/pv-store-XXXXXX");
+	assert_non_null(mkdtemp(dir2));
+	snprintf(path2, sizeof(path2), "%s/t.db", dir2);
+	assert_int_equal(pv_store_open(&again, &(struct pv_store_settings){ .path = path2 }), 0);
+	assert_int_equal(pv_store_instance_set(again, "not-hex"), PV_EINVAL);
+	assert_int_equal(pv_store_instance_set(again, "0123456789ABCDEF0123456789ABCDEF"), PV_EINVAL);
+	assert_int_equal(pv_store_instance_peek(again, other), PV_ENOTFOUND);
+	assert_int_equal(pv_store_instance_set(again, "0123456789abcdef0123456789abcdef"), 0);
+	assert_int_equal(pv_store_instance(again, other), 0);
+	assert_string_equal(other, "0123456789abcdef0123456789abcdef");
+	assert_string_not_equal(other, id);
+	pv_store_free(again);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir2);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -360,6 +401,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(failed_frees_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(settings_per_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(threads_own_connections, setup, teardown),
+		cmocka_unit_test_setup_teardown(instance_id_made_once, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
