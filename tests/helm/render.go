@@ -110,8 +110,8 @@ func (f Files) Lines(name string) []string {
 	return strings.Split(string(f[name]), "\n")
 }
 
-// the group versions a v1.29 API server serves, as Helm's default set lists
-// them for `helm template`
+// the GA group versions of Kubernetes 1.29; Helm's default set for
+// `helm template` (its client libraries' scheme) also lists the betas
 var apiVersions = VersionSet{
 	"v1", "admissionregistration.k8s.io/v1", "apiextensions.k8s.io/v1",
 	"apiregistration.k8s.io/v1", "apps/v1", "authentication.k8s.io/v1",
