@@ -8,18 +8,20 @@
                                            charts rendered for each folder
 
 Prints one line per assertion, "ok<TAB>what" or "fail<TAB>what<TAB>why", for
-the shell test to count. Argo CD, Kubernetes and (usually) Helm cannot run
-here, so their behaviour is simulated:
+the shell test to count. Argo CD and Kubernetes cannot run here; Go's
+text/template, which both Helm and Argo CD render with, can:
 
+- Helm charts: tests/helm/render chart (text/template with Sprig and Helm's
+  own functions, Helm's values merge and objects, `helm template`'s output),
+  built by test_deploy.sh, its path in PV_HELM_RENDER;
+- ApplicationSet templates: goTemplate by tests/helm/render appset
+  (text/template with Sprig, a missing key printing "<no value>");
+  fasttemplate ("{{path.basename}}", an unknown parameter stays as it is) by
+  substitution, which is all fasttemplate does;
 - Git files generator globs both ways Argo CD reads them: the default
   (`git ls-files` pathspec, "*" also matches "/") and the "new globbing"
-  (doublestar, "*" stays inside one path segment);
-- ApplicationSet templates: fasttemplate ("{{path.basename}}", an unknown
-  parameter stays as it is) and goTemplate (text/template with Sprig);
-- Helm templates: a small text/template interpreter with the few Sprig
-  functions the charts use, unless `helm` is on PATH (then `helm template`).
-An unsupported template construct is a failure, so the simulation cannot
-silently pass over what it does not understand.
+  (doublestar, "*" stays inside one path segment), simulated.
+A template the engine refuses is a failure with the engine's message.
 """
 import fnmatch
 import json
@@ -84,201 +86,39 @@ def match_legacy(pattern, path):
     return fnmatch.fnmatchcase(path, pattern)
 
 
-# ------------------------------------------------- Go text/template (subset)
+# ------------------------------------------------- Go text/template
 
 class TemplateError(Exception):
     pass
 
 
-_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
+def renderer():
+    """tests/helm/render (text/template with Sprig and Helm's functions), built
+    by test_deploy.sh; its path is in PV_HELM_RENDER."""
+    binary = os.environ.get("PV_HELM_RENDER", "")
+    if not (binary and os.access(binary, os.X_OK)):
+        raise TemplateError("PV_HELM_RENDER (%r) is not the built tests/helm/render" % binary)
+    return binary
 
 
-def _tokenize(src):
-    """[("text", s) | ("action", body)], with {{- and -}} trimming applied."""
-    out, pos = [], 0
-    for m in _ACTION.finditer(src):
-        text = src[pos:m.start()]
-        if m.group(1):
-            text = text.rstrip(" \t\r\n")
-        out.append(["text", text])
-        out.append(["action", m.group(2).strip(), bool(m.group(3))])
-        pos = m.end()
-    out.append(["text", src[pos:]])
-    for i, t in enumerate(out):
-        if t[0] == "action" and t[2] and i + 1 < len(out):
-            out[i + 1][1] = out[i + 1][1].lstrip(" \t\r\n")
-    return out
+def run_renderer(args, stdin=None):
+    r = subprocess.run([renderer()] + args, input=stdin, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise TemplateError("render %s: exit %d: %s" % (args[0], r.returncode, r.stderr.strip()))
+    return r.stdout
 
 
-def _parse(tokens, i=0, stop=("end",)):
-    """Nodes until one of stop; returns (nodes, index of the stop, stop word)."""
-    nodes = []
-    while i < len(tokens):
-        t = tokens[i]
-        if t[0] == "text":
-            nodes.append(("text", t[1]))
-            i += 1
-            continue
-        body = t[1]
-        if body.startswith("/*"):
-            if not body.endswith("*/"):
-                raise TemplateError("unterminated comment")
-            i += 1
-            continue
-        word = body.split(None, 1)[0] if body else ""
-        if word in stop:
-            return nodes, i, word
-        if word in ("if", "with"):
-            arg = body[len(word):].strip()
-            then, i, w = _parse(tokens, i + 1, ("end", "else"))
-            other = []
-            if w == "else":
-                other, i, w = _parse(tokens, i + 1, ("end",))
-            if w != "end":
-                raise TemplateError("{{%s}} without {{end}}" % body)
-            nodes.append((word, arg, then, other))
-            i += 1
-            continue
-        if word in ("range", "define", "template", "block", "include", "tpl", "else", "end"):
-            raise TemplateError("unsupported action {{%s}}" % body)
-        nodes.append(("print", body))
-        i += 1
-    return nodes, i, None
-
-
-def _split_pipe(s):
-    parts, cur, q = [], "", False
-    for ch in s:
-        if ch == '"':
-            q = not q
-        if ch == "|" and not q:
-            parts.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    parts.append(cur.strip())
-    return parts
-
-
-def _words(s):
-    return re.findall(r'"(?:[^"\\]|\\.)*"|\S+', s)
-
-
-def _truthy(v):
-    return not (v is None or v is False or v == 0 and not isinstance(v, bool) or v == "" or v == {} or v == [])
-
-
-MISSING = [""]
-
-
-def _go_str(v):
+def scalar_str(v):
+    """A scalar as Go's %v prints what JSON or YAML parsed into it."""
     if v is None:
-        return MISSING[0]
+        return ""
     if v is True:
         return "true"
     if v is False:
         return "false"
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
-    if isinstance(v, (dict, list)):
-        raise TemplateError("printing a map or list needs toYaml/toJson")
     return str(v)
-
-
-def _to_yaml(v):
-    return yaml.safe_dump(v, default_flow_style=False, sort_keys=True).rstrip("\n")
-
-
-def _indent(n, s):
-    return "\n".join((" " * int(n) + line) if line else line for line in _go_str(s).split("\n"))
-
-
-FUNCS = {
-    "default": lambda d, v=None: v if _truthy(v) else d,
-    "quote": lambda v: json.dumps(_go_str(v)),
-    "toJson": lambda v: json.dumps(v, sort_keys=True, separators=(",", ":")),
-    "toYaml": _to_yaml,
-    "indent": _indent,
-    "nindent": lambda n, s: "\n" + _indent(n, s),
-    "lower": lambda v: _go_str(v).lower(),
-    "upper": lambda v: _go_str(v).upper(),
-}
-
-
-def _field(dot, root, ref):
-    if ref == ".":
-        return dot
-    cur = root if ref.startswith("$") else dot
-    for part in ref.lstrip("$").split(".")[1:] if ref.startswith(".") else ref.split(".")[1:]:
-        if not part:
-            continue
-        cur = cur.get(part) if isinstance(cur, dict) else None
-    return cur
-
-
-def _arg(dot, root, w):
-    if w.startswith('"'):
-        return json.loads(w)
-    if w.startswith(".") or w.startswith("$"):
-        return _field(dot, root, w)
-    if re.fullmatch(r"-?\d+", w):
-        return int(w)
-    if w in ("true", "false"):
-        return w == "true"
-    if w == "nil":
-        return None
-    raise TemplateError("unsupported operand %r" % w)
-
-
-def _pipeline(dot, root, expr):
-    val, first = None, True
-    for cmd in _split_pipe(expr):
-        ws = _words(cmd)
-        if not ws:
-            raise TemplateError("empty command in %r" % expr)
-        if ws[0] in FUNCS:
-            args = [_arg(dot, root, w) for w in ws[1:]]
-            if not first:
-                args.append(val)
-            try:
-                val = FUNCS[ws[0]](*args)
-            except TypeError as e:
-                raise TemplateError("%s: %s" % (cmd, e))
-        elif len(ws) == 1 and first:
-            val = _arg(dot, root, ws[0])
-        else:
-            raise TemplateError("unsupported function %r (install helm, or teach check_deploy.py)" % ws[0])
-        first = False
-    return val
-
-
-def _exec(nodes, dot, root, out):
-    for n in nodes:
-        if n[0] == "text":
-            out.append(n[1])
-        elif n[0] == "print":
-            out.append(_go_str(_pipeline(dot, root, n[1])))
-        else:
-            kind, arg, then, other = n
-            v = _pipeline(dot, root, arg)
-            if _truthy(v):
-                _exec(then, v if kind == "with" else dot, root, out)
-            else:
-                _exec(other, dot, root, out)
-
-
-def go_render(src, data, missing=""):
-    """missing: how a missing value prints ("" in Helm, "<no value>" in Go)."""
-    nodes, i, w = _parse(_tokenize(src))
-    if w is not None:
-        raise TemplateError("{{%s}} without its opening action" % w)
-    out = []
-    MISSING[0] = missing
-    try:
-        _exec(nodes, data, data, out)
-    finally:
-        MISSING[0] = ""
-    return "".join(out)
 
 
 # ------------------------------------------------- Argo CD ApplicationSets
@@ -291,10 +131,10 @@ def flatten(obj, prefix=""):
     elif isinstance(obj, list):
         items = enumerate(obj)
     else:
-        return {prefix: _go_str(obj) if not isinstance(obj, str) else obj}
+        return {prefix: scalar_str(obj) if not isinstance(obj, str) else obj}
     for k, v in items:
         key = "%s.%s" % (prefix, k) if prefix else str(k)
-        out.update(flatten(v, key) if isinstance(v, (dict, list)) else {key: v if isinstance(v, str) else _go_str(v)})
+        out.update(flatten(v, key) if isinstance(v, (dict, list)) else {key: v if isinstance(v, str) else scalar_str(v)})
     return out
 
 
@@ -314,22 +154,26 @@ def path_params(file_path, go_template):
     return p
 
 
-def render_appset_template(tmpl, params, go_template):
-    """Every string of the template rendered like Argo CD does."""
-    def one(s):
-        if go_template:
-            return go_render(s, params, "<no value>")
-        return re.sub(r"\{\{([^{}]*)\}\}", lambda m: str(params.get(m.group(1).strip(), m.group(0))), s)
+def render_appset_template(tmpl, params_list, go_template):
+    """The template rendered for each parameter set like Argo CD does: with
+    goTemplate by text/template itself (tests/helm/render appset), else by
+    fasttemplate's substitution ("{{path.basename}}", an unknown parameter
+    stays as it is), over every string of the template."""
+    if go_template:
+        out = json.loads(run_renderer(["appset"], json.dumps({"template": tmpl, "params": params_list})))
+        if len(out) != len(params_list):
+            raise TemplateError("render appset: %d results for %d parameter sets" % (len(out), len(params_list)))
+        return out
 
-    def walk(v):
+    def walk(v, params):
         if isinstance(v, str):
-            return one(v)
+            return re.sub(r"\{\{([^{}]*)\}\}", lambda m: str(params.get(m.group(1).strip(), m.group(0))), v)
         if isinstance(v, list):
-            return [walk(x) for x in v]
+            return [walk(x, params) for x in v]
         if isinstance(v, dict):
-            return {walk(k): walk(x) for k, x in v.items()}
+            return {walk(k, params): walk(x, params) for k, x in v.items()}
         return v
-    return walk(tmpl)
+    return [walk(tmpl, p) for p in params_list]
 
 
 def strings_of(v):
@@ -348,11 +192,12 @@ DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
 def generate(appset, tree, blob):
-    """[(param source, Application)] for one ApplicationSet, simulated.
+    """[(param source, Application)] for one ApplicationSet, its generators
+    simulated, its template rendered.
     tree: the repo's file paths; blob(path) -> its text."""
     spec = appset["spec"]
     go = bool(spec.get("goTemplate"))
-    apps = []
+    srcs, params_list = [], []
     for gen in spec["generators"]:
         if "git" in gen:
             for entry in gen["git"].get("files", []):
@@ -372,14 +217,15 @@ def generate(appset, tree, blob):
                         content = {}
                     params = dict(content) if go else flatten(content)
                     params.update(path_params(f, go))
-                    apps.append((f, render_appset_template(spec["template"], params, go)))
+                    srcs.append(f)
+                    params_list.append(params)
         elif "list" in gen:
             for el in gen["list"]["elements"]:
-                params = dict(el) if go else flatten(el)
-                apps.append(("list:%s" % json.dumps(el, sort_keys=True), render_appset_template(spec["template"], params, go)))
+                srcs.append("list:%s" % json.dumps(el, sort_keys=True))
+                params_list.append(dict(el) if go else flatten(el))
         else:
             fail("%s: generator simulated" % appset["metadata"]["name"], "unsupported generator %s" % list(gen))
-    return apps
+    return list(zip(srcs, render_appset_template(spec["template"], params_list, go)))
 
 
 # ------------------------------------------------- static checks
@@ -641,34 +487,28 @@ def git(gitdir, *args):
 
 
 def render_chart(chart_dir, name, values_text):
-    """[manifest] rendered for release NAME in namespace NAME with the values."""
-    if shutil.which("helm"):
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-            f.write(values_text)
-        try:
-            r = subprocess.run(["helm", "template", name, chart_dir, "--namespace", name, "-f", f.name],
-                               capture_output=True, text=True)
-        finally:
-            os.unlink(f.name)
-        if r.returncode != 0:
-            raise TemplateError("helm template: " + r.stderr)
-        return [d for d in yaml.safe_load_all(r.stdout) if d]
-    with open(os.path.join(chart_dir, "Chart.yaml")) as f:
-        chart = yaml.safe_load(f)
-    data = {"Values": yaml.safe_load(values_text) or {},
-            "Release": {"Name": name, "Namespace": name, "Service": "Helm", "IsInstall": True},
-            "Chart": {"Name": chart["name"], "Version": chart["version"], "AppVersion": chart.get("appVersion")}}
+    """[manifest] of `helm template NAME CHART_DIR -n NAME -f VALUES`, rendered
+    by tests/helm/render (Helm's engine: text/template, Sprig, Helm's own
+    functions), each manifest after its "# Source:" line."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(values_text)
+    try:
+        text = run_renderer(["chart", name, name, chart_dir, f.name])
+    finally:
+        os.unlink(f.name)
+    docs = re.split(r"(?m)^---\n", text)
+    if docs[0] != "" or any(not d.startswith("# Source: ") for d in docs[1:]):
+        raise TemplateError("render chart: not helm template's layout (\"---\", \"# Source:\" per manifest): %r" % text[:200])
     out = []
-    tdir = os.path.join(chart_dir, "templates")
-    for f in sorted(os.listdir(tdir)):
-        if f.startswith("_") or not f.endswith((".yaml", ".yml")):
-            continue
-        with open(os.path.join(tdir, f)) as fh:
-            text = go_render(fh.read(), data)
+    for d in docs[1:]:
+        src = d.split("\n", 1)[0][len("# Source: "):]
         try:
-            out.extend(d for d in yaml.safe_load_all(text) if d)
+            obj = yaml.safe_load(d)
         except yaml.YAMLError as e:
-            raise TemplateError("%s renders to invalid YAML: %s" % (f, e))
+            raise TemplateError("%s renders to invalid YAML: %s" % (src, e))
+        if not isinstance(obj, dict):
+            raise TemplateError("%s renders a manifest that is not a mapping: %r" % (src, obj))
+        out.append(obj)
     return out
 
 
@@ -742,7 +582,7 @@ def repo(gitdir):
                   "%s: a previewd.json with \"cluster\": \"edge-1\" sends a1 to cluster edge-1" % label, app["spec"]["destination"])
 
     # the charts, rendered for each folder's values as Argo CD would
-    how = "helm template" if shutil.which("helm") else "simulated helm template"
+    how = "tests/helm/render"
     for chart in ("helm-env", "helm-env-owned-namespace"):
         cdir = os.path.join(d, chart)
         for name in folders:
@@ -751,6 +591,9 @@ def repo(gitdir):
             except (TemplateError, yaml.YAMLError) as e:
                 fail("%s renders for %s (%s)" % (chart, name, how), e)
                 continue
+            bad = [o for o in objs if not (isinstance(o.get("apiVersion"), str) and isinstance(o.get("kind"), str) and
+                                           isinstance(o.get("metadata"), dict) and DNS_LABEL.match(str(o["metadata"].get("name"))))]
+            check(objs and not bad, "%s for %s: every manifest has apiVersion, kind and a DNS-label metadata.name" % (chart, name), bad)
             kinds = by_kind(objs)
             hosts = [r["host"] for i in kinds.get("Ingress", []) for r in i["spec"]["rules"]]
             check(hosts == ["%s.env.my" % name], "%s for %s (%s): Ingress host %s.env.my" % (chart, name, how, name), hosts)
