@@ -183,6 +183,10 @@ t_match 'PREVIEWD_ARGOCD_WEBHOOK_URL=http://\*\*\*@127\.0\.0\.1:3/api/webhook,ht
 out=$(env PREVIEWD_DATA_DIR="$T_TMP/data-check" PREVIEWD_GIT_URL="https://u:DEFAULTREPO-9i@git.example.com/r.git" \
     "$PREVIEWD_BIN" --check-config 2>&1)
 no_secret "--check-config, Argo CD's URL defaulting to Git's" "$out" DEFAULTREPO-9i
+out=$(env PREVIEWD_DATA_DIR="$T_TMP/data-check" PREVIEWD_GIT_URL="https://u:APPSETGIT-10j@git.example.com/r.git" \
+    PREVIEWD_ARGOCD_REPO_URL="https://u:APPSETREPO-11k@git.example.com/team/r.git" "$PREVIEWD_BIN" print-applicationset 2>&1)
+no_secret "print-applicationset" "$out" APPSETGIT-10j APPSETREPO-11k
+t_match 'repoURL: "https://git\.example\.com/team/r\.git"' "$out" "the ApplicationSet names the repository without credentials"
 
 # ---------------------------------------------------------------- 5
 # Secrets given as flags are gone from /proc/PID/cmdline once parsed.
