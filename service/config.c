@@ -362,8 +362,7 @@ int pv_config_load(struct pv_config *out, int argc, char **argv, int *want_help,
 			return error;
 	}
 	for (int a = 1; a < argc; a++) {
-		const char *arg = argv[a], *eq;
-		char *value = NULL;
+		char *arg = argv[a], *value = NULL, *eq;
 		char source[64];
 		size_t namelen;
 		size_t i;
@@ -391,7 +390,7 @@ int pv_config_load(struct pv_config *out, int argc, char **argv, int *want_help,
 		if (i == NSETTINGS)
 			return pv_error_set(PV_EINVAL, argv[a], "unknown option '%s' (see --help)", argv[a]);
 		if (eq)
-			value = argv[a] + (eq + 1 - argv[a]);
+			value = eq + 1;
 		else if (a + 1 < argc)
 			value = argv[++a];
 		else
@@ -437,7 +436,7 @@ static void dump_string(FILE *f, const char *env, const char *value)
 
 	if (shown)
 		pv_url_redact(shown, n, value);
-	fprintf(f, "%s=%s\n", env, shown ? shown : value && !strstr(value, "://") ? value : "");
+	fprintf(f, "%s=%s\n", env, shown ? shown : ""); /* out of memory: nothing rather than a secret */
 	free(shown);
 }
 

@@ -121,9 +121,11 @@ static int xfer_fail(const struct xfer *x, const char *what)
 	return pv_error_set(PV_ERROR, NULL, "%s", text);
 }
 
-/* libgit2 follows a redirect to another server by default, with the
- * credentials of the URL (seen: a 302 elsewhere got Authorization: Basic);
- * previewd talks to the configured server or fails */
+/* By default libgit2 follows a redirect of the first request to another
+ * server and asks for credentials there (seen: a 302 elsewhere got
+ * Authorization: Basic, on every retry).  NONE refuses another host; a
+ * redirect to another port of the same host it still follows, which the
+ * credential callback's check answers with nothing. */
 #define REDIRECTS GIT_REMOTE_REDIRECT_NONE
 
 static int lg_fetch(struct pv_pusher *p, struct pv_gitrepo *repo)
