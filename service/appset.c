@@ -6,17 +6,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "url.h"
+
 int pv_appset_print(const struct pv_config *cfg, struct pv_strbuf *out)
 {
 	char repo[1024], chart[512];
-	const char *slash = strrchr(cfg->env_dir, '/'), *scheme = strstr(cfg->git_url, "://"), *at;
+	const char *slash = strrchr(cfg->env_dir, '/');
 	const char *base = slash ? slash + 1 : cfg->env_dir;
 
-	/* the repository as Argo CD should know it: the configured URL, or the
-	 * Git URL without credentials */
-	snprintf(repo, sizeof(repo), "%s", cfg->argocd_repo_url && *cfg->argocd_repo_url ? cfg->argocd_repo_url : cfg->git_url);
-	if (scheme && (at = strchr(scheme + 3, '@')) != NULL && strcmp(repo, cfg->git_url) == 0)
-		snprintf(repo, sizeof(repo), "%.*s%s", (int)(scheme + 3 - cfg->git_url), cfg->git_url, at + 1);
+	/* the repository as Argo CD should know it, without credentials: Argo
+	 * CD keeps those in its own repository secrets */
+	pv_url_strip_userinfo(repo, sizeof(repo), cfg->argocd_repo_url && *cfg->argocd_repo_url ? cfg->argocd_repo_url : cfg->git_url);
 	snprintf(chart, sizeof(chart), "%.*s", slash ? (int)(slash - cfg->env_dir) : 1, slash ? cfg->env_dir : ".");
 	return pv_strbuf_printf(out,
 		"# The ApplicationSet matching this previewd's configuration\n"

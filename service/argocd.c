@@ -18,6 +18,7 @@
 #include "store.h"
 #include "strbuf.h"
 #include "timefmt.h"
+#include "url.h"
 #include "worker.h"
 
 #define WEBHOOK_ATTEMPTS 3
@@ -40,21 +41,6 @@ struct pv_argocd {
 	struct pv_argocd_status status;
 };
 
-/* Strip "user:password@" from a URL: Argo CD matches on the repository, and
- * credentials must never leave previewd. */
-static void public_url(char *out, size_t len, const char *url)
-{
-	const char *scheme = strstr(url, "://"), *at, *slash;
-
-	snprintf(out, len, "%s", url);
-	if (!scheme)
-		return;
-	at = strchr(scheme + 3, '@');
-	slash = strchr(scheme + 3, '/');
-	if (at && (!slash || at < slash))
-		snprintf(out, len, "%.*s%s", (int)(scheme + 3 - url), url, at + 1);
-}
-
 char *pv_argocd_push_payload(const struct pv_config *cfg, const char *before, const char *after, const json_t *changes)
 {
 	char repo[1024], ref[300], name[256];
@@ -62,7 +48,8 @@ char *pv_argocd_push_payload(const struct pv_config *cfg, const char *before, co
 	json_t *commit, *doc;
 	char *s;
 
-	public_url(repo, sizeof(repo), cfg->argocd_repo_url);
+	/* Argo CD matches on the repository; the credentials are not its */
+	pv_url_strip_userinfo(repo, sizeof(repo), cfg->argocd_repo_url);
 	snprintf(ref, sizeof(ref), "refs/heads/%s", cfg->git_branch);
 	slash = strrchr(repo, '/');
 	snprintf(name, sizeof(name), "%s", slash ? slash + 1 : repo);
@@ -173,11 +160,15 @@ static int exchange(struct pv_argocd *a, const char *url, const char *body, stru
 	curl_easy_setopt(a->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(a->curl, CURLOPT_USERAGENT, "previewd/" PREVIEWD_VERSION);
 	curl_easy_setopt(a->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* the token and the URL's credentials are for the configured server:
+	 * a redirect is an answer that is not 2xx, never followed */
+	curl_easy_setopt(a->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(a->curl, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	curl_easy_setopt(a->curl, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(a->curl, CURLOPT_WRITEDATA, response);
 	rc = curl_easy_perform(a->curl);
 	/* errors name the URL without any credentials in it */
-	public_url(shown, sizeof(shown), url);
+	pv_url_redact(shown, sizeof(shown), url);
 	if (rc != CURLE_OK)
 		return pv_error_set(PV_EUNAVAIL, NULL, "%s: %s", shown, curl_easy_strerror(rc));
 	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);

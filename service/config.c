@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "url.h"
 #include "valid.h"
 
 enum kind { K_STRING, K_SECRET, K_DURATION, K_INT, K_LIST, K_LOGLEVEL, K_BOOL };
@@ -361,7 +362,7 @@ int pv_config_load(struct pv_config *out, int argc, char **argv, int *want_help,
 			return error;
 	}
 	for (int a = 1; a < argc; a++) {
-		const char *arg = argv[a], *value = NULL, *eq;
+		char *arg = argv[a], *value = NULL, *eq;
 		char source[64];
 		size_t namelen;
 		size_t i;
@@ -397,7 +398,12 @@ int pv_config_load(struct pv_config *out, int argc, char **argv, int *want_help,
 		/* errors name the flag as written without its value, whichever
 		 * form (--flag=value, --flag value) was used */
 		snprintf(source, sizeof(source), "--%s", settings[i].flag);
-		if ((error = apply(out, &settings[i], value, source)) < 0)
+		error = apply(out, &settings[i], value, source);
+		/* every local user reads /proc/PID/cmdline: a secret given as a
+		 * flag is overwritten there once it is copied */
+		if (settings[i].kind == K_SECRET)
+			memset(value, '*', strlen(value));
+		if (error < 0)
 			return error;
 	}
 	return derive(out);
@@ -421,6 +427,19 @@ void pv_config_dispose(struct pv_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
+/* URLs carry credentials in their userinfo (https://user:TOKEN@host/...):
+ * every string is shown with them redacted */
+static void dump_string(FILE *f, const char *env, const char *value)
+{
+	size_t n = value ? 2 * strlen(value) + 8 : 0; /* each redaction adds at most 2 bytes */
+	char *shown = n ? malloc(n) : NULL;
+
+	if (shown)
+		pv_url_redact(shown, n, value);
+	fprintf(f, "%s=%s\n", env, shown ? shown : ""); /* out of memory: nothing rather than a secret */
+	free(shown);
+}
+
 void pv_config_dump(const struct pv_config *cfg, FILE *f)
 {
 	const char *base = (const char *)cfg;
@@ -429,7 +448,7 @@ void pv_config_dump(const struct pv_config *cfg, FILE *f)
 		const struct setting *s = &settings[i];
 		switch (s->kind) {
 		case K_STRING:
-			fprintf(f, "%s=%s\n", s->env, *(char *const *)(base + s->offset) ? *(char *const *)(base + s->offset) : "");
+			dump_string(f, s->env, *(char *const *)(base + s->offset));
 			break;
 		case K_SECRET:
 			fprintf(f, "%s=%s\n", s->env, *(char *const *)(base + s->offset) ? "(set, redacted)" : "");

@@ -5,7 +5,9 @@
  * The main thread fills a struct pv_config once at start-up; afterwards it is
  * read-only and every thread may read it without locking.  Secrets
  * (git_password) are held here and nowhere else; pv_config_dump() prints
- * them redacted.
+ * them redacted, and the userinfo of every URL too.  A secret given as a
+ * flag is overwritten in argv once copied, so that /proc/PID/cmdline does
+ * not show it.
  */
 #ifndef PV_CONFIG_H
 #define PV_CONFIG_H
@@ -88,7 +90,8 @@ struct pv_config {
  * Fill *out from the environment (envp-style lookups via getenv) and argv.
  * On error returns PV_EINVAL with a message naming the variable or flag.
  * out is zeroed first; free with pv_config_dispose().
- * Sets *want_help and *want_version when those flags are given.
+ * Sets *want_help and *want_version when those flags are given.  The
+ * values of secret flags (--git-password ...) are overwritten in argv.
  */
 int pv_config_load(struct pv_config *out, int argc, char **argv, int *want_help, int *want_version) PV_WARN_UNUSED;
 

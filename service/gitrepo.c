@@ -15,20 +15,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "array.h"
 #include "embed.h"
 #include "log.h"
+#include "url.h"
 
 #define REPACK_PACKS 32 /* packs written since the last repack that trigger one */
 
+/* libgit2 names the remote in some of its messages, userinfo and all: the
+ * text is redacted before it reaches the error slot, which /readyz and
+ * git.error answer */
 int pv_git_fail(const char *what)
 {
 	const git_error *e = git_error_last();
+	char text[sizeof(pv_error_last()->message)];
 
-	return pv_error_set(PV_ERROR, NULL, "%s: %s", what, e && e->message ? e->message : "unknown libgit2 error");
+	snprintf(text, sizeof(text), "%s: %s", what, e && e->message ? e->message : "unknown libgit2 error");
+	pv_url_redact_inplace(text, sizeof(text));
+	return pv_error_set(PV_ERROR, NULL, "%s", text);
 }
 
 static int oom(void)
@@ -289,27 +297,47 @@ static int tip_readable(git_repository *repo, const git_oid *id)
 	return ok;
 }
 
+/*
+ * The URL libgit2 gets: over http(s) without its userinfo, which pusher.c's
+ * credential callback hands out instead, to the configured server only.
+ * libgit2 would send a URL's credentials itself, and the clone's config
+ * would keep the password on disk.  ssh:// keeps its user: libgit2's SSH
+ * transport logs in as that user.
+ */
+void pv_gitrepo_remote_url(char *out, size_t len, const char *url)
+{
+	if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)
+		pv_url_strip_userinfo(out, len, url);
+	else
+		snprintf(out, len, "%s", url);
+}
+
 static int open_remote(struct pv_gitrepo *r)
 {
 	const struct pv_config *cfg = r->cfg;
-	char fetchspec[512], ref[300];
+	char fetchspec[512], ref[300], url[4096], was[4096];
 	int error = git_remote_lookup(&r->remote, r->repo, "origin");
 
 	snprintf(fetchspec, sizeof(fetchspec), "+refs/heads/%s:refs/remotes/origin/%s", cfg->git_branch, cfg->git_branch);
+	pv_gitrepo_remote_url(url, sizeof(url), cfg->git_url);
 	if (error == GIT_ENOTFOUND) {
-		if (git_remote_create_with_fetchspec(&r->remote, r->repo, "origin", cfg->git_url, fetchspec) < 0)
+		if (git_remote_create_with_fetchspec(&r->remote, r->repo, "origin", url, fetchspec) < 0)
 			return pv_git_fail("configuring the remote");
 	} else if (error < 0) {
 		return pv_git_fail("reading the remote");
-	} else if (strcmp(git_remote_url(r->remote), cfg->git_url) != 0) {
-		/* the configured URL wins; what we knew of the old remote is void */
+	} else if (strcmp(git_remote_url(r->remote), url) != 0) {
+		/* the configured URL wins; what we knew of the old remote is void,
+		 * unless only its credentials changed (a clone of an earlier
+		 * version, which kept them in the URL) */
+		pv_gitrepo_remote_url(was, sizeof(was), git_remote_url(r->remote));
 		git_remote_free(r->remote);
 		r->remote = NULL;
-		if (git_remote_set_url(r->repo, "origin", cfg->git_url) < 0 ||
+		if (git_remote_set_url(r->repo, "origin", url) < 0 ||
 		    git_remote_lookup(&r->remote, r->repo, "origin") < 0)
 			return pv_git_fail("updating the remote URL");
 		tracking_ref(ref, sizeof(ref), cfg);
-		delete_ref(r->repo, ref);
+		if (strcmp(was, url) != 0)
+			delete_ref(r->repo, ref);
 	}
 	return 0;
 }

@@ -62,8 +62,14 @@ struct pv_gitrepo {
 	long long commits_since_repack;
 };
 
-/* libgit2's last error as a pv_error: "what: message".  Returns PV_ERROR. */
+/* libgit2's last error as a pv_error: "what: message", the userinfo of any
+ * URL in it redacted (url.h).  Returns PV_ERROR. */
 int pv_git_fail(const char *what);
+
+/* The URL the clone's remote gets for the configured url: over http(s)
+ * without its userinfo (the credential callback sends that, to this server
+ * only). */
+void pv_gitrepo_remote_url(char *out, size_t len, const char *url);
 
 /* Create the embedded default remote, DATA_DIR/gitops.git, seeded with the
  * example chart, unless it exists. */

@@ -52,6 +52,7 @@
 #include "reaper.h"
 #include "recover.h"
 #include "store.h"
+#include "url.h"
 
 #ifndef PREVIEWD_VERSION
 #define PREVIEWD_VERSION "0.1.0"
@@ -354,8 +355,12 @@ int main(int argc, char **argv)
 		log_error("%s", pv_error_last()->message);
 		goto out;
 	}
-	log_info("previewd %s listening on %s:%u, GitOps repository %s branch %s, env folder %s/",
-		PREVIEWD_VERSION, cfg.listen_host, pv_http_port(http), cfg.git_url, cfg.git_branch, cfg.env_dir);
+	{
+		char repo[1024];
+		pv_url_redact(repo, sizeof(repo), cfg.git_url);
+		log_info("previewd %s listening on %s:%u, GitOps repository %s branch %s, env folder %s/",
+			PREVIEWD_VERSION, cfg.listen_host, pv_http_port(http), repo, cfg.git_branch, cfg.env_dir);
+	}
 
 	while (sigwait(&signals, &sig) == 0 && sig != SIGINT && sig != SIGTERM)
 		;

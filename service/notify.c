@@ -189,6 +189,10 @@ static int deliver(struct pv_notify *n, const struct pv_outbox *ob)
 	curl_easy_setopt(n->curl, CURLOPT_USERAGENT, "previewd/" PREVIEWD_VERSION);
 	curl_easy_setopt(n->curl, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(n->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* the signature and the URL's credentials are the receiver's: a
+	 * redirect is a failed delivery, never followed elsewhere */
+	curl_easy_setopt(n->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(n->curl, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	rc = curl_easy_perform(n->curl);
 	if (rc != CURLE_OK)
 		error = pv_error_set(PV_EUNAVAIL, NULL, "%s", curl_easy_strerror(rc));

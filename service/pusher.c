@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "gitstream.h"
+#include "url.h"
 
 #define STREAM_TIMEOUT_S 60 /* a silent server fails the round after this long */
 
@@ -17,6 +18,7 @@ struct xfer {
 	const struct pv_config *cfg;
 	int cred_calls;
 	const char *cred_error;  /* why the credential callback gave up */
+	char refused_url[300];   /* the server asking for credentials it does not get */
 	int rejected;
 	char reject_msg[256];
 };
@@ -26,30 +28,50 @@ static int cred_cb(git_credential **out, const char *url, const char *user_from_
 {
 	struct xfer *x = payload;
 	const struct pv_config *cfg = x->cfg;
-	/* the user written in the URL wins: over SSH libgit2 refuses a second,
-	 * different name for the same connection */
-	const char *user = user_from_url && *user_from_url ? user_from_url
-			 : cfg->git_username && *cfg->git_username ? cfg->git_username : "git";
+	char url_user[256], url_pass[256];
+	const char *user, *password;
+	int error;
 
-	(void)url;
+	/* the credentials are the configured server's: a server a redirect
+	 * leads to gets none, whatever it answers */
+	if (!pv_url_same_server(url, cfg->git_url)) {
+		pv_url_redact(x->refused_url, sizeof(x->refused_url), url ? url : "(no URL)");
+		x->cred_error = "credentials refused to a server other than PREVIEWD_GIT_URL's";
+		return GIT_EAUTH;
+	}
+	/* over http(s) libgit2 gets the URL without its userinfo
+	 * (pv_gitrepo_remote_url): it is read here.  The user written in the
+	 * URL wins: over SSH libgit2 refuses a second, different name for the
+	 * same connection. */
+	pv_url_userinfo(cfg->git_url, url_user, sizeof(url_user), url_pass, sizeof(url_pass), NULL, 0);
+	user = user_from_url && *user_from_url ? user_from_url
+	       : *url_user			? url_user
+	       : cfg->git_username && *cfg->git_username ? cfg->git_username : "git";
+	password = *url_pass ? url_pass : cfg->git_password;
 	/* over SSH without a user in the URL, libgit2 first asks for the user
 	 * name alone; that is not an attempt to authenticate */
-	if (allowed == GIT_CREDENTIAL_USERNAME)
-		return git_credential_username_new(out, user);
+	if (allowed == GIT_CREDENTIAL_USERNAME) {
+		error = git_credential_username_new(out, user);
+		goto out;
+	}
 	/* libgit2 asks again after every refusal: one try, then give up */
 	if (x->cred_calls++ > 0) {
 		x->cred_error = "the Git server refused previewd's credentials";
-		return GIT_EAUTH;
-	}
-	if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && cfg->git_password)
-		return git_credential_userpass_plaintext_new(out, user, cfg->git_password);
-	if ((allowed & GIT_CREDENTIAL_SSH_KEY) && cfg->git_ssh_key)
-		return git_credential_ssh_key_new(out, user, cfg->git_ssh_pubkey, cfg->git_ssh_key,
+		error = GIT_EAUTH;
+	} else if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && password) {
+		error = git_credential_userpass_plaintext_new(out, user, password);
+	} else if ((allowed & GIT_CREDENTIAL_SSH_KEY) && cfg->git_ssh_key) {
+		error = git_credential_ssh_key_new(out, user, cfg->git_ssh_pubkey, cfg->git_ssh_key,
 			cfg->git_ssh_passphrase);
-	if (allowed & GIT_CREDENTIAL_USERNAME)
-		return git_credential_username_new(out, user);
-	x->cred_error = "the Git server wants credentials and none are configured";
-	return GIT_EAUTH;
+	} else if (allowed & GIT_CREDENTIAL_USERNAME) {
+		error = git_credential_username_new(out, user);
+	} else {
+		x->cred_error = "the Git server wants credentials and none are configured";
+		error = GIT_EAUTH;
+	}
+out:
+	memset(url_pass, 0, sizeof(url_pass));
+	return error;
 }
 
 static int push_ref_cb(const char *refname, const char *status, void *payload)
@@ -72,13 +94,39 @@ static void fill_callbacks(git_remote_callbacks *cb, struct xfer *x)
 	cb->payload = x;
 }
 
-/* "what: why" from the callbacks or from libgit2 */
+/*
+ * "what: why" from the callbacks or from libgit2.  pv_git_fail redacts the
+ * userinfo of URLs; what a transport may quote of a secret outside a URL
+ * goes here, where the secrets are known.
+ */
 static int xfer_fail(const struct xfer *x, const char *what)
 {
-	if (x->cred_error)
-		return pv_error_set(PV_ERROR, NULL, "%s: %s", what, x->cred_error);
-	return pv_git_fail(what);
+	const struct pv_config *cfg = x->cfg;
+	char text[sizeof(pv_error_last()->message)], pass[256], raw[256];
+
+	if (x->cred_error && x->refused_url[0])
+		pv_error_set(PV_ERROR, NULL, "%s: %s (%s)", what, x->cred_error, x->refused_url);
+	else if (x->cred_error)
+		pv_error_set(PV_ERROR, NULL, "%s: %s", what, x->cred_error);
+	else
+		(void)pv_git_fail(what);
+	snprintf(text, sizeof(text), "%s", pv_error_last()->message);
+	pv_url_userinfo(cfg->git_url, NULL, 0, pass, sizeof(pass), raw, sizeof(raw));
+	pv_url_redact_secret(text, raw);
+	pv_url_redact_secret(text, pass);
+	pv_url_redact_secret(text, cfg->git_password);
+	pv_url_redact_secret(text, cfg->git_ssh_passphrase);
+	memset(pass, 0, sizeof(pass));
+	memset(raw, 0, sizeof(raw));
+	return pv_error_set(PV_ERROR, NULL, "%s", text);
 }
+
+/* By default libgit2 follows a redirect of the first request to another
+ * server and asks for credentials there (seen: a 302 elsewhere got
+ * Authorization: Basic, on every retry).  NONE refuses another host; a
+ * redirect to another port of the same host it still follows, which the
+ * credential callback's check answers with nothing. */
+#define REDIRECTS GIT_REMOTE_REDIRECT_NONE
 
 static int lg_fetch(struct pv_pusher *p, struct pv_gitrepo *repo)
 {
@@ -89,6 +137,7 @@ static int lg_fetch(struct pv_pusher *p, struct pv_gitrepo *repo)
 	fill_callbacks(&opts.callbacks, &x);
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	opts.prune = GIT_FETCH_NO_PRUNE;
+	opts.follow_redirects = REDIRECTS;
 	if (git_remote_fetch(repo->remote, NULL, &opts, NULL) < 0)
 		return xfer_fail(&x, "fetch");
 	return pv_gitrepo_read_tracking(repo);
@@ -102,7 +151,7 @@ static enum pv_push_result lg_push(struct pv_pusher *p, struct pv_gitrepo *repo,
 	char local[300], spec[700], *specs[1];
 	git_strarray refspecs = { specs, 1 };
 	git_reference *ref = NULL;
-	char what[600];
+	char what[600], shown[512];
 	int error;
 
 	/* libgit2 finds both itself: it asks the server for its tip and packs
@@ -121,6 +170,7 @@ static enum pv_push_result lg_push(struct pv_pusher *p, struct pv_gitrepo *repo,
 	snprintf(spec, sizeof(spec), "%s:%s", local, local); /* no '+': never force */
 	specs[0] = spec;
 	fill_callbacks(&opts.callbacks, &x);
+	opts.follow_redirects = REDIRECTS;
 	/* libgit2 finds what to send by reading every folder tree of the old
 	 * commit and of the new one.  Cached, those trees stay resident: at
 	 * 10,000 environments peak RSS was 39.4 MiB with the cache and 30.8
@@ -134,7 +184,8 @@ static enum pv_push_result lg_push(struct pv_pusher *p, struct pv_gitrepo *repo,
 		return PV_PUSH_REJECTED;
 	}
 	if (error < 0) {
-		snprintf(what, sizeof(what), "push to %s failed", p->cfg->git_url);
+		pv_url_redact(shown, sizeof(shown), p->cfg->git_url);
+		snprintf(what, sizeof(what), "push to %s failed", shown);
 		(void)xfer_fail(&x, what);
 		return PV_PUSH_FAILED;
 	}

@@ -31,7 +31,11 @@
  * Credentials come from the configuration through libgit2's callback, after
  * the server asks: sending them up front as a custom header would save that
  * round trip, but libgit2 1.5 leaks its copy of custom headers when a fetch
- * or push fails.
+ * or push fails.  They go to PREVIEWD_GIT_URL's server only: fetch and push
+ * follow no redirect to another server (libgit2 would take the URL's
+ * credentials along), and the callback refuses a request from any other
+ * server (url.h's pv_url_same_server).  A failure's reason has every
+ * configured secret redacted, as /readyz and git.error show it.
  *
  * The Git writer thread uses a pusher, or `previewd recover` on the main
  * thread; one thread at a time.
