@@ -23,7 +23,6 @@
 #include "planner.h"
 #include "pusher.h"
 #include "snapshot.h"
-#include "strbuf.h"
 #include "store.h"
 #include "values.h"
 #include "worker.h"
@@ -146,9 +145,11 @@ struct drift_row {
 	enum pv_drift_change change;
 };
 
+/* The rows to act on: those that differ, and all after a rewrite. */
 struct drift_scan {
 	git_repository *repo;
 	const git_tree *env;
+	int rewritten;
 	struct drift_row *v;
 	size_t n, cap;
 };
@@ -156,17 +157,18 @@ struct drift_scan {
 static int scan_row(const struct pv_env_pushed *row, void *payload)
 {
 	struct drift_scan *d = payload;
-	struct drift_row *r;
+	struct drift_row r;
 	int error;
 
+	r.p = *row;
+	if ((error = pv_drift_folder_read(&r.f, d->repo, d->env, row->name)) < 0)
+		return error;
+	r.change = pv_drift_compare(&r.f, row->values_oid, row->meta_oid);
+	if (r.change == PV_DRIFT_NONE && !d->rewritten)
+		return 0;
 	if ((error = pv_array_reserve(&d->v, &d->cap, d->n + 1, sizeof(*d->v))) < 0)
 		return error;
-	r = &d->v[d->n];
-	r->p = *row;
-	if ((error = pv_drift_folder_read(&r->f, d->repo, d->env, row->name)) < 0)
-		return error;
-	r->change = pv_drift_compare(&r->f, row->values_oid, row->meta_oid);
-	d->n++;
+	d->v[d->n++] = r;
 	return 0;
 }
 
@@ -182,15 +184,15 @@ static char *adoptable_values(struct pv_gitops *g, const struct drift_row *r, ch
 
 	if (git_blob_lookup(&blob, g->repo->repo, &r->f.values) < 0) {
 		(void)pv_git_fail("reading values.yaml");
-		goto fail;
+		goto out;
 	}
 	if (pv_values_from_yaml(&parsed, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob)) < 0 ||
 	    pv_values_check(parsed, DRIFT_VALUES_MAX_DEPTH) < 0 ||
 	    pv_values_render(&yaml, &yaml_len, &normalized, parsed, (size_t)g->cfg->max_values_bytes) < 0)
-		goto fail;
+		goto out;
 	if (!(out = json_dumps(normalized, JSON_COMPACT | JSON_PRESERVE_ORDER)))
-		pv_error_set(PV_ERROR, NULL, "out of memory");
-fail:
+		(void)pv_error_set(PV_ERROR, NULL, "out of memory");
+out:
 	if (!out)
 		snprintf(why, why_len, "%s", pv_error_last()->message);
 	free(yaml);
@@ -269,7 +271,9 @@ out:
 }
 
 /* Compare every active environment's folder on the tip with what previewd
- * pushed (drift.h), before the tip last compared. */
+ * pushed (drift.h), and act on what differs.  g->checked is the tip of the
+ * last comparison (at start, the last run's tip): the new tip not
+ * descending from it is a history rewrite. */
 static int check_drift(struct pv_gitops *g)
 {
 	struct drift_scan d = { 0 };
@@ -279,6 +283,7 @@ static int check_drift(struct pv_gitops *g)
 	int64_t now = (int64_t)time(NULL);
 	unsigned int drifts = 0;
 	int rewritten = 0, counted, error;
+	size_t i;
 
 	if (!git_oid_is_zero(&g->checked)) {
 		pv_drift_rewritten(g->repo->repo, &g->checked, &g->repo->tip, &rewritten);
@@ -289,10 +294,14 @@ static int check_drift(struct pv_gitops *g)
 		log_warn("gitops: the branch was rewritten: %.12s does not descend from %.12s", tip, before);
 	if ((error = pv_gitrepo_tip_trees(g->repo, &c, &root, &env)) < 0)
 		goto out;
-	d = (struct drift_scan){ g->repo->repo, env, NULL, 0, 0 };
-	if ((error = pv_store_drift_rows(g->store, scan_row, &d)) < 0 || (error = pv_store_begin(g->store)) < 0)
+	d = (struct drift_scan){ g->repo->repo, env, rewritten, NULL, 0, 0 };
+	if ((error = pv_store_drift_rows(g->store, scan_row, &d)) < 0)
 		goto out;
-	for (size_t i = 0; i < d.n; i++) {
+	if (d.n == 0)  /* the usual case: nothing to write */
+		goto done;
+	if ((error = pv_store_begin(g->store)) < 0)
+		goto out;
+	for (i = 0; i < d.n; i++) {
 		if ((error = drift_act(g, &d.v[i], tip, before, rewritten, now, &counted)) < 0) {
 			pv_store_rollback(g->store);
 			goto out;
@@ -301,6 +310,7 @@ static int check_drift(struct pv_gitops *g)
 	}
 	if ((error = pv_store_commit(g->store)) < 0)
 		goto out;
+done:
 	g->checked = g->repo->tip;
 	g->checked_valid = 1;
 	pthread_mutex_lock(&g->lock);
