@@ -15,7 +15,7 @@
 #
 #   bash tests/integration/test_drift.sh        (KEEP_TMP=1 keeps the logs)
 #
-# shellcheck disable=SC2317  # helpers below are run through t_eventually
+# shellcheck disable=SC2317,SC2016  # helpers run through t_eventually; jq programs in single quotes
 # shellcheck source=tests/lib/harness.sh disable=SC1091
 . "$(dirname "$0")/../lib/harness.sh"
 
@@ -65,6 +65,12 @@ metric_at_least() { local n; n=$(drift_metric "$2"); [ -n "$n" ] && [ "$n" -ge "
 outbox_at_least() { [ "$(outbox_drifts "$2")" -ge "$1" ]; }
 value_is() { [ "$(jq_of "$(curl -s "$PV_URL/v1/environments/$1")" "$2")" = "$3" ]; }
 
+# create OWNER NAME: create environment NAME on $PV_URL, pushed (201).
+create() {
+	http POST "$PV_URL/v1/environments" "{\"owner\":\"$1\",\"name\":\"$2\"}"
+	t_eq 201 "$HTTP_STATUS" "$2 created and pushed"
+}
+
 # ---------------------------------------------------------------- start-up
 t_begin "start-up: a receiver and two previewd instances polling every second"
 LOG=$T_TMP/hooks.jsonl
@@ -82,13 +88,9 @@ t_ok "both instances are up" true
 # ---------------------------------------------------------------- R: restore
 t_begin "R: a folder deleted by hand comes back"
 PV_URL=$R_URL G=$R_DATA/gitops.git DB=$R_DATA/previewd.db
-for n in hand edit; do
-	http POST "$PV_URL/v1/environments" "{\"owner\":\"rita\",\"name\":\"$n\"}"
-	t_eq 201 "$HTTP_STATUS" "$n created and pushed"
-done
+for n in hand edit; do create rita "$n"; done
 BEFORE_RESET=$(head_commit)
-http POST "$PV_URL/v1/environments" '{"owner":"rita","name":"rewound"}'
-t_eq 201 "$HTTP_STATUS" "rewound created and pushed"
+create rita rewound
 t_ok "person removes env/hand and pushes" person "remove hand" 'git rm -rq env/hand'
 t_eventually "$WAIT" "env/hand is back on main" has_folder hand
 t_eventually "$WAIT" "the history of hand has drift: deleted, restored" drift_event hand deleted restored
@@ -125,10 +127,7 @@ t_eventually "$WAIT" "the receiver got a drift notification" grep -q '"x-preview
 # ---------------------------------------------------------------- A: accept
 t_begin "A: a folder deleted by hand deletes the record"
 PV_URL=$A_URL G=$A_DATA/gitops.git DB=$A_DATA/previewd.db
-for n in gone edited; do
-	http POST "$PV_URL/v1/environments" "{\"owner\":\"hugo\",\"name\":\"$n\"}"
-	t_eq 201 "$HTTP_STATUS" "$n created and pushed"
-done
+for n in gone edited; do create hugo "$n"; done
 t_ok "person removes env/gone and pushes" person "remove gone" 'git rm -rq env/gone'
 t_eventually "$WAIT" "gone becomes deleted" env_status_is gone deleted
 t_ok "the history of gone has drift: deleted, accepted" drift_event gone deleted accepted
@@ -150,8 +149,7 @@ t_eq "$PERSON_BLOB" "$(values_blob edited)" "the person's values.yaml is left as
 
 t_begin "A: a branch reset to an older commit deletes what it lost"
 BEFORE_RESET=$(head_commit)
-http POST "$PV_URL/v1/environments" '{"owner":"hugo","name":"rewound"}'
-t_eq 201 "$HTTP_STATUS" "rewound created and pushed"
+create hugo rewound
 t_ok "the server's main is reset to before rewound" g update-ref refs/heads/main "$BEFORE_RESET"
 t_eventually "$WAIT" "rewound becomes deleted" env_status_is rewound deleted
 t_ok "the history of rewound has drift: deleted, accepted" drift_event rewound deleted accepted

@@ -184,23 +184,34 @@ static void folder_read_reports_entry_ids(void **state)
 
 static void decisions_by_mode(void **state)
 {
+	static const struct {
+		enum pv_drift_change change;
+		enum pv_drift_mode mode;
+		int dirty;
+		enum pv_drift_action want;
+	} cases[] = {
+		/* restore: every drift makes the row dirty */
+		{ PV_DRIFT_NONE, PV_DRIFT_RESTORE, 0, PV_DRIFT_KEEP },
+		{ PV_DRIFT_BASELINE, PV_DRIFT_RESTORE, 0, PV_DRIFT_TAKE_BASELINE },
+		{ PV_DRIFT_DELETED, PV_DRIFT_RESTORE, 0, PV_DRIFT_DO_RESTORE },
+		{ PV_DRIFT_DISOWNED, PV_DRIFT_RESTORE, 0, PV_DRIFT_DO_RESTORE },
+		{ PV_DRIFT_VALUES, PV_DRIFT_RESTORE, 0, PV_DRIFT_DO_RESTORE },
+		{ PV_DRIFT_FILES, PV_DRIFT_RESTORE, 0, PV_DRIFT_DO_RESTORE },
+		/* accept: the outside change goes into the record ... */
+		{ PV_DRIFT_NONE, PV_DRIFT_ACCEPT, 0, PV_DRIFT_KEEP },
+		{ PV_DRIFT_BASELINE, PV_DRIFT_ACCEPT, 0, PV_DRIFT_TAKE_BASELINE },
+		{ PV_DRIFT_DELETED, PV_DRIFT_ACCEPT, 0, PV_DRIFT_DO_DELETE },
+		{ PV_DRIFT_DISOWNED, PV_DRIFT_ACCEPT, 0, PV_DRIFT_DO_DELETE },
+		{ PV_DRIFT_VALUES, PV_DRIFT_ACCEPT, 0, PV_DRIFT_DO_ADOPT },
+		/* ... but previewd's marker is put back, and a request still to push wins */
+		{ PV_DRIFT_FILES, PV_DRIFT_ACCEPT, 0, PV_DRIFT_DO_RESTORE },
+		{ PV_DRIFT_DELETED, PV_DRIFT_ACCEPT, 1, PV_DRIFT_DO_RESTORE },
+		{ PV_DRIFT_VALUES, PV_DRIFT_ACCEPT, 1, PV_DRIFT_DO_RESTORE },
+	};
+
 	(void)state;
-	/* restore: every drift makes the row dirty */
-	assert_int_equal(pv_drift_decide(PV_DRIFT_NONE, PV_DRIFT_RESTORE, 0), PV_DRIFT_KEEP);
-	assert_int_equal(pv_drift_decide(PV_DRIFT_BASELINE, PV_DRIFT_RESTORE, 0), PV_DRIFT_TAKE_BASELINE);
-	assert_int_equal(pv_drift_decide(PV_DRIFT_DELETED, PV_DRIFT_RESTORE, 0), PV_DRIFT_DO_RESTORE);
-	assert_int_equal(pv_drift_decide(PV_DRIFT_DISOWNED, PV_DRIFT_RESTORE, 0), PV_DRIFT_DO_RESTORE);
-	assert_int_equal(pv_drift_decide(PV_DRIFT_VALUES, PV_DRIFT_RESTORE, 0), PV_DRIFT_DO_RESTORE);
-	assert_int_equal(pv_drift_decide(PV_DRIFT_FILES, PV_DRIFT_RESTORE, 0), PV_DRIFT_DO_RESTORE);
-	/* accept: the outside change goes into the record ... */
-	assert_int_equal(pv_drift_decide(PV_DRIFT_DELETED, PV_DRIFT_ACCEPT, 0), PV_DRIFT_DO_DELETE);
-	assert_int_equal(pv_drift_decide(PV_DRIFT_DISOWNED, PV_DRIFT_ACCEPT, 0), PV_DRIFT_DO_DELETE);
-	assert_int_equal(pv_drift_decide(PV_DRIFT_VALUES, PV_DRIFT_ACCEPT, 0), PV_DRIFT_DO_ADOPT);
-	assert_int_equal(pv_drift_decide(PV_DRIFT_BASELINE, PV_DRIFT_ACCEPT, 0), PV_DRIFT_TAKE_BASELINE);
-	/* ... but previewd's marker is put back, and a request still to push wins */
-	assert_int_equal(pv_drift_decide(PV_DRIFT_FILES, PV_DRIFT_ACCEPT, 0), PV_DRIFT_DO_RESTORE);
-	assert_int_equal(pv_drift_decide(PV_DRIFT_DELETED, PV_DRIFT_ACCEPT, 1), PV_DRIFT_DO_RESTORE);
-	assert_int_equal(pv_drift_decide(PV_DRIFT_VALUES, PV_DRIFT_ACCEPT, 1), PV_DRIFT_DO_RESTORE);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(pv_drift_decide(cases[i].change, cases[i].mode, cases[i].dirty), cases[i].want);
 	assert_string_equal(pv_drift_change_name(PV_DRIFT_DELETED), "deleted");
 	assert_string_equal(pv_drift_change_name(PV_DRIFT_VALUES), "values");
 	assert_string_equal(pv_drift_change_name(PV_DRIFT_NONE), "");
