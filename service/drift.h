@@ -24,7 +24,10 @@
  * record's values).  Some changes are restored in either mode: an edited or
  * removed previewd.json or a removed values.yaml (previewd's own files: an
  * edit to the marker is not a change of the environment), and any drift of
- * a row with a request still to push (the API's newer request wins).
+ * a row with a request still to push (the API's newer request wins).  A
+ * folder left with values.yaml but no previewd.json is people's now: the
+ * restoring round refuses it like any of their folders, and the row fails
+ * with that reason.
  *
  * Pure but for pv_drift_folder_read and pv_drift_rewritten, which read the
  * repository they are given; the Git writer thread calls all of it

@@ -202,6 +202,30 @@ out:
 	return out;
 }
 
+/* Whether r's folder holds exactly what the next round would write for env
+ * (a row still dirty because previewd stopped between a push and its
+ * record): then nothing changed outside previewd. */
+static int holds_desired(const struct drift_row *r, const struct pv_env *env)
+{
+	char want[2][GIT_OID_HEXSZ + 1], got[2][GIT_OID_HEXSZ + 1];
+	json_t *values = json_loads(env->values_json, 0, NULL);
+	char *yaml = NULL, *meta = NULL;
+	size_t len = 0;
+	int same = 0;
+
+	if (r->f.has_values && r->f.has_meta && values && pv_values_to_yaml(&yaml, &len, values) == 0 &&
+	    (meta = pv_plan_meta(env)) && pv_drift_blob_id(want[0], yaml, len) == 0 &&
+	    pv_drift_blob_id(want[1], meta, strlen(meta)) == 0) {
+		git_oid_tostr(got[0], sizeof(got[0]), &r->f.values);
+		git_oid_tostr(got[1], sizeof(got[1]), &r->f.meta);
+		same = strcmp(want[0], got[0]) == 0 && strcmp(want[1], got[1]) == 0;
+	}
+	free(meta);
+	free(yaml);
+	json_decref(values);
+	return same;
+}
+
 /* Act on one drifted row inside the transaction: the event, and the change
  * to the record.  *counted: it was drift (not a baseline). */
 static int drift_act(struct pv_gitops *g, const struct drift_row *r, const char *tip, const char *before,
@@ -229,6 +253,10 @@ static int drift_act(struct pv_gitops *g, const struct drift_row *r, const char 
 	}
 	if ((error = pv_store_env_get_id(g->store, &env, r->p.id)) < 0)
 		return error;
+	if (env.gen > env.pushed_gen && holds_desired(r, &env)) {
+		error = rewritten ? pv_store_set_commit(g->store, r->p.id, tip) : 0;
+		goto out;
+	}
 	if (a == PV_DRIFT_DO_ADOPT && !(values_json = adoptable_values(g, r, why, sizeof(why))))
 		a = PV_DRIFT_DO_RESTORE;  /* what cannot be adopted is put back */
 	if (a == PV_DRIFT_DO_DELETE) {
