@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "drift.h"
 #include "url.h"
 #include "valid.h"
 
@@ -58,6 +59,8 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_HTTP_THREADS", "http-threads", K_INT, OFF(http_threads), "4", 1, 256, "HTTP worker threads" },
 	{ "PREVIEWD_REPACK_EVERY", "repack-every", K_INT, OFF(repack_every), "500", 1, 1000000, "commits between repacks of the local clone" },
 	{ "PREVIEWD_PUSH_BACKOFF_MAX_MS", "push-backoff-max-ms", K_INT, OFF(push_backoff_max_ms), "30000", 10, 3600000, "cap of the retry backoff when Git fails" },
+	{ "PREVIEWD_GIT_POLL", "git-poll", K_DURATION, OFF(git_poll), "30s", 0, 86400, "time between fetches that look for changes made outside previewd (0: off)" },
+	{ "PREVIEWD_ON_DRIFT", "on-drift", K_STRING, OFF(on_drift), "restore", 0, 0, "restore (commit previewd's state back) or accept (take the change made outside previewd)" },
 	{ "PREVIEWD_LOG_LEVEL", "log-level", K_LOGLEVEL, OFF(log_level), "info", 0, 0, "debug, info, warn or error" },
 	{ "PREVIEWD_MIN_TTL", "min-ttl", K_DURATION, OFF(min_ttl), "60", 1, 100LL * 365 * 86400, "smallest TTL a request may ask for" },
 	{ "PREVIEWD_MAX_LIFETIME", "max-lifetime", K_DURATION, OFF(max_lifetime), "0", 0, 100LL * 365 * 86400, "extensions may not keep an environment beyond this age (0: no cap)" },
@@ -255,6 +258,7 @@ static int parse_leads(struct pv_config *cfg)
 
 static int derive(struct pv_config *cfg)
 {
+	enum pv_drift_mode drift;
 	char *abs;
 	int error;
 
@@ -289,6 +293,8 @@ static int derive(struct pv_config *cfg)
 		return error;
 	if (strcmp(cfg->webhook_format, "json") != 0 && strcmp(cfg->webhook_format, "slack") != 0)
 		return pv_error_set(PV_EINVAL, "PREVIEWD_WEBHOOK_FORMAT", "PREVIEWD_WEBHOOK_FORMAT must be json or slack");
+	if ((error = pv_drift_mode_parse(&drift, cfg->on_drift)) < 0)
+		return error;
 	if (*cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 && strncmp(cfg->webhook_url, "https://", 8) != 0)
 		return pv_error_set(PV_EINVAL, "PREVIEWD_WEBHOOK_URL", "PREVIEWD_WEBHOOK_URL must be an http:// or https:// URL");
 	if ((error = parse_leads(cfg)) < 0)

@@ -27,6 +27,9 @@ int pv_gitops_metrics(struct pv_gitops *g, struct pv_strbuf *out)
 		"# HELP previewd_git_commits_total Commits previewd created.\n"
 		"# TYPE previewd_git_commits_total counter\n"
 		"previewd_git_commits_total %llu\n"
+		"# HELP previewd_drift_total Env folders found deleted or changed outside previewd (then restored or accepted).\n"
+		"# TYPE previewd_drift_total counter\n"
+		"previewd_drift_total %llu\n"
 		"# HELP previewd_git_reachable 1 when the last fetch or push reached the Git server.\n"
 		"# TYPE previewd_git_reachable gauge\n"
 		"previewd_git_reachable %d\n"
@@ -36,7 +39,7 @@ int pv_gitops_metrics(struct pv_gitops *g, struct pv_strbuf *out)
 		"# HELP previewd_git_push_duration_seconds Time a push took, accepted or not.\n"
 		"# TYPE previewd_git_push_duration_seconds histogram\n",
 		(unsigned long long)s.pushes, (unsigned long long)s.push_failures, (unsigned long long)s.rejections,
-		(unsigned long long)s.commits, s.reachable, (long long)s.last_push_at);
+		(unsigned long long)s.commits, (unsigned long long)s.drifts, s.reachable, (long long)s.last_push_at);
 	for (size_t b = 0; b <= PV_GITOPS_PUSH_BOUNDS && error == 0; b++) {
 		cum += s.push_buckets[b];
 		if (b < PV_GITOPS_PUSH_BOUNDS)

@@ -17,12 +17,14 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "drift.h"
 #include "gitrepo.h"
 #include "log.h"
 #include "planner.h"
 #include "pusher.h"
 #include "snapshot.h"
 #include "store.h"
+#include "values.h"
 #include "worker.h"
 
 #define ROUND_LIMIT 500             /* rows per commit (bounds a round's memory); the rest go in the next round */
@@ -32,6 +34,7 @@
 #define MEMPACK_IDLE_MS 2000        /* ... or once the writer has been idle this long */
 #define IDLE_POLL_MS 60000          /* an idle writer looks at the queue this often anyway */
 #define ROUND_LINGER_MS 4           /* pause between back-to-back rounds, to batch more */
+#define DRIFT_VALUES_MAX_DEPTH 32   /* what the API accepts (env.c) */
 
 /* ---- state -------------------------------------------------------------- */
 
@@ -47,6 +50,10 @@ struct pv_gitops {
 	struct pv_store *store;
 	char instance[PV_INSTANCE_LEN]; /* written into every previewd.json */
 	int need_fetch;
+	int64_t last_fetch_ms;   /* monotonic time of the last fetch attempt, for PREVIEWD_GIT_POLL */
+	enum pv_drift_mode on_drift;
+	git_oid checked;         /* the tip the last drift comparison was made at, or at start the last run's ... */
+	int checked_valid;       /* ... which is why the first fetch always compares */
 	unsigned int failures;   /* consecutive failed rounds, for the backoff */
 	unsigned int rejections; /* consecutive rejected pushes */
 	unsigned int rand_state;
@@ -130,16 +137,238 @@ static int publish_snapshot(struct pv_gitops *g)
 	return error;
 }
 
+/* ---- drift (drift.h) ---------------------------------------------------- */
+
+/* One active row and how its folder on the tip compares. */
+struct drift_row {
+	struct pv_env_pushed p;
+	struct pv_drift_folder f;
+	enum pv_drift_change change;
+};
+
+/* The rows to act on: those that differ, and all after a rewrite. */
+struct drift_scan {
+	git_repository *repo;
+	const git_tree *env;
+	int rewritten;
+	struct drift_row *v;
+	size_t n, cap;
+};
+
+static int scan_row(const struct pv_env_pushed *row, void *payload)
+{
+	struct drift_scan *d = payload;
+	struct drift_row r;
+	int error;
+
+	r.p = *row;
+	if ((error = pv_drift_folder_read(&r.f, d->repo, d->env, row->name)) < 0)
+		return error;
+	r.change = pv_drift_compare(&r.f, row->values_oid, row->meta_oid);
+	if (r.change == PV_DRIFT_NONE && !d->rewritten)
+		return 0;
+	if ((error = pv_array_reserve(&d->v, &d->cap, d->n + 1, sizeof(*d->v))) < 0)
+		return error;
+	d->v[d->n++] = r;
+	return 0;
+}
+
+/* The values.yaml of r's folder at the tip as the record's values_json
+ * (malloc'd), as the API would take them; NULL with why set when they
+ * cannot be. */
+static char *adoptable_values(struct pv_gitops *g, const struct drift_row *r, char *why, size_t why_len)
+{
+	git_blob *blob = NULL;
+	json_t *parsed = NULL, *normalized = NULL;
+	char *yaml = NULL, *out = NULL;
+	size_t yaml_len;
+
+	if (git_blob_lookup(&blob, g->repo->repo, &r->f.values) < 0) {
+		(void)pv_git_fail("reading values.yaml");
+		goto out;
+	}
+	if (pv_values_from_yaml(&parsed, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob)) < 0 ||
+	    pv_values_check(parsed, DRIFT_VALUES_MAX_DEPTH) < 0 ||
+	    pv_values_render(&yaml, &yaml_len, &normalized, parsed, (size_t)g->cfg->max_values_bytes) < 0)
+		goto out;
+	if (!(out = json_dumps(normalized, JSON_COMPACT | JSON_PRESERVE_ORDER)))
+		(void)pv_error_set(PV_ERROR, NULL, "out of memory");
+out:
+	if (!out)
+		snprintf(why, why_len, "%s", pv_error_last()->message);
+	free(yaml);
+	json_decref(normalized);
+	json_decref(parsed);
+	git_blob_free(blob);
+	return out;
+}
+
+/* Whether r's folder holds exactly what the next round would write for env
+ * (a row still dirty because previewd stopped between a push and its
+ * record): then nothing changed outside previewd. */
+static int holds_desired(const struct pv_gitops *g, const struct drift_row *r, const struct pv_env *env)
+{
+	char want[2][GIT_OID_HEXSZ + 1], got[2][GIT_OID_HEXSZ + 1];
+	json_t *values = json_loads(env->values_json, 0, NULL);
+	char *yaml = NULL, *meta = NULL;
+	size_t len = 0;
+	int same = 0;
+
+	if (r->f.has_values && r->f.has_meta && values && pv_values_to_yaml(&yaml, &len, values) == 0 &&
+	    (meta = pv_plan_meta(env, g->instance)) && pv_drift_blob_id(want[0], yaml, len) == 0 &&
+	    pv_drift_blob_id(want[1], meta, strlen(meta)) == 0) {
+		git_oid_tostr(got[0], sizeof(got[0]), &r->f.values);
+		git_oid_tostr(got[1], sizeof(got[1]), &r->f.meta);
+		same = strcmp(want[0], got[0]) == 0 && strcmp(want[1], got[1]) == 0;
+	}
+	free(meta);
+	free(yaml);
+	json_decref(values);
+	return same;
+}
+
+/* Act on one drifted row inside the transaction: the event, and the change
+ * to the record.  *counted: it was drift (not a baseline). */
+static int drift_act(struct pv_gitops *g, const struct drift_row *r, const char *tip, const char *before,
+	int rewritten, int64_t now, int *counted)
+{
+	enum pv_drift_action a = pv_drift_decide(r->change, g->on_drift, r->p.gen > r->p.pushed_gen);
+	char values_hex[GIT_OID_HEXSZ + 1], meta_hex[GIT_OID_HEXSZ + 1], why[256] = "";
+	struct pv_env env;
+	char *values_json = NULL, *detail = NULL;
+	const char *done = "restored";
+	json_t *d = NULL;
+	int changed = 0, error = 0;
+
+	*counted = 0;
+	if (a == PV_DRIFT_KEEP)
+		/* after a rewrite the tip holds the row's state, but its commit may
+		 * be off the branch */
+		return rewritten && strcmp(r->p.git_commit, tip) != 0 ? pv_store_set_commit(g->store, r->p.id, tip) : 0;
+	if (a == PV_DRIFT_TAKE_BASELINE) {
+		git_oid_tostr(values_hex, sizeof(values_hex), &r->f.values);
+		git_oid_tostr(meta_hex, sizeof(meta_hex), &r->f.meta);
+		if ((error = pv_store_set_blobs(g->store, r->p.id, values_hex, meta_hex)) == 0 && rewritten)
+			error = pv_store_set_commit(g->store, r->p.id, tip);
+		return error;
+	}
+	if ((error = pv_store_env_get_id(g->store, &env, r->p.id)) < 0)
+		return error;
+	if (env.gen > env.pushed_gen && holds_desired(g, r, &env)) {
+		error = rewritten ? pv_store_set_commit(g->store, r->p.id, tip) : 0;
+		goto out;
+	}
+	if (a == PV_DRIFT_DO_ADOPT && !(values_json = adoptable_values(g, r, why, sizeof(why))))
+		a = PV_DRIFT_DO_RESTORE;  /* what cannot be adopted is put back */
+	if (a == PV_DRIFT_DO_DELETE) {
+		if ((error = pv_store_drift_deleted(g->store, r->p.id, tip, now, &changed)) < 0)
+			goto out;
+		if (changed) {
+			done = "accepted";
+			snprintf(env.status, sizeof(env.status), "%s", PV_STATUS_DELETED);
+		}
+	} else if (a == PV_DRIFT_DO_ADOPT) {
+		git_oid_tostr(values_hex, sizeof(values_hex), &r->f.values);
+		if ((error = pv_store_drift_adopt(g->store, r->p.id, values_json, tip, values_hex, now, &changed)) < 0)
+			goto out;
+		if (changed)
+			done = "accepted";
+	}
+	/* a row that became dirty since the scan is written back all the same */
+	if (!changed && (error = pv_store_drift_restore(g->store, r->p.id, &changed)) < 0)
+		goto out;
+	d = json_pack("{s:s, s:s, s:s, s:s, s:b}", "change", pv_drift_change_name(r->change), "action", done,
+		"commit", tip, "previous", before, "rewritten", rewritten);
+	if (d && why[0])
+		json_object_set_new(d, "error", json_string(why));
+	if (!d || !(detail = json_dumps(d, JSON_COMPACT))) {
+		error = pv_error_set(PV_ERROR, NULL, "out of memory");
+		goto out;
+	}
+	if ((error = pv_store_event_add(g->store, &env, "drift", "previewd", NULL, now, detail)) < 0)
+		goto out;
+	log_warn("gitops: drift: %s/%s %s outside previewd at %.12s%s; %s", g->cfg->env_dir, r->p.name,
+		r->change == PV_DRIFT_VALUES ? "edited" : pv_drift_change_name(r->change), tip,
+		rewritten ? " (history rewritten)" : "", done);
+	*counted = 1;
+out:
+	json_decref(d);
+	free(detail);
+	free(values_json);
+	pv_env_dispose(&env);
+	return error;
+}
+
+/* Compare every active environment's folder on the tip with what previewd
+ * pushed (drift.h), and act on what differs.  g->checked is the tip of the
+ * last comparison (at start, the last run's tip): the new tip not
+ * descending from it is a history rewrite. */
+static int check_drift(struct pv_gitops *g)
+{
+	struct drift_scan d = { 0 };
+	git_commit *c = NULL;
+	git_tree *root = NULL, *env = NULL;
+	char tip[GIT_OID_HEXSZ + 1], before[GIT_OID_HEXSZ + 1] = "";
+	int64_t now = (int64_t)time(NULL);
+	unsigned int drifts = 0;
+	int rewritten = 0, counted, error;
+	size_t i;
+
+	if (!git_oid_is_zero(&g->checked)) {
+		pv_drift_rewritten(g->repo->repo, &g->checked, &g->repo->tip, &rewritten);
+		git_oid_tostr(before, sizeof(before), &g->checked);
+	}
+	git_oid_tostr(tip, sizeof(tip), &g->repo->tip);
+	if (rewritten)
+		log_warn("gitops: the branch was rewritten: %.12s does not descend from %.12s", tip, before);
+	if ((error = pv_gitrepo_tip_trees(g->repo, &c, &root, &env)) < 0)
+		goto out;
+	d = (struct drift_scan){ g->repo->repo, env, rewritten, NULL, 0, 0 };
+	if ((error = pv_store_drift_rows(g->store, scan_row, &d)) < 0)
+		goto out;
+	if (d.n == 0)  /* the usual case: nothing to write */
+		goto done;
+	if ((error = pv_store_begin(g->store)) < 0)
+		goto out;
+	for (i = 0; i < d.n; i++) {
+		if ((error = drift_act(g, &d.v[i], tip, before, rewritten, now, &counted)) < 0) {
+			pv_store_rollback(g->store);
+			goto out;
+		}
+		drifts += (unsigned int)counted;
+	}
+	if ((error = pv_store_commit(g->store)) < 0)
+		goto out;
+done:
+	g->checked = g->repo->tip;
+	g->checked_valid = 1;
+	pthread_mutex_lock(&g->lock);
+	g->status.drifts += drifts;
+	pthread_mutex_unlock(&g->lock);
+out:
+	free(d.v);
+	git_tree_free(env);
+	git_tree_free(root);
+	git_commit_free(c);
+	return error;
+}
+
 static int fetch(struct pv_gitops *g)
 {
 	git_oid old = g->repo->tip;
 	int error;
 
+	g->last_fetch_ms = pv_monotonic_ms();
 	if ((error = pv_pusher_fetch(g->pusher, g->repo)) < 0)
 		return error;
 	g->need_fetch = 0;
-	if (!git_oid_equal(&old, &g->repo->tip) || !g->snap.valid)
-		return publish_snapshot(g);
+	if ((!git_oid_equal(&old, &g->repo->tip) || !g->snap.valid) && (error = publish_snapshot(g)) < 0)
+		return error;
+	if (!g->checked_valid || !git_oid_equal(&g->checked, &g->repo->tip))
+		/* the round goes on: what it pushes was wanted either way, and the
+		 * next fetch compares again */
+		if (check_drift(g) < 0)
+			log_warn("gitops: comparing the tip with the records failed: %s", pv_error_last()->message);
 	return 0;
 }
 
@@ -228,11 +457,46 @@ static void leftover_detail(char *buf, size_t len, const struct pv_env *r, const
 	json_decref(d);
 }
 
+/* The update of plan that writes path, looked for from *cursor on (the
+ * planner appends them in the order of the rows); NULL when none does. */
+static const struct pv_plan_update *find_write(const struct pv_plan *plan, size_t *cursor, const char *path)
+{
+	for (size_t k = 0; k < plan->n_updates; k++) {
+		size_t i = (*cursor + k) % plan->n_updates;
+		const struct pv_plan_update *u = &plan->updates[i];
+
+		if (!u->remove && strcmp(u->path, path) == 0) {
+			*cursor = i + 1;
+			return u;
+		}
+	}
+	return NULL;
+}
+
+/* Record the blob ids a write of env put in Git, for the drift comparison. */
+static int record_blobs(struct pv_gitops *g, const struct pv_plan *plan, size_t *cursor, const struct pv_env *env)
+{
+	static const char *const files[2] = { PV_PLAN_VALUES_FILE, PV_PLAN_MANAGED_FILE };
+	char hex[2][GIT_OID_HEXSZ + 1], path[600];
+	const struct pv_plan_update *u;
+	int error;
+
+	for (size_t f = 0; f < 2; f++) {
+		snprintf(path, sizeof(path), "%s/%s/%s", g->cfg->env_dir, env->name, files[f]);
+		if (!(u = find_write(plan, cursor, path)))
+			return 0;  /* nothing to compare with: the next comparison takes a baseline */
+		if ((error = pv_drift_blob_id(hex[f], u->data, u->len)) < 0)
+			return error;
+	}
+	return pv_store_set_blobs(g->store, env->id, hex[0], hex[1]);
+}
+
 /* Record the round in SQLite and tell the HTTP side. */
 static int record_round(struct pv_gitops *g, const struct rows *rows, const struct pv_plan *plan, const char *commit)
 {
 	struct pv_gitops_landed *landed = NULL;
 	int64_t now = (int64_t)time(NULL);
+	size_t cursor = 0;
 	char detail[512];
 	int error;
 
@@ -263,6 +527,8 @@ static int record_round(struct pv_gitops *g, const struct rows *rows, const stru
 			if (p->leftover)
 				leftover_detail(detail, sizeof(detail), r, p, commit);
 			error = pv_store_mark_pushed(g->store, r->id, r->gen, commit, now);
+			if (error == 0 && p->action == PV_PLAN_WRITE)
+				error = record_blobs(g, plan, &cursor, r);
 			if (error == 0) {
 				/* with Argo CD's status at hand, "ready" waits for Healthy */
 				const char *kind = strcmp(rows->v[i].status, PV_STATUS_DELETING) == 0 ? "deleted"
@@ -320,7 +586,7 @@ static enum round run_round(struct pv_gitops *g)
 	enum round result = ROUND_FAILED;
 	enum pv_push_result pushed;
 	double t_start = now_ms(), t_built, t_pushed;
-	int unchanged;
+	int unchanged, advance;
 
 	if (pv_gitrepo_ensure_open(g->repo) < 0) /* a flush or repack could not reopen it */
 		goto fail;
@@ -368,7 +634,11 @@ static enum round run_round(struct pv_gitops *g)
 	}
 	if (pushed == PV_PUSH_FAILED)
 		goto fail;
+	/* previewd's own commit on a compared tip needs no comparison */
+	advance = g->checked_valid && git_oid_equal(&g->checked, &g->repo->tip);
 	pv_gitrepo_pushed(g->repo, &commit_oid, &news);
+	if (advance)
+		g->checked = commit_oid;
 	git_oid_tostr(commit_hex, sizeof(commit_hex), &commit_oid);
 	if (g->hooks.pushed)
 		tell_pushed(g, tip_commit, commit_hex, &rows, &plan);
@@ -434,6 +704,24 @@ static void keep_clone_bounded(struct pv_gitops *g, enum round r, int64_t idle_m
 		log_warn("gitops: %s", pv_error_last()->message);
 }
 
+/* Whether PREVIEWD_GIT_POLL has passed since the last fetch. */
+static int poll_due(const struct pv_gitops *g)
+{
+	return g->cfg->git_poll > 0 && pv_monotonic_ms() - g->last_fetch_ms >= g->cfg->git_poll * 1000;
+}
+
+static long long idle_wait_ms(const struct pv_gitops *g)
+{
+	long long ms = g->repo->mem_rounds ? MEMPACK_IDLE_MS : IDLE_POLL_MS, until_poll;
+
+	if (g->cfg->git_poll > 0) {
+		until_poll = g->cfg->git_poll * 1000 - (pv_monotonic_ms() - g->last_fetch_ms);
+		if (until_poll < ms)
+			ms = until_poll < 1 ? 1 : until_poll;
+	}
+	return ms;
+}
+
 static void writer_run(struct pv_worker *w, void *arg)
 {
 	struct pv_gitops *g = arg;
@@ -448,9 +736,9 @@ static void writer_run(struct pv_worker *w, void *arg)
 		if (wait_ms > 0)
 			why = pv_worker_sleep(w, wait_ms);
 		else if (!again)
-			/* idle: look at the queue now and then, and soon when new
-			 * objects wait in memory */
-			why = pv_worker_wait(w, g->repo->mem_rounds ? MEMPACK_IDLE_MS : IDLE_POLL_MS);
+			/* idle: look at the queue now and then, soon when new objects
+			 * wait in memory, and fetch every PREVIEWD_GIT_POLL */
+			why = pv_worker_wait(w, idle_wait_ms(g));
 		else
 			why = pv_worker_stopping(w) ? PV_WORKER_STOP : PV_WORKER_KICKED;
 		if (why == PV_WORKER_STOP) {
@@ -459,6 +747,8 @@ static void writer_run(struct pv_worker *w, void *arg)
 			break;
 		}
 
+		if (poll_due(g))
+			g->need_fetch = 1;
 		r = run_round(g);
 		if (r != ROUND_IDLE)
 			last_work = pv_monotonic_ms();
@@ -513,6 +803,8 @@ int pv_gitops_start(struct pv_gitops **out, const struct pv_config *cfg, const c
 	g->rand_state = (unsigned int)time(NULL) ^ (unsigned int)getpid();
 	pthread_mutex_init(&g->lock, NULL);
 	pv_snapshot_init(&g->snap);
+	if ((error = pv_drift_mode_parse(&g->on_drift, cfg->on_drift)) < 0)
+		goto fail;
 	if (!(g->db_path = strdup(db_path))) {
 		error = pv_error_set(PV_ERROR, NULL, "out of memory");
 		goto fail;
@@ -525,6 +817,7 @@ int pv_gitops_start(struct pv_gitops **out, const struct pv_config *cfg, const c
 	if (g->repo->tip_known && (error = publish_snapshot(g)) < 0)
 		goto fail;
 	g->need_fetch = 1;
+	g->checked = g->repo->tip;  /* what the last run saw: a rewrite since is found by the first fetch */
 	if ((error = pv_store_open_config(&g->store, cfg, g->db_path)) < 0 || (error = pv_store_relax(g->store)) < 0 ||
 	    (error = pv_store_instance(g->store, g->instance)) < 0)
 		goto fail;

@@ -34,6 +34,14 @@
  * changed or removed (planner.h): any other folder belongs to people and
  * makes the request fail.
  *
+ * The writer also fetches every PREVIEWD_GIT_POLL when idle (a fetch with
+ * nothing new transfers nothing and publishes no new snapshot), and after
+ * each fetch that moved the tip compares the folders of the active
+ * environments with what it pushed (drift.h): a folder deleted or edited
+ * outside previewd, or lost to a history rewrite, is restored by the same
+ * round or taken into the record (PREVIEWD_ON_DRIFT), with an event, a
+ * notification and previewd_drift_total.
+ *
  * The writer is a pv_worker (worker.h).  Other threads never touch the
  * repository: they read the snapshot of the env folder (snapshot.h) the
  * writer publishes after each fetch and push, and its status under a mutex.
@@ -109,6 +117,7 @@ struct pv_gitops_status {
 	char last_error[256];  /* "" when reachable */
 	int64_t last_push_at;  /* unix seconds, 0 = never */
 	uint64_t pushes, push_failures, rejections, commits;
+	uint64_t drifts;       /* folders found changed outside previewd (drift.h) */
 	/* push durations (accepted or not): buckets by pv_gitops_push_bounds,
 	 * the last for longer pushes */
 	uint64_t push_buckets[PV_GITOPS_PUSH_BOUNDS + 1];

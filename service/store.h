@@ -317,6 +317,41 @@ int pv_store_instance_peek(struct pv_store *st, char out[PV_INSTANCE_LEN]) PV_WA
  * new database.  PV_ECONFLICT when it has one already. */
 int pv_store_instance_set(struct pv_store *st, const char *id) PV_WARN_UNUSED;
 
+/* ---- drift (the Git writer's comparison of the tip with the records) ---- */
+
+/* What previewd last pushed for an active environment: the blob ids (hex,
+ * "" when not recorded yet) of its values.yaml and previewd.json. */
+struct pv_env_pushed {
+	int64_t id, gen, pushed_gen;
+	char name[64];
+	char values_oid[48], meta_oid[48];
+	char git_commit[48];
+};
+
+typedef int (*pv_store_pushed_cb)(const struct pv_env_pushed *row, void *payload);
+
+/* Every active environment previewd pushed at least once, by id. */
+int pv_store_drift_rows(struct pv_store *st, pv_store_pushed_cb cb, void *payload) PV_WARN_UNUSED;
+
+/* Record the blob ids previewd pushed for row id (after a push, or the
+ * first comparison's baseline).  Call inside a transaction. */
+int pv_store_set_blobs(struct pv_store *st, int64_t id, const char *values_oid, const char *meta_oid) PV_WARN_UNUSED;
+
+/* Drift with PREVIEWD_ON_DRIFT=restore: make row id dirty so that the next
+ * round writes its state back.  *changed is 0 when it was dirty already. */
+int pv_store_drift_restore(struct pv_store *st, int64_t id, int *changed) PV_WARN_UNUSED;
+
+/* Drift with PREVIEWD_ON_DRIFT=accept, for a row that is not dirty (*changed
+ * 0 otherwise): its folder is gone, the record becomes deleted at commit;
+ * or its values.yaml was edited, values_json (blob values_oid) is adopted
+ * at commit. */
+int pv_store_drift_deleted(struct pv_store *st, int64_t id, const char *commit, int64_t now, int *changed) PV_WARN_UNUSED;
+int pv_store_drift_adopt(struct pv_store *st, int64_t id, const char *values_json, const char *commit,
+	const char *values_oid, int64_t now, int *changed) PV_WARN_UNUSED;
+
+/* git_commit of row id (after a history rewrite, the tip that holds it). */
+int pv_store_set_commit(struct pv_store *st, int64_t id, const char *commit) PV_WARN_UNUSED;
+
 /* A cheap query proving the database answers (readiness). */
 int pv_store_ping(struct pv_store *st) PV_WARN_UNUSED;
 

@@ -37,6 +37,16 @@ static const char *const family_sql[S_COUNT] = {
 			 "argocd_ready_at = CASE WHEN argocd_ready_at IS NULL AND ?3 = 'Healthy' AND ?2 = 'Synced' "
 			 "AND pushed_at IS NOT NULL AND (?5 = 0 OR ?5 >= pushed_at) THEN ?4 ELSE argocd_ready_at END "
 			 "WHERE id = ?1 RETURNING argocd_ready_at = ?4 AND ?3 = 'Healthy'",
+	[S_DRIFT_ROWS] = "SELECT id, name, gen, pushed_gen, pushed_values_oid, pushed_meta_oid, git_commit FROM envs "
+			 "WHERE status = 'active' AND pushed_gen > 0 ORDER BY id",
+	[S_SET_BLOBS] = "UPDATE envs SET pushed_values_oid = ?2, pushed_meta_oid = ?3 WHERE id = ?1",
+	/* a row already dirty is rewritten by the next round anyway */
+	[S_DRIFT_RESTORE] = "UPDATE envs SET gen = gen + 1 WHERE id = ?1 AND gen = pushed_gen",
+	[S_DRIFT_DELETED] = "UPDATE envs SET status = 'deleted', deleted_at = ?2, updated_at = ?2, git_commit = ?3, "
+			    "git_error = NULL, changed_by = 'git', next_warn_at = NULL WHERE id = ?1 AND gen = pushed_gen",
+	[S_DRIFT_ADOPT] = "UPDATE envs SET values_json = ?2, updated_at = ?3, git_commit = ?4, pushed_values_oid = ?5, "
+			  "changed_by = 'git' WHERE id = ?1 AND gen = pushed_gen",
+	[S_SET_COMMIT] = "UPDATE envs SET git_commit = ?2 WHERE id = ?1",
 };
 
 static int prepare(struct pv_store *st, enum stmt which, sqlite3_stmt **out)
@@ -399,4 +409,89 @@ fail:
 	pv_env_dispose(&env);
 	pv_store_rollback(st);
 	return error;
+}
+
+/* ---- drift ---- */
+
+int pv_store_drift_rows(struct pv_store *st, pv_store_pushed_cb cb, void *payload)
+{
+	sqlite3_stmt *s = NULL;
+	struct pv_env_pushed row;
+	int rc, error;
+
+	if ((error = prepare(st, S_DRIFT_ROWS, &s)) < 0)
+		return error;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&row, 0, sizeof(row));
+		row.id = sqlite3_column_int64(s, 0);
+		pv_store__copy_text(row.name, sizeof(row.name), s, 1);
+		row.gen = sqlite3_column_int64(s, 2);
+		row.pushed_gen = sqlite3_column_int64(s, 3);
+		pv_store__copy_text(row.values_oid, sizeof(row.values_oid), s, 4);
+		pv_store__copy_text(row.meta_oid, sizeof(row.meta_oid), s, 5);
+		pv_store__copy_text(row.git_commit, sizeof(row.git_commit), s, 6);
+		if ((error = cb(&row, payload)) != 0)
+			break;
+	}
+	return pv_store__walk_end(st, s, rc, error, "reading the pushed environments");
+}
+
+/* Run statement which with id bound to ?1 and texts from ?2 on, a NULL
+ * text standing for the time at; *changed: whether it changed a row. */
+static int run_update(struct pv_store *st, enum stmt which, int64_t id, const char *const *texts, size_t n_texts,
+	int64_t at, int *changed, const char *what)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, error;
+
+	if ((error = prepare(st, which, &s)) < 0)
+		return error;
+	sqlite3_bind_int64(s, 1, id);
+	for (size_t i = 0; i < n_texts; i++) {
+		if (texts[i] == NULL)
+			sqlite3_bind_int64(s, (int)i + 2, at);
+		else
+			sqlite3_bind_text(s, (int)i + 2, texts[i], -1, SQLITE_STATIC);
+	}
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return pv_store__db_error(st, rc, what);
+	if (changed)
+		*changed = sqlite3_changes(st->db) > 0;
+	return 0;
+}
+
+int pv_store_set_blobs(struct pv_store *st, int64_t id, const char *values_oid, const char *meta_oid)
+{
+	const char *texts[2] = { values_oid, meta_oid };
+
+	return run_update(st, S_SET_BLOBS, id, texts, 2, 0, NULL, "recording pushed blobs");
+}
+
+int pv_store_drift_restore(struct pv_store *st, int64_t id, int *changed)
+{
+	return run_update(st, S_DRIFT_RESTORE, id, NULL, 0, 0, changed, "marking a drifted environment");
+}
+
+int pv_store_drift_deleted(struct pv_store *st, int64_t id, const char *commit, int64_t now, int *changed)
+{
+	const char *texts[2] = { NULL, commit };
+
+	return run_update(st, S_DRIFT_DELETED, id, texts, 2, now, changed, "accepting a deletion");
+}
+
+int pv_store_drift_adopt(struct pv_store *st, int64_t id, const char *values_json, const char *commit,
+	const char *values_oid, int64_t now, int *changed)
+{
+	const char *texts[4] = { values_json, NULL, commit, values_oid };
+
+	return run_update(st, S_DRIFT_ADOPT, id, texts, 4, now, changed, "accepting edited values");
+}
+
+int pv_store_set_commit(struct pv_store *st, int64_t id, const char *commit)
+{
+	const char *texts[1] = { commit };
+
+	return run_update(st, S_SET_COMMIT, id, texts, 1, 0, NULL, "recording a commit");
 }
