@@ -11,7 +11,7 @@
 # without reaching t_end (a timeout, a crash of the script) counts as one
 # failure, and skips (t_skip, ctest's "Not Run") are never counted as passes.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 scripts/deps.sh test || exit 1
 jobs=$(nproc)
 fuzz_seconds=${PV_FUZZ_SECONDS:-30}

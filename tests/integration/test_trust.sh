@@ -93,14 +93,17 @@ netns_up() {
         ip -4 -o addr show | grep -qF " ${net%.*}." || break
     done
     t_defer netns_down
-    ip netns add "$ns" &&
+    if ! { ip netns add "$ns" &&
         ip link add "$host" type veth peer name "$peer" &&
         ip link set "$peer" netns "$ns" &&
         ip addr add "${net%.*}.$((${net##*.} + 1))/30" dev "$host" &&
         ip link set "$host" up &&
         ip -n "$ns" addr add "${net%.*}.$((${net##*.} + 2))/30" dev "$peer" &&
         ip -n "$ns" link set "$peer" up &&
-        ip -n "$ns" link set lo up || { netns_down; return 1; }
+        ip -n "$ns" link set lo up; }; then
+        netns_down
+        return 1
+    fi
     EXT_NS=$ns
     EXT_SRV=${net%.*}.$((${net##*.} + 1))
     EXT_IP=${net%.*}.$((${net##*.} + 2))
