@@ -4,13 +4,19 @@
 #   2. an ASan+UBSan build of the whole suite
 #   3. a TSan build of the concurrent integration tests
 #   4. each libFuzzer target for a bounded time (PV_FUZZ_SECONDS, default 30)
-# Prints ctest's summary per stage and a final "N passed, N failed" line.
+# Prints ctest's summary per stage, then the totals: stages, ctest tests
+# (scripts and unit binaries), and the integration scripts' assertions (each
+# script's t_end appends its counts to $PV_TEST_COUNTS). The final line is
+# "N passed, N failed[, N skipped]" over assertions: a script that failed
+# without reaching t_end (a timeout, a crash of the script) counts as one
+# failure, and skips (t_skip, ctest's "Not Run") are never counted as passes.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 scripts/deps.sh test || exit 1
 jobs=$(nproc)
 fuzz_seconds=${PV_FUZZ_SECONDS:-30}
-passed=0 failed=0 tests_passed=0 tests_failed=0
+passed=0 failed=0 tests_passed=0 tests_failed=0 tests_skipped=0
+asserts_passed=0 asserts_failed=0 asserts_skipped=0
 stage() { # NAME BUILDDIR CTEST-ARGS... ; configure args come from $cfg
 	local name=$1 dir=$2
 	shift 2
@@ -20,12 +26,51 @@ stage() { # NAME BUILDDIR CTEST-ARGS... ; configure args come from $cfg
 		echo "build failed; see $dir.build.log:"
 		tail -n 40 "$dir.configure.log" "$dir.build.log"
 		failed=$((failed + 1))
+		asserts_failed=$((asserts_failed + 1)) # nothing of the stage ran
 		return
 	fi
-	local out rc summary
-	out=$(cd "$dir" && ctest --output-on-failure "$@" 2>&1)
+	local out rc summary counts=$PWD/$dir/assertion-counts.txt junit=$PWD/$dir/junit.xml
+	: >"$counts"
+	out=$(cd "$dir" && PV_TEST_COUNTS=$counts ctest --output-on-failure \
+		--output-junit "$junit" --test-output-size-passed 4000000 "$@" 2>&1)
 	rc=$?
 	printf '%s\n' "$out"
+	# each script's "NAME PASSED FAILED SKIPPED" (t_end), and each cmocka
+	# binary's test cases from its summary in ctest's JUnit report; a failed
+	# ctest test that recorded no failure (it never reached t_end, crashed
+	# before cmocka's summary) is one failure more
+	python3 - "$junit" >>"$counts" <<'PY'
+import re, sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except (OSError, ET.ParseError):
+    sys.exit(0)
+for tc in root.iter("testcase"):
+    name = tc.get("name", "")
+    if not name.startswith("unit."):
+        continue
+    text = "".join(e.text or "" for e in tc.iter("system-out"))
+    ok = re.search(r"\[  PASSED  \] (\d+) test", text)
+    bad = re.search(r"\[  FAILED  \] (\d+) test", text)
+    print(name, ok.group(1) if ok else 0, bad.group(1) if bad else 0, 0)
+PY
+	local name p f s lost=0 notrun
+	while read -r name p f s; do
+		asserts_passed=$((asserts_passed + p))
+		asserts_failed=$((asserts_failed + f))
+		asserts_skipped=$((asserts_skipped + s))
+	done <"$counts"
+	while read -r name; do
+		[ -n "$name" ] || continue
+		awk -v n="$name" -v s="${name#integration.}" '($1 == n || $1 == s) && $3 > 0 { found = 1 } END { exit !found }' "$counts" ||
+			lost=$((lost + 1))
+	done < <(printf '%s\n' "$out" | sed -n -E 's/^[[:space:]]*[0-9]+ - ([^ ]+) \((Failed|Not Run|Timeout|SEGFAULT|Child aborted|Exception|Subprocess aborted)\).*/\1/p')
+	asserts_failed=$((asserts_failed + lost))
+	# ctest's skipped tests (SKIP_RETURN_CODE, disabled) pass in its summary
+	notrun=$(printf '%s\n' "$out" | grep -cE '^[[:space:]]*[0-9]+ - [^ ]+ \((Skipped|Disabled)\)$' || true)
+	tests_skipped=$((tests_skipped + notrun))
+	tests_passed=$((tests_passed - notrun))
+	asserts_skipped=$((asserts_skipped + notrun))
 	# "100% tests passed, 0 tests failed out of 12"
 	summary=$(printf '%s\n' "$out" | grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' | tail -n 1)
 	if [ -n "$summary" ]; then
@@ -62,5 +107,11 @@ cfg=(-DCMAKE_BUILD_TYPE=Debug -DBUILD_TESTING=ON -DPV_FUZZ=ON -DPV_FUZZ_SECONDS=
 stage "libFuzzer targets, ${fuzz_seconds}s each" build-fuzz -L fuzz -j2
 
 echo "=== $passed stages passed, $failed stages failed"
-echo "tests: $tests_passed passed, $tests_failed failed"
-[ "$failed" -eq 0 ] && [ "$tests_failed" -eq 0 ]
+skipped=
+[ "$tests_skipped" -eq 0 ] || skipped=", $tests_skipped skipped"
+echo "tests: $tests_passed passed, $tests_failed failed$skipped"
+echo "assertions: $asserts_passed passed, $asserts_failed failed, $asserts_skipped skipped"
+final="$asserts_passed passed, $asserts_failed failed"
+[ "$asserts_skipped" -eq 0 ] || final="$final, $asserts_skipped skipped"
+echo "$final"
+[ "$failed" -eq 0 ] && [ "$tests_failed" -eq 0 ] && [ "$asserts_failed" -eq 0 ]

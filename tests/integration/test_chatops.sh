@@ -86,7 +86,7 @@ is_problem() {
 }
 
 for tool in openssl jq sqlite3; do
-    command -v "$tool" >/dev/null || { echo "# SKIP $tool not installed"; exit 0; }
+    command -v "$tool" >/dev/null || t_bail "$tool not installed (scripts/deps.sh test installs it)"
 done
 
 # ------------------------------------------------------------------ 1. Slack
@@ -294,9 +294,11 @@ t_ok "a form body -> 415 problem+json" is_problem 415
 # ------------------------------------------------------------------ 4. tokens
 t_begin "JSON chat-ops with tokens"
 mkdir -p "$TOKEN_DIR"
-BOT=$(pv_token create bot --role writer 2>"$TOKEN_DIR/err")
+pv_token create bot --role writer
+BOT=$PV_OUT
 t_match '^pvd_' "$BOT" "token create bot --role writer"
-VIEWER=$(pv_token create viewer --role reader 2>>"$TOKEN_DIR/err")
+pv_token create viewer --role reader
+VIEWER=$PV_OUT
 t_match '^pvd_' "$VIEWER" "token create viewer --role reader"
 http POST /v1/chatops '{"user":"bob","text":"create bob-bot 1h"}'
 t_ok "without a token -> 401 problem+json" is_problem 401

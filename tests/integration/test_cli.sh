@@ -5,16 +5,16 @@
 . "$(dirname "$0")/../lib/harness.sh"
 
 t_begin "--check-config"
-out=$(PREVIEWD_GIT_PASSWORD=s3cret-pw "$PREVIEWD_BIN" --check-config 2>&1)
-t_eq 0 "$?" "--check-config exits 0 on a valid configuration"
+pv_cli -m "--check-config exits 0 on a valid configuration" PREVIEWD_GIT_PASSWORD=s3cret-pw --check-config
+out=$PV_OUT$PV_ERR
 t_match 'configuration OK' "$out" "and says configuration OK"
 t_not "secrets are redacted" grep -q 's3cret-pw' <<<"$out"
-out=$(PREVIEWD_MAX_TTL=1h PREVIEWD_DEFAULT_TTL=8h "$PREVIEWD_BIN" --check-config 2>&1)
-t_eq 2 "$?" "an inconsistent configuration exits 2"
-t_match 'PREVIEWD_DEFAULT_TTL' "$out" "and names the setting"
-out=$("$PREVIEWD_BIN" --listen nonsense --check-config 2>&1)
-t_match 'PREVIEWD_LISTEN' "$out" "a bad flag value names its variable"
-t_match 'print-applicationset' "$("$PREVIEWD_BIN" --help)" "--help lists the commands"
+pv_cli -x 2 -m "an inconsistent configuration exits 2" PREVIEWD_MAX_TTL=1h PREVIEWD_DEFAULT_TTL=8h --check-config
+t_match 'PREVIEWD_DEFAULT_TTL' "$PV_OUT$PV_ERR" "and names the setting"
+pv_cli -x 2 -m "a bad flag value exits 2" --listen nonsense --check-config
+t_match 'PREVIEWD_LISTEN' "$PV_OUT$PV_ERR" "a bad flag value names its variable"
+pv_cli -m "--help exits 0" --help
+t_match 'print-applicationset' "$PV_OUT" "--help lists the commands"
 
 t_begin "recover rebuilds the record from Git"
 DATA=$T_TMP/data
@@ -29,11 +29,10 @@ http DELETE /v1/environments/r3
 t_eq 200 "$HTTP_STATUS" "delete r3"
 pv_stop
 rm -f "$DATA"/previewd.db*
-out=$(PREVIEWD_DATA_DIR=$DATA "$PREVIEWD_BIN" recover 2>/dev/null)
-t_eq 0 "$?" "recover exits 0"
-t_eq "recovered 2 environment(s) from Git; 0 already known" "$out" "recover counts what it restored"
-out=$(PREVIEWD_DATA_DIR=$DATA "$PREVIEWD_BIN" recover 2>/dev/null)
-t_eq "recovered 0 environment(s) from Git; 2 already known" "$out" "a second recover changes nothing"
+pv_cli -m "recover exits 0" PREVIEWD_DATA_DIR="$DATA" recover
+t_eq "recovered 2 environment(s) from Git; 0 already known" "$PV_OUT" "recover counts what it restored"
+pv_cli -m "a second recover exits 0" PREVIEWD_DATA_DIR="$DATA" recover
+t_eq "recovered 0 environment(s) from Git; 2 already known" "$PV_OUT" "a second recover changes nothing"
 pv_start "$DATA" || t_ok "previewd restarts" false
 http GET /v1/environments/r2
 t_eq active "$(jqr .status)" "r2 is active again"
@@ -48,8 +47,8 @@ t_eq 200 "$HTTP_STATUS" "a recovered environment can be deleted"
 t_not "and its folder is gone" git --git-dir "$DATA/gitops.git" rev-parse --verify -q main:env/r1
 
 t_begin "print-applicationset matches the repository"
-yaml=$(PREVIEWD_DATA_DIR=$DATA PREVIEWD_ENV_DIR=env PREVIEWD_DOMAIN=preview.example.com "$PREVIEWD_BIN" print-applicationset)
-t_eq 0 "$?" "print-applicationset exits 0"
+pv_cli -m "print-applicationset exits 0" PREVIEWD_DATA_DIR="$DATA" PREVIEWD_ENV_DIR=env PREVIEWD_DOMAIN=preview.example.com print-applicationset
+yaml=$PV_OUT
 glob=$(printf '%s' "$yaml" | python3 -c 'import sys,yaml; d=yaml.safe_load(sys.stdin); print(d["spec"]["generators"][0]["git"]["files"][0]["path"])')
 t_eq 'env/*/values.yaml' "$glob" "the files glob is ENV_DIR/*/values.yaml"
 t_match 'value: "preview.example.com"' "$yaml" "the domain is passed to the chart"
@@ -60,7 +59,9 @@ rx = re.compile("^" + re.escape(glob).replace("\\*", "[^/]*") + "$")
 print(" ".join(sorted(p for p in sys.stdin.read().split() if rx.match(p))))' "$glob")
 t_eq "env/dev/values.yaml env/prod/values.yaml env/r2/values.yaml env/test/values.yaml" "$matched" \
 	"the glob matches exactly the env folders (people's and previewd's)"
-yaml=$(PREVIEWD_DATA_DIR=$DATA PREVIEWD_ENV_DIR=helm-env/env PREVIEWD_GIT_URL=https://bot:tok3n@git.example.com/gitops.git "$PREVIEWD_BIN" print-applicationset)
+pv_cli -m "print-applicationset exits 0 for a nested env dir" PREVIEWD_DATA_DIR="$DATA" PREVIEWD_ENV_DIR=helm-env/env \
+	PREVIEWD_GIT_URL=https://bot:tok3n@git.example.com/gitops.git print-applicationset
+yaml=$PV_OUT
 t_match 'path: "helm-env"' "$yaml" "a nested env dir puts the chart in its parent"
 t_match '"env/\{\{path.basename\}\}/values.yaml"' "$yaml" "value files are relative to the chart"
 t_not "credentials never appear" grep -q 'tok3n' <<<"$yaml"

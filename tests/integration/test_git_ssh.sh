@@ -38,19 +38,16 @@ if [ ! -x "$SSHD" ]; then
 fi
 
 # ASan builds: libgit2 1.5.1's SSH transport (Debian 12) leaks a little on
-# every connection (its known_hosts handle and paths, libssh2's auth list),
-# all of it allocated inside git_remote_connect_ext. Suppressed for this
-# test's previewd only, on top of the suite's suppressions; matching on the
-# function needs full stacks (libgit2 has no frame pointers). No effect on
+# every connection: load_known_hosts clears its two path buffers instead of
+# freeing them, and the libssh2 known-hosts handle is never freed (libgit2
+# 1.5.2 fixes both). Not suppressed: t_allow_leaks accepts, in this test's
+# previewd logs, only leaks whose whole stack below git_remote_connect_ext
+# is libgit2's and libssh2's own (a leak in previewd's credential callback,
+# called from there, still fails). The leak report then decides, not the
+# exit code; full stacks, as libgit2 has no frame pointers. No effect on
 # other builds.
-LSAN_SUPP=$T_TMP/lsan.supp
-_supp=$(printf '%s' "${LSAN_OPTIONS:-}" | tr ' ' ':' | tr ':' '\n' | sed -n 's/^suppressions=//p' | tail -n 1)
-{
-    if [ -n "$_supp" ] && [ -f "$_supp" ]; then cat "$_supp"; fi
-    echo "# test_git_ssh.sh: libgit2 1.5.1 SSH transport, per connection"
-    echo "leak:git_remote_connect_ext"
-} >"$LSAN_SUPP"
-export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$LSAN_SUPP"
+t_allow_leaks git_remote_connect_ext libgit2.so libssh2.so
+export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}exitcode=0"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
 
 # ------------------------------------------------------------------ fixtures

@@ -11,7 +11,8 @@
 #   4. with a token configured, the page's API call is refused (401): the
 #      token form shows, with the API's error text
 #
-# Skips (exit 0) when chromium is not installed (CHROMIUM=path overrides).
+# Needs chromium (installed by `scripts/deps.sh test`; CHROMIUM=path
+# overrides): without it the test fails, it does not skip.
 #
 #   bash tests/integration/test_page.sh        (KEEP_TMP=1 keeps the logs)
 #
@@ -21,8 +22,7 @@
 
 CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
 if [ -z "$CHROMIUM" ] || [ ! -x "$CHROMIUM" ]; then
-    echo "# SKIP chromium not installed"
-    exit 0
+    t_bail "chromium not installed (scripts/deps.sh test installs it)"
 fi
 DATA=$T_TMP/data
 SHOTS=$T_TMP/shots
@@ -199,7 +199,8 @@ cp "$SHOT" /tmp/previewd-page.png 2>/dev/null && echo "# screenshot: /tmp/previe
 
 # ------------------------------------------------------------------ 4. tokens
 t_begin "with a token configured the page asks for one"
-TOKEN=$(pv_token create page-reader --role reader 2>"$T_TMP/token.err")
+pv_token create page-reader --role reader
+TOKEN=$PV_OUT
 t_match '^pvd_' "$TOKEN" "token create page-reader"
 http GET /v1/environments
 t_eq 401 "$HTTP_STATUS" "the API now needs a token"

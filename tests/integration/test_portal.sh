@@ -383,7 +383,8 @@ t_not "no log line starts with the forged text" grep -q '^2001-01-01T00:00:00.00
 
 # ------------------------------------------------------------------ CORS with tokens
 t_begin "CORS with tokens configured"
-TOKEN=$(pv_token create portal --role reader 2>"$T_TMP/token.err")
+pv_token create portal --role reader
+TOKEN=$PV_OUT
 t_match '^pvd_' "$TOKEN" "token create portal --role reader"
 http OPTIONS /v1/environments "" -H "Origin: $PORTAL" -H 'Access-Control-Request-Method: GET' \
     -H 'Access-Control-Request-Headers: authorization'

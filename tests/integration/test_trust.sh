@@ -48,8 +48,10 @@ rows_named_is() { [ "$(rows_named "$1")" = "$2" ]; }
 # rq TOKEN METHOD PATH [BODY] [curl args...]: http with a bearer token (none
 # if TOKEN is empty); every answer goes to the transcript.
 rq() {
-    local tok=$1 m=$2 p=$3 b=${4-}
+    local tok=$1 m=$2 p=$3 b=${4-} HTTP_NETNS=${HTTP_NETNS:-}
     shift 3
+    # what goes to EXT_URL comes from the non-loopback client
+    if [ -n "$EXT_URL" ] && [[ $p == "$EXT_URL"* ]]; then HTTP_NETNS=$EXT_NS; fi
     [ $# -gt 0 ] && shift
     if [ -n "$tok" ]; then
         http "$m" "$p" "$b" -H "Authorization: Bearer $tok" "$@"
@@ -70,15 +72,57 @@ problem_shape() {
         "$(jqr '.field // "-"' 2>/dev/null)"
 }
 
-# The non-loopback IPv4 address of this machine, if it has one.
-EXT_IP=$(ip -4 -o addr show scope global 2>/dev/null | awk '{split($4, a, "/"); print a[1]; exit}')
-if [ -z "$EXT_IP" ]; then
-    EXT_IP=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+\.' | grep -v '^127\.' | head -n 1)
+# The non-loopback client: a network namespace joined to this one by a veth
+# pair on a private /30 that exists only inside this machine (removed at
+# exit). previewd, listening on 0.0.0.0, is reached at EXT_SRV, the host
+# end, and sees the client come from EXT_IP, the namespace's end; requests
+# to EXT_URL run in the namespace (EXT_NS). Where no namespace can be made
+# (not root, no iproute2; TRUST_NETNS=0 asks for this), the machine's own
+# non-loopback address serves as both ends. With neither the test fails:
+# the open-mode refusal is the point of case 1.
+EXT_NS='' EXT_SRV='' EXT_IP='' EXT_URL=''
+netns_down() {
+    ip link del "pvt$$h" 2>/dev/null
+    ip netns del "pvtrust-$$" 2>/dev/null
+    return 0
+}
+netns_up() {
+    local ns=pvtrust-$$ host=pvt$$h peer=pvt$$p net _
+    for _ in $(seq 1 20); do # a /30 no interface of this machine uses
+        net=10.200.$((RANDOM % 256)).$((RANDOM % 64 * 4))
+        ip -4 -o addr show | grep -qF " ${net%.*}." || break
+    done
+    t_defer netns_down
+    if ! { ip netns add "$ns" &&
+        ip link add "$host" type veth peer name "$peer" &&
+        ip link set "$peer" netns "$ns" &&
+        ip addr add "${net%.*}.$((${net##*.} + 1))/30" dev "$host" &&
+        ip link set "$host" up &&
+        ip -n "$ns" addr add "${net%.*}.$((${net##*.} + 2))/30" dev "$peer" &&
+        ip -n "$ns" link set "$peer" up &&
+        ip -n "$ns" link set lo up; }; then
+        netns_down
+        return 1
+    fi
+    EXT_NS=$ns
+    EXT_SRV=${net%.*}.$((${net##*.} + 1))
+    EXT_IP=${net%.*}.$((${net##*.} + 2))
+}
+if [ "${TRUST_NETNS:-1}" = 0 ] || ! netns_up 2>"$T_TMP/netns.err"; then
+    [ ! -s "$T_TMP/netns.err" ] || echo "# no network namespace: $(head -n 1 "$T_TMP/netns.err")"
+    EXT_IP=$(ip -4 -o addr show scope global 2>/dev/null | awk '{split($4, a, "/"); print a[1]; exit}')
+    if [ -z "$EXT_IP" ]; then
+        EXT_IP=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+\.' | grep -v '^127\.' | head -n 1)
+    fi
+    EXT_SRV=$EXT_IP
 fi
+[ -n "$EXT_IP" ] || t_bail "no non-loopback client: cannot create a network namespace (run as root with iproute2) and this machine has no non-loopback IPv4 address"
+echo "# the non-loopback client comes from $EXT_IP${EXT_NS:+ (namespace $EXT_NS)} to $EXT_SRV"
 
-# The source address a connection to HOST:PORT really uses.
+# The source address a connection to HOST:PORT really uses (from the
+# client's namespace, if any).
 source_addr() {
-    python3 -c 'import socket, sys
+    ${EXT_NS:+ip netns exec "$EXT_NS"} python3 -c 'import socket, sys
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
 print(s.getsockname()[0])' "$1" "$2" 2>/dev/null
 }
@@ -96,67 +140,54 @@ start() {
 
 # ------------------------------------------------------------------ 1. open mode
 t_begin "1. open mode: no token, only loopback clients"
-if [ -n "$EXT_IP" ]; then
-    start 0.0.0.0 || { t_ok "previewd starts on 0.0.0.0:$PORT" false; t_end; }
-    EXT_URL="http://$EXT_IP:$PORT"
-    t_eq "$EXT_IP" "$(source_addr "$EXT_IP" "$PORT")" "a connection to $EXT_URL comes from $EXT_IP (not loopback)"
-    t_match 'no API tokens' "$(cat "$PV_LOG")" "the log warns that previewd is open"
-    rq '' GET "$EXT_URL/v1/environments"
-    t_eq 401 "$HTTP_STATUS" "GET /v1/environments from $EXT_IP without a token is 401"
-    t_match '^Bearer' "$(http_header WWW-Authenticate)" "with WWW-Authenticate: Bearer"
-    t_match 'loopback' "$(jqr .detail)" "the detail says only loopback clients are answered"
-    rq '' POST "$EXT_URL/v1/environments" '{"owner":"intruder"}'
-    t_eq 401 "$HTTP_STATUS" "POST from $EXT_IP without a token is 401"
-    rq '' POST "$EXT_URL/v1/environments" '{"owner":"intruder"}' -H 'Authorization: Bearer pvd_00000000_0000000000000000000000000000000000000000000000000000000000000000'
-    t_eq 401 "$HTTP_STATUS" "POST from $EXT_IP with a made-up token is 401"
-    rq '' GET "$EXT_URL/healthz"
-    t_eq 200 "$HTTP_STATUS" "/healthz answers $EXT_IP"
-    rq '' GET /v1/environments
-    t_eq 200 "$HTTP_STATUS" "loopback is answered without a token in open mode"
-    t_not "nothing was created by the refused client" has_folder intruder
-else
-    echo "# SKIP: this machine has no non-loopback IPv4 address, so the open-mode refusal of a"
-    echo "#       remote client cannot be exercised here; previewd is bound to 127.0.0.1 only"
-    t_need "previewd starts" start 127.0.0.1
-    rq '' GET /v1/environments
-    t_eq 200 "$HTTP_STATUS" "loopback is answered without a token in open mode"
-fi
+t_need "previewd starts on 0.0.0.0" start 0.0.0.0
+EXT_URL="http://$EXT_SRV:$PORT"
+t_eq "$EXT_IP" "$(source_addr "$EXT_SRV" "$PORT")" "a connection to $EXT_URL comes from $EXT_IP (not loopback)"
+t_match 'no API tokens' "$(cat "$PV_LOG")" "the log warns that previewd is open"
+rq '' GET "$EXT_URL/v1/environments"
+t_eq 401 "$HTTP_STATUS" "GET /v1/environments from $EXT_IP without a token is 401"
+t_match '^Bearer' "$(http_header WWW-Authenticate)" "with WWW-Authenticate: Bearer"
+t_match 'loopback' "$(jqr .detail)" "the detail says only loopback clients are answered"
+rq '' POST "$EXT_URL/v1/environments" '{"owner":"intruder"}'
+t_eq 401 "$HTTP_STATUS" "POST from $EXT_IP without a token is 401"
+rq '' POST "$EXT_URL/v1/environments" '{"owner":"intruder"}' -H 'Authorization: Bearer pvd_00000000_0000000000000000000000000000000000000000000000000000000000000000'
+t_eq 401 "$HTTP_STATUS" "POST from $EXT_IP with a made-up token is 401"
+rq '' GET "$EXT_URL/healthz"
+t_eq 200 "$HTTP_STATUS" "/healthz answers $EXT_IP"
+rq '' GET /v1/environments
+t_eq 200 "$HTTP_STATUS" "loopback is answered without a token in open mode"
+t_not "nothing was created by the refused client" has_folder intruder
 
 # ------------------------------------------------------------------ 2. tokens
 t_begin "2. tokens from the CLI"
-READER=$(pv_token create ci-reader --role reader 2>"$T_TMP/cli.err")
-t_eq 0 $? "token create ci-reader (previewd running)"
-WRITER=$(pv_token create ci-writer --role writer 2>>"$T_TMP/cli.err")
-t_eq 0 $? "token create ci-writer (previewd running)"
+pv_token -m "token create ci-reader (previewd running)" create ci-reader --role reader
+READER=$PV_OUT CLI_ERR=$PV_ERR
+pv_token -m "token create ci-writer (previewd running)" create ci-writer --role writer
+WRITER=$PV_OUT CLI_ERR+=$PV_ERR
 pv_stop
-ADMIN=$(pv_token create ci-admin --role admin 2>>"$T_TMP/cli.err")
-t_eq 0 $? "token create ci-admin (previewd stopped)"
+pv_token -m "token create ci-admin (previewd stopped)" create ci-admin --role admin
+ADMIN=$PV_OUT CLI_ERR+=$PV_ERR
 for t in "$READER" "$WRITER" "$ADMIN"; do
     t_match '^pvd_[0-9a-f]{8}_[0-9a-f]{64}$' "$t" "the token is printed alone on stdout, pvd_<8 hex>_<64 hex>"
 done
-t_not "a second token named ci-writer is refused" pv_token create ci-writer --role writer
-t_not "an unknown role is refused" pv_token create ci-root --role root
-t_not "an invalid token name is refused" pv_token create 'Bad Name' --role reader
-LIST=$(pv_token list 2>&1)
+pv_token -x 1 -m "a second token named ci-writer is refused" create ci-writer --role writer
+pv_token -x 1 -m "an unknown role is refused" create ci-root --role root
+pv_token -x 1 -m "an invalid token name is refused" create 'Bad Name' --role reader
+pv_token -m "token list exits 0" list
+LIST=$PV_OUT$PV_ERR
 while IFS= read -r line; do echo "#   $line"; done <<<"$LIST"
 t_match 'ci-reader +reader' "$LIST" "token list shows ci-reader as reader"
 t_match 'ci-writer +writer' "$LIST" "token list shows ci-writer as writer"
 t_match 'ci-admin +admin' "$LIST" "token list shows ci-admin as admin"
 t_not "token list shows no token (pvd_...)" grep -q 'pvd_' <<<"$LIST"
 t_not "token list shows no hash (64 hex digits)" grep -qE '[0-9a-f]{64}' <<<"$LIST"
-t_not "the CLI's stderr does not repeat the token" grep -qE 'pvd_' "$T_TMP/cli.err"
-if [ -n "$EXT_IP" ]; then
-    t_need "previewd restarts" start 0.0.0.0
-else
-    t_need "previewd restarts" start 127.0.0.1
-fi
+t_not "the CLI's stderr does not repeat the token" grep -qE 'pvd_' <<<"$CLI_ERR"
+t_need "previewd restarts" start 0.0.0.0
 t_match '3 API token' "$(cat "$PV_LOG")" "previewd counts 3 tokens at start"
 rq '' GET /v1/environments
 t_eq 401 "$HTTP_STATUS" "with tokens, loopback without a token is 401 too"
-if [ -n "$EXT_IP" ]; then
-    rq "$READER" GET "$EXT_URL/v1/environments"
-    t_eq 200 "$HTTP_STATUS" "a reader token works from $EXT_IP"
-fi
+rq "$READER" GET "$EXT_URL/v1/environments"
+t_eq 200 "$HTTP_STATUS" "a reader token works from $EXT_IP"
 
 # ------------------------------------------------------------------ 3. bad inputs
 t_begin "3. bad inputs"
@@ -500,15 +531,16 @@ t_eq 0 "$(grep -c 'pvd_' "$T_TMP/gitlog.txt")" "no pvd_ in the Git history"
 
 # ------------------------------------------------------------------ 7. revoke
 t_begin "7. revoke"
-t_ok "token revoke ci-reader" pv_token revoke ci-reader
+pv_token -m "token revoke ci-reader" revoke ci-reader
 rq "$READER" GET $C
 t_eq 401 "$HTTP_STATUS" "the revoked reader token is 401"
 t_match '^Bearer' "$(http_header WWW-Authenticate)" "with WWW-Authenticate: Bearer"
 t_match 'revoked' "$(jqr .detail)" "the detail says revoked"
 rq "$WRITER" GET $C
 t_eq 200 "$HTTP_STATUS" "the writer token still works"
-t_match 'ci-reader +reader +created [^ ]+ +revoked' "$(pv_token list)" "token list shows ci-reader as revoked"
-t_not "revoking it again fails" pv_token revoke ci-reader
+pv_token -m "token list exits 0 after a revoke" list
+t_match 'ci-reader +reader +created [^ ]+ +revoked' "$PV_OUT" "token list shows ci-reader as revoked"
+pv_token -x 1 -m "revoking it again fails" revoke ci-reader
 
 # ------------------------------------------------------------------ 8. quotas
 t_begin "8. quotas"
@@ -644,12 +676,9 @@ rq "$WRITER" GET $C
 t_eq 200 "$HTTP_STATUS" "previewd still answers"
 
 t_begin "9c. PREVIEWD_MAX_CONN_PER_IP=5"
-if [ -n "$EXT_IP" ]; then
-    start 0.0.0.0 PREVIEWD_MAX_CONN_PER_IP=5 || t_ok "previewd restarts" false
-else
-    start 127.0.0.1 PREVIEWD_MAX_CONN_PER_IP=5 || t_ok "previewd restarts" false
-fi
-PERIP=$(python3 - "$PORT" "${EXT_IP:-}" <<'EOF'
+start 0.0.0.0 PREVIEWD_MAX_CONN_PER_IP=5 || t_ok "previewd restarts" false
+# the other address: this machine's end of the client's link (EXT_SRV)
+PERIP=$(python3 - "$PORT" "$EXT_SRV" <<'EOF'
 import json, socket, sys, time
 port, ext = int(sys.argv[1]), sys.argv[2]
 req = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -681,17 +710,15 @@ echo "# per-IP limit: $PERIP"
 t_match '^no answer' "$(jq -r .sixth <<<"$PERIP")" "a 6th simultaneous connection from 127.0.0.1 is closed without an answer"
 t_eq "HTTP/1.1 200 OK,HTTP/1.1 200 OK,HTTP/1.1 200 OK,HTTP/1.1 200 OK,HTTP/1.1 200 OK" \
     "$(jq -r '.held | join(",")' <<<"$PERIP")" "the 5 connections within the limit are answered"
-if [ -n "$EXT_IP" ]; then
-    t_eq "HTTP/1.1 200 OK" "$(jq -r .other_address <<<"$PERIP")" "a client from $EXT_IP is answered meanwhile"
-fi
+t_eq "HTTP/1.1 200 OK" "$(jq -r .other_address <<<"$PERIP")" "a client from $EXT_SRV is answered meanwhile"
 t_eq "HTTP/1.1 200 OK" "$(jq -r .after <<<"$PERIP")" "once they close, a new connection is answered"
 t_match 'connection limit' "$(cat "$PV_LOG")" "previewd logs the refused connection"
 
 # ------------------------------------------------------------------ 10. the last token
 t_begin "10. revoking every token"
 start 127.0.0.1 || t_ok "previewd restarts" false
-t_ok "token revoke ci-writer" pv_token revoke ci-writer
-t_ok "token revoke ci-admin" pv_token revoke ci-admin
+pv_token -m "token revoke ci-writer" revoke ci-writer
+pv_token -m "token revoke ci-admin" revoke ci-admin
 rq "$WRITER" GET $C
 t_eq 401 "$HTTP_STATUS" "the revoked writer token is 401 after the last token was revoked"
 rq "$WRITER" POST $C '{"owner":"afterrevoke"}'

@@ -12,14 +12,19 @@
 #   t_end                                     # "N passed, N failed"; exit 1 on failure
 #
 # Assertions never abort the script; they count. Do not use `set -e` with them.
+# Every previewd a test starts is judged when it stops: pv_stop and t_end
+# record a failure for a non-zero exit, a death by signal or a shutdown past
+# PV_STOP_TIMEOUT; pv_kill9 is the one deliberate crash. CLI commands run
+# through pv_cli (or pv_token), which asserts their exit status.
 #
 # Exported/global variables:
 #   T_ROOT        repository root (two levels above this file)
 #   T_TMP         per-run temp dir under ${TMPDIR:-/tmp}; removed on exit unless KEEP_TMP=1
-#   T_PASS T_FAIL counters
+#   T_PASS T_FAIL T_SKIP counters
 #   PREVIEWD_BIN  previewd binary (default $T_ROOT/build/previewd)
 #   PV_URL PV_PORT PV_PID PV_LOG PV_DATA   set by pv_start
 #   PV_EXIT       exit status of the last previewd stopped by pv_stop/pv_kill9
+#   PV_OUT PV_ERR PV_RC   stdout, stderr and exit status of the last pv_cli
 #   HTTP_STATUS HTTP_BODY HTTP_HEADERS HTTP_CTYPE   set by http
 #   G             the bare repository g/has_folder/head_commit read (set by the test)
 #   VIEW_URL      the repository view/remote_head/on_server clone (set by the test);
@@ -28,7 +33,10 @@
 # shellcheck disable=SC2034  # the variables above are for the tests that source this
 # Knobs: PV_WANT_PORT (pv_start on this port, e.g. "$PV_PORT" to restart on
 #   the same URL), PV_LISTEN_HOST (127.0.0.1; 0.0.0.0 for non-loopback
-#   clients), PV_START_TIMEOUT (10 s), HTTP_TIMEOUT (30 s), KEEP_TMP=1.
+#   clients), PV_START_TIMEOUT (10 s), PV_STOP_TIMEOUT (10 s: SIGTERM to
+#   exit), HTTP_TIMEOUT (30 s), HTTP_NETNS (run http's curl in that network
+#   namespace), KEEP_TMP=1, PV_TEST_COUNTS (t_end appends "SCRIPT PASSED
+#   FAILED SKIPPED" to this file: scripts/test.sh sums them).
 
 T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export T_ROOT
@@ -40,10 +48,16 @@ export PREVIEWD_BIN
 
 T_PASS=0
 T_FAIL=0
+T_SKIP=0
 T_NAME=
 T_PIDS=()        # every previewd started, for the exit trap
+declare -A T_JUDGED=() # previewd pids whose exit is accounted for
+declare -A T_PID_LOG=() # each previewd's log
 T_DEFERRED=()    # commands registered with t_defer
 PV_URL='' PV_PORT='' PV_PID='' PV_LOG='' PV_DATA='' PV_EXIT=''
+PV_OUT='' PV_ERR='' PV_RC=''
+# what a sanitizer report starts with (ASan, LSan, UBSan, TSan builds)
+T_SANITIZER_RE='ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer'
 HTTP_STATUS='' HTTP_BODY='' HTTP_HEADERS='' HTTP_CTYPE=''
 
 T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/previewd-test.XXXXXX") || {
@@ -138,26 +152,66 @@ t_eventually() {
     done
 }
 
-# t_end: stop every previewd still running, fail if any of them printed a
-# sanitizer report (ASan, UBSan, LSan, TSan builds), then print the final
-# line "N passed, N failed"; exits 1 if anything failed.
-t_end() {
-    local pid log
-    for pid in "${T_PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
-            pv_stop "$pid" >/dev/null 2>&1
-        fi
+# t_allow_leaks ENTRY MODULE...: in the previewd logs t_end reads, accept
+# LeakSanitizer reports of leaks allocated by MODULE's own code under the
+# function ENTRY and by nothing else on the way (tests/sanitizer/
+# lsan_filter.py); any other leak, or a frame of previewd's own below ENTRY,
+# still fails. For a library bug an LSan suppression would hide too much.
+T_LEAKS_ALLOWED=()
+t_allow_leaks() {
+    local m
+    T_LEAKS_ALLOWED+=(--entry "$1")
+    shift
+    for m in "$@"; do
+        T_LEAKS_ALLOWED+=(--module "$m")
     done
+}
+
+# t_skip REASON: record that a part of the test did not run, and why. A
+# skip is neither a pass nor a failure: t_end's line and scripts/test.sh
+# count it apart.
+t_skip() {
+    T_SKIP=$((T_SKIP + 1))
+    printf 'SKIP - %s%s\n' "${T_NAME:+[$T_NAME] }" "$*"
+}
+
+# t_end: stop every previewd still running and judge how each one ended
+# (_pv_reap_all), fail if any of them printed a sanitizer report, then print
+# the final line "N passed, N failed[, N skipped]" (and append it to
+# $PV_TEST_COUNTS); exits 1 if anything failed.
+t_end() {
+    local log
+    _pv_reap_all
     for log in "$T_TMP"/previewd.*.log; do
         [ -f "$log" ] || continue
-        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer' "$log"; then
-            _t_fail "no sanitizer report in $(basename "$log")" \
-                "$(grep -m1 -A30 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer' "$log")"
+        grep -qE "$T_SANITIZER_RE" "$log" || continue
+        if [ ${#T_LEAKS_ALLOWED[@]} -gt 0 ] &&
+            python3 "$T_ROOT/tests/sanitizer/lsan_filter.py" "${T_LEAKS_ALLOWED[@]}" "$log" >/dev/null; then
+            echo "# $(basename "$log"): only the leaks t_allow_leaks names ($(grep -c 'leak of' "$log"))"
+            continue
         fi
+        _t_fail "no sanitizer report in $(basename "$log")" \
+            "$(grep -m1 -A30 -E "$T_SANITIZER_RE" "$log")" \
+            "${T_LEAKS_ALLOWED[*]:+$(python3 "$T_ROOT/tests/sanitizer/lsan_filter.py" "${T_LEAKS_ALLOWED[@]}" "$log" | head -n 40)}"
     done
-    printf '%d passed, %d failed\n' "$T_PASS" "$T_FAIL"
+    _t_counts
     [ "$T_FAIL" -eq 0 ] && exit 0
     exit 1
+}
+
+# _t_counts: the final line, once (the exit trap prints it if t_end did not).
+T_COUNTED=0
+_t_counts() {
+    [ "$T_COUNTED" = 0 ] || return 0
+    T_COUNTED=1
+    if [ "$T_SKIP" -gt 0 ]; then
+        printf '%d passed, %d failed, %d skipped\n' "$T_PASS" "$T_FAIL" "$T_SKIP"
+    else
+        printf '%d passed, %d failed\n' "$T_PASS" "$T_FAIL"
+    fi
+    if [ -n "${PV_TEST_COUNTS:-}" ]; then
+        printf '%s %d %d %d\n' "$(basename "$0" .sh)" "$T_PASS" "$T_FAIL" "$T_SKIP" >>"$PV_TEST_COUNTS"
+    fi
 }
 
 # t_defer CMD...: run CMD at exit (before previewd and the git server stop).
@@ -178,7 +232,7 @@ t_mktemp() {
 t_need() {
     local msg=$1
     shift
-    "$@" || { t_ok "$msg" false; t_end; }
+    "$@" || { _t_fail "$msg" "command failed: $*"; t_end; }
 }
 
 # t_bail MSG: stop the whole test now, with TAP's "Bail out! MSG" on stderr.
@@ -230,13 +284,21 @@ pv_start() {
         PV_PORT=$port
         PV_URL="http://127.0.0.1:$port"
         T_PIDS+=("$PV_PID")
+        T_PID_LOG[$PV_PID]=$PV_LOG
         export PV_URL PV_PORT PV_PID PV_LOG PV_DATA
         end=$(($(now_ms) + ${PV_START_TIMEOUT:-10} * 1000))
         while :; do
             if ! kill -0 "$PV_PID" 2>/dev/null; then
                 wait "$PV_PID" 2>/dev/null
                 PV_EXIT=$?
+                T_JUDGED[$PV_PID]=1
                 PV_PID=
+                # refusing a configuration is an exit 1 or 2, never a crash
+                if [ "$PV_EXIT" -gt 128 ]; then
+                    _t_fail "previewd refuses to start without crashing" \
+                        "killed by signal $((PV_EXIT - 128)) at start; log $PV_LOG:" \
+                        "$(tail -n 20 "$PV_LOG")"
+                fi
                 if [ -z "${PV_WANT_PORT:-}" ] && grep -qi 'in use' "$PV_LOG"; then
                     continue 2 # lost a race for the port: pick another
                 fi
@@ -290,38 +352,126 @@ pv_as() {
     printf -v "${1}_LOG" %s "$PV_LOG"
 }
 
-# pv_token ARGS...: `previewd token ARGS...` on the last pv_start's data
-# dir (PV_DATA), running or not; its exit status.
-pv_token() { PREVIEWD_DATA_DIR=$PV_DATA "$PREVIEWD_BIN" token "$@"; }
+# pv_cli [-x STATUS] [-m MSG] [VAR=value...] ARG...: run `previewd ARG...`
+# (a CLI command: token, recover, print-applicationset, --check-config, ...)
+# with the VARs set, and assert that it exits STATUS (default 0) without a
+# sanitizer report on stderr; MSG names the assertion. Sets PV_OUT (stdout),
+# PV_ERR (stderr) and PV_RC. Not for $(...): the assertion would be counted
+# in the subshell only; read PV_OUT instead. Returns 0 if the check passed.
+pv_cli() {
+    local want=0 msg='' vars=() ofile efile
+    while :; do
+        case "${1-}" in
+        -x) want=$2; shift 2 ;;
+        -m) msg=$2; shift 2 ;;
+        *) break ;;
+        esac
+    done
+    while [[ ${1-} =~ ^[A-Za-z_][A-Za-z0-9_]*= ]]; do
+        vars+=("$1")
+        shift
+    done
+    [ -n "$msg" ] || msg="previewd $* exits $want"
+    ofile=$(mktemp "$T_TMP/cli.out.XXXXXX")
+    efile=$(mktemp "$T_TMP/cli.err.XXXXXX")
+    env "${vars[@]}" "$PREVIEWD_BIN" "$@" </dev/null >"$ofile" 2>"$efile"
+    PV_RC=$?
+    PV_OUT=$(cat "$ofile")
+    PV_ERR=$(cat "$efile")
+    rm -f "$ofile" "$efile"
+    if [ "$PV_RC" != "$want" ]; then
+        _t_fail "$msg" "previewd $* exited $PV_RC, expected $want; stderr:" "$(tail -n 30 <<<"$PV_ERR")"
+        return 1
+    fi
+    if grep -qE "$T_SANITIZER_RE" <<<"$PV_ERR"; then
+        _t_fail "$msg" "previewd $* printed a sanitizer report:" "$(grep -m1 -A30 -E "$T_SANITIZER_RE" <<<"$PV_ERR")"
+        return 1
+    fi
+    _t_pass "$msg"
+}
 
-# pv_stop [PID]: SIGTERM, wait ≤10 s, then SIGKILL. PV_EXIT gets the exit
-# status; returns 0 if it exited on its own after SIGTERM, 1 if killed.
+# pv_token [-x STATUS] [-m MSG] ARGS...: pv_cli `previewd token ARGS...` on
+# the last pv_start's data dir (PV_DATA), running or not.
+pv_token() {
+    local opts=()
+    while [ "${1-}" = -x ] || [ "${1-}" = -m ]; do
+        opts+=("$1" "$2")
+        shift 2
+    done
+    pv_cli "${opts[@]}" PREVIEWD_DATA_DIR="$PV_DATA" token "$@"
+}
+
+# pv_stop [PID]: SIGTERM, wait up to PV_STOP_TIMEOUT (10 s), then SIGKILL.
+# PV_EXIT gets the exit status. A previewd that does not exit 0 in time
+# (a hang at shutdown, a crash, a sanitizer's exit code) is a failure of
+# the test; returns 0 if it exited 0 on its own, 1 otherwise.
 pv_stop() {
-    local pid=${1:-$PV_PID} _ killed=0
+    local pid=${1:-$PV_PID} end killed=0
     [ -n "$pid" ] || return 0
     kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
+    end=$(($(now_ms) + ${PV_STOP_TIMEOUT:-10} * 1000))
+    while kill -0 "$pid" 2>/dev/null && [ "$(now_ms)" -lt "$end" ]; do
         sleep 0.1
     done
     if kill -0 "$pid" 2>/dev/null; then
-        echo "pv_stop: previewd $pid still running 10 s after SIGTERM: SIGKILL" >&2
+        echo "pv_stop: previewd $pid still running ${PV_STOP_TIMEOUT:-10} s after SIGTERM: SIGKILL" >&2
         kill -KILL "$pid" 2>/dev/null
         killed=1
     fi
     wait "$pid" 2>/dev/null
     PV_EXIT=$?
     [ "$pid" = "$PV_PID" ] && PV_PID=
-    return $killed
+    _pv_judge "$pid" "$PV_EXIT" "$killed" "SIGTERM"
 }
 
-# pv_kill9 [PID]: crash previewd (SIGKILL) and reap it.
+# _pv_judge PID STATUS KILLED HOW: record a failure unless previewd PID,
+# stopped by HOW, exited 0 by itself; marks PID as accounted for.
+_pv_judge() {
+    local pid=$1 status=$2 killed=$3 how=$4 why=''
+    T_JUDGED[$pid]=1
+    if [ "$killed" = 1 ]; then
+        why="still running ${PV_STOP_TIMEOUT:-10} s after $how: killed"
+    elif [ "$status" -gt 128 ]; then
+        why="killed by signal $((status - 128)) after $how"
+    elif [ "$status" -ne 0 ]; then
+        why="exited with status $status after $how"
+    else
+        return 0
+    fi
+    _t_fail "previewd $pid exits 0 on its own after $how" "$why; log ${T_PID_LOG[$pid]:-?}:" \
+        "$(tail -n 20 "${T_PID_LOG[$pid]:-/dev/null}" 2>/dev/null)"
+    return 1
+}
+
+# _pv_reap_all: stop (pv_stop) every previewd still running; one that ended
+# by itself, unseen, failed (a crash while the test looked elsewhere).
+_pv_reap_all() {
+    local pid status
+    for pid in "${T_PIDS[@]}"; do
+        [ -z "${T_JUDGED[$pid]:-}" ] || continue
+        if kill -0 "$pid" 2>/dev/null; then
+            pv_stop "$pid" >/dev/null 2>&1
+        else
+            wait "$pid" 2>/dev/null
+            status=$?
+            [ "$pid" = "$PV_PID" ] && PV_PID=
+            T_JUDGED[$pid]=1
+            _t_fail "previewd $pid runs until the test stops it" \
+                "it ended by itself with status $status; log ${T_PID_LOG[$pid]:-?}:" \
+                "$(tail -n 20 "${T_PID_LOG[$pid]:-/dev/null}" 2>/dev/null)"
+        fi
+    done
+}
+
+# pv_kill9 [PID]: crash previewd (SIGKILL) and reap it: the one way a
+# previewd may end without a clean exit.
 pv_kill9() {
     local pid=${1:-$PV_PID}
     [ -n "$pid" ] || return 0
     kill -KILL "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     PV_EXIT=$?
+    T_JUDGED[$pid]=1
     [ "$pid" = "$PV_PID" ] && PV_PID=
     return 0
 }
@@ -350,8 +500,25 @@ bg_start() {
     printf -v "${var}_PORT" %s "$port"
 }
 
-# bg_stop PID: stop one helper and reap it.
-bg_stop() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; return 0; }
+# bg_stop PID: stop one helper and reap it; a helper still running 5 s
+# after SIGTERM is killed and fails the test (its exit status is not
+# judged: a helper killed by SIGTERM reports 143).
+bg_stop() {
+    local end
+    end=$(($(now_ms) + 5000))
+    kill -TERM "$1" 2>/dev/null
+    while kill -0 "$1" 2>/dev/null && [ "$(now_ms)" -lt "$end" ]; do
+        sleep 0.05
+    done
+    if kill -0 "$1" 2>/dev/null; then
+        kill -KILL "$1" 2>/dev/null
+        wait "$1" 2>/dev/null
+        _t_fail "helper $1 stops within 5 s of SIGTERM" "killed"
+        return 1
+    fi
+    wait "$1" 2>/dev/null
+    return 0
+}
 
 # rcv_start VAR LOG [receiver.py args...]: start tests/lib/receiver.py
 # logging every request to LOG; sets VAR_PID and VAR_PORT (see bg_start).
@@ -396,7 +563,7 @@ http() {
         done
         [ $have_ct -eq 1 ] || args+=(-H 'Content-Type: application/json')
     fi
-    HTTP_STATUS=$(curl -s -X "$method" -m "${HTTP_TIMEOUT:-30}" -D "$hfile" -o "$bfile" \
+    HTTP_STATUS=$(${HTTP_NETNS:+ip netns exec "$HTTP_NETNS"} curl -s -X "$method" -m "${HTTP_TIMEOUT:-30}" -D "$hfile" -o "$bfile" \
         -w '%{http_code}' "${args[@]}" "$@" "$url")
     rc=$?
     [ -n "$HTTP_STATUS" ] || HTTP_STATUS=000
@@ -514,11 +681,13 @@ _t_cleanup() {
     for pid in "${T_BG_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null
     done
-    for pid in "${T_PIDS[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
-            pv_stop "$pid" >/dev/null 2>&1
-        fi
-    done
+    # a test that ended without t_end (t_bail, an early exit): its
+    # previewds are still judged, and the counts still printed
+    if [ "$T_COUNTED" = 0 ]; then
+        _pv_reap_all
+        _t_counts
+        [ "$T_FAIL" -eq 0 ] || [ "$rc" -ne 0 ] || rc=1
+    fi
     if [ -n "${GITSERVER_DIR:-}" ]; then
         gitserver_stop "$GITSERVER_DIR" >/dev/null 2>&1
     fi
