@@ -27,10 +27,10 @@ person() {
 recover_in() {
 	local dir=$1
 	shift
-	OUT=$(PREVIEWD_DATA_DIR=$dir PREVIEWD_GIT_URL="file://$G" "$PREVIEWD_BIN" recover "$@" 2>"$T_TMP/recover.err")
-	RC=$?
-	ERR=$(cat "$T_TMP/recover.err")
-	sed 's/^/# /' "$T_TMP/recover.err"
+	pv_cli -m "previewd recover $* exits 0, no sanitizer report" PREVIEWD_DATA_DIR="$dir" \
+		PREVIEWD_GIT_URL="file://$G" recover "$@"
+	OUT=$PV_OUT RC=$PV_RC ERR=$PV_ERR
+	[ -z "$ERR" ] || sed 's/^/# /' <<<"$ERR"
 }
 
 t_begin "set-up: previewd and three environments"

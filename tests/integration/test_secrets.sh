@@ -166,13 +166,14 @@ pv_stop >/dev/null
 # --check-config prints every URL with its userinfo redacted, and no secret
 # given by variable or by flag.
 t_begin "4. --check-config"
-out=$(env PREVIEWD_DATA_DIR="$T_TMP/data-check" \
+pv_cli PREVIEWD_DATA_DIR="$T_TMP/data-check" \
     PREVIEWD_GIT_URL="http://u:GITPASS-1a@127.0.0.1:1/git/gitops.git" \
     PREVIEWD_ARGOCD_REPO_URL="https://u:ARGOREPO-2b@git.example.com/team/gitops.git" \
     PREVIEWD_WEBHOOK_URL="http://hook:HOOKPASS-3c@127.0.0.1:2/hook" \
     PREVIEWD_ARGOCD_WEBHOOK_URL="http://a:AWH-4d@127.0.0.1:3/api/webhook,http://b:AWH-5e@127.0.0.1:4/api/webhook" \
     PREVIEWD_GIT_PASSWORD=ENVPASS-6f \
-    "$PREVIEWD_BIN" --check-config --webhook-secret FLAGSECRET-7g --argocd-token=FLAGTOKEN-8h 2>&1)
+    --check-config --webhook-secret FLAGSECRET-7g --argocd-token=FLAGTOKEN-8h
+out=$PV_OUT$'\n'$PV_ERR
 t_match 'configuration OK' "$out" "the configuration is valid"
 no_secret "--check-config" "$out" GITPASS-1a ARGOREPO-2b HOOKPASS-3c AWH-4d AWH-5e ENVPASS-6f FLAGSECRET-7g FLAGTOKEN-8h
 t_match 'PREVIEWD_GIT_URL=http://\*\*\*@127\.0\.0\.1:1/git/gitops\.git' "$out" "PREVIEWD_GIT_URL is shown redacted"
@@ -180,11 +181,13 @@ t_match 'PREVIEWD_ARGOCD_REPO_URL=https://\*\*\*@git\.example\.com/team/gitops\.
     "PREVIEWD_ARGOCD_REPO_URL is shown redacted"
 t_match 'PREVIEWD_ARGOCD_WEBHOOK_URL=http://\*\*\*@127\.0\.0\.1:3/api/webhook,http://\*\*\*@127\.0\.0\.1:4/' "$out" \
     "every URL of a list is redacted"
-out=$(env PREVIEWD_DATA_DIR="$T_TMP/data-check" PREVIEWD_GIT_URL="https://u:DEFAULTREPO-9i@git.example.com/r.git" \
-    "$PREVIEWD_BIN" --check-config 2>&1)
+pv_cli PREVIEWD_DATA_DIR="$T_TMP/data-check" PREVIEWD_GIT_URL="https://u:DEFAULTREPO-9i@git.example.com/r.git" \
+    --check-config
+out=$PV_OUT$'\n'$PV_ERR
 no_secret "--check-config, Argo CD's URL defaulting to Git's" "$out" DEFAULTREPO-9i
-out=$(env PREVIEWD_DATA_DIR="$T_TMP/data-check" PREVIEWD_GIT_URL="https://u:APPSETGIT-10j@git.example.com/r.git" \
-    PREVIEWD_ARGOCD_REPO_URL="https://u:APPSETREPO-11k@git.example.com/team/r.git" "$PREVIEWD_BIN" print-applicationset 2>&1)
+pv_cli PREVIEWD_DATA_DIR="$T_TMP/data-check" PREVIEWD_GIT_URL="https://u:APPSETGIT-10j@git.example.com/r.git" \
+    PREVIEWD_ARGOCD_REPO_URL="https://u:APPSETREPO-11k@git.example.com/team/r.git" print-applicationset
+out=$PV_OUT$'\n'$PV_ERR
 no_secret "print-applicationset" "$out" APPSETGIT-10j APPSETREPO-11k
 t_match 'repoURL: "https://git\.example\.com/team/r\.git"' "$out" "the ApplicationSet names the repository without credentials"
 
