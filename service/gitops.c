@@ -374,41 +374,6 @@ static int fetch(struct pv_gitops *g)
 
 /* ---- one round ---------------------------------------------------------- */
 
-struct rows {
-	struct pv_env *v;
-	size_t n, cap;
-};
-
-static int collect_row(const struct pv_env *env, void *payload)
-{
-	struct rows *r = payload;
-	struct pv_env *dst;
-	int error;
-
-	if ((error = pv_array_reserve(&r->v, &r->cap, r->n + 1, sizeof(*r->v))) < 0)
-		return error;
-	dst = &r->v[r->n];
-	*dst = *env;
-	dst->values_json = strdup(env->values_json);
-	dst->requested_by = strdup(env->requested_by);
-	dst->git_error = NULL;
-	if (!dst->values_json || !dst->requested_by) {
-		free(dst->values_json);
-		free(dst->requested_by);
-		return pv_error_set(PV_ERROR, NULL, "out of memory");
-	}
-	r->n++;
-	return 0;
-}
-
-static void rows_clear(struct rows *r)
-{
-	for (size_t i = 0; i < r->n; i++)
-		pv_env_dispose(&r->v[i]);
-	free(r->v);
-	memset(r, 0, sizeof(*r));
-}
-
 /* The planner's view of the tip: the env folder's tree. */
 struct tip_view {
 	git_repository *repo;
@@ -492,7 +457,7 @@ static int record_blobs(struct pv_gitops *g, const struct pv_plan *plan, size_t 
 }
 
 /* Record the round in SQLite and tell the HTTP side. */
-static int record_round(struct pv_gitops *g, const struct rows *rows, const struct pv_plan *plan, const char *commit)
+static int record_round(struct pv_gitops *g, const struct pv_env_list *rows, const struct pv_plan *plan, const char *commit)
 {
 	struct pv_gitops_landed *landed = NULL;
 	int64_t now = (int64_t)time(NULL);
@@ -559,7 +524,7 @@ static int record_round(struct pv_gitops *g, const struct rows *rows, const stru
 }
 
 /* Hand the paths a push changed to the hook (Argo CD's webhook). */
-static void tell_pushed(struct pv_gitops *g, git_commit *parent, const char *after, const struct rows *rows,
+static void tell_pushed(struct pv_gitops *g, git_commit *parent, const char *after, const struct pv_env_list *rows,
 	const struct pv_plan *plan)
 {
 	json_t *changes = pv_plan_changes(plan, g->cfg->env_dir, rows->v);
@@ -575,7 +540,7 @@ static void tell_pushed(struct pv_gitops *g, git_commit *parent, const char *aft
 
 static enum round run_round(struct pv_gitops *g)
 {
-	struct rows rows = { 0 };
+	struct pv_env_list rows = PV_ENV_LIST_INIT;
 	struct pv_plan plan = PV_PLAN_INIT;
 	struct pv_oidlist news = { 0 };
 	git_commit *tip_commit = NULL;
@@ -595,7 +560,7 @@ static enum round run_round(struct pv_gitops *g)
 			goto fail;
 		status_ok(g, 0);
 	}
-	if (pv_store_dirty(g->store, ROUND_LIMIT, collect_row, &rows) < 0)
+	if (pv_store_dirty(g->store, ROUND_LIMIT, pv_env_list_add, &rows) < 0)
 		goto fail;
 	if (rows.n == 0) {
 		result = ROUND_IDLE;
@@ -672,7 +637,7 @@ out:
 	git_tree_free(env_tree);
 	git_tree_free(tip_tree);
 	git_commit_free(tip_commit);
-	rows_clear(&rows);
+	pv_env_list_dispose(&rows);
 	return result;
 }
 
