@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# ctest-labels: integration concurrent
+# The Git writer's paths that the other tests do not take:
+#   1. a server that keeps declining pushes (a pre-receive hook that exits 1
+#      with a message, behind the smart-HTTP server of gitserver.sh): the
+#      rows stay pending, previewd backs off instead of pushing in a loop,
+#      and the reason - the per-reference status and the hook's own words -
+#      is in the environment's git.error and in /readyz; once the hook lets
+#      pushes through, the row lands;
+#   2. a round holds at most 500 rows: 600 asynchronous creates all land, in
+#      more than one commit;
+#   3. a repack that fails (its pack folder read-only) is logged, the writer
+#      keeps going and the next create still lands.
+# shellcheck source=tests/lib/harness.sh disable=SC1091
+. "$(dirname "$0")/../lib/harness.sh"
+
+t_need "the Git server starts" gitserver_start "$T_TMP/git"
+t_need "the GitOps repository is seeded" gitserver_new_repo gitops "$T_ROOT/deploy/helm-env"
+G=$GITSERVER_DIR/repos/gitops.git
+VIEW_URL=$(gitserver_url gitops)
+HOOKLOG=$T_TMP/hook.log
+DECLINE=$T_TMP/decline
+: >"$HOOKLOG"
+cat >"$G/hooks/pre-receive" <<EOF
+#!/bin/sh
+cat >/dev/null
+echo push >>'$HOOKLOG'
+if [ -e '$DECLINE' ]; then
+	echo 'policy: the env folder is frozen' >&2
+	exit 1
+fi
+exit 0
+EOF
+chmod +x "$G/hooks/pre-receive"
+pushes() { wc -l <"$HOOKLOG"; }
+metric() { curl -s -m 5 "$PV_URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+
+DATA=$T_TMP/data
+t_need "previewd starts" pv_start "$DATA" PREVIEWD_GIT_URL="$GITSERVER_URL/gitops.git" \
+	PREVIEWD_GIT_USERNAME="$GITSERVER_USER" PREVIEWD_GIT_PASSWORD="$GITSERVER_PASS" \
+	PREVIEWD_WAIT_MS=10000 PREVIEWD_PUSH_BACKOFF_MAX_MS=2000 PREVIEWD_REPACK_EVERY=4
+
+# ---------------------------------------------------------------- 1. declined
+t_begin "1. a server that keeps declining pushes"
+touch "$DECLINE"
+tip0=$(head_commit)
+http POST /v1/environments '{"owner":"frozen"}' -H 'Prefer: respond-async'
+t_eq 202 "$HTTP_STATUS" "the create is accepted, not yet in Git"
+git_error_is_set() { http GET /v1/environments/frozen && [ "$(jqr '.git.error // empty')" != "" ]; }
+t_eventually 30 "the environment's git.error is set" git_error_is_set
+GIT_ERROR=$(jqr .git.error)
+t_eq pending "$(jqr .status)" "the environment stays pending"
+t_match 'pre-receive hook declined' "$GIT_ERROR" "git.error has the server's status for the reference"
+t_match 'the env folder is frozen' "$GIT_ERROR" "git.error has the hook's own words"
+# each round's fetch succeeds before its push is declined: between the two
+# the git check is briefly ok again, hence "eventually"
+readyz_declined() {
+	readyz_is degraded && [ "$(jqr .checks.git.ok)" = false ] &&
+		[[ $(jqr .checks.git.error) =~ pre-receive\ hook\ declined.*the\ env\ folder\ is\ frozen ]]
+}
+t_eventually 20 "/readyz is degraded, its git check not ok, and says why" readyz_declined
+t_eq "$tip0" "$(head_commit)" "the branch did not move"
+t_ok "the hook ran ($(pushes) pushes)" test "$(pushes)" -ge 1
+# backoff: capped at 2 s (with jitter, at least 1 s apart at the cap), so a
+# 10 s window holds a handful of pushes; a writer retrying at once would
+# push hundreds of times
+f0=$(metric previewd_git_push_failures_total)
+p0=$(pushes)
+sleep 10
+p1=$(pushes)
+f1=$(metric previewd_git_push_failures_total)
+t_ok "previewd backs off ($((p1 - p0)) pushes in 10 s, at most 20)" test $((p1 - p0)) -le 20
+t_ok "it keeps trying (more than 1 push in 10 s)" test $((p1 - p0)) -ge 2
+t_ok "previewd_git_push_failures_total counts the declines ($f0 -> $f1)" test "$f1" -gt "$f0"
+t_eq 0 "$(sql "select count(*) from envs where name = 'frozen' and pushed_gen >= gen")" "the row is still dirty"
+rm -f "$DECLINE"
+t_eventually 30 "once the hook lets it through, the environment lands" env_status_is frozen active
+t_ok "it is on the server" has_folder frozen
+t_eq null "$(jqr .git.error)" "its git.error is cleared"
+t_eventually 10 "/readyz is ready again" readyz_is ready
+
+t_end
