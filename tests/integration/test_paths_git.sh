@@ -9,8 +9,9 @@
 #      pushes through, the row lands;
 #   2. a round holds at most 500 rows: 600 asynchronous creates all land, in
 #      more than one commit;
-#   3. a repack that fails (its pack folder read-only) is logged, the writer
-#      keeps going and the next create still lands.
+#   3. a repack that fails (its pack folder immutable, or read-only when not
+#      root) is logged, the writer keeps going and the next create still
+#      lands; once the folder is writable a repack goes through.
 # shellcheck source=tests/lib/harness.sh disable=SC1091
 . "$(dirname "$0")/../lib/harness.sh"
 
@@ -78,5 +79,62 @@ t_eventually 30 "once the hook lets it through, the environment lands" env_statu
 t_ok "it is on the server" has_folder frozen
 t_eq null "$(jqr .git.error)" "its git.error is cleared"
 t_eventually 10 "/readyz is ready again" readyz_is ready
+
+# ---------------------------------------------------------------- 2. > 500 rows
+t_begin "2. 600 rows waiting: all land, in rounds of at most 500"
+# the hook holds the rows back so that they all wait for one round
+touch "$DECLINE"
+tip1=$(head_commit)
+seq 1 600 | xargs -P 8 -I{} curl -s -o /dev/null -w '%{http_code}\n' -m 30 -X POST \
+	-H 'Content-Type: application/json' -H 'Prefer: respond-async' \
+	-d '{"owner":"bulk{}"}' "$PV_URL/v1/environments" >"$T_TMP/bulk.codes"
+t_eq "600" "$(grep -c '^202$' "$T_TMP/bulk.codes")" "600 asynchronous creates are accepted (202)"
+t_eq 600 "$(sql "select count(*) from envs where name like 'bulk%' and gen > pushed_gen")" "all 600 wait"
+rm -f "$DECLINE"
+bulk_landed() { [ "$(sql "select count(*) from envs where name like 'bulk%' and status = 'active'")" = 600 ]; }
+t_eventually 60 "all 600 become active" bulk_landed
+t_eq 600 "$(g ls-tree --name-only main:env/ | grep -c '^bulk')" "all 600 folders are on the server"
+# env folders each commit since tip1 added
+per_commit=$(g rev-list --reverse "$tip1..main" | while read -r c; do
+	g diff-tree --no-commit-id --name-only -r "$c" | awk -F/ '$1 == "env" { print $2 }' | sort -u | wc -l
+done | tr '\n' ' ')
+echo "# folders per commit: $per_commit"
+t_ok "they took more than one commit ($per_commit)" test "$(wc -w <<<"$per_commit")" -ge 2
+t_eq 0 "$(tr ' ' '\n' <<<"$per_commit" | awk '$1 > 500' | wc -l)" "no commit holds more than 500 of them"
+
+# ---------------------------------------------------------------- 3. repack fails
+t_begin "3. a repack that cannot write its pack"
+PACKDIR=$DATA/clone.git/objects/pack
+t_ok "the clone's pack folder exists" test -d "$PACKDIR"
+# root ignores modes: the immutable attribute holds for root too
+frozen=none
+if chattr +i "$PACKDIR" 2>/dev/null; then
+	frozen=chattr
+	t_defer chattr -i "$PACKDIR"
+else
+	chmod a-w "$PACKDIR" && frozen=chmod
+	t_defer chmod u+w "$PACKDIR"
+fi
+t_not "the pack folder refuses new files ($frozen)" touch "$PACKDIR/probe"
+warns0=$(grep -cE 'warn +gitops: .*(repacking|writing new objects)' "$PV_LOG")
+# PREVIEWD_REPACK_EVERY=4: four commits make a repack due
+for i in 1 2 3 4 5; do
+	http POST /v1/environments "{\"owner\":\"rp$i\"}"
+	t_eq 201 "$HTTP_STATUS" "create rp$i lands while the pack folder is frozen"
+done
+repack_failed() { [ "$(grep -cE 'warn +gitops: .*(repacking|writing new objects)' "$PV_LOG")" -gt "$warns0" ]; }
+t_eventually 30 "the writer logs that it could not write the pack" repack_failed
+grep -E 'warn +gitops: .*(repacking|writing new objects)' "$PV_LOG" | tail -1 | sed 's/^/# /'
+http POST /v1/environments '{"owner":"after"}'
+t_eq 201 "$HTTP_STATUS" "the next create still lands"
+t_ok "it is on the server" has_folder after
+t_ok "previewd is still running" kill -0 "$PV_PID"
+if [ $frozen = chattr ]; then chattr -i "$PACKDIR"; else chmod u+w "$PACKDIR"; fi
+http POST /v1/environments '{"owner":"thawed"}'
+t_eq 201 "$HTTP_STATUS" "a create after the pack folder is writable again lands"
+repacked() { grep -q 'repacked the local clone' "$PV_LOG"; }
+t_eventually 30 "and a later repack goes through" repacked
+t_ok "previewd stops cleanly" pv_stop
+t_eq 0 "$PV_EXIT" "previewd exits 0"
 
 t_end
