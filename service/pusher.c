@@ -118,7 +118,6 @@ static void fill_callbacks(git_remote_callbacks *cb, struct xfer *x)
 {
 	cb->credentials = cred_cb;
 	cb->push_update_reference = push_ref_cb;
-	cb->sideband_progress = sideband_cb;
 	cb->payload = x;
 }
 
@@ -172,6 +171,8 @@ static enum pv_push_result lg_push(struct pv_pusher *p, struct pv_gitrepo *repo,
 	snprintf(spec, sizeof(spec), "%s:%s", local, local); /* no '+': never force */
 	specs[0] = spec;
 	fill_callbacks(&opts.callbacks, &x);
+	/* only a push keeps the server's words: they explain a declined reference */
+	opts.callbacks.sideband_progress = sideband_cb;
 	/* libgit2 finds what to send by reading every folder tree of the old
 	 * commit and of the new one.  Cached, those trees stay resident: at
 	 * 10,000 environments peak RSS was 39.4 MiB with the cache and 30.8
