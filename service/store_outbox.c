@@ -246,48 +246,38 @@ int pv_store_outbox_due(struct pv_store *st, int64_t now, int limit, pv_store_ou
 	return pv_store__walk_end(st, s, rc, error, "reading the outbox");
 }
 
-int pv_store_outbox_delivered(struct pv_store *st, int64_t id, int64_t now)
+/* One outbox row's outcome: statement which on row id at time t, and the
+ * receiver's answer msg as ?3 when with_msg (the statement takes one). */
+static int outbox_mark(struct pv_store *st, enum stmt which, int64_t id, int64_t t, int with_msg, const char *msg,
+	const char *what)
 {
 	sqlite3_stmt *s = NULL;
 	int rc, error;
 
-	if ((error = prepare(st, S_OUTBOX_DONE, &s)) < 0)
+	if ((error = prepare(st, which, &s)) < 0)
 		return error;
 	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 2, t);
+	if (with_msg)
+		sqlite3_bind_text(s, 3, msg, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : pv_store__db_error(st, rc, "recording a delivery");
+	return rc == SQLITE_DONE ? 0 : pv_store__db_error(st, rc, what);
+}
+
+int pv_store_outbox_delivered(struct pv_store *st, int64_t id, int64_t now)
+{
+	return outbox_mark(st, S_OUTBOX_DONE, id, now, 0, NULL, "recording a delivery");
 }
 
 int pv_store_outbox_retry(struct pv_store *st, int64_t id, int64_t next_at, const char *msg)
 {
-	sqlite3_stmt *s = NULL;
-	int rc, error;
-
-	if ((error = prepare(st, S_OUTBOX_RETRY, &s)) < 0)
-		return error;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, next_at);
-	sqlite3_bind_text(s, 3, msg, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : pv_store__db_error(st, rc, "recording a failed delivery");
+	return outbox_mark(st, S_OUTBOX_RETRY, id, next_at, 1, msg, "recording a failed delivery");
 }
 
 int pv_store_outbox_dead(struct pv_store *st, int64_t id, int64_t now, const char *msg)
 {
-	sqlite3_stmt *s = NULL;
-	int rc, error;
-
-	if ((error = prepare(st, S_OUTBOX_DEAD, &s)) < 0)
-		return error;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, now);
-	sqlite3_bind_text(s, 3, msg, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : pv_store__db_error(st, rc, "recording a dead letter");
+	return outbox_mark(st, S_OUTBOX_DEAD, id, now, 1, msg, "recording a dead letter");
 }
 
 int pv_store_outbox_next(struct pv_store *st, int64_t *out)
