@@ -9,6 +9,7 @@
 #   3. Argo CD answering 5xx, then something that is not JSON: /readyz is
 #      degraded with the reason, the environments keep their last status and
 #      creates still work; once Argo CD answers again, /readyz is ready.
+# shellcheck disable=SC2317  # helpers run through t_eventually
 # shellcheck source=tests/lib/harness.sh disable=SC1091
 . "$(dirname "$0")/../lib/harness.sh"
 
@@ -36,7 +37,7 @@ settle() {
 	local t
 	t=$(date +%s.%N)
 	three_polls() { [ "$(polls_after "$t")" -ge 3 ]; }
-	t_eventually 30 "${1:-previewd polled Argo CD three more times}" three_polls
+	t_eventually 30 "previewd polled Argo CD three more times" three_polls
 }
 argo() { curl -s -m 5 "$PV_URL/v1/environments/$1" | jq -r "[.argocd.sync, .argocd.health] | join(\"/\")"; }
 

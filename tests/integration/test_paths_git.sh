@@ -12,6 +12,7 @@
 #   3. a repack that fails (its pack folder immutable, or read-only when not
 #      root) is logged, the writer keeps going and the next create still
 #      lands; once the folder is writable a repack goes through.
+# shellcheck disable=SC2317  # helpers run through t_eventually
 # shellcheck source=tests/lib/harness.sh disable=SC1091
 . "$(dirname "$0")/../lib/harness.sh"
 
@@ -126,10 +127,10 @@ t_ok "the clone's pack folder exists" test -d "$PACKDIR"
 # root ignores modes: the immutable attribute holds for root too
 frozen=none
 if chattr +i "$PACKDIR" 2>/dev/null; then
-	frozen=chattr
+	frozen='chattr'
 	t_defer chattr -i "$PACKDIR"
 else
-	chmod a-w "$PACKDIR" && frozen=chmod
+	chmod a-w "$PACKDIR" && frozen='chmod'
 	t_defer chmod u+w "$PACKDIR"
 fi
 t_not "the pack folder refuses new files ($frozen)" touch "$PACKDIR/probe"

@@ -8,6 +8,7 @@
 #      and the notifications queued behind it are delivered;
 #   2. a 5xx is not a refusal: it is retried past that bound, with backoff,
 #      and delivered once the receiver takes it.
+# shellcheck disable=SC2317  # helpers run through t_eventually
 # shellcheck source=tests/lib/harness.sh disable=SC1091
 . "$(dirname "$0")/../lib/harness.sh"
 
@@ -21,7 +22,7 @@ echo 200 >"$STATUS"
 tries() {
 	jq -s --arg n "$1" '[.[] | select((.body | fromjson? | .environment.name) == $n)] | length' "$LOG"
 }
-# kinds_tried NAME: the distinct delivery ids about NAME, each with its count
+# per_delivery NAME: how many times each notification about NAME was POSTed, by delivery id
 per_delivery() {
 	jq -s -c --arg n "$1" '[.[] | select((.body | fromjson? | .environment.name) == $n)
 		| .headers["x-previewd-delivery"]] | group_by(.) | map(length)' "$LOG"

@@ -7,6 +7,7 @@
 #   2. the "already known" count when the database knows some of the folders;
 #   3. records that expired while previewd was down: recovered, then
 #      removed by the reaper once previewd runs, the live one kept.
+# shellcheck disable=SC2317  # helpers run through t_eventually
 # shellcheck source=tests/lib/harness.sh disable=SC1091
 . "$(dirname "$0")/../lib/harness.sh"
 
