@@ -21,6 +21,10 @@
 #include "worker.h"
 
 #define BATCH 100
+/* attempts a notification the receiver refuses (4xx) gets before it is
+ * dead-lettered: enough to ride out a receiver's bad deploy, short enough
+ * that the deliveries queued behind it are not held back for long */
+#define REFUSED_ATTEMPTS 5
 
 struct pv_notify {
 	const struct pv_config *cfg;
@@ -30,7 +34,7 @@ struct pv_notify {
 	pthread_mutex_t lock;   /* the counters */
 	int64_t blocked_until;  /* after a failure: no delivery before this (thread only) */
 	unsigned int failures;  /* consecutive failed deliveries (thread only) */
-	unsigned long long delivered, failed;  /* counters, under lock */
+	unsigned long long delivered, failed, dead;  /* counters, under lock */
 };
 
 /* The TTL to suggest for an extension: the default, within what the
@@ -154,8 +158,16 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return size * nmemb;
 }
 
-/* POST one notification; 0 on a 2xx, else PV_EUNAVAIL with the reason. */
-static int deliver(struct pv_notify *n, const struct pv_outbox *ob)
+/* A 4xx is the receiver refusing this notification, not being down: it
+ * would refuse it again.  408 and 429 ask for a later retry. */
+static int refused(long status)
+{
+	return status >= 400 && status <= 499 && status != 408 && status != 429;
+}
+
+/* POST one notification; 0 on a 2xx, else PV_EUNAVAIL with the reason and
+ * *status the HTTP status (0 when there was no answer). */
+static int deliver(struct pv_notify *n, const struct pv_outbox *ob, long *status_out)
 {
 	struct curl_slist *headers = NULL;
 	char h[256], sig[96];
@@ -200,6 +212,7 @@ static int deliver(struct pv_notify *n, const struct pv_outbox *ob)
 		error = pv_error_set(PV_EUNAVAIL, NULL, "the receiver answered %ld", status);
 	curl_slist_free_all(headers);
 	free(body);
+	*status_out = status;
 	return error;
 }
 
@@ -232,6 +245,23 @@ static long long backoff(const struct pv_notify *n, int attempts)
 	return d < n->cfg->webhook_backoff_max ? d : n->cfg->webhook_backoff_max;
 }
 
+static void count(struct pv_notify *n, unsigned long long *counter)
+{
+	pthread_mutex_lock(&n->lock);
+	(*counter)++;
+	pthread_mutex_unlock(&n->lock);
+}
+
+/* Give ob up: the receiver answered, so the pass goes on with the next. */
+static void dead_letter(struct pv_notify *n, const struct pv_outbox *ob, const char *why)
+{
+	count(n, &n->dead);
+	log_warn("notify: giving %s #%lld up after %d attempts: %s", ob->kind, (long long)ob->id, ob->attempts + 1, why);
+	if (pv_store_outbox_dead(n->store, ob->id, (int64_t)time(NULL), why) < 0)
+		log_warn("notify: %s", pv_error_last()->message);
+	n->failures = 0;
+}
+
 static void run_pass(struct pv_notify *n)
 {
 	struct pass p = { .n = n };
@@ -243,27 +273,30 @@ static void run_pass(struct pv_notify *n)
 	}
 	for (size_t i = 0; i < p.count; i++) {
 		const struct pv_outbox *ob = &p.v[i];
+		long status = 0;
 
 		if (pv_worker_stopping(&n->worker))
 			break;
-		if (deliver(n, ob) == 0) {
+		if (deliver(n, ob, &status) == 0) {
 			if (pv_store_outbox_delivered(n->store, ob->id, (int64_t)time(NULL)) < 0)
 				log_warn("notify: %s", pv_error_last()->message);
 			log_debug("notify: delivered %s #%lld", ob->kind, (long long)ob->id);
-			pthread_mutex_lock(&n->lock);
-			n->delivered++;
-			pthread_mutex_unlock(&n->lock);
+			count(n, &n->delivered);
 			if (n->failures)
 				log_info("notify: the receiver answers again");
 			n->failures = 0;
 			continue;
 		}
 		char why[300];
-		long long wait = backoff(n, (int)++n->failures);
-		pthread_mutex_lock(&n->lock);
-		n->failed++;
-		pthread_mutex_unlock(&n->lock);
+		long long wait;
+
+		count(n, &n->failed);
 		snprintf(why, sizeof(why), "%s", pv_error_last()->message);
+		if (refused(status) && ob->attempts + 1 >= REFUSED_ATTEMPTS) {
+			dead_letter(n, ob, why);
+			continue;
+		}
+		wait = backoff(n, (int)++n->failures);
 		log_warn("notify: delivering %s #%lld failed (attempt %d): %s; next try in %llds", ob->kind,
 			(long long)ob->id, ob->attempts + 1, why, wait);
 		/* the receiver is likely down: hold every delivery, keep the order */
@@ -332,11 +365,12 @@ fail:
 
 int pv_notify_metrics(struct pv_notify *n, struct pv_strbuf *out)
 {
-	unsigned long long delivered, failed;
+	unsigned long long delivered, failed, dead;
 
 	pthread_mutex_lock(&n->lock);
 	delivered = n->delivered;
 	failed = n->failed;
+	dead = n->dead;
 	pthread_mutex_unlock(&n->lock);
 	return pv_strbuf_printf(out,
 		"# HELP previewd_notifications_delivered_total Notifications the receiver accepted.\n"
@@ -344,7 +378,10 @@ int pv_notify_metrics(struct pv_notify *n, struct pv_strbuf *out)
 		"previewd_notifications_delivered_total %llu\n"
 		"# HELP previewd_notification_failures_total Delivery attempts that failed (retried later).\n"
 		"# TYPE previewd_notification_failures_total counter\n"
-		"previewd_notification_failures_total %llu\n", delivered, failed);
+		"previewd_notification_failures_total %llu\n"
+		"# HELP previewd_notify_dead_letters_total Notifications given up: the receiver kept refusing them (4xx).\n"
+		"# TYPE previewd_notify_dead_letters_total counter\n"
+		"previewd_notify_dead_letters_total %llu\n", delivered, failed, dead);
 }
 
 void pv_notify_kick(struct pv_notify *n)

@@ -8,7 +8,11 @@
  * on a 2xx.  A failure backs that notification off exponentially (capped at
  * PREVIEWD_WEBHOOK_BACKOFF_MAX) and ends the pass: a receiver that is down
  * is not hammered, and one that is slow only delays this thread, never a
- * request or the reaper.  Delivery is at least once; the `id` field and the
+ * request or the reaper.  A notification the receiver refuses (a 4xx other
+ * than 408 or 429) is retried the same way a bounded number of times, then
+ * dead-lettered (outbox.dead_at, previewd_notify_dead_letters_total) and the
+ * pass goes on: one event a receiver will never take must not hold back
+ * every later one.  Delivery is at least once; the `id` field and the
  * X-Previewd-Delivery header let receivers drop duplicates.
  *
  * Threads: its own worker (worker.h, "pv-notify"); pv_notify_kick from any.

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "gitstream.h"
+#include "strbuf.h"
 #include "url.h"
 
 #define STREAM_TIMEOUT_S 60 /* a silent server fails the round after this long */
@@ -20,8 +21,13 @@ struct xfer {
 	const char *cred_error;  /* why the credential callback gave up */
 	char refused_url[300];   /* the server asking for credentials it does not get */
 	int rejected;
-	char reject_msg[256];
+	int declined;            /* the server's policy (a hook) refused the reference */
+	char reject_msg[512];
+	struct pv_strbuf remote; /* what the server said on the progress channel ("remote: ...") */
 };
+
+/* The server's own words, as much as a reason needs: a hook's message */
+#define REMOTE_TEXT_MAX 1024
 
 static int cred_cb(git_credential **out, const char *url, const char *user_from_url, unsigned int allowed,
 	void *payload)
@@ -82,9 +88,52 @@ static int push_ref_cb(const char *refname, const char *status, void *payload)
 	 * per-reference status is the only place a rejection shows */
 	if (status) {
 		x->rejected = 1;
+		/* "pre-receive hook declined", "protected branch hook declined" */
+		x->declined = strstr(status, "declined") != NULL;
 		snprintf(x->reject_msg, sizeof(x->reject_msg), "%s rejected: %s", refname, status);
 	}
 	return 0;
+}
+
+/* The progress channel carries a hook's output (what git prints as
+ * "remote: ..."); kept, newlines and all, up to REMOTE_TEXT_MAX bytes: more
+ * is dropped, the reason does not need it. */
+static int sideband_cb(const char *str, int len, void *payload)
+{
+	struct xfer *x = payload;
+	int error = len > 0 ? pv_strbuf_add(&x->remote, str, (size_t)len) : 0;
+
+	/* over the cap the text stays as it was: its start is the reason */
+	return error == PV_ETOOBIG ? 0 : error;
+}
+
+/* The server's words as one line: each line trimmed, "; " between, none of
+ * git's own progress counters ("Resolving deltas: 100% ...") */
+static void remote_words(struct xfer *x, char *out, size_t len)
+{
+	size_t n = 0, used = 0;
+	char *text = pv_strbuf_take(&x->remote, &n), *line, *save = NULL;
+
+	out[0] = '\0';
+	if (!text)
+		return;
+	for (line = strtok_r(text, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+		size_t l;
+		int k;
+
+		while (*line == ' ' || *line == '\t')
+			line++;
+		l = strlen(line);
+		while (l > 0 && (line[l - 1] == ' ' || line[l - 1] == '\t'))
+			line[--l] = '\0';
+		if (l == 0 || strstr(line, "% (") || strncmp(line, "Resolving deltas", 16) == 0)
+			continue;
+		k = snprintf(out + used, len - used, "%s%s", used ? "; " : "", line);
+		if (k < 0 || (size_t)k >= len - used)
+			break;
+		used += (size_t)k;
+	}
+	free(text);
 }
 
 static void fill_callbacks(git_remote_callbacks *cb, struct xfer *x)
@@ -147,11 +196,12 @@ static enum pv_push_result lg_push(struct pv_pusher *p, struct pv_gitrepo *repo,
 	const git_oid *commit, const struct pv_oidlist *objects)
 {
 	git_push_options opts;
-	struct xfer x = { .cfg = p->cfg };
+	struct xfer x = { .cfg = p->cfg, .remote = PV_STRBUF_INIT_MAX(REMOTE_TEXT_MAX) };
 	char local[300], spec[700], *specs[1];
 	git_strarray refspecs = { specs, 1 };
 	git_reference *ref = NULL;
-	char what[600], shown[512];
+	char what[600], shown[512], words[512];
+	enum pv_push_result result = PV_PUSH_OK;
 	int error;
 
 	/* libgit2 finds both itself: it asks the server for its tip and packs
@@ -171,6 +221,8 @@ static enum pv_push_result lg_push(struct pv_pusher *p, struct pv_gitrepo *repo,
 	specs[0] = spec;
 	fill_callbacks(&opts.callbacks, &x);
 	opts.follow_redirects = REDIRECTS;
+	/* only a push keeps the server's words: they explain a declined reference */
+	opts.callbacks.sideband_progress = sideband_cb;
 	/* libgit2 finds what to send by reading every folder tree of the old
 	 * commit and of the new one.  Cached, those trees stay resident: at
 	 * 10,000 environments peak RSS was 39.4 MiB with the cache and 30.8
@@ -179,17 +231,23 @@ static enum pv_push_result lg_push(struct pv_pusher *p, struct pv_gitrepo *repo,
 	git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 0);
 	error = git_remote_push(repo->remote, &refspecs, &opts);
 	git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 1);
-	if (error == GIT_ENONFASTFORWARD || (error == 0 && x.rejected)) {
+	if (error == 0 && x.declined) {
+		/* a policy, not a race: fetching and rebuilding would be declined
+		 * again, so it is a failure (backoff, the reason on the rows) */
+		remote_words(&x, words, sizeof(words));
+		pv_error_set(PV_ECONFLICT, NULL, "%s%s%s", x.reject_msg, words[0] ? ": " : "", words);
+		result = PV_PUSH_FAILED;
+	} else if (error == GIT_ENONFASTFORWARD || (error == 0 && x.rejected)) {
 		pv_error_set(PV_ECONFLICT, NULL, "%s", x.rejected ? x.reject_msg : "non-fast-forward");
-		return PV_PUSH_REJECTED;
-	}
-	if (error < 0) {
+		result = PV_PUSH_REJECTED;
+	} else if (error < 0) {
 		pv_url_redact(shown, sizeof(shown), p->cfg->git_url);
 		snprintf(what, sizeof(what), "push to %s failed", shown);
 		(void)xfer_fail(&x, what);
-		return PV_PUSH_FAILED;
+		result = PV_PUSH_FAILED;
 	}
-	return PV_PUSH_OK;
+	pv_strbuf_dispose(&x.remote);
+	return result;
 }
 
 static void lg_free(struct pv_pusher *p)

@@ -13,7 +13,11 @@
  * A rejection (non-fast-forward, a racing writer, a lock on the server)
  * proves the server answers; the writer then fetches, rebuilds the same
  * desired state on the new tip and pushes again.  A failure (transport,
- * credentials) is retried with backoff.  The reason is in the thread's
+ * credentials) is retried with backoff.  A reference the server's policy
+ * declines (a pre-receive or protected-branch hook) is a failure, not a
+ * rejection: a fresh fetch changes nothing about a policy, and as a failure
+ * its reason - the reference's status and the hook's own words from the
+ * progress channel - is recorded on the waiting rows and in /readyz.  The reason is in the thread's
  * pv_error slot either way.
  *
  * The one implementation is libgit2's own push, the reference

@@ -257,7 +257,9 @@ typedef int (*pv_store_outbox_cb)(const struct pv_outbox *ob, void *payload);
 int pv_store_outbox_due(struct pv_store *st, int64_t now, int limit, pv_store_outbox_cb cb, void *payload) PV_WARN_UNUSED;
 int pv_store_outbox_delivered(struct pv_store *st, int64_t id, int64_t now) PV_WARN_UNUSED;
 int pv_store_outbox_retry(struct pv_store *st, int64_t id, int64_t next_at, const char *error) PV_WARN_UNUSED;
-/* earliest next_attempt_at of an undelivered row, 0 if none */
+/* give row id up: the receiver refused it for good (a dead letter, never due again) */
+int pv_store_outbox_dead(struct pv_store *st, int64_t id, int64_t now, const char *error) PV_WARN_UNUSED;
+/* earliest next_attempt_at of an undelivered, live row, 0 if none */
 int pv_store_outbox_next(struct pv_store *st, int64_t *out) PV_WARN_UNUSED;
 
 enum pv_store_sort {

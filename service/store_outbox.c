@@ -14,10 +14,11 @@
 static const char *const family_sql[S_COUNT] = {
 	[S_OUTBOX_ADD] = "INSERT INTO outbox (event_id, kind, payload, created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?4)",
 	[S_OUTBOX_DUE] = "SELECT id, created_at, attempts, kind, payload FROM outbox WHERE delivered_at IS NULL "
-			 "AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+			 "AND dead_at IS NULL AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
 	[S_OUTBOX_DONE] = "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
 	[S_OUTBOX_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
-	[S_OUTBOX_NEXT] = "SELECT min(next_attempt_at) FROM outbox WHERE delivered_at IS NULL",
+	[S_OUTBOX_DEAD] = "UPDATE outbox SET attempts = attempts + 1, dead_at = ?2, last_error = ?3 WHERE id = ?1",
+	[S_OUTBOX_NEXT] = "SELECT min(next_attempt_at) FROM outbox WHERE delivered_at IS NULL AND dead_at IS NULL",
 	/* the reaper's queries walk an index from the first due row: with the
 	 * status index SQLite would prefer, each would visit every live row */
 	[S_EXPIRED] = "SELECT " PV_STORE_ENV_COLS " FROM envs INDEXED BY envs_expiry WHERE status IN ('pending','active') "
@@ -245,33 +246,38 @@ int pv_store_outbox_due(struct pv_store *st, int64_t now, int limit, pv_store_ou
 	return pv_store__walk_end(st, s, rc, error, "reading the outbox");
 }
 
-int pv_store_outbox_delivered(struct pv_store *st, int64_t id, int64_t now)
+/* One outbox row's outcome: statement which on row id at time t, and the
+ * receiver's answer msg as ?3 when with_msg (the statement takes one). */
+static int outbox_mark(struct pv_store *st, enum stmt which, int64_t id, int64_t t, int with_msg, const char *msg,
+	const char *what)
 {
 	sqlite3_stmt *s = NULL;
 	int rc, error;
 
-	if ((error = prepare(st, S_OUTBOX_DONE, &s)) < 0)
+	if ((error = prepare(st, which, &s)) < 0)
 		return error;
 	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 2, t);
+	if (with_msg)
+		sqlite3_bind_text(s, 3, msg, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : pv_store__db_error(st, rc, "recording a delivery");
+	return rc == SQLITE_DONE ? 0 : pv_store__db_error(st, rc, what);
+}
+
+int pv_store_outbox_delivered(struct pv_store *st, int64_t id, int64_t now)
+{
+	return outbox_mark(st, S_OUTBOX_DONE, id, now, 0, NULL, "recording a delivery");
 }
 
 int pv_store_outbox_retry(struct pv_store *st, int64_t id, int64_t next_at, const char *msg)
 {
-	sqlite3_stmt *s = NULL;
-	int rc, error;
+	return outbox_mark(st, S_OUTBOX_RETRY, id, next_at, 1, msg, "recording a failed delivery");
+}
 
-	if ((error = prepare(st, S_OUTBOX_RETRY, &s)) < 0)
-		return error;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, next_at);
-	sqlite3_bind_text(s, 3, msg, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : pv_store__db_error(st, rc, "recording a failed delivery");
+int pv_store_outbox_dead(struct pv_store *st, int64_t id, int64_t now, const char *msg)
+{
+	return outbox_mark(st, S_OUTBOX_DEAD, id, now, 1, msg, "recording a dead letter");
 }
 
 int pv_store_outbox_next(struct pv_store *st, int64_t *out)

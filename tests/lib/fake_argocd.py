@@ -37,14 +37,18 @@ while it is missing or half-written, so a test may rewrite it any time):
     {"apps": {"alice": {"sync": "Synced", "health": "Progressing"},
               "guestbook": {"health": "Healthy", "repoURL": "https://other/x.git",
                             "path": "guestbook", "previewd": false}},
-     "token": "overrides --token",  "status": 500}
+     "token": "overrides --token",  "status": 500, "body": "<html>not JSON</html>"}
 
 Per app: sync (default Synced), health (default Healthy), and optionally
 repoURL (default --repo-url), path / valueFiles (default "." and
 env/NAME/values.yaml, the layout of deploy/helm-env/applicationset.yaml),
 targetRevision (HEAD), generate_paths (the annotation's value), previewd
-(default true: the ApplicationSet's labels and owner).  A top-level
-"status" makes /api/v1/applications answer that status instead.
+(default true: the ApplicationSet's labels and owner), finished_at (epoch
+seconds: when the last sync finished, operationState.finishedAt; default 4 s
+before the request: a fixed time in the past is an Application left from an
+earlier environment of the same name).  A top-level "status" makes
+/api/v1/applications answer that status instead; a top-level "body" (a
+string) is answered as is, with 200: an answer that is not JSON.
 
 The list has the shape of the real API's JSON: no apiVersion/kind,
 "metadata": {"resourceVersion"}, and items with metadata, spec and status
@@ -191,7 +195,8 @@ class State:
             {"group": "networking.k8s.io", "version": "v1", "kind": "Ingress", "namespace": dest["namespace"],
              "name": "frontend", "status": sync, "health": {"status": "Healthy"}},
         ]
-        t_start, t_end = iso(now - 5), iso(now - 4)
+        finished = a.get("finished_at", now - 4)
+        t_start, t_end = iso(finished - 1), iso(finished)
         status = {
             "resources": resources,
             "sync": {"status": sync, "comparedTo": {"source": source, "destination": dest}, "revision": revision},
@@ -319,6 +324,8 @@ def main():
                 return self.answer(401, msg)
             if isinstance(c.get("status"), int) and c["status"] != 200:
                 return self.answer(c["status"], b'{"error":"unavailable","code":14,"message":"unavailable"}')
+            if isinstance(c.get("body"), str):
+                return self.answer(200, c["body"].encode(), "text/html")
             self.answer(200, json.dumps(state.app_list()).encode())
 
     return loopback.serve(Handler, args.port)
