@@ -11,10 +11,23 @@ REMOTE=$DATA/gitops.git
 G=$REMOTE # g and head_commit (the harness) read it
 # the file at the branch tip, or nothing
 show() { g show "main:$1" 2>/dev/null; }
+# metric NAME: NAME's value in previewd's /metrics (empty if absent)
+metric() { curl -s -m 30 "$PV_URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+# rejection_path LOG FROM: what previewd logged from line FROM of LOG on,
+# between its first rejected push and the next push that landed: the push
+# rejected, then that landing push, and no backoff between them (its debug
+# line "next attempt in N ms"), one line each
+rejection_path() {
+	tail -n "+$2" "$1" | awk '
+		/gitops: push rejected \(.*\); fetching and rebuilding/ && !r { r = 1; print "rejected, fetching and rebuilding"; next }
+		r && /gitops: next attempt in/ { print "backoff: " $0 }
+		r && /gitops: pushed / { print "pushed"; exit }'
+}
 
 # ---------------------------------------------------------------- start-up
 t_begin "first start creates and seeds the default repository"
-t_need "previewd starts" pv_start "$DATA" PREVIEWD_WAIT_MS=10000 PREVIEWD_REPACK_EVERY=8
+# debug: the writer's backoff is logged at that level (rejection_path)
+t_need "previewd starts" pv_start "$DATA" PREVIEWD_WAIT_MS=10000 PREVIEWD_REPACK_EVERY=8 PREVIEWD_LOG_LEVEL=debug
 t_ok "gitops.git exists in the data dir" test -d "$REMOTE"
 t_ok "previewd.db exists in the data dir" test -f "$DATA/previewd.db"
 for f in Chart.yaml applicationset.yaml templates/frontend.yaml templates/ingress.yaml \
@@ -111,8 +124,15 @@ git clone -q "$REMOTE" "$other/w"
 (cd "$other/w" && echo "notes" >NOTES.md && mkdir -p env/qa && printf 'replicaCount: 1\n' >env/qa/values.yaml &&
 	git add . && git -c user.name=human -c user.email=h@x commit -qm "add qa env by hand" && git push -q origin HEAD:main)
 theirs=$(head_commit)
+REJ0=$(metric previewd_git_push_rejections_total) LOG0=$(($(wc -l <"$PV_LOG") + 1))
 http PATCH /v1/environments/alice '{"values":{"replicaCount":3}}'
 t_eq 200 "$HTTP_STATUS" "PATCH values answers 200 once pushed"
+# previewd had not fetched their commit: its push must have been refused as
+# non-fast-forward and rebuilt at once on theirs, not failed and retried later
+t_eq $((${REJ0:-0} + 1)) "$(metric previewd_git_push_rejections_total)" \
+	"previewd_git_push_rejections_total counted the one rejected push"
+t_eq "rejected, fetching and rebuilding
+pushed" "$(rejection_path "$PV_LOG" "$LOG0")" "the log shows the rejection, the fetch and rebuild, then the push: no backoff"
 t_eq 3 "$(jqr .values.replicaCount)" "values merged"
 t_ok "the other commit is an ancestor of the new head" g merge-base --is-ancestor "$theirs" main
 t_eq notes "$(show NOTES.md)" "their file is intact"
