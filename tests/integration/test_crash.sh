@@ -97,7 +97,7 @@ client() {
         key="crash-$id-$seq-$RANDOM"
         if [ -n "${live[$name]:-}" ]; then op=DELETE; else op=POST; fi
         if [ $((RANDOM % 2)) = 0 ]; then prefer=respond-async; else prefer=wait=1; fi
-        deadline=$(($(now_ms) + 15000))
+        deadline=$(($(now_ms) + 60000)) # generous: a restart on a loaded machine
         while :; do
             if [ $op = POST ]; then
                 code=$(curl -s -m 5 -o "$body" -D "$hdr" -w '%{http_code}' -X POST \
@@ -130,7 +130,7 @@ client() {
                 ;;
             esac
             if [ "$(now_ms)" -ge "$deadline" ]; then
-                echo "ERR $(now_ms) $id $op $name $code $seq no 2xx within 15 s" >>"$log"
+                echo "ERR $(now_ms) $id $op $name $code $seq no 2xx within 60 s" >>"$log"
                 dead[$name]=1
                 break
             fi
