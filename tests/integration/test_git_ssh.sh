@@ -301,6 +301,7 @@ if PV_START_READY=0 pv_start "$T_TMP/data-stranger" "${PV_BASE[@]}" PREVIEWD_GIT
     t_ok "previewd retried (>= 2 connections, saw $CONNS)" test "$CONNS" -ge 2
     # backoff_ms: the n-th wait is drawn from [d/2, d] with d doubling, so each
     # is at least the one before and the fourth at least twice the first
+    # shellcheck disable=SC2016  # awk's $1
     t_ok "with backoff, not in a loop: the waits grow ($(tr '\n' ' ' <<<"$WAITS"))" \
         awk 'NR > 1 && $1 < prev { bad = 1 } NR == 1 { first = $1 } NR == 4 { fourth = $1 } { prev = $1 }
              END { exit !(NR >= 4 && !bad && fourth >= 2 * first) }' <<<"$WAITS"

@@ -456,7 +456,6 @@ t_eventually 60 "the receiver is holding previewd's first delivery" test -s "$LO
 t_eq 1 "$(grep -c . "$LOG3")" "the creates were answered while the receiver held the first delivery"
 http POST "$D_URL/v1/environments" '{"owner":"sid","name":"sr","ttl":2}'
 t_eq 201 "$HTTP_STATUS" "sr (ttl 2) created and pushed despite the backlog"
-SR_EXPIRES=$(iso2s "$(jqr .expires_at)")
 G=$D_DATA/gitops.git t_eventually 60 "env/sr is removed after its expiry" no_folder sr
 t_eq 1 "$(grep -c . "$LOG3")" "sr was reaped while the receiver still held the first delivery"
 t_eq 0 "$(notes "$LOG3" | jq '[.[] | select(.sig_ok | not)] | length')" \

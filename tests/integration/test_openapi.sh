@@ -3,6 +3,7 @@
 # previewd on its embedded default repository, driven by the spec's examples.
 # The examples are counted here, from the spec, independently of the checker:
 # a checker that ran none of them (or skipped some) must not pass.
+# shellcheck source=tests/lib/harness.sh disable=SC1091
 . "$(dirname "$0")/../lib/harness.sh"
 
 SPEC=$T_ROOT/api/openapi.yaml

@@ -51,7 +51,7 @@ chrome() {
 # cell is not of that form (days, hours, minutes, seconds, leading ones optional)
 left_seconds() {
     [[ $1 =~ ^(([0-9]+)d\ )?(([0-9]+)h\ )?(([0-9]+)m\ )?([0-9]+)s$ ]] || return 1
-    echo $(( ${BASH_REMATCH[2]:-0} * 86400 + ${BASH_REMATCH[4]:-0} * 3600 + ${BASH_REMATCH[6]:-0} * 60 + ${BASH_REMATCH[7]} ))
+    echo $(( ${BASH_REMATCH[2]:-0} * 86400 + ${BASH_REMATCH[4]:-0} * 3600 + ${BASH_REMATCH[6]:-0} * 60 + BASH_REMATCH[7] ))
 }
 
 # dump URL FILE: the DOM after the page's scripts ran
