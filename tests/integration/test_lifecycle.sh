@@ -451,7 +451,8 @@ for i in 1 2 3 4 5 6; do
 	codes+=$(curl -s -m 60 -o /dev/null -w '%{http_code} ' -X POST -H 'Content-Type: application/json' \
 		-H 'Prefer: respond-async' -d "{\"owner\":\"sid\",\"name\":\"s$i\"}" "$D_URL/v1/environments")
 done
-t_eq "202 202 202 202 202 202 " "$codes" "six creates with respond-async are answered 202"
+# (202, or 201 when the push happened to land before the answer went out)
+t_eq 6 "$(tr ' ' '\n' <<<"$codes" | grep -cE '^20[12]$')" "six creates with respond-async are answered ($codes)"
 t_eventually 60 "the receiver is holding previewd's first delivery" test -s "$LOG3"
 t_eq 1 "$(grep -c . "$LOG3")" "the creates were answered while the receiver held the first delivery"
 http POST "$D_URL/v1/environments" '{"owner":"sid","name":"sr","ttl":2}'
