@@ -417,44 +417,14 @@ reap() {
 
 # slow_loris ENVS: GET one with 1 connection (wrk -t1 -c1) while 30 clients
 # hold connections open, each trickling one byte of an endless header every
-# 0.5 s (what test_trust.sh checks for behaviour, timed here); records
+# 0.5 s (tests/lib/loris.py: what test_trust.sh checks for behaviour,
+# timed here); records
 # .previewd.http.reads.get_one_loris with how many slow clients were still
 # held when the run ended
 slow_loris() {
 	local stop=$WORK/loris.stop lpid held _ r
 	log "slow-loris: GET one (wrk -t1 -c1 -d${READ_SECS}s) while 30 connections trickle a header"
-	python3 - 127.0.0.1 "$PV_PORT" 30 0.5 600 "$stop" >"$WORK/loris.json" 2>&1 <<'EOF' &
-import json, os, select, socket, sys, time
-host, port, n, interval, dur, stop = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
-payload = b"GET /v1/environments HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100000
-t0 = time.time()
-socks = [socket.create_connection((host, port), timeout=5) for _ in range(n)]
-for s in socks:
-    s.setblocking(False)
-closed, pos = [None] * n, [0] * n
-open(stop + ".up", "w").close()
-nxt = time.time()
-while time.time() - t0 < dur and not os.path.exists(stop) and any(c is None for c in closed):
-    live = [s for i, s in enumerate(socks) if closed[i] is None]
-    r, _, _ = select.select(live, [], [], 0.05)
-    for s in r:
-        i = socks.index(s)
-        try:
-            d = s.recv(4096)
-        except OSError:
-            d = b""
-        if not d:
-            closed[i] = time.time() - t0
-    if time.time() >= nxt:
-        nxt += interval
-        for i, s in enumerate(socks):
-            if closed[i] is None:
-                try:
-                    s.send(payload[pos[i]:pos[i] + 1]); pos[i] += 1
-                except OSError:
-                    closed[i] = time.time() - t0
-print(json.dumps({"connected": n, "held": sum(c is None for c in closed)}))
-EOF
+	python3 "$ROOT/tests/lib/loris.py" 127.0.0.1 "$PV_PORT" 30 0.5 600 "$stop" >"$WORK/loris.json" 2>&1 &
 	lpid=$!
 	for _ in $(seq 1 300); do
 		[ -e "$stop.up" ] && break
@@ -465,7 +435,7 @@ EOF
 	r=$(wrk_run get "$WORK/wrk-loris.json" 1 1 "$READ_SECS" BENCH_NAMES="$1" BENCH_PREFIX=f)
 	touch "$stop"
 	wait "$lpid"
-	held=$(jq -r '.held // 0' "$WORK/loris.json" 2>/dev/null)
+	held=$(jq -r '.connected - .closed' "$WORK/loris.json" 2>/dev/null)
 	jset .previewd.http.reads.get_one_loris "$(jq -n --argjson r "$r" --argjson held "${held:-0}" '$r + {slow_clients_held: $held}')"
 }
 

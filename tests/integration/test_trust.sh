@@ -572,58 +572,13 @@ t_eq 2 "$(sql "SELECT count(*) FROM envs WHERE owner = 'burst' AND status IN ('p
 
 # ------------------------------------------------------------------ 9. connections
 t_begin "9a. slow-loris: 30 trickling connections do not starve other clients"
-cat >"$T_TMP/loris.py" <<'EOF'
-# loris.py HOST PORT N INTERVAL DURATION [STOPFILE]: N connections each sending
-# one byte of an endless request header every INTERVAL seconds (the first at
-# once), for DURATION seconds or until STOPFILE exists (STOPFILE.up is created
-# once all are connected); prints JSON: how many connected, and when the
-# server closed each one.
-import json, os, select, socket, sys, time
-host, port, n, interval, dur = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
-stop = sys.argv[6] if len(sys.argv) > 6 else None
-payload = b"GET /v1/environments HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100000
-t0 = time.time()
-socks, closed, pos = [], [], []
-for i in range(n):
-    try:
-        s = socket.create_connection((host, port), timeout=5)
-        s.setblocking(False)
-        socks.append(s); closed.append(None); pos.append(0)
-    except OSError:
-        pass
-if stop:
-    open(stop + ".up", "w").close()
-nxt = time.time()
-while time.time() - t0 < dur and any(c is None for c in closed) and not (stop and os.path.exists(stop)):
-    live = [s for i, s in enumerate(socks) if closed[i] is None]
-    r, _, _ = select.select(live, [], [], 0.05)
-    for s in r:
-        i = socks.index(s)
-        try:
-            d = s.recv(4096)
-        except OSError:
-            d = b""
-        if not d:
-            closed[i] = time.time() - t0
-    if time.time() >= nxt:
-        nxt += interval
-        for i, s in enumerate(socks):
-            if closed[i] is None:
-                try:
-                    s.send(payload[pos[i]:pos[i] + 1]); pos[i] += 1
-                except OSError:
-                    closed[i] = time.time() - t0
-print(json.dumps({"connected": len(socks), "closed": sum(c is not None for c in closed),
-                  "last_close": max([c for c in closed if c is not None] or [0]),
-                  "bytes_sent": max(pos or [0])}))
-EOF
 # Not how fast (the benchmark's question) but whether: the requests below are
 # answered, correctly, while the 30 slow clients still hold their
 # connections (they trickle until told to stop, up to 120 s; a starved
 # request would wait for that and miss curl's 60 s).
 start 127.0.0.1 || t_ok "previewd restarts" false
 LSTOP=$T_TMP/loris1.stop
-python3 "$T_TMP/loris.py" 127.0.0.1 "$PORT" 30 0.5 120 "$LSTOP" >"$T_TMP/loris1.json" &
+python3 "$T_ROOT/tests/lib/loris.py" 127.0.0.1 "$PORT" 30 0.5 120 "$LSTOP" >"$T_TMP/loris1.json" &
 LORIS=$!
 t_eventually 60 "the 30 slow connections are open" test -e "$LSTOP.up"
 : >"$T_TMP/times"
@@ -646,9 +601,9 @@ t_eq "30 0" "$(jq -r '"\(.connected) \(.closed)"' "$T_TMP/loris1.json")" \
 t_begin "9b. PREVIEWD_CONN_TIMEOUT=2s closes slow connections"
 start 127.0.0.1 PREVIEWD_CONN_TIMEOUT=2s || t_ok "previewd restarts" false
 # 30 trickling one byte per second (faster than the timeout), 10 that stall
-python3 "$T_TMP/loris.py" 127.0.0.1 "$PORT" 30 1 8 >"$T_TMP/loris2.json" &
+python3 "$T_ROOT/tests/lib/loris.py" 127.0.0.1 "$PORT" 30 1 8 >"$T_TMP/loris2.json" &
 L1=$!
-python3 "$T_TMP/loris.py" 127.0.0.1 "$PORT" 10 1000 20 >"$T_TMP/loris3.json" &
+python3 "$T_ROOT/tests/lib/loris.py" 127.0.0.1 "$PORT" 10 1000 20 >"$T_TMP/loris3.json" &
 L2=$!
 wait "$L1" "$L2"
 echo "# trickling, 1 byte/s: $(cat "$T_TMP/loris2.json")"
