@@ -415,6 +415,30 @@ reap() {
 
 # ---------------------------------------------------------------- 5/6. scale and reads
 
+# slow_loris ENVS: GET one with 1 connection (wrk -t1 -c1) while 30 clients
+# hold connections open, each trickling one byte of an endless header every
+# 0.5 s (tests/lib/loris.py: what test_trust.sh checks for behaviour,
+# timed here); records
+# .previewd.http.reads.get_one_loris with how many slow clients were still
+# held when the run ended
+slow_loris() {
+	local stop=$WORK/loris.stop lpid held _ r
+	log "slow-loris: GET one (wrk -t1 -c1 -d${READ_SECS}s) while 30 connections trickle a header"
+	python3 "$ROOT/tests/lib/loris.py" 127.0.0.1 "$PV_PORT" 30 0.5 600 "$stop" >"$WORK/loris.json" 2>&1 &
+	lpid=$!
+	for _ in $(seq 1 300); do
+		[ -e "$stop.up" ] && break
+		kill -0 "$lpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -e "$stop.up" ] || die "slow-loris clients did not connect: $(cat "$WORK/loris.json")"
+	r=$(wrk_run get "$WORK/wrk-loris.json" 1 1 "$READ_SECS" BENCH_NAMES="$1" BENCH_PREFIX=f)
+	touch "$stop"
+	wait "$lpid"
+	held=$(jq -r '.connected - .closed' "$WORK/loris.json" 2>/dev/null)
+	jset .previewd.http.reads.get_one_loris "$(jq -n --argjson r "$r" --argjson held "${held:-0}" '$r + {slow_clients_held: $held}')"
+}
+
 scale_reads() {
 	local repo=$REPOS/scale.git have=0 level fill t0 t1 s levels_json='[]' g l1 l32 top res size lim rss_fill
 	pv_up scale "$(http_url_bare scale)"
@@ -452,6 +476,7 @@ scale_reads() {
 	l32=$(wrk_run list "$WORK/wrk-list32.json" 2 32 "$READ_SECS" BENCH_PATH='/v1/environments?limit=100')
 	jset .previewd.http.reads "$(jq -n --argjson envs "$top" --argjson g "$g" --argjson l1 "$l1" --argjson l32 "$l32" \
 		'{envs: $envs, get_one_c32: $g, list100_c1: $l1, list100_c32: $l32}')"
+	slow_loris "$top"
 	size=$(du -sb "$PV_DATA" | cut -f1)
 	res=$(pv_res)
 	jset .previewd.http.reads.resources_after "$res"
@@ -535,6 +560,9 @@ target c64_throughput "$P.create_c64.envs_per_s / .baseline.http.envs_per_s" ge 
 target c64_p99 "$P.create_c64.ms.p99" lt 1000 "64 clients: p99 < 1 s (ms)"
 target get_one_rps "$P.reads.get_one_c32.ok_rps" ge 15000 "GET one env >= 15,000 req/s (wrk -t2 -c32)"
 target list100_p99 "$P.reads.list100_c1.ms.p99" le 5 "list of 100 p99 <= 5 ms (1 connection)"
+# only a run in which all 30 slow clients still held their connections counts
+target loris_get_p99 "if $P.reads.get_one_loris.slow_clients_held == 30 then $P.reads.get_one_loris.ms.p99 else null end" \
+	le 10 "GET one p99 <= 10 ms while 30 slow-loris clients hold connections"
 target reap_1000 "$P.reap.seconds" le 2 "reap $REAP expired envs <= 2 s (expiry second -> folders gone)"
 target rss_top "$P.resources_at_top.rss_peak_mib" le 32 "peak RSS <= 32 MiB at ${LEVELS##* } envs (MiB)"
 target scale_ratio "($P.scale[-1].create_seq.ms.p50 / $P.scale[0].create_seq.ms.p50)" le 2 \

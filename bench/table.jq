@@ -51,6 +51,8 @@ def ms2(o): (o.ms.p50 | r(1)) + "/" + (o.ms.p99 | r(0));
   row("  req/s"; $h.reads.list100_c1.rps | r(0); ""; ""; ""),
   row("list of 100, 32 connections: req/s"; $h.reads.list100_c32.rps | r(0); ""; ""; ""),
   row("  p50/p99"; ms2($h.reads.list100_c32); ""; ""; ""),
+  row("GET one under a slow-loris (30 held, c1): p50/p99"; (if $h.reads.get_one_loris then (($h.reads.get_one_loris.ms.p50 | r(2)) + "/" + ($h.reads.get_one_loris.ms.p99 | r(2))) else "-" end); ""; ""; ""),
+  row("  slow clients still held at the end"; $h.reads.get_one_loris.slow_clients_held; ""; ""; ""),
   row("peak RSS MiB at " + ($h.resources_at_top.envs | tostring) + " envs (after reads)"; $h.resources_at_top.rss_peak_mib | r(1); ""; ""; ""),
   row("  CPU s of that previewd (fill+scale+reads)"; $h.resources_at_top.cpu_s | r(1); ""; ""; ""),
   row("  data dir MiB at " + ($h.resources_at_top.envs | tostring) + " envs (bytes, on disk)"; (($h.resources_at_top.data_dir_bytes / 1048576) | r(1)) + ", " + (($h.resources_at_top.data_dir_disk_bytes / 1048576) | r(1)); ""; ""; ""),

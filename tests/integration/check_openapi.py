@@ -18,8 +18,10 @@ description in api/openapi.yaml for the fields). For each answer it checks:
   - documented headers marked required (Location, Allow) are present;
   - the example's expect / expect_match / expect_absent JSON Pointers.
 
-An operation without examples fails (coverage). Prints one line per check and
-a final line "N passed, N failed"; exits 1 on any failure, 2 on bad usage.
+An operation without examples fails (coverage), and so does a spec without
+any. Prints one line per check, then "# N examples, N answered" (examples
+run, and those previewd answered at all) and a final line "N passed, N
+failed"; exits 1 on any failure, 2 on bad usage.
 Needs only python3, PyYAML and the standard library.
 """
 
@@ -46,6 +48,8 @@ class Checker:
         self.verbose = verbose
         self.passed = 0
         self.failed = 0
+        self.examples = 0
+        self.answered = 0
 
     # ------------------------------------------------------------ reporting
 
@@ -182,6 +186,7 @@ class Checker:
         if err:
             self.fail(label, "request", "%s (%s)" % (err, url))
             return
+        self.answered += 1
         body_txt = raw.decode("utf-8", "replace")
         status_ok = self.check(status in want, label, "status %s" % status,
                                "expected %s, got %s: %s" % ("/".join(map(str, want)) or "?", status, short(body_txt)))
@@ -321,11 +326,17 @@ class Checker:
     # ------------------------------------------------------------ main
 
     def run(self):
-        for order, _seq, path, method, op, ex in self.collect():
+        items = self.collect()
+        self.examples = len(items)
+        if not items:
+            self.fail("spec", "no example to run")
+        for order, _seq, path, method, op, ex in items:
             try:
                 self.run_example(order, path, method, op, ex)
             except Exception as e:  # noqa: BLE001 - report and go on
                 self.fail("[%s] %s %s" % (order, method.upper(), path), "example", "%s: %s" % (type(e).__name__, e))
+        # the caller compares this with its own count of the spec's examples
+        print("# %d examples, %d answered" % (self.examples, self.answered))
         print("%d passed, %d failed" % (self.passed, self.failed))
         return 1 if self.failed else 0
 

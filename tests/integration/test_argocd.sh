@@ -25,7 +25,7 @@ B_REPO=https://$B_USER:$B_PASS@git.example.com/team/gitops.git
 FAKE=$T_ROOT/tests/lib/fake_argocd.py
 
 # ---------------------------------------------------------------- helpers
-# (now_ms, iso2s, bg_start/bg_stop, rcv_start, hooklog, outbox_drained, g
+# (iso2s, bg_start/bg_stop, rcv_start, hooklog, outbox_drained, g
 # and jq_of come from the harness)
 
 # fake_start VAR LOG [fake_argocd.py args...]: start a fake Argo CD on the
@@ -76,6 +76,12 @@ notes() {
 }
 notes_at_least() { [ "$(notes "$1" "$2")" -ge "$3" ]; }
 log_has() { grep -qE "$2" "$1"; }
+# log_count LOG REGEX: how many lines of LOG match; log_count_at_least LOG REGEX N
+log_count() { grep -cE "$2" "$1"; }
+log_count_at_least() { [ "$(log_count "$1" "$2")" -ge "$3" ]; }
+# readyz_of URL: "<status> <checks.argocd.ok>" of that previewd's /readyz
+readyz_of() { curl -s -m 30 "$1/readyz" | jq -r '"\(.status) \(.checks.argocd.ok)"'; }
+readyz_of_is() { [ "$(readyz_of "$1")" = "$2" ]; }
 # history ENV: "kind:actor ..." from A's events
 history() { curl -s -m 5 "$A_URL/v1/environments/$1/events" | jq -r '[.items[] | "\(.kind):\(.actor)"] | join(" ")'; }
 # sorted_paths HOOK KEY: the commit's KEY paths, sorted, comma separated
@@ -127,7 +133,8 @@ pv_as A
 t_need "previewd B starts" pv_start "$B_DATA" PREVIEWD_ARGOCD_WEBHOOK_URL="http://127.0.0.1:$F2_PORT/api/webhook" \
 	PREVIEWD_ARGOCD_REPO_URL="$B_REPO" PREVIEWD_WAIT_MS=10000
 pv_as B
-t_ok "two previewd, three fake Argo CDs and a receiver are up" true
+t_eventually 30 "A is ready and has reached the fake Argo CD (checks.argocd.ok true)" readyz_of_is "$A_URL" "ready true"
+t_eq "ready null" "$(readyz_of "$B_URL")" "B is ready and has no Argo CD check (no PREVIEWD_ARGOCD_URL)"
 
 # ---------------------------------------------------------------- A: create
 t_begin "A: create alice: a push webhook with the added paths"
@@ -139,6 +146,7 @@ C1=$(g rev-parse main)
 t_eq "$C1" "$(jqr .git.commit)" "the answer's git.commit is main's new commit"
 t_eventually 5 "the fake Argo CD gets the push webhook" hook_arrived "$FLOG" "$C1"
 # Argo CD's ApplicationSet now makes the Application; it is syncing
+T_PROG=$(date +%s)
 ctl_apps '"alice": {"health": "Progressing", "generate_paths": "/env/alice"}'
 H=$(hook_of "$FLOG" "$C1")
 check_hook create "$H" "$BEFORE" "$C1"
@@ -157,8 +165,11 @@ t_eq "$(jq_of "$H" -c '[.raw, .headers["x-hub-signature-256"]]')" \
 t_begin "A: Argo CD says Synced/Progressing: shown, no ready yet"
 t_eventually 4 "argocd.sync Synced and argocd.health Progressing" argocd_is alice Synced/Progressing
 CH=$(checked_at_of alice)
-t_ok "checked_at is an ISO time within 5 s of now ($CH)" \
-	test $(($(date +%s) - $(iso2s "$CH" 2>/dev/null || echo 0))) -le 5
+# a poll takes its time before it asks, so the one that saw the new state
+# may have started up to a second before the control file changed
+CH_S=$(iso2s "$CH" 2>/dev/null || echo 0)
+t_ok "checked_at ($CH) is an ISO time of a poll after Argo CD changed, not later than now" \
+	test "$CH_S" -ge $((T_PROG - 1)) -a "$CH_S" -le "$(date +%s)"
 t_eventually 4 "checked_at advances with each poll" checked_after alice "$CH"
 t_eq "Bearer $TOKEN" "$(polls "$FLOG" | jq -r '.[-1].headers.authorization')" \
 	"polls send Authorization: Bearer <token from PREVIEWD_ARGOCD_TOKEN_FILE, newline stripped>"
@@ -221,7 +232,7 @@ ctl_apps '"alice": {"health": "Healthy", "generate_paths": "/env/alice"}, "bob":
 t_eventually 4 "previewd logs the 401" log_has "$A_LOG" 'argocd: .*/api/v1/applications answered 401'
 sleep 0.2
 BEFORE_401=$(argocd_of alice)
-T401=$(now_ms)
+N401=$(log_count "$A_LOG" 'argocd: .*/api/v1/applications answered 401')
 http POST "$A_URL/v1/environments" '{"owner":"bob"}'
 t_eq 201 "$HTTP_STATUS" "POST bob answers 201 while Argo CD answers 401"
 C3=$(g rev-parse main)
@@ -230,7 +241,8 @@ http GET "$A_URL/v1/environments/alice"
 t_eq 200 "$HTTP_STATUS" "GET alice answers 200"
 http GET "$A_URL/v1/environments?limit=100"
 t_eq 200 "$HTTP_STATUS" "GET the list answers 200"
-while [ $(($(now_ms) - T401)) -lt 2500 ]; do sleep 0.1; done
+t_eventually 60 "previewd polls Argo CD twice more meanwhile, refused both times" \
+	log_count_at_least "$A_LOG" 'argocd: .*/api/v1/applications answered 401' $((N401 + 2))
 t_eq "$BEFORE_401" "$(argocd_of alice)" "alice's argocd keeps its last value (checked_at does not advance)"
 t_eq null "$(argocd_of bob)" "bob's argocd stays null: Argo CD was never read for it"
 t_eq "" "$(grep -F "$TOKEN" "$A_LOG")" "the token is not in the log"
@@ -267,18 +279,22 @@ t_eventually 4 "previewd logs that Argo CD cannot be reached" \
 	log_has "$A_LOG" "argocd: http://127.0.0.1:$F_PORT/api/v1/applications: Could"
 sleep 0.2
 BOB_BEFORE=$(argocd_of bob)
-TDOWN=$(now_ms)
-t=$(curl -s -o "$T_TMP/carol.json" -w '%{http_code} %{time_total}' -X POST -H 'Content-Type: application/json' \
+DOWN_RE="argocd: http://127.0.0.1:$F_PORT/api/v1/applications: Could"
+NDOWN=$(log_count "$A_LOG" "$DOWN_RE")
+# how fast is the benchmark's question; here: answered at all, within a generous bound
+t=$(curl -s -m 60 -o "$T_TMP/carol.json" -w '%{http_code} %{time_total}' -X POST -H 'Content-Type: application/json' \
 	-d '{"owner":"carol"}' "$A_URL/v1/environments")
-t_eq 201 "${t% *}" "POST carol answers 201 with Argo CD down"
-t_ok "and in under 2 s (${t#* }s)" python3 -c "import sys; sys.exit(0 if ${t#* } < 2 else 1)"
+t_eq 201 "${t% *}" "POST carol answers 201 with Argo CD down (in ${t#* }s)"
 C5=$(g rev-parse main)
 for p in /v1/environments/bob /v1/environments/carol "/v1/environments?limit=100" /healthz /readyz; do
 	http GET "$A_URL$p"
 	t_eq 200 "$HTTP_STATUS" "GET $p answers 200 with Argo CD down"
 done
-t_match '"argocd"' "$HTTP_BODY" "/readyz shows Argo CD's trouble (argocd.h: an unreachable Argo CD shows in /readyz)"
-while [ $(($(now_ms) - TDOWN)) -lt 2500 ]; do sleep 0.1; done
+t_eq "degraded false" "$(jqr '"\(.status) \(.checks.argocd.ok)"')" \
+	"/readyz shows Argo CD's trouble: status degraded, checks.argocd.ok false"
+t_match 'applications: Could' "$(jqr '.checks.argocd.error // ""')" "checks.argocd.error says why"
+t_eventually 60 "previewd tries Argo CD twice more meanwhile, failing both times" \
+	log_count_at_least "$A_LOG" "$DOWN_RE" $((NDOWN + 2))
 t_eq "$BOB_BEFORE" "$(argocd_of bob)" "bob's argocd keeps its last value (checked_at stops advancing)"
 t_eq null "$(argocd_of carol)" "carol's argocd is null"
 t_eventually 6 "the failed webhook for carol's push is logged" log_has "$A_LOG" 'argocd: webhook attempt [0-9]+: '
@@ -291,6 +307,7 @@ old=$F_PORT
 fake_start F "$FLOG" --secret "$SECRET" --port "$old" || t_ok "the fake Argo CD restarts" false
 t_eq "$old" "$F_PORT" "the fake Argo CD is back on the same port"
 t_eventually 10 "once Argo CD is back, carol gets its status" argocd_is carol Synced/Healthy
+t_eventually 30 "and /readyz is ready again, checks.argocd.ok true" readyz_of_is "$A_URL" "ready true"
 t_eventually 5 "and carol's ready notification" notes_at_least ready carol 1
 t_eventually 5 "and bob's" notes_at_least ready bob 1
 t_eq 0 "$(hook_count "$FLOG" "$C5")" "the webhook lost while Argo CD was down is not replayed (best effort)"

@@ -26,6 +26,7 @@ MAIN_KEYS=(
 	.previewd.http.scale[-1].create_seq.ms.p50
 	.previewd.http.reads.get_one_c32.rps
 	.previewd.http.reads.list100_c1.ms.p99
+	.previewd.http.reads.get_one_loris.ms.p99
 	.previewd.http.resources_at_top.rss_peak_mib
 	.previewd.http.resources_at_top.cpu_s
 	.previewd.http.cycles.data_dir_bytes_before
@@ -56,8 +57,10 @@ t_ok "latest.json parses with jq" parses
 for key in "${MAIN_KEYS[@]}"; do
 	t_eq number "$(jq -r "$key | type" "$json" 2>/dev/null)" "$key is a number"
 done
-t_eq 13 "$(jq '[.targets[] | select((.pass | type) == "boolean" and (.value | type) == "number")] | length' "$json")" \
-	"13 targets, each with a numeric value and a PASS/MISS verdict"
+t_eq 14 "$(jq '[.targets[] | select((.pass | type) == "boolean" and (.value | type) == "number")] | length' "$json")" \
+	"14 targets, each with a numeric value and a PASS/MISS verdict"
+t_eq 30 "$(jq '.previewd.http.reads.get_one_loris.slow_clients_held' "$json")" \
+	"the slow-loris row ran with all 30 slow clients holding their connections"
 t_eq true "$(jq '.previewd.http.create_seq.statuses == {"201": .previewd.http.create_seq.count}' "$json")" \
 	"every sequential create answered 201 (pushed within the wait window)"
 t_eq true "$(jq '.previewd.http.create_c64.commits < .previewd.http.create_c64.count' "$json")" \

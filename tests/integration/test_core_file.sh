@@ -11,10 +11,23 @@ REMOTE=$DATA/gitops.git
 G=$REMOTE # g and head_commit (the harness) read it
 # the file at the branch tip, or nothing
 show() { g show "main:$1" 2>/dev/null; }
+# metric NAME: NAME's value in previewd's /metrics (empty if absent)
+metric() { curl -s -m 30 "$PV_URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+# rejection_path LOG FROM: what previewd logged from line FROM of LOG on,
+# between its first rejected push and the next push that landed: the push
+# rejected, then that landing push, and no backoff between them (its debug
+# line "next attempt in N ms"), one line each
+rejection_path() {
+	tail -n "+$2" "$1" | awk '
+		/gitops: push rejected \(.*\); fetching and rebuilding/ && !r { r = 1; print "rejected, fetching and rebuilding"; next }
+		r && /gitops: next attempt in/ { print "backoff: " $0 }
+		r && /gitops: pushed / { print "pushed"; exit }'
+}
 
 # ---------------------------------------------------------------- start-up
 t_begin "first start creates and seeds the default repository"
-t_need "previewd starts" pv_start "$DATA" PREVIEWD_WAIT_MS=10000 PREVIEWD_REPACK_EVERY=8
+# debug: the writer's backoff is logged at that level (rejection_path)
+t_need "previewd starts" pv_start "$DATA" PREVIEWD_WAIT_MS=10000 PREVIEWD_REPACK_EVERY=8 PREVIEWD_LOG_LEVEL=debug
 t_ok "gitops.git exists in the data dir" test -d "$REMOTE"
 t_ok "previewd.db exists in the data dir" test -f "$DATA/previewd.db"
 for f in Chart.yaml applicationset.yaml templates/frontend.yaml templates/ingress.yaml \
@@ -33,7 +46,9 @@ t_eventually 10 "/readyz reports ready once the remote was fetched" \
 
 # ---------------------------------------------------------------- create
 t_begin "create"
+T_BEFORE=$(date +%s)
 http POST /v1/environments '{"owner":"alice","ttl":"2h","values":{"image":{"tag":"pr-7"},"extra":{"motto":"yes"}}}'
+T_AFTER=$(date +%s)
 t_eq 201 "$HTTP_STATUS" "create answers 201 once pushed"
 t_eq /v1/environments/alice "$(http_header Location)" "Location names the environment"
 t_match '^application/json' "$HTTP_CTYPE" "JSON content type"
@@ -43,9 +58,9 @@ t_eq alice "$(jqr .namespace)" "namespace is the name"
 t_eq false "$(jqr .git.pending)" "nothing pending"
 t_eq "$(head_commit)" "$(jqr .git.commit)" "git.commit is the branch head"
 t_eq env/alice "$(jqr .git.path)" "git.path"
-exp=$(date -u -d "@$(($(date +%s) + 7200))" +%s)
 got=$(iso2s "$(jqr .expires_at)")
-t_ok "expires_at is now + 2h" test $((got - exp)) -le 5 -a $((exp - got)) -le 5
+t_ok "expires_at is 2h after the request ($((T_BEFORE + 7200)) <= $got <= $((T_AFTER + 7200)))" \
+	test "$got" -ge $((T_BEFORE + 7200)) -a "$got" -le $((T_AFTER + 7200))
 t_eq "previewd: create alice" "$(g log -1 --format=%s main)" "commit subject"
 t_eq "previewd" "$(g log -1 --format=%an main)" "commit author"
 t_match 'requested by anonymous' "$(g log -1 --format=%b main)" "commit body names the requester"
@@ -111,8 +126,15 @@ git clone -q "$REMOTE" "$other/w"
 (cd "$other/w" && echo "notes" >NOTES.md && mkdir -p env/qa && printf 'replicaCount: 1\n' >env/qa/values.yaml &&
 	git add . && git -c user.name=human -c user.email=h@x commit -qm "add qa env by hand" && git push -q origin HEAD:main)
 theirs=$(head_commit)
+REJ0=$(metric previewd_git_push_rejections_total) LOG0=$(($(wc -l <"$PV_LOG") + 1))
 http PATCH /v1/environments/alice '{"values":{"replicaCount":3}}'
 t_eq 200 "$HTTP_STATUS" "PATCH values answers 200 once pushed"
+# previewd had not fetched their commit: its push must have been refused as
+# non-fast-forward and rebuilt at once on theirs, not failed and retried later
+t_eq $((${REJ0:-0} + 1)) "$(metric previewd_git_push_rejections_total)" \
+	"previewd_git_push_rejections_total counted the one rejected push"
+t_eq "rejected, fetching and rebuilding
+pushed" "$(rejection_path "$PV_LOG" "$LOG0")" "the log shows the rejection, the fetch and rebuild, then the push: no backoff"
 t_eq 3 "$(jqr .values.replicaCount)" "values merged"
 t_ok "the other commit is an ancestor of the new head" g merge-base --is-ancestor "$theirs" main
 t_eq notes "$(show NOTES.md)" "their file is intact"
@@ -125,11 +147,13 @@ t_eq 409 "$HTTP_STATUS" "the hand-made qa folder is foreign: 409"
 
 # ---------------------------------------------------------------- extend
 t_begin "extend"
+T_BEFORE=$(date +%s)
 http PATCH /v1/environments/alice '{"ttl":"3d"}'
+T_AFTER=$(date +%s)
 t_eq 200 "$HTTP_STATUS" "extend answers 200"
-exp=$(($(date +%s) + 3 * 86400))
 got=$(iso2s "$(jqr .expires_at)")
-t_ok "expires_at is now + 3d" test $((got - exp)) -le 5 -a $((exp - got)) -le 5
+t_ok "expires_at is 3d after the request ($((T_BEFORE + 3 * 86400)) <= $got <= $((T_AFTER + 3 * 86400)))" \
+	test "$got" -ge $((T_BEFORE + 3 * 86400)) -a "$got" -le $((T_AFTER + 3 * 86400))
 t_eq "$(jqr .expires_at)" "$(show env/alice/previewd.json | jq -r .expires_at)" "previewd.json carries the new expiry"
 http PATCH /v1/environments/alice '{"ttl":"30d"}'
 t_eq 422 "$HTTP_STATUS" "beyond the maximum TTL is 422"

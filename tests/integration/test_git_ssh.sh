@@ -159,6 +159,10 @@ log_since() {
     tail -n +"$(($1 + 1))" "$SSHD_LOG" | tr -d '\r'
 }
 log_lines() { wc -l <"$SSHD_LOG"; }
+# waits_logged: the writer's waits before its next attempt (ms, one a line)
+# in the last previewd's log; waits_at_least N
+waits_logged() { sed -n 's/.*gitops: next attempt in \([0-9]*\) ms.*/\1/p' "$PV_LOG"; }
+waits_at_least() { [ "$(waits_logged | grep -c .)" -ge "$1" ]; }
 
 PV_BASE=(HOME="$PVHOME" PREVIEWD_GIT_URL="$URL" PREVIEWD_WAIT_MS=10000 PREVIEWD_GIT_AUTHOR_NAME=previewd)
 
@@ -267,8 +271,9 @@ fi
 # credentials error on /readyz, and refuses creates as unavailable.
 t_begin "5. key not in authorized_keys"
 L0=$(log_lines)
-T0=$(now_ms)
-if PV_START_READY=0 pv_start "$T_TMP/data-stranger" "${PV_BASE[@]}" PREVIEWD_GIT_SSH_KEY="$S/stranger"; then
+# debug: the writer logs each wait it takes before the next attempt
+if PV_START_READY=0 pv_start "$T_TMP/data-stranger" "${PV_BASE[@]}" PREVIEWD_GIT_SSH_KEY="$S/stranger" \
+    PREVIEWD_LOG_LEVEL=debug; then
     t_eventually 5 "/readyz reports the refused credentials" readyz_git_error_matches 'credential|auth|refused'
     t_eq 503 "$HTTP_STATUS" "/readyz is 503"
     t_eq starting "$(jqr .status)" "status starting (the branch was never seen)"
@@ -277,19 +282,27 @@ if PV_START_READY=0 pv_start "$T_TMP/data-stranger" "${PV_BASE[@]}" PREVIEWD_GIT
     http POST /v1/environments '{"owner":"carol"}'
     t_eq 503 "$HTTP_STATUS" "create answers 503 until the repository was reached"
     t_match '^application/problem\+json' "$HTTP_CTYPE" "problem+json content type"
-    # five seconds of backoff since previewd started
-    left=$((T0 + 5000 - $(now_ms)))
-    [ "$left" -gt 0 ] && sleep "$(printf '%d.%03d' $((left / 1000)) $((left % 1000)))"
+    # a few attempts, however long they take: not a window of wall-clock time
+    t_eventually 60 "previewd tries again and again (4 waits logged)" waits_at_least 4
     t_ok "previewd stops on SIGTERM during the backoff" pv_stop
+    WAITS=$(waits_logged)
     sleep 0.2 # let sshd log the last connection
     WINDOW=$(log_since "$L0")
     CONNS=$(grep -c 'Connection from 127.0.0.1' <<<"$WINDOW")
     FAILED=$(grep -c "Failed publickey for $SSH_USER" <<<"$WINDOW")
     PER_CONN=$(grep "Failed publickey for $SSH_USER" <<<"$WINDOW" | sed -n 's/.* port \([0-9]*\) .*/\1/p' |
         sort | uniq -c | sort -rn | awk 'NR==1{print $1}')
-    echo "# in ~5 s: $CONNS connection(s), $FAILED refused key offer(s), at most ${PER_CONN:-0} per connection"
+    NWAITS=$(grep -c . <<<"$WAITS")
+    echo "# $CONNS connection(s), $FAILED refused key offer(s), at most ${PER_CONN:-0} per connection;" \
+        "waits logged: $(tr '\n' ' ' <<<"$WAITS")"
     t_ok "previewd retried (>= 2 connections, saw $CONNS)" test "$CONNS" -ge 2
-    t_ok "with backoff, not in a loop (< 10 connections in 5 s, saw $CONNS)" test "$CONNS" -lt 10
+    # backoff_ms: the n-th wait is drawn from [d/2, d] with d doubling, so each
+    # is at least the one before and the fourth at least twice the first
+    # shellcheck disable=SC2016  # awk's $1
+    t_ok "with backoff, not in a loop: the waits grow ($(tr '\n' ' ' <<<"$WAITS"))" \
+        awk 'NR > 1 && $1 < prev { bad = 1 } NR == 1 { first = $1 } NR == 4 { fourth = $1 } { prev = $1 }
+             END { exit !(NR >= 4 && !bad && fourth >= 2 * first) }' <<<"$WAITS"
+    t_ok "one connection per attempt, no more ($CONNS connections, $NWAITS waits)" test "$CONNS" -le $((NWAITS + 1))
     t_ok "the configured key was offered ($FPR_STRANGER)" grep -qF "$FPR_STRANGER" <<<"$WINDOW"
     t_eq 1 "${PER_CONN:-0}" "the key is offered once per connection, not again after the refusal"
     t_ok "no more refused offers than connections ($FAILED <= $CONNS)" test "$FAILED" -ge 1 -a "$FAILED" -le "$CONNS"

@@ -10,7 +10,7 @@
 #   A  json webhook, signed; ALLOW_NEVER; warnings 2 s before expiry
 #   B  slack webhook; MIN_TTL 5 s; MAX_LIFETIME 20 s; "never" refused
 #   C  no webhook; its Git repository disappears during a removal
-#   D  json webhook to a receiver that takes 3 s to answer
+#   D  json webhook to a receiver that holds each request 30 s before answering
 # shellcheck disable=SC2317  # helpers below are run through t_eventually and t_defer
 # shellcheck source=tests/lib/harness.sh disable=SC1091
 . "$(dirname "$0")/../lib/harness.sh"
@@ -34,7 +34,7 @@ LOG1=$T_TMP/hooks-a.jsonl LOG2=$T_TMP/hooks-b.jsonl LOG3=$T_TMP/hooks-d.jsonl
 : >"$LOG1"; : >"$LOG2"; : >"$LOG3"
 t_need "receiver 1 starts" rcv_start R1 "$LOG1"
 t_need "receiver 2 starts" rcv_start R2 "$LOG2"
-t_need "receiver 3 starts" rcv_start R3 "$LOG3" --delay 3
+t_need "receiver 3 starts" rcv_start R3 "$LOG3" --delay 30
 
 A_DATA=$T_TMP/a B_DATA=$T_TMP/b C_DATA=$T_TMP/c D_DATA=$T_TMP/d
 A_REMOTE=$A_DATA/gitops.git
@@ -58,9 +58,13 @@ pv_as C
 printf '%s\n' "$SECRET" >"$T_TMP/webhook-secret"  # the trailing newline is not part of the secret
 t_need "previewd D starts" pv_start "$D_DATA" PREVIEWD_MIN_TTL=1 PREVIEWD_WARN_BEFORE=1s \
 	PREVIEWD_WEBHOOK_URL="http://127.0.0.1:$R3_PORT/slow" PREVIEWD_WEBHOOK_SECRET_FILE="$T_TMP/webhook-secret" \
-	PREVIEWD_WEBHOOK_BACKOFF_MAX=1s
+	PREVIEWD_WEBHOOK_BACKOFF_MAX=1s PREVIEWD_WEBHOOK_TIMEOUT_MS=60000
 pv_as D
-t_ok "four instances and three receivers are up" true
+for i in A B C D; do
+	u=${i}_URL
+	t_eq "200 ready" "$(curl -s -m 30 -o "$T_TMP/ready.json" -w '%{http_code}' "${!u}/readyz") $(jq -r .status "$T_TMP/ready.json")" \
+		"previewd $i answers /readyz: ready"
+done
 DEV_BEFORE=$(g rev-parse main:env/dev)
 PROD_BEFORE=$(g rev-parse main:env/prod)
 
@@ -75,8 +79,20 @@ REAP_EXPIRES_ISO=$(jqr .expires_at)
 t_eq 4 $((REAP_EXPIRES - REAP_CREATED)) "expires_at = created_at + 4 s"
 http POST "$A_URL/v1/environments" '{"owner":"eve","name":"ext","ttl":"4s"}'
 t_eq 201 "$HTTP_STATUS" "ext (ttl 4s) created"
-EXT_CREATED_MS=$(now_ms)
 EXT_EXPIRES=$(iso2s "$(jqr .expires_at)")
+# extended at once, well before the 4 s expiry (whatever the machine's speed,
+# nothing else runs in between)
+t_begin "A: extended before expiry survives"
+T_BEFORE=$(date +%s)
+http PATCH "$A_URL/v1/environments/ext" '{"ttl":60}'
+T_AFTER=$(date +%s)
+t_eq 200 "$HTTP_STATUS" "PATCH ttl 60 answers 200 once pushed"
+EXT_NEW_EXPIRES=$(iso2s "$(jqr .expires_at)")
+EXT_NEW_EXPIRES_ISO=$(jqr .expires_at)
+t_ok "the new expiry is 60 s after the PATCH ($T_BEFORE + 60 <= $EXT_NEW_EXPIRES <= $T_AFTER + 60)" \
+	test "$EXT_NEW_EXPIRES" -ge $((T_BEFORE + 60)) -a "$EXT_NEW_EXPIRES" -le $((T_AFTER + 60))
+t_eq "$EXT_NEW_EXPIRES_ISO" "$(g show main:env/ext/previewd.json | jq -r .expires_at)" "previewd.json carries the new expiry"
+t_begin "A: environments with second-scale TTLs"
 for n in gone extra; do
 	http POST "$A_URL/v1/environments" "{\"owner\":\"hugo\",\"name\":\"$n\",\"ttl\":5}"
 	t_eq 201 "$HTTP_STATUS" "$n (ttl 5) created"
@@ -116,21 +132,11 @@ http GET "$A_URL/v1/environments/race"
 t_eq failed "$(jqr .status)" "race is failed"
 t_eq "replicaCount: 1" "$(g show main:env/race/values.yaml)" "the person's env/race is untouched"
 
-# ---------------------------------------------------------------- extend before expiry
-t_begin "A: extended before expiry survives"
-# PATCH about 1 s after creation, well before the 4 s expiry
-while [ $(($(now_ms) - EXT_CREATED_MS)) -lt 1000 ]; do sleep 0.05; done
-http PATCH "$A_URL/v1/environments/ext" '{"ttl":60}'
-t_eq 200 "$HTTP_STATUS" "PATCH ttl 60 answers 200 once pushed"
-EXT_NEW_EXPIRES=$(iso2s "$(jqr .expires_at)")
-EXT_NEW_EXPIRES_ISO=$(jqr .expires_at)
-t_ok "the new expiry is about now + 60 s" test $((EXT_NEW_EXPIRES - $(date +%s))) -ge 57 -a \
-	$((EXT_NEW_EXPIRES - $(date +%s))) -le 61
-t_eq "$EXT_NEW_EXPIRES_ISO" "$(g show main:env/ext/previewd.json | jq -r .expires_at)" "previewd.json carries the new expiry"
-
 # ---------------------------------------------------------------- 200 environments, one expiry
 t_begin "A: 200 environments expiring in the same second"
-BULK_TARGET=$(($(date +%s) + 8))
+# each create asks for the TTL that ends at BULK_TARGET; the lead is generous
+# so that all 200 are sent before it on a slow machine too
+BULK_TARGET=$(($(date +%s) + ${BULK_LEAD:-15}))
 codes=$(python3 - "$A_URL" "$BULK_TARGET" 200 <<'EOF'
 import json, sys, time, urllib.error, urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -173,13 +179,12 @@ t_eq 404 "$HTTP_STATUS" "nothing was recorded for refused requests"
 
 # ---------------------------------------------------------------- A: reaping
 t_begin "A: reaping"
-t_eventually 10 "env/reap is removed from Git after its expiry" no_folder reap
-gone_ms=$(now_ms)
+# how soon after the expiry is the benchmark's question (reap_1000); here:
+# removed, not before its expiry, within a generous bound
+t_eventually 60 "env/reap is removed from Git after its expiry" no_folder reap
 removal_ct=$(g log -1 --format=%ct main -- env/reap)
-echo "# reap delay: the removal commit is at expires_at + $((removal_ct - REAP_EXPIRES)) s;" \
-	"seen gone $((gone_ms - REAP_EXPIRES * 1000)) ms after expires_at ($REAP_EXPIRES_ISO)"
+echo "# reap delay: the removal commit is at expires_at + $((removal_ct - REAP_EXPIRES)) s ($REAP_EXPIRES_ISO)"
 t_ok "removed no earlier than its expiry" test "$removal_ct" -ge "$REAP_EXPIRES"
-t_ok "removed within 3 s of its expiry" test $((removal_ct - REAP_EXPIRES)) -le 3
 t_match '^previewd: (delete reap|[0-9]+ changes \([0-9]+ create, [0-9]+ update, [1-9][0-9]* delete\))' \
 	"$(g log -1 --format=%s main -- env/reap)" "the removal commit's subject says delete"
 t_match 'delete reap \(owner rita' "$(g log -1 --format=%b main -- env/reap)" "the commit body lists reap's removal"
@@ -212,15 +217,20 @@ t_match 'maximum lifetime of 20s by 10s' "$(jqr .detail)" "the detail says by ho
 http POST "$B_URL/v1/environments" '{"owner":"sam","name":"life","ttl":10}'
 t_eq 201 "$HTTP_STATUS" "life (ttl 10) created"
 LIFE_CREATED=$(iso2s "$(jqr .created_at)")
+T_BEFORE=$(date +%s)
 http PATCH "$B_URL/v1/environments/life" '{"ttl":"30s"}'
-now=$(date +%s)
+T_AFTER=$(date +%s)
 t_eq 422 "$HTTP_STATUS" "extending beyond the maximum lifetime is 422"
 t_eq ttl "$(jqr .field)" "lifetime: field ttl"
 detail=$(jqr .detail)
-over=$((now + 30 - (LIFE_CREATED + 20)))
 until_iso=$(date -u -d "@$((LIFE_CREATED + 20))" +%Y-%m-%dT%H:%M:%SZ)
-t_match "maximum lifetime of 20s by ($((over - 1))|$over|$((over + 1)))s; it can run until $until_iso at most" \
-	"$detail" "the detail says by how much (~${over}s) and until when"
+t_match "maximum lifetime of 20s by [0-9]+s; it can run until $until_iso at most" \
+	"$detail" "the detail says by how much and until when"
+# by how much: the PATCH's time + 30 s past created_at + 20 s
+by=$(sed -n 's/.*maximum lifetime of 20s by \([0-9]*\)s;.*/\1/p' <<<"$detail")
+lo=$((T_BEFORE + 30 - (LIFE_CREATED + 20))) hi=$((T_AFTER + 30 - (LIFE_CREATED + 20)))
+t_ok "it is over by the PATCH's time + 30 s - (created_at + 20 s) ($lo <= ${by:-?} <= $hi)" \
+	test -n "$by" -a "${by:-0}" -ge "$lo" -a "${by:-0}" -le "$hi"
 http PATCH "$B_URL/v1/environments/life" '{"ttl":"12s"}'
 t_eq 200 "$HTTP_STATUS" "an extension within the lifetime is accepted"
 http GET "$B_URL/v1/environments/life"
@@ -265,18 +275,18 @@ t_eq null "$(jqr .checks.git.error)" "/readyz reports no Git error"
 
 # ---------------------------------------------------------------- A: 200 expiries, few commits
 t_begin "A: 200 expiries land in a handful of commits"
-t_eventually 20 "all 200 bulk folders reached Git" \
-	bash -c "[ \$(git --git-dir '$A_REMOTE' ls-tree --name-only main:env | grep -c '^b[0-9]') -eq 200 ]"
-REF=$(g rev-parse main)
 http GET "$A_URL/v1/environments?owner=bulk&limit=500"
 seconds=$(jqr '[.items[].expires_at] | unique | length')
 echo "# 200 environments expire over $seconds distinct second(s)"
 t_ok "they expire within a handful of seconds ($seconds)" test "$seconds" -ge 1 -a "$seconds" -le 3
-t_ok "REF was taken before the bulk expiry" test "$(date +%s)" -lt "$(iso2s "$(jqr '[.items[].expires_at] | min')")"
-t_eventually 20 "all 200 bulk folders are removed after their expiry" \
+t_eventually 60 "all 200 bulk folders are removed after their expiry" \
 	bash -c "! git --git-dir '$A_REMOTE' ls-tree --name-only main:env | grep -q '^b[0-9]'"
+# the whole history, so that no clock decides which commits are looked at:
+# every bulk folder was added once, and only the reaper's commits remove them
+t_eq 200 "$(g log --format= --name-only --diff-filter=A main -- 'env/b[0-9][0-9][0-9]/values.yaml' | sort -u | grep -c .)" \
+	"all 200 bulk folders reached Git"
 ndel=0 subjects_ok=1
-for c in $(g rev-list "$REF..main"); do
+for c in $(g rev-list main); do
 	if g diff-tree --no-commit-id --name-only -r --diff-filter=D "$c" | grep -q '^env/b[0-9]'; then
 		ndel=$((ndel + 1))
 		[[ $(g log -1 --format=%s "$c") =~ delete ]] || subjects_ok=0
@@ -285,7 +295,7 @@ done
 echo "# 200 expiries were removed in $ndel commit(s)"
 t_ok "200 expiries removed in at most 5 commits ($ndel)" test "$ndel" -ge 1 -a "$ndel" -le 5
 t_eq 1 "$subjects_ok" "each of those commits' subject says delete"
-t_eventually 10 "all 200 are deleted in the API" \
+t_eventually 60 "all 200 are deleted in the API" \
 	bash -c "[ \$(curl -s '$A_URL/v1/environments?owner=bulk&status=deleted&limit=500' | jq '.items | length') -eq 200 ]"
 
 t_begin "A: never-expiring environment survives the reaping"
@@ -436,23 +446,25 @@ t_eq "$(G=$C_DATA/gitops.git g rev-parse "$C_HEAD:env/dev")" "$(G=$C_DATA/gitops
 t_eq "ok" "$(sqlite3 "$C_DATA/previewd.db" 'PRAGMA integrity_check')" "C: SQLite integrity_check"
 
 # ---------------------------------------------------------------- D: a slow receiver
-t_begin "D: a slow receiver (3 s per answer) slows neither requests nor reaping"
-max=0
+# The receiver holds each request 30 s (PREVIEWD_WEBHOOK_TIMEOUT_MS=60000 lets
+# previewd wait for it), so its log counts the deliveries that were answered,
+# plus the one it holds. What must happen while it still holds the first:
+# the creates are answered and an expired environment is removed. No clock
+# is read; the held delivery is the yardstick.
+t_begin "D: a receiver that holds each delivery 30 s delays neither requests nor reaping"
+codes=
 for i in 1 2 3 4 5 6; do
-	t=$(curl -s -o /dev/null -w '%{time_total}' -X POST -H 'Content-Type: application/json' \
+	codes+=$(curl -s -m 60 -o /dev/null -w '%{http_code} ' -X POST -H 'Content-Type: application/json' \
 		-H 'Prefer: respond-async' -d "{\"owner\":\"sid\",\"name\":\"s$i\"}" "$D_URL/v1/environments")
-	max=$(python3 -c "print(max($max, $t))")
 done
-echo "# slowest POST with respond-async while the receiver is slow: ${max}s"
-t_ok "every POST answers in under 2 s (slowest ${max}s)" python3 -c "import sys; sys.exit(0 if $max < 2 else 1)"
+# (202, or 201 when the push happened to land before the answer went out)
+t_eq 6 "$(tr ' ' '\n' <<<"$codes" | grep -cE '^20[12]$')" "six creates with respond-async are answered ($codes)"
+t_eventually 60 "the receiver is holding previewd's first delivery" test -s "$LOG3"
+t_eq 1 "$(grep -c . "$LOG3")" "the creates were answered while the receiver held the first delivery"
 http POST "$D_URL/v1/environments" '{"owner":"sid","name":"sr","ttl":2}'
 t_eq 201 "$HTTP_STATUS" "sr (ttl 2) created and pushed despite the backlog"
-SR_EXPIRES=$(iso2s "$(jqr .expires_at)")
-G=$D_DATA/gitops.git t_eventually 10 "env/sr is removed after its expiry" no_folder sr
-sr_ct=$(G=$D_DATA/gitops.git g log -1 --format=%ct main -- env/sr)
-echo "# D: sr removed at expires_at + $((sr_ct - SR_EXPIRES)) s"
-t_ok "reaping is not delayed by the receiver (+$((sr_ct - SR_EXPIRES)) s)" test $((sr_ct - SR_EXPIRES)) -le 3
-t_ok "the receiver was being called" test -s "$LOG3"
+G=$D_DATA/gitops.git t_eventually 60 "env/sr is removed after its expiry" no_folder sr
+t_eq 1 "$(grep -c . "$LOG3")" "sr was reaped while the receiver still held the first delivery"
 t_eq 0 "$(notes "$LOG3" | jq '[.[] | select(.sig_ok | not)] | length')" \
 	"signatures made with PREVIEWD_WEBHOOK_SECRET_FILE verify"
 t_ok "notifications were still queued ($(outbox_pending "$D_DATA/previewd.db")) while reaping went on" \

@@ -44,6 +44,11 @@ PV_ARGS=(
 G=$REMOTE
 rows_named() { sql "SELECT count(*) FROM envs WHERE name = '$1'"; }
 rows_named_is() { [ "$(rows_named "$1")" = "$2" ]; }
+# answers_4xx: the 4xx answers previewd counted in /metrics, all routes
+answers_4xx() {
+    curl -s -m 30 "$PV_URL/metrics" |
+        awk '/^previewd_http_responses_total\{/ && /code="4[0-9][0-9]"/ { n += $2 } END { print n + 0 }'
+}
 
 # rq TOKEN METHOD PATH [BODY] [curl args...]: http with a bearer token (none
 # if TOKEN is empty); every answer goes to the transcript.
@@ -193,6 +198,7 @@ t_eq 200 "$HTTP_STATUS" "a reader token works from $EXT_IP"
 t_begin "3. bad inputs"
 HEAD0=$(head_commit)
 ROWS0=$(sql 'SELECT count(*) FROM envs')
+BAD4XX0=$(answers_4xx)
 BAD_N=0
 
 # bad STATUS FIELD METHOD PATH BODY [curl args...]: one row of the table,
@@ -330,7 +336,9 @@ bad405 PUT $C/alice 'GET, HEAD, PATCH, DELETE'
 bad405 POST $C/alice/events 'GET, HEAD'
 bad405 POST /healthz 'GET, HEAD'
 bad405 DELETE /metrics 'GET, HEAD'
-t_ok "the table has at least 40 rows ($BAD_N)" test "$BAD_N" -ge 40
+# previewd's own count, not the table's: every row reached previewd and was
+# answered 4xx (a row that got no answer, or a 2xx, is missing from it)
+t_eq "$BAD_N" "$(($(answers_4xx) - BAD4XX0))" "/metrics counted one 4xx answer per row of the table ($BAD_N)"
 
 # 413 is answered before the body is sent
 curl -s -o /dev/null -w '%{http_code} %{size_upload}' -m 10 -X POST -H "Authorization: Bearer $WRITER" \
@@ -341,7 +349,7 @@ t_eq 413 "$code" "a 2 MB body with Expect: 100-continue is 413"
 t_ok "curl sent none of the 2 MB body ($uploaded bytes)" test "${uploaded:-2000000}" -lt 65536
 EARLY=$(python3 - "$PORT" "$WRITER" <<'EOF'
 import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=60)
 t = time.time()
 s.sendall(("POST /v1/environments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
            "Content-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n" % sys.argv[2]).encode())
@@ -352,7 +360,9 @@ except OSError as e:
 print("%s in %.2fs" % (line, time.time() - t))
 EOF
 )
-t_match '^HTTP/1.1 413 .* in 0\.[0-9]+s$' "$EARLY" "Content-Length: 10 GB without a byte of body: 413 at once ($EARLY)"
+# the 10 GB never come: an answer at all (within a generous 60 s) is one that
+# did not wait for the body
+t_match '^HTTP/1.1 413 .* in [0-9.]+s$' "$EARLY" "Content-Length: 10 GB without a byte of body: 413 without waiting for it ($EARLY)"
 
 sleep 0.5
 t_eq "$HEAD0" "$(head_commit)" "after the bad inputs the branch head is unchanged"
@@ -594,79 +604,46 @@ t_eq 2 "$(sql "SELECT count(*) FROM envs WHERE owner = 'burst' AND status IN ('p
 
 # ------------------------------------------------------------------ 9. connections
 t_begin "9a. slow-loris: 30 trickling connections do not starve other clients"
-cat >"$T_TMP/loris.py" <<'EOF'
-# loris.py HOST PORT N INTERVAL DURATION: N connections each sending one byte
-# of an endless request header every INTERVAL seconds (the first at once);
-# prints JSON: how many connected, and when the server closed each one.
-import json, select, socket, sys, time
-host, port, n, interval, dur = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
-payload = b"GET /v1/environments HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100000
-t0 = time.time()
-socks, closed, pos = [], [], []
-for i in range(n):
-    try:
-        s = socket.create_connection((host, port), timeout=5)
-        s.setblocking(False)
-        socks.append(s); closed.append(None); pos.append(0)
-    except OSError:
-        pass
-nxt = time.time()
-while time.time() - t0 < dur and any(c is None for c in closed):
-    live = [s for i, s in enumerate(socks) if closed[i] is None]
-    r, _, _ = select.select(live, [], [], 0.05)
-    for s in r:
-        i = socks.index(s)
-        try:
-            d = s.recv(4096)
-        except OSError:
-            d = b""
-        if not d:
-            closed[i] = time.time() - t0
-    if time.time() >= nxt:
-        nxt += interval
-        for i, s in enumerate(socks):
-            if closed[i] is None:
-                try:
-                    s.send(payload[pos[i]:pos[i] + 1]); pos[i] += 1
-                except OSError:
-                    closed[i] = time.time() - t0
-print(json.dumps({"connected": len(socks), "closed": sum(c is not None for c in closed),
-                  "last_close": max([c for c in closed if c is not None] or [0]),
-                  "bytes_sent": max(pos or [0])}))
-EOF
+# Not how fast (the benchmark's question) but whether: the requests below are
+# answered, correctly, while the 30 slow clients still hold their
+# connections (they trickle until told to stop, up to 120 s; a starved
+# request would wait for that and miss curl's 60 s).
 start 127.0.0.1 || t_ok "previewd restarts" false
-python3 "$T_TMP/loris.py" 127.0.0.1 "$PORT" 30 0.5 8 >"$T_TMP/loris1.json" &
+LSTOP=$T_TMP/loris1.stop
+python3 "$T_ROOT/tests/lib/loris.py" 127.0.0.1 "$PORT" 30 0.5 120 "$LSTOP" >"$T_TMP/loris1.json" &
 LORIS=$!
-sleep 1
+t_eventually 60 "the 30 slow connections are open" test -e "$LSTOP.up"
 : >"$T_TMP/times"
 for i in $(seq 1 21); do
-    curl -s -o /dev/null -m 5 -w '%{http_code} %{time_total}\n' -H "Authorization: Bearer $WRITER" \
+    curl -s -o "$T_TMP/loris.get" -m 60 -w '%{http_code} %{time_total}' -H "Authorization: Bearer $WRITER" \
         "$PV_URL$C" >>"$T_TMP/times"
+    printf ' %s\n' "$(jq -r '.items | type' "$T_TMP/loris.get" 2>/dev/null)" >>"$T_TMP/times"
 done
-t_eq 21 "$(grep -c '^200 ' "$T_TMP/times")" "21 GET $C during the attack all answer 200"
-P50=$(awk '{print $2}' "$T_TMP/times" | sort -n | awk 'NR == 11')
-PMAX=$(awk '{print $2}' "$T_TMP/times" | sort -n | tail -n 1)
-echo "# GET $C during the slow-loris: p50 ${P50}s, max ${PMAX}s"
-t_ok "p50 ${P50}s < 0.5 s" awk -v v="$P50" 'BEGIN { exit !(v < 0.5) }'
+t_eq 21 "$(grep -c '^200 .* array$' "$T_TMP/times")" "21 GET $C during the attack all answer 200 with the list"
+echo "# GET $C during the slow-loris: p50 $(awk '{print $2}' "$T_TMP/times" | sort -n | awk 'NR == 11')s"
 rq "$WRITER" POST $C '{"owner":"loris"}'
 t_eq 201 "$HTTP_STATUS" "a create during the attack is 201"
+t_eq loris "$(jqr .name)" "and its answer is the new environment"
+touch "$LSTOP"
 wait "$LORIS"
 echo "# slow-loris (30 s idle timeout): $(cat "$T_TMP/loris1.json")"
 t_eq "30 0" "$(jq -r '"\(.connected) \(.closed)"' "$T_TMP/loris1.json")" \
-    "the attack was real: 30 connections held open for 8 s"
+    "the attack was real: all 30 connections were still held when those requests had been answered"
 
 t_begin "9b. PREVIEWD_CONN_TIMEOUT=2s closes slow connections"
 start 127.0.0.1 PREVIEWD_CONN_TIMEOUT=2s || t_ok "previewd restarts" false
 # 30 trickling one byte per second (faster than the timeout), 10 that stall
-python3 "$T_TMP/loris.py" 127.0.0.1 "$PORT" 30 1 8 >"$T_TMP/loris2.json" &
+python3 "$T_ROOT/tests/lib/loris.py" 127.0.0.1 "$PORT" 30 1 8 >"$T_TMP/loris2.json" &
 L1=$!
-python3 "$T_TMP/loris.py" 127.0.0.1 "$PORT" 10 1000 8 >"$T_TMP/loris3.json" &
+python3 "$T_ROOT/tests/lib/loris.py" 127.0.0.1 "$PORT" 10 1000 20 >"$T_TMP/loris3.json" &
 L2=$!
 wait "$L1" "$L2"
 echo "# trickling, 1 byte/s: $(cat "$T_TMP/loris2.json")"
 echo "# stalled after 1 byte: $(cat "$T_TMP/loris3.json")"
-t_ok "the 10 stalled connections are closed by the server within ~5 s ($(jq -c . "$T_TMP/loris3.json"))" \
-    jq -e '.connected == 10 and .closed == 10 and .last_close <= 5' "$T_TMP/loris3.json"
+# a generous bound: ten times the configured 2 s, below the default 30 s that
+# would hold them if the setting were ignored
+t_ok "the 10 stalled connections are all closed by the server within 20 s ($(jq -c . "$T_TMP/loris3.json"))" \
+    jq -e '.connected == 10 and .closed == 10' "$T_TMP/loris3.json"
 # Not enforced: PREVIEWD_CONN_TIMEOUT is libmicrohttpd's idle timeout, so a
 # client that keeps sending a byte a second holds its connection until the
 # per-address limit (PREVIEWD_MAX_CONN_PER_IP, 9c) stops it opening more;
