@@ -11,19 +11,6 @@ REMOTE=$DATA/gitops.git
 G=$REMOTE # g and head_commit (the harness) read it
 # the file at the branch tip, or nothing
 show() { g show "main:$1" 2>/dev/null; }
-# metric NAME: NAME's value in previewd's /metrics (empty if absent)
-metric() { curl -s -m 30 "$PV_URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
-# rejection_path LOG FROM: what previewd logged from line FROM of LOG on,
-# between its first rejected push and the next push that landed: the push
-# rejected, then that landing push, and no backoff between them (its debug
-# line "next attempt in N ms"), one line each
-rejection_path() {
-	tail -n "+$2" "$1" | awk '
-		/gitops: push rejected \(.*\); fetching and rebuilding/ && !r { r = 1; print "rejected, fetching and rebuilding"; next }
-		r && /gitops: next attempt in/ { print "backoff: " $0 }
-		r && /gitops: pushed / { print "pushed"; exit }'
-}
-
 # ---------------------------------------------------------------- start-up
 t_begin "first start creates and seeds the default repository"
 # debug: the writer's backoff is logged at that level (rejection_path)

@@ -69,19 +69,6 @@ active_count() {
         [ "$(jqr '[.items[].name | select(startswith("load"))] | length')" = 50 ]
 }
 
-# metric NAME: NAME's value in previewd's /metrics (empty if absent)
-metric() { curl -s -m 30 "$PV_URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
-# rejection_path LOG FROM: what previewd logged from line FROM of LOG on,
-# between its first rejected push and the next push that landed: the push
-# rejected, then that landing push, and no backoff between them (its debug
-# line "next attempt in N ms"), one line each
-rejection_path() {
-    tail -n "+$2" "$1" | awk '
-        /gitops: push rejected \(.*\); fetching and rebuilding/ && !r { r = 1; print "rejected, fetching and rebuilding"; next }
-        r && /gitops: next attempt in/ { print "backoff: " $0 }
-        r && /gitops: pushed / { print "pushed"; exit }'
-}
-
 # ------------------------------------------------------------------ setup
 # Seed: helm-env/{Chart.yaml,templates/,env/dev,env/prod,...} plus a README at
 # the root, served over smart HTTP behind basic auth.

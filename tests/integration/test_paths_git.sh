@@ -52,7 +52,6 @@ exit 0
 EOF
 chmod +x "$G/hooks/pre-receive"
 pushes() { wc -l <"$HOOKLOG"; }
-metric() { curl -s -m 5 "$PV_URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 
 DATA=$T_TMP/data
 t_need "previewd starts" pv_start "$DATA" PREVIEWD_GIT_URL="$GITSERVER_URL/gitops.git" \

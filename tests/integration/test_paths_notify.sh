@@ -27,7 +27,6 @@ per_delivery() {
 	jq -s -c --arg n "$1" '[.[] | select((.body | fromjson? | .environment.name) == $n)
 		| .headers["x-previewd-delivery"]] | group_by(.) | map(length)' "$LOG"
 }
-metric() { curl -s -m 5 "$PV_URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 rows_of() { sql "select count(*) from outbox where json_extract(payload, '\$.name') = '$1' $2"; }
 live_rows_of() { [ "$(rows_of "$1" 'and delivered_at is null and dead_at is null')" = 0 ]; }
 delivered_all() { [ "$(rows_of "$1" 'and delivered_at is null')" = 0 ] && [ "$(rows_of "$1")" -gt 0 ]; }
