@@ -162,16 +162,25 @@ pv_up() {
 	die "previewd ($name): no port after $attempt attempts"
 }
 
+# pv_down: stop the running previewd; one that does not exit 0 within 10 s
+# of SIGTERM is killed and named in .meta.unclean_stops (the smoke test
+# requires none)
 pv_down() {
-	local _
+	local _ rc killed=''
 	[ -n "$PV_PID" ] || return 0
 	kill -TERM "$PV_PID" 2>/dev/null
 	for _ in $(seq 1 100); do
 		kill -0 "$PV_PID" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -0 "$PV_PID" 2>/dev/null && kill -KILL "$PV_PID" 2>/dev/null
+	kill -0 "$PV_PID" 2>/dev/null && kill -KILL "$PV_PID" 2>/dev/null && killed=' (killed after 10 s)'
 	wait "$PV_PID" 2>/dev/null
+	rc=$?
+	if [ "$rc" -ne 0 ] || [ -n "$killed" ]; then
+		log "previewd $PV_PID did not stop cleanly: exit status $rc$killed"
+		jq --arg s "pid $PV_PID: exit status $rc$killed" '.meta.unclean_stops += [$s]' "$R" >"$R.tmp" &&
+			mv "$R.tmp" "$R"
+	fi
 	PV_PID=''
 }
 
