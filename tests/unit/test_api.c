@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "http.h"
 #include "store.h"
+#include "tmpdir.h"
 
 static const char dev_values[] = "# people's dev values\nreplicaCount: 1\nimage:\n  repository: nginx\n  tag: \"1.27\"\nfeature:\n  enabled: yes";
 
@@ -65,8 +66,7 @@ static int setup(void **state)
 	struct pv_store_settings db = { .path = path };
 	static char *reserved[] = { "staging" };
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/pv-api-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (pv_test_mkdtemp(f->dir, sizeof(f->dir), "api") < 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/t.db", f->dir);
 	if (pv_store_open(&f->st, &db) < 0)
@@ -91,12 +91,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[200];
 
 	pv_api_free(f->api);
 	pv_store_free(f->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
+	if (pv_test_rmtree(f->dir) < 0)
 		return -1;
 	free(f);
 	return 0;

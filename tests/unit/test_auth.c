@@ -20,6 +20,7 @@
 #include "hex.h"
 #include "log.h"
 #include "store.h"
+#include "tmpdir.h"
 
 struct fixture {
 	char dir[64];
@@ -33,8 +34,7 @@ static int setup(void **state)
 
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/pv-auth-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (pv_test_mkdtemp(f->dir, sizeof(f->dir), "auth") < 0)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
 	if (pv_store_open(&f->st, &(struct pv_store_settings){ .path = f->path }) < 0)
@@ -46,11 +46,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[200];
 
 	pv_store_free(f->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
+	if (pv_test_rmtree(f->dir) < 0)
 		return -1;
 	free(f);
 	return 0;

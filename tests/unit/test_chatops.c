@@ -16,6 +16,7 @@
 #include "chatops.h"
 #include "env.h"
 #include "store.h"
+#include "tmpdir.h"
 
 /* ---- the grammar ---------------------------------------------------------- */
 
@@ -156,8 +157,7 @@ static int setup(void **state)
 	struct pv_store_settings db = { .path = f->path };
 	struct pv_env_git g = { .folder = fake_folder, .kick = fake_kick };
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/pv-chatops-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (pv_test_mkdtemp(f->dir, sizeof(f->dir), "chatops") < 0)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
 	f->cfg.domain = "env.my";
@@ -177,11 +177,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[200];
 
 	pv_env_free(f->envs);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
+	if (pv_test_rmtree(f->dir) < 0)
 		return -1;
 	free(f);
 	return 0;

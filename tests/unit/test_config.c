@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "tmpdir.h"
 
 extern char **environ;
 
@@ -45,8 +46,7 @@ static int setup(void **state)
 
 	if (!f)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/pv-config-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (pv_test_mkdtemp(f->dir, sizeof(f->dir), "config") < 0)
 		return -1;
 	clear_env();
 	*state = f;
@@ -56,12 +56,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[200];
 
 	pv_config_dispose(&f->cfg);
 	clear_env();
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
+	if (pv_test_rmtree(f->dir) < 0)
 		return -1;
 	free(f);
 	return 0;

@@ -16,6 +16,7 @@
 #include <git2.h>
 
 #include "drift.h"
+#include "tmpdir.h"
 
 struct fixture {
 	char dir[64];
@@ -50,8 +51,7 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	git_libgit2_init();
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_drift.XXXXXX");
-	if (!mkdtemp(f->dir) || git_repository_init(&f->repo, f->dir, 1) < 0)
+	if (pv_test_mkdtemp(f->dir, sizeof(f->dir), "drift") < 0 || git_repository_init(&f->repo, f->dir, 1) < 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -60,11 +60,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[128];
 
 	git_repository_free(f->repo);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
+	if (pv_test_rmtree(f->dir) < 0)
 		return -1;
 	free(f);
 	git_libgit2_shutdown();

@@ -17,6 +17,7 @@
 #include "env.h"
 #include "idem.h"
 #include "store.h"
+#include "tmpdir.h"
 
 static const char dev_values[] = "replicaCount: 1\nimage:\n  repository: nginx\n  tag: \"1.27\"\n";
 
@@ -71,8 +72,7 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/pv-env-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (pv_test_mkdtemp(f->dir, sizeof(f->dir), "env") < 0)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
 	f->cfg.domain = "env.my";
@@ -91,11 +91,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[200];
 
 	pv_env_free(f->envs);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
+	if (pv_test_rmtree(f->dir) < 0)
 		return -1;
 	free(f);
 	return 0;

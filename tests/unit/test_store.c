@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "store.h"
+#include "tmpdir.h"
 
 struct fixture {
 	char dir[64];
@@ -23,8 +24,7 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/pv-store-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (pv_test_mkdtemp(f->dir, sizeof(f->dir), "store") < 0)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/t.db", f->dir);
 	if (pv_store_open(&f->st, &(struct pv_store_settings){ .path = f->path }) < 0)
@@ -36,11 +36,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[200];
 
 	pv_store_free(f->st);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
+	if (pv_test_rmtree(f->dir) < 0)
 		return -1;
 	free(f);
 	return 0;
@@ -356,7 +354,7 @@ static void instance_id_made_once(void **state)
 	struct fixture *f = *state;
 	struct pv_store *again = NULL;
 	char id[PV_INSTANCE_LEN], peek[PV_INSTANCE_LEN], other[PV_INSTANCE_LEN];
-	char dir2[64], path2[128], cmd[200];
+	char dir2[64], path2[128];
 
 	assert_int_equal(pv_store_instance_peek(f->st, peek), PV_ENOTFOUND);
 	assert_int_equal(pv_store_instance(f->st, id), 0);
@@ -375,8 +373,7 @@ static void instance_id_made_once(void **state)
 	assert_string_equal(other, id);
 
 	/* a new database: another id; or the one recover gives it */
-	snprintf(dir2, sizeof(dir2), "/tmp/pv-store-XXXXXX");
-	assert_non_null(mkdtemp(dir2));
+	assert_int_equal(pv_test_mkdtemp(dir2, sizeof(dir2), "store"), 0);
 	snprintf(path2, sizeof(path2), "%s/t.db", dir2);
 	assert_int_equal(pv_store_open(&again, &(struct pv_store_settings){ .path = path2 }), 0);
 	assert_int_equal(pv_store_instance_set(again, "not-hex"), PV_EINVAL);
@@ -387,8 +384,7 @@ static void instance_id_made_once(void **state)
 	assert_string_equal(other, "0123456789abcdef0123456789abcdef");
 	assert_string_not_equal(other, id);
 	pv_store_free(again);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir2);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(pv_test_rmtree(dir2), 0);
 }
 
 int main(void)
