@@ -67,11 +67,6 @@ struct pv_gitops {
 /* What a round came to, for the thread loop. */
 enum round { ROUND_IDLE, ROUND_DONE, ROUND_MORE, ROUND_REJECTED, ROUND_FAILED };
 
-void pv_gitops_env_path(const struct pv_config *cfg, const char *name, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/%s", cfg->env_dir, name);
-}
-
 static double now_ms(void)
 {
 	struct timespec t;

@@ -134,7 +134,4 @@ int pv_gitops_metrics(struct pv_gitops *g, struct pv_strbuf *out) PV_WARN_UNUSED
  * that have a values.yaml (usable as bases).  Any thread. */
 int pv_gitops_bases(struct pv_gitops *g, json_t *out) PV_WARN_UNUSED;
 
-/* The path of the env folder for name, "ENV_DIR/name", into buf. */
-void pv_gitops_env_path(const struct pv_config *cfg, const char *name, char *buf, size_t len);
-
 #endif
