@@ -236,10 +236,15 @@ int main(int argc, char **argv)
 		pv_log_threshold = cfg.log_level;
 		if (strcmp(argv[1], "print-applicationset") == 0) {
 			struct pv_strbuf out = PV_STRBUF_INIT;
-			rc = pv_appset_print(&cfg, &out) < 0 ? 1 : 0;
+			struct pv_appset_repo seen;
+			git_libgit2_init();
+			rc = pv_appset_read_repo(&cfg, &seen) < 0 || pv_appset_print(&cfg, &seen, &out) < 0 ? 1 : 0;
 			if (rc == 0)
 				fputs(out.buf, stdout);
+			else
+				fprintf(stderr, "previewd: print-applicationset: %s\n", pv_error_last()->message);
 			pv_strbuf_dispose(&out);
+			git_libgit2_shutdown();
 		} else {
 			/* what is skipped, and what is adopted from elsewhere, goes to
 			 * stderr line by line; the tally to stdout */
