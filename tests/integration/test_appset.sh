@@ -130,6 +130,13 @@ t_match "path: \"\\.\"" "$out" "the chart is the repository root"
 check_layout flat "$T_TMP/flat-clone" env "$T_TMP/flat-printed.yaml" "$T_TMP/flat-clone/applicationset.yaml" \
 	"a1= a2=edge-1 a3=" "dev prod test" in-cluster
 
+t_begin "deploy/applicationset-cluster.yaml over the same clone: previewd.json's cluster places a2"
+out=$(emulate "$T_TMP/flat-clone" "$T_ROOT/deploy/applicationset-cluster.yaml" 2>&1)
+t_eq 0 $? "applicationset-cluster.yaml generates"
+t_eq "a1 in-cluster,a2 edge-1,a3 in-cluster,dev in-cluster,prod in-cluster,test in-cluster" \
+	"$(printf '%s\n' "$out" | jq -r '"\(.name) \(.cluster)"' | sort | paste -sd,)" \
+	"one Application per folder, a2 on edge-1 (written by previewd), the rest in-cluster"
+
 # ---------------------------------------------------------------- helm-env layout
 t_begin "helm-env layout (DESIGN.md's, PREVIEWD_ENV_DIR=helm-env/env)"
 SEED=$T_TMP/helm-seed
