@@ -50,19 +50,19 @@ t_begin "print-applicationset matches the repository"
 pv_cli -m "print-applicationset exits 0" PREVIEWD_DATA_DIR="$DATA" PREVIEWD_ENV_DIR=env PREVIEWD_DOMAIN=preview.example.com print-applicationset
 yaml=$PV_OUT
 glob=$(printf '%s' "$yaml" | python3 -c 'import sys,yaml; d=yaml.safe_load(sys.stdin); print(d["spec"]["generators"][0]["git"]["files"][0]["path"])')
-t_eq 'env/*/values.yaml' "$glob" "the files glob is ENV_DIR/*/values.yaml"
+t_eq 'env/*/previewd.json' "$glob" "the files glob is ENV_DIR/*/previewd.json (previewd's folders only)"
 t_match 'value: "preview.example.com"' "$yaml" "the domain is passed to the chart"
 matched=$(git --git-dir "$DATA/gitops.git" ls-tree -r --name-only main | python3 -c '
 import fnmatch, sys, re
 glob = sys.argv[1]
 rx = re.compile("^" + re.escape(glob).replace("\\*", "[^/]*") + "$")
 print(" ".join(sorted(p for p in sys.stdin.read().split() if rx.match(p))))' "$glob")
-t_eq "env/dev/values.yaml env/prod/values.yaml env/r2/values.yaml env/test/values.yaml" "$matched" \
-	"the glob matches exactly the env folders (people's and previewd's)"
-pv_cli -m "print-applicationset exits 0 for a nested env dir" PREVIEWD_DATA_DIR="$DATA" PREVIEWD_ENV_DIR=helm-env/env \
+t_eq "env/r2/previewd.json" "$matched" \
+	"the glob matches exactly previewd's folders"
+pv_cli -m "print-applicationset exits 0 for a nested env dir" PREVIEWD_DATA_DIR="$T_TMP/no-clone" PREVIEWD_ENV_DIR=helm-env/env \
 	PREVIEWD_GIT_URL=https://bot:tok3n@git.example.com/gitops.git print-applicationset
 yaml=$PV_OUT
-t_match 'path: "helm-env"' "$yaml" "a nested env dir puts the chart in its parent"
-t_match '"env/\{\{path.basename\}\}/values.yaml"' "$yaml" "value files are relative to the chart"
+t_match 'path: "helm-env"' "$yaml" "a nested env dir puts the chart in its parent (no clone to look in)"
+t_match '"env/\{\{ \.path\.basename \}\}/values.yaml"' "$yaml" "value files are relative to the chart"
 t_not "credentials never appear" grep -q 'tok3n' <<<"$yaml"
 t_end
