@@ -20,7 +20,7 @@
 #
 #   bash tests/integration/test_hooks.sh        (KEEP_TMP=1 keeps the logs)
 #
-# shellcheck disable=SC2317  # helpers run through t_eventually
+# shellcheck disable=SC2317,SC2016  # helpers run through t_eventually; jq programs in single quotes
 # shellcheck source=tests/lib/harness.sh disable=SC1091
 . "$(dirname "$0")/../lib/harness.sh"
 
