@@ -20,6 +20,7 @@
 #include "auth.h"
 #include "chatops.h"
 #include "embed.h"
+#include "hooks.h"
 #include "metrics.h"
 #include "valid.h"
 
@@ -532,6 +533,8 @@ static int metrics(struct pv_api *api, struct pv_response *resp)
 		error = pv_strbuf_printf(&out, "previewd_environments{status=\"%s\"} %lld\n", all_statuses[i], counts.n[i]);
 	if (error == 0)
 		error = pv_metrics_http_format(&out);
+	if (error == 0)
+		error = pv_hooks_metrics(&out);
 	if (error == 0 && api->git.metrics)
 		error = api->git.metrics(api->git.ctx, &out);
 	if (error < 0) {
@@ -570,6 +573,8 @@ static enum pv_route classify(const char *m, const char *p)
 		return PV_ROUTE_INFO;
 	if (strncmp(p, "/v1/chatops", 11) == 0)
 		return PV_ROUTE_CHATOPS;
+	if (strncmp(p, "/v1/hooks/", 10) == 0)
+		return PV_ROUTE_HOOKS;
 	if (strcmp(p, "/v1/environments") == 0)
 		return read ? PV_ROUTE_LIST : PV_ROUTE_CREATE;
 	if (strncmp(p, "/v1/environments/", 17) == 0) {
@@ -604,7 +609,7 @@ static int info(struct pv_api *api, struct pv_response *resp)
 {
 	const struct pv_config *c = api->cfg;
 	json_t *bases = json_array();
-	char def[32], max[32], min[32], life[32];
+	char def[32], max[32], min[32], life[32], tip[48];
 
 	if (!bases)
 		return pv_error_set(PV_ERROR, NULL, "out of memory");
@@ -628,6 +633,13 @@ static int info(struct pv_api *api, struct pv_response *resp)
 		"never_allowed", c->allow_never,
 		"quotas", "per_owner", (json_int_t)c->max_envs_per_owner, "total", (json_int_t)c->max_envs,
 		"name_rules", "pattern", "^[a-z]([a-z0-9-]{0,51}[a-z0-9])?$");
+	tip[0] = '\0';
+	if (api->git.tip)
+		api->git.tip(api->git.ctx, tip, sizeof(tip));
+	/* the commit the bases above were read from */
+	if (resp->body)
+		json_object_set_new(resp->body, "git", json_pack("{s:s, s:o}", "branch", c->git_branch,
+			"tip", tip[0] ? json_string(tip) : json_null()));
 	return resp->body ? 0 : pv_error_set(PV_ERROR, NULL, "out of memory");
 }
 
@@ -651,6 +663,9 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 		return strcmp(m, "POST") == 0 ? pv_chatops_slack(api->envs, req, resp) : method_not_allowed(resp, "POST");
 	if (strcmp(p, "/v1/chatops") == 0)
 		return strcmp(m, "POST") == 0 ? pv_chatops_json(api->envs, req, resp) : method_not_allowed(resp, "POST");
+	if (strncmp(p, "/v1/hooks/", 10) == 0)
+		return strcmp(m, "POST") == 0 ? pv_hooks_handle(api->cfg, p + 10, req,
+			&(struct pv_hooks_git){ api->git.fetch, api->git.ctx }, resp) : method_not_allowed(resp, "POST");
 	if (strcmp(p, prefix) == 0) {
 		if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
 			return env_list(api, req, resp);
@@ -697,8 +712,9 @@ static int authorize(struct pv_api *api, const struct pv_request *req, char *act
 	*role = PV_ROLE_NONE;
 	if (strncmp(req->path, "/v1/", 4) != 0)
 		return 0;
-	/* Slack's requests are signed, not token-bearing: chatops checks them */
-	if (strcmp(req->path, "/v1/chatops/slack") == 0)
+	/* Slack's requests and the Git host's hooks are signed, not
+	 * token-bearing: chatops and hooks check them */
+	if (strcmp(req->path, "/v1/chatops/slack") == 0 || strncmp(req->path, "/v1/hooks/", 10) == 0)
 		return 0;
 	need = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0 ? PV_ROLE_READER : PV_ROLE_WRITER;
 	if ((error = pv_env_store(api->envs, &st)) < 0 ||

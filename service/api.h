@@ -43,6 +43,11 @@ struct pv_api_git {
 	/* appends the names of people's env folders with a values.yaml (the
 	 * bases a request may name) to the JSON array out; may be NULL */
 	int (*bases)(void *ctx, json_t *out);
+	/* a push webhook (hooks.h): fetch the branch now; may be NULL */
+	void (*fetch)(void *ctx);
+	/* for /v1/info: the last known tip of the branch into out ("" when
+	 * none is known); may be NULL */
+	void (*tip)(void *ctx, char *out, size_t len);
 	void *ctx;
 };
 

@@ -87,6 +87,8 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_ARGOCD_POLL", "argocd-poll", K_DURATION, OFF(argocd_poll), "10s", 1, 3600, "time between reads of Applications' status" },
 	{ "PREVIEWD_SLACK_SIGNING_SECRET", "slack-signing-secret", K_SECRET, OFF(slack_signing_secret), NULL, 0, 0, "Slack app signing secret: enables /v1/chatops/slack" },
 	{ "PREVIEWD_SLACK_SIGNING_SECRET_FILE", "slack-signing-secret-file", K_STRING, OFF(slack_signing_secret_file), NULL, 0, 0, "file holding the Slack signing secret" },
+	{ "PREVIEWD_GIT_WEBHOOK_SECRET", "git-webhook-secret", K_SECRET, OFF(git_webhook_secret), NULL, 0, 0, "secret of the Git host's push webhooks: enables /v1/hooks/{github,gitlab,gitea}" },
+	{ "PREVIEWD_GIT_WEBHOOK_SECRET_FILE", "git-webhook-secret-file", K_STRING, OFF(git_webhook_secret_file), NULL, 0, 0, "file holding the Git webhook secret" },
 	{ "PREVIEWD_DEFAULT_CLUSTER", "default-cluster", K_STRING, OFF(default_cluster), "", 0, 0, "Argo CD cluster for requests that name none (\"\": the ApplicationSet decides)" },
 	{ "PREVIEWD_CORS_ORIGINS", "cors-origins", K_STRING, OFF(cors_origins), "", 0, 0, "origins (e.g. the portal's) allowed to call the API from a browser, comma separated, or *" },
 	{ "PREVIEWD_LOG_JSON", "log-json", K_BOOL, OFF(log_json), "false", 0, 1, "log one JSON object per line" },
@@ -309,6 +311,10 @@ static int derive(struct pv_config *cfg)
 	if (cfg->argocd_webhook_secret_file && *cfg->argocd_webhook_secret_file &&
 	    (error = read_secret_file(&cfg->argocd_webhook_secret, cfg->argocd_webhook_secret_file,
 		     "PREVIEWD_ARGOCD_WEBHOOK_SECRET_FILE")) < 0)
+		return error;
+	if (cfg->git_webhook_secret_file && *cfg->git_webhook_secret_file &&
+	    (error = read_secret_file(&cfg->git_webhook_secret, cfg->git_webhook_secret_file,
+		     "PREVIEWD_GIT_WEBHOOK_SECRET_FILE")) < 0)
 		return error;
 	if (*cfg->argocd_url && (!cfg->argocd_token || !*cfg->argocd_token))
 		return pv_error_set(PV_EINVAL, "PREVIEWD_ARGOCD_TOKEN",

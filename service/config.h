@@ -76,6 +76,8 @@ struct pv_config {
 	long long argocd_poll;      /* seconds between status reads */
 	char *slack_signing_secret;     /* secret; "" = /v1/chatops/slack off */
 	char *slack_signing_secret_file;
+	char *git_webhook_secret;       /* secret; "" = /v1/hooks/... off */
+	char *git_webhook_secret_file;
 	char *default_cluster;      /* written to previewd.json when a request names none; "" = none */
 	char *cors_origins;         /* "*" or a comma-separated list; "" = no CORS */
 	int log_json;               /* one JSON object per line */

@@ -10,6 +10,7 @@
 #include <git2.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,7 @@ struct pv_gitops {
 	unsigned int rand_state;
 
 	/* shared with other threads */
+	atomic_int fetch_asked;  /* pv_gitops_fetch_soon: fetch at the next turn (a flag: requests coalesce) */
 	pthread_mutex_t lock;    /* guards status */
 	struct pv_gitops_status status;
 	struct pv_snapshot snap; /* its own lock */
@@ -707,7 +709,7 @@ static void writer_run(struct pv_worker *w, void *arg)
 			break;
 		}
 
-		if (poll_due(g))
+		if (poll_due(g) || atomic_exchange(&g->fetch_asked, 0))
 			g->need_fetch = 1;
 		r = run_round(g);
 		if (r != ROUND_IDLE)
@@ -792,6 +794,12 @@ fail:
 
 void pv_gitops_kick(struct pv_gitops *g)
 {
+	pv_worker_kick(&g->worker);
+}
+
+void pv_gitops_fetch_soon(struct pv_gitops *g)
+{
+	atomic_store(&g->fetch_asked, 1);
 	pv_worker_kick(&g->worker);
 }
 

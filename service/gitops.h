@@ -96,6 +96,12 @@ void pv_gitops_free(struct pv_gitops *g);
 /* New desired state is in SQLite: wake the writer.  Any thread. */
 void pv_gitops_kick(struct pv_gitops *g);
 
+/* Something changed on the remote (a push webhook, hooks.h): fetch at the
+ * writer's next turn instead of at PREVIEWD_GIT_POLL.  Requests that arrive
+ * before that fetch coalesce into it; a writer backing off from a failure
+ * fetches when its pause ends.  Any thread. */
+void pv_gitops_fetch_soon(struct pv_gitops *g);
+
 /*
  * What Git holds at the last known tip for env folder `name`: *exists and
  * *managed (previewd.json present).  If values_yaml is not NULL and the

@@ -140,6 +140,19 @@ static int bases_cb(void *ctx, json_t *out)
 	return pv_gitops_bases(((struct wakeups *)ctx)->git, out);
 }
 
+static void fetch_cb(void *ctx)
+{
+	pv_gitops_fetch_soon(((struct wakeups *)ctx)->git);
+}
+
+static void tip_cb(void *ctx, char *out, size_t len)
+{
+	struct pv_gitops_status s;
+
+	pv_gitops_status(((struct wakeups *)ctx)->git, &s);
+	snprintf(out, len, "%s", s.have_tip ? s.tip : "");
+}
+
 static int metrics_cb(void *ctx, struct pv_strbuf *out)
 {
 	struct wakeups *w = ctx;
@@ -355,7 +368,8 @@ int main(int argc, char **argv)
 	}
 	wake.reaper = reaper;
 	api_git = (struct pv_api_git){ .folder = folder_cb, .kick = kick_cb, .status = status_cb,
-		.metrics = metrics_cb, .bases = bases_cb, .argocd = argocd_status_cb, .ctx = &wake };
+		.metrics = metrics_cb, .bases = bases_cb, .argocd = argocd_status_cb, .fetch = fetch_cb, .tip = tip_cb,
+		.ctx = &wake };
 	if (pv_api_new(&api, &cfg, &db, &api_git) < 0 || pv_http_start(http, api) < 0) {
 		log_error("%s", pv_error_last()->message);
 		goto out;

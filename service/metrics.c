@@ -10,7 +10,7 @@
 
 static const char *const route_names[PV_ROUTE_COUNT] = {
 	"other", "healthz", "readyz", "metrics", "info", "list", "create", "get", "patch", "delete", "events",
-	"chatops", "page",
+	"chatops", "page", "hooks",
 };
 
 /* upper bounds in seconds; the last bucket is +Inf */
