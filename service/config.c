@@ -494,7 +494,9 @@ void pv_config_usage(FILE *f)
 		   "       previewd recover [--adopt-foreign]\n"
 		   "                                      rebuild the database from this instance's previewd.json files in\n"
 		   "                                      Git; --adopt-foreign also those of other instances or versions\n"
-		   "       previewd print-applicationset  the ApplicationSet matching this configuration\n\n"
+		   "       previewd print-applicationset  the ApplicationSet matching this configuration\n"
+		   "       previewd check                 contact the Git remote: reachability, credentials, branch,\n"
+		   "                                      env dir and base, one line each (also --check-config --online)\n\n"
 		   "Every option can also be set by its environment variable.\n\n");
 	for (size_t i = 0; i < NSETTINGS; i++)
 		fprintf(f, "  --%-22s %-30s %s%s%s%s\n", settings[i].flag, settings[i].env, settings[i].help,
