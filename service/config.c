@@ -59,6 +59,7 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_HTTP_THREADS", "http-threads", K_INT, OFF(http_threads), "4", 1, 256, "HTTP worker threads" },
 	{ "PREVIEWD_REPACK_EVERY", "repack-every", K_INT, OFF(repack_every), "500", 1, 1000000, "commits between repacks of the local clone" },
 	{ "PREVIEWD_PUSH_BACKOFF_MAX_MS", "push-backoff-max-ms", K_INT, OFF(push_backoff_max_ms), "30000", 10, 3600000, "cap of the retry backoff when Git fails" },
+	{ "PREVIEWD_GIT_TIMEOUT", "git-timeout", K_DURATION, OFF(git_timeout), "120s", 1, 86400, "deadline of one whole fetch or push; a push in flight for half of it (at most 60 s) degrades /readyz" },
 	{ "PREVIEWD_GIT_POLL", "git-poll", K_DURATION, OFF(git_poll), "30s", 0, 86400, "time between fetches that look for changes made outside previewd (0: off)" },
 	{ "PREVIEWD_ON_DRIFT", "on-drift", K_STRING, OFF(on_drift), "restore", 0, 0, "restore (commit previewd's state back) or accept (take the change made outside previewd)" },
 	{ "PREVIEWD_LOG_LEVEL", "log-level", K_LOGLEVEL, OFF(log_level), "info", 0, 0, "debug, info, warn or error" },
@@ -499,7 +500,9 @@ void pv_config_usage(FILE *f)
 		   "       previewd recover [--adopt-foreign]\n"
 		   "                                      rebuild the database from this instance's previewd.json files in\n"
 		   "                                      Git; --adopt-foreign also those of other instances or versions\n"
-		   "       previewd print-applicationset  the ApplicationSet matching this configuration\n\n"
+		   "       previewd print-applicationset  the ApplicationSet matching this configuration\n"
+		   "       previewd check                 contact the Git remote: reachability, credentials, branch,\n"
+		   "                                      env dir and base, one line each (also --check-config --online)\n\n"
 		   "Every option can also be set by its environment variable.\n\n");
 	for (size_t i = 0; i < NSETTINGS; i++)
 		fprintf(f, "  --%-22s %-30s %s%s%s%s\n", settings[i].flag, settings[i].env, settings[i].help,

@@ -47,6 +47,7 @@ struct pv_config {
 	long long max_values_bytes;
 	long long repack_every;  /* commits between local repacks of the clone */
 	long long push_backoff_max_ms;
+	long long git_timeout;   /* seconds a whole fetch or push may take */
 	long long git_poll;      /* seconds between fetches of an idle writer; 0 = only when needed */
 	char *on_drift;          /* restore | accept: what a change made outside previewd does */
 	enum pv_log_level log_level;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "check.h"
 #include "drift.h"
 #include "gitrepo.h"
 #include "log.h"
@@ -58,11 +59,15 @@ struct pv_gitops {
 	unsigned int failures;   /* consecutive failed rounds, for the backoff */
 	unsigned int rejections; /* consecutive rejected pushes */
 	unsigned int rand_state;
+	int tree_checked;        /* the env folder and the base were looked for after the first fetch */
 
 	/* shared with other threads */
 	atomic_int fetch_asked;  /* pv_gitops_fetch_soon: fetch at the next turn (a flag: requests coalesce) */
-	pthread_mutex_t lock;    /* guards status */
+	pthread_mutex_t lock;    /* guards status, inflight, push_failing */
 	struct pv_gitops_status status;
+	const char *inflight;    /* "fetch", "push" or NULL: what the writer waits for now ... */
+	int64_t inflight_since;  /* ... since this monotonic time (ms) */
+	int push_failing;        /* the last push failed: a fetch that works does not make Git ok */
 	struct pv_snapshot snap; /* its own lock */
 };
 
@@ -77,11 +82,18 @@ static double now_ms(void)
 	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
+/* A fetch that works after a push that failed (a hook that declines, a
+ * deadline) leaves the push's reason standing: the writes still do not
+ * land.  Only a push that lands, or nothing left to push, clears it. */
 static void status_ok(struct pv_gitops *g, int pushed)
 {
 	pthread_mutex_lock(&g->lock);
-	g->status.reachable = 1;
-	g->status.last_error[0] = '\0';
+	if (pushed)
+		g->push_failing = 0;
+	if (!g->push_failing) {
+		g->status.reachable = 1;
+		g->status.last_error[0] = '\0';
+	}
 	git_oid_tostr(g->status.tip, sizeof(g->status.tip), &g->repo->tip);
 	if (pushed) {
 		g->status.pushes++;
@@ -93,12 +105,22 @@ static void status_ok(struct pv_gitops *g, int pushed)
 static void status_fail(struct pv_gitops *g, const char *msg, int rejected)
 {
 	pthread_mutex_lock(&g->lock);
+	g->push_failing = 0;
 	g->status.reachable = rejected; /* a rejection proves the server answers */
 	snprintf(g->status.last_error, sizeof(g->status.last_error), "%s", msg);
 	if (rejected)
 		g->status.rejections++;
 	else
 		g->status.push_failures++;
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* What the writer is waiting for, for /readyz (pv_gitops_status). */
+static void status_inflight(struct pv_gitops *g, const char *what)
+{
+	pthread_mutex_lock(&g->lock);
+	g->inflight = what;
+	g->inflight_since = pv_monotonic_ms();
 	pthread_mutex_unlock(&g->lock);
 }
 
@@ -350,15 +372,49 @@ out:
 	return error;
 }
 
+/* Say once, after the first fetch, what the configuration names that the
+ * branch does not hold. */
+static void warn_missing(struct pv_gitops *g)
+{
+	struct pv_check_tree t;
+	git_commit *c = NULL;
+	git_tree *root = NULL, *env = NULL;
+
+	if (git_oid_is_zero(&g->repo->tip)) {
+		log_warn("gitops: the branch %s does not exist on the Git server yet; previewd's first push creates it",
+			g->cfg->git_branch);
+		return;
+	}
+	if (pv_gitrepo_tip_trees(g->repo, &c, &root, &env) == 0 && pv_check_tree(&t, g->repo->repo, root, g->cfg) == 0) {
+		if (!t.env_dir)
+			log_warn("gitops: PREVIEWD_ENV_DIR %s/ does not exist on the branch %s", g->cfg->env_dir,
+				g->cfg->git_branch);
+		else if (!t.base)
+			log_warn("gitops: PREVIEWD_BASE_ENV %s: %s", g->cfg->base_env, t.base_why);
+	}
+	git_tree_free(env);
+	git_tree_free(root);
+	git_commit_free(c);
+}
+
 static int fetch(struct pv_gitops *g)
 {
 	git_oid old = g->repo->tip;
 	int error;
 
 	g->last_fetch_ms = pv_monotonic_ms();
-	if ((error = pv_pusher_fetch(g->pusher, g->repo)) < 0)
+	status_inflight(g, "fetch");
+	error = pv_pusher_fetch(g->pusher, g->repo);
+	status_inflight(g, NULL);
+	if (error < 0)
 		return error;
 	g->need_fetch = 0;
+	if (!g->tree_checked) {
+		/* a typo in PREVIEWD_ENV_DIR or PREVIEWD_BASE_ENV shows here, not
+		 * at the first create */
+		g->tree_checked = 1;
+		warn_missing(g);
+	}
 	if ((!git_oid_equal(&old, &g->repo->tip) || !g->snap.valid) && (error = publish_snapshot(g)) < 0)
 		return error;
 	if (!g->checked_valid || !git_oid_equal(&g->checked, &g->repo->tip))
@@ -548,7 +604,7 @@ static enum round run_round(struct pv_gitops *g)
 	enum round result = ROUND_FAILED;
 	enum pv_push_result pushed;
 	double t_start = now_ms(), t_built, t_pushed;
-	int unchanged, advance;
+	int unchanged, advance, push_failed = 0;
 
 	if (pv_gitrepo_ensure_open(g->repo) < 0) /* a flush or repack could not reopen it */
 		goto fail;
@@ -560,6 +616,14 @@ static enum round run_round(struct pv_gitops *g)
 	if (pv_store_dirty(g->store, ROUND_LIMIT, pv_env_list_add, &rows) < 0)
 		goto fail;
 	if (rows.n == 0) {
+		/* nothing waits any more: a push that failed holds nothing back */
+		pthread_mutex_lock(&g->lock);
+		if (g->push_failing) {
+			g->push_failing = 0;
+			g->status.reachable = 1;
+			g->status.last_error[0] = '\0';
+		}
+		pthread_mutex_unlock(&g->lock);
 		result = ROUND_IDLE;
 		goto out;
 	}
@@ -584,7 +648,9 @@ static enum round run_round(struct pv_gitops *g)
 
 	/* push */
 	t_built = now_ms();
+	status_inflight(g, "push");
 	pushed = pv_pusher_push(g->pusher, g->repo, &g->repo->tip, &commit_oid, &news);
+	status_inflight(g, NULL);
 	t_pushed = now_ms();
 	observe_push(g, (t_pushed - t_built) / 1000);
 	if (pushed == PV_PUSH_REJECTED) {
@@ -594,8 +660,10 @@ static enum round run_round(struct pv_gitops *g)
 		result = ROUND_REJECTED;
 		goto out;
 	}
-	if (pushed == PV_PUSH_FAILED)
+	if (pushed == PV_PUSH_FAILED) {
+		push_failed = 1;
 		goto fail;
+	}
 	/* previewd's own commit on a compared tip needs no comparison */
 	advance = g->checked_valid && git_oid_equal(&g->checked, &g->repo->tip);
 	pv_gitrepo_pushed(g->repo, &commit_oid, &news);
@@ -625,6 +693,11 @@ fail:
 	snprintf(msg, sizeof(msg), "%s", pv_error_last()->message);
 	log_warn("gitops: %s", msg);
 	status_fail(g, msg, 0);
+	if (push_failed) {
+		pthread_mutex_lock(&g->lock);
+		g->push_failing = 1;
+		pthread_mutex_unlock(&g->lock);
+	}
 	g->need_fetch = 1;
 	if (pv_store_set_dirty_error(g->store, msg) < 0)
 		log_warn("gitops: %s", pv_error_last()->message);
@@ -817,17 +890,50 @@ void pv_gitops_free(struct pv_gitops *g)
 	free(g);
 }
 
+/* How long a fetch or push may be in flight before /readyz says so: half of
+ * PREVIEWD_GIT_TIMEOUT, at most a minute. */
+static int64_t stuck_after_ms(const struct pv_config *cfg)
+{
+	int64_t ms = (int64_t)cfg->git_timeout * 500;
+
+	return ms > 60000 ? 60000 : ms;
+}
+
 void pv_gitops_status(struct pv_gitops *g, struct pv_gitops_status *out)
 {
+	int64_t busy;
+
 	pthread_mutex_lock(&g->lock);
 	*out = g->status;
+	busy = g->inflight ? pv_monotonic_ms() - g->inflight_since : 0;
+	if (g->inflight && busy >= stuck_after_ms(g->cfg)) {
+		/* the writer is stuck in one operation: whatever the last one said,
+		 * nothing lands now */
+		out->reachable = 0;
+		snprintf(out->last_error, sizeof(out->last_error),
+			"a %s to the Git server has been in flight for %lld s (PREVIEWD_GIT_TIMEOUT %lld s)%s%.160s",
+			g->inflight, (long long)(busy / 1000), (long long)g->cfg->git_timeout,
+			g->status.last_error[0] ? "; before: " : "", g->status.last_error);
+	}
 	pthread_mutex_unlock(&g->lock);
 }
 
 int pv_gitops_folder(struct pv_gitops *g, const char *name, int *exists, int *managed, char **values_yaml,
 	size_t *values_len)
 {
-	return pv_snapshot_folder(&g->snap, name, exists, managed, values_yaml, values_len);
+	char why[sizeof(g->status.last_error)];
+	int error = pv_snapshot_folder(&g->snap, name, exists, managed, values_yaml, values_len);
+
+	if (error != PV_EUNAVAIL)
+		return error;
+	/* never reached: say why, so that a wrong password or URL shows in the
+	 * answer to the first create, not only in /readyz */
+	pthread_mutex_lock(&g->lock);
+	snprintf(why, sizeof(why), "%s", g->status.last_error);
+	pthread_mutex_unlock(&g->lock);
+	if (!why[0])
+		return error;
+	return pv_error_set(PV_EUNAVAIL, NULL, "the GitOps repository has not been reached: %s; previewd keeps retrying", why);
 }
 
 int pv_gitops_bases(struct pv_gitops *g, json_t *out)

@@ -47,7 +47,14 @@
  * writer publishes after each fetch and push, and its status under a mutex.
  * Errors inside the writer are pv_error codes with the message in the
  * thread's slot; a round's failure becomes last_error in the status and the
- * git_error of the rows it held.
+ * git_error of the rows it held.  A push that failed (a hook that declines,
+ * a deadline) keeps last_error through the fetches that work until a push
+ * lands or nothing waits; a fetch or push in flight for half of
+ * PREVIEWD_GIT_TIMEOUT (at most a minute) shows in the status as not
+ * reachable, with how long; before the branch was ever seen, a question
+ * about a folder answers PV_EUNAVAIL with last_error as the reason (a wrong
+ * password reaches the 503 of a create).  After the first fetch the writer
+ * warns of a PREVIEWD_ENV_DIR or PREVIEWD_BASE_ENV the branch lacks.
  */
 #ifndef PV_GITOPS_H
 #define PV_GITOPS_H

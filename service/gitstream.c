@@ -2,6 +2,7 @@
  * gitstream.c - a libgit2 socket stream with TCP_NODELAY and timeouts.
  */
 #include "gitstream.h"
+#include "gitdeadline.h"
 
 #include <errno.h>
 #include <git2.h>
@@ -72,6 +73,8 @@ static ssize_t tcp_read(git_stream *stream, void *data, size_t len)
 	struct tcp_stream *st = (struct tcp_stream *)stream;
 	ssize_t n;
 
+	if (pv_gitdeadline_passed()) /* a whole fetch or push has its deadline too */
+		return -1;
 	do
 		n = recv(st->s, data, len, 0);
 	while (n < 0 && errno == EINTR);
@@ -88,6 +91,8 @@ static ssize_t tcp_write(git_stream *stream, const char *data, size_t len, int f
 	size_t off = 0;
 
 	(void)flags;
+	if (pv_gitdeadline_passed())
+		return -1;
 	while (off < len) {
 		ssize_t n = send(st->s, data + off, len - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)

@@ -43,6 +43,7 @@
 #include "api.h"
 #include "appset.h"
 #include "auth.h"
+#include "check.h"
 #include "config.h"
 #include "gitops.h"
 #include "http.h"
@@ -276,6 +277,22 @@ int main(int argc, char **argv)
 				fprintf(stderr, "previewd: recover: %s\n", pv_error_last()->message);
 			git_libgit2_shutdown();
 		}
+		pv_config_dispose(&cfg);
+		return rc;
+	}
+	/* `previewd check` (alias `--check-config --online`): the Git remote as
+	 * the writer sees it, one line per step */
+	if ((argc == 2 && strcmp(argv[1], "check") == 0) ||
+	    (argc == 3 && strcmp(argv[1], "--check-config") == 0 && strcmp(argv[2], "--online") == 0)) {
+		if (pv_config_load(&cfg, 1, argv, &want_help, &want_version) < 0) {
+			fprintf(stderr, "previewd: %s\n", pv_error_last()->message);
+			pv_config_dispose(&cfg);
+			return 2;
+		}
+		pv_log_threshold = cfg.log_level;
+		git_libgit2_init();
+		rc = pv_check_run(&cfg, stdout);
+		git_libgit2_shutdown();
 		pv_config_dispose(&cfg);
 		return rc;
 	}

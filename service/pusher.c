@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gitdeadline.h"
 #include "gitstream.h"
 #include "strbuf.h"
 #include "url.h"
@@ -101,7 +102,11 @@ static int push_ref_cb(const char *refname, const char *status, void *payload)
 static int sideband_cb(const char *str, int len, void *payload)
 {
 	struct xfer *x = payload;
-	int error = len > 0 ? pv_strbuf_add(&x->remote, str, (size_t)len) : 0;
+	int error;
+
+	if (pv_gitdeadline_passed())
+		return -1;
+	error = len > 0 ? pv_strbuf_add(&x->remote, str, (size_t)len) : 0;
 
 	/* over the cap the text stays as it was: its start is the reason */
 	return error == PV_ETOOBIG ? 0 : error;
@@ -136,10 +141,32 @@ static void remote_words(struct xfer *x, char *out, size_t len)
 	free(text);
 }
 
+/* The progress callbacks end an operation past PREVIEWD_GIT_TIMEOUT where
+ * no stream of ours reads (ssh://, file://); gitstream.c checks on every
+ * read and write of the others. */
+static int fetch_progress_cb(const git_indexer_progress *stats, void *payload)
+{
+	(void)stats;
+	(void)payload;
+	return pv_gitdeadline_passed() ? -1 : 0;
+}
+
+static int push_progress_cb(unsigned int current, unsigned int total, size_t bytes, void *payload)
+{
+	(void)current;
+	(void)total;
+	(void)bytes;
+	(void)payload;
+	return pv_gitdeadline_passed() ? -1 : 0;
+}
+
 static void fill_callbacks(git_remote_callbacks *cb, struct xfer *x)
 {
 	cb->credentials = cred_cb;
 	cb->push_update_reference = push_ref_cb;
+	cb->sideband_progress = sideband_cb;
+	cb->transfer_progress = fetch_progress_cb;
+	cb->push_transfer_progress = push_progress_cb;
 	cb->payload = x;
 }
 
@@ -152,8 +179,12 @@ static int xfer_fail(const struct xfer *x, const char *what)
 {
 	const struct pv_config *cfg = x->cfg;
 	char text[sizeof(pv_error_last()->message)], pass[256], raw[256];
+	int code = x->cred_error ? PV_EAUTH : PV_ERROR;
 
-	if (x->cred_error && x->refused_url[0])
+	if (pv_gitdeadline_hit())
+		pv_error_set(PV_ERROR, NULL, "%s: the %s took longer than PREVIEWD_GIT_TIMEOUT (%lld s): the Git server is too slow or stuck",
+			what, strncmp(what, "fetch", 5) == 0 ? "fetch" : "push", cfg->git_timeout);
+	else if (x->cred_error && x->refused_url[0])
 		pv_error_set(PV_ERROR, NULL, "%s: %s (%s)", what, x->cred_error, x->refused_url);
 	else if (x->cred_error)
 		pv_error_set(PV_ERROR, NULL, "%s: %s", what, x->cred_error);
@@ -167,7 +198,7 @@ static int xfer_fail(const struct xfer *x, const char *what)
 	pv_url_redact_secret(text, cfg->git_ssh_passphrase);
 	memset(pass, 0, sizeof(pass));
 	memset(raw, 0, sizeof(raw));
-	return pv_error_set(PV_ERROR, NULL, "%s", text);
+	return pv_error_set(code, NULL, "%s", text);
 }
 
 /* By default libgit2 follows a redirect of the first request to another
@@ -180,14 +211,19 @@ static int xfer_fail(const struct xfer *x, const char *what)
 static int lg_fetch(struct pv_pusher *p, struct pv_gitrepo *repo)
 {
 	git_fetch_options opts;
-	struct xfer x = { .cfg = p->cfg };
+	struct xfer x = { .cfg = p->cfg, .remote = PV_STRBUF_INIT_MAX(REMOTE_TEXT_MAX) };
+	int error;
 
 	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
 	fill_callbacks(&opts.callbacks, &x);
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	opts.prune = GIT_FETCH_NO_PRUNE;
 	opts.follow_redirects = REDIRECTS;
-	if (git_remote_fetch(repo->remote, NULL, &opts, NULL) < 0)
+	pv_gitdeadline_set("fetch", p->cfg->git_timeout * 1000);
+	error = git_remote_fetch(repo->remote, NULL, &opts, NULL);
+	pv_gitdeadline_clear();
+	pv_strbuf_dispose(&x.remote);
+	if (error < 0)
 		return xfer_fail(&x, "fetch");
 	return pv_gitrepo_read_tracking(repo);
 }
@@ -221,15 +257,15 @@ static enum pv_push_result lg_push(struct pv_pusher *p, struct pv_gitrepo *repo,
 	specs[0] = spec;
 	fill_callbacks(&opts.callbacks, &x);
 	opts.follow_redirects = REDIRECTS;
-	/* only a push keeps the server's words: they explain a declined reference */
-	opts.callbacks.sideband_progress = sideband_cb;
 	/* libgit2 finds what to send by reading every folder tree of the old
 	 * commit and of the new one, and keeps them in its object cache.  With
 	 * the cache off for the push, peak RSS at 10,000 environments fell from
 	 * 39.9 to 32.7 MiB, but sequential creates there went from 99 to 126 ms
 	 * p50 and 64 clients from 658 to 419 envs/s (bench/run.sh, same
 	 * machine): the latency is what users feel, so the cache stays on. */
+	pv_gitdeadline_set("push", p->cfg->git_timeout * 1000);
 	error = git_remote_push(repo->remote, &refspecs, &opts);
+	pv_gitdeadline_clear();
 	if (error == 0 && x.declined) {
 		/* a policy, not a race: fetching and rebuilding would be declined
 		 * again, so it is a failure (backoff, the reason on the rows) */
@@ -270,7 +306,9 @@ int pv_pusher_new(struct pv_pusher **out, const struct pv_config *cfg)
 	*out = NULL;
 	/* not for ssh://: libgit2's SSH transport takes the socket out of the
 	 * stream it gets, which only its own stream allows */
-	if (uses_socket_stream(cfg->git_url) && (error = pv_gitstream_register(STREAM_TIMEOUT_S)) < 0)
+	/* a silent server waits out no more than the whole operation may take */
+	if (uses_socket_stream(cfg->git_url) &&
+	    (error = pv_gitstream_register(cfg->git_timeout < STREAM_TIMEOUT_S ? (int)cfg->git_timeout : STREAM_TIMEOUT_S)) < 0)
 		return error;
 	if (!(p = calloc(1, sizeof(*p))))
 		return pv_error_set(PV_ERROR, NULL, "out of memory");

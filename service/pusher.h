@@ -41,8 +41,14 @@
  * server (url.h's pv_url_same_server).  A failure's reason has every
  * configured secret redacted, as /readyz and git.error show it.
  *
- * The Git writer thread uses a pusher, or `previewd recover` on the main
- * thread; one thread at a time.
+ * A whole fetch or push has a deadline, PREVIEWD_GIT_TIMEOUT
+ * (gitdeadline.h), beyond the stream's per-read timeout: a server that
+ * answers one byte a second ends the operation there, with an error that
+ * names the setting.  A failure the credentials explain is PV_EAUTH, any
+ * other PV_ERROR (`previewd check` tells the two apart).
+ *
+ * The Git writer thread uses a pusher, or `previewd recover` or `previewd
+ * check` on the main thread; one thread at a time.
  */
 #ifndef PV_PUSHER_H
 #define PV_PUSHER_H
