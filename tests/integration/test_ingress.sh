@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# ctest-labels: concurrent
+# test_ingress.sh — previewd behind an ingress (PREVIEWD_TRUSTED_PROXIES):
+#
+#   1. the setting is checked at start: an entry that is no address or CIDR
+#      is refused by name
+#   2. connections from a trusted proxy (127.0.0.1 here) are exempt from the
+#      per-address limit: 70 held at once are all answered
+#   3. from an untrusted address (127.0.0.2) the limit of 64 still applies
+#   4. X-Forwarded-For from an untrusted peer is ignored: the access log
+#      names the peer
+#   5. from a trusted peer the client is the right-most address in
+#      X-Forwarded-For that is not a trusted proxy: in the access log and in
+#      the events' remote_addr (the events table); what the client wrote left of it is ignored
+#
+#   bash tests/integration/test_ingress.sh        (KEEP_TMP=1 keeps the logs)
+#
+# shellcheck source=tests/lib/harness.sh disable=SC1091
+. "$(dirname "$0")/../lib/harness.sh"
+
+DATA=$T_TMP/data
+
+# ------------------------------------------------------------------ 1. the setting
+t_begin "1. PREVIEWD_TRUSTED_PROXIES is checked at start"
+pv_cli -x 2 -m "--check-config refuses an entry that is not an address" \
+    PREVIEWD_DATA_DIR="$DATA" PREVIEWD_TRUSTED_PROXIES="10.0.0.0/8,ingress.local" --check-config
+t_match "PREVIEWD_TRUSTED_PROXIES: 'ingress.local' is not" "$PV_ERR" "the message names the setting and the entry"
+pv_cli -x 2 -m "--check-config refuses a prefix longer than the address" \
+    PREVIEWD_DATA_DIR="$DATA" PREVIEWD_TRUSTED_PROXIES="10.0.0.0/33" --check-config
+pv_cli -m "--check-config takes IPv4, IPv6 and CIDR blocks of both" \
+    PREVIEWD_DATA_DIR="$DATA" PREVIEWD_TRUSTED_PROXIES="127.0.0.1, 10.0.0.0/8,fd00::/8,::1" --check-config
+
+t_need "previewd starts with 127.0.0.1 trusted" \
+    pv_start "$DATA" PREVIEWD_LOG_LEVEL=debug PREVIEWD_TRUSTED_PROXIES="127.0.0.1,192.0.2.0/24"
+
+# hold N connections from SRC at once, then ask /healthz on each: how many
+# are answered, and how many were closed unanswered
+hold() {
+    python3 - "$PV_PORT" "$1" "$2" <<'EOF'
+import json, socket, sys, time
+port, src, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+req = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+def ask(s):
+    try:
+        s.sendall(req)
+        d = s.recv(200)
+        return d.split(b"\r\n")[0].decode() if d else "closed"
+    except OSError:
+        return "closed"
+held = []
+for _ in range(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    held.append(s)
+time.sleep(0.5)
+answers = [ask(s) for s in held]
+for s in held:
+    s.close()
+print(json.dumps({"answered": answers.count("HTTP/1.1 200 OK"), "closed": answers.count("closed")}))
+EOF
+}
+
+# ------------------------------------------------------------------ 2. trusted: exempt
+t_begin "2. a trusted proxy is exempt from the per-address limit"
+OUT=$(hold 127.0.0.1 70)
+echo "# from 127.0.0.1 (trusted): $OUT"
+t_eq "70 0" "$(jq -r '"\(.answered) \(.closed)"' <<<"$OUT")" "70 connections held at once from the trusted proxy are all answered"
+
+# ------------------------------------------------------------------ 3. untrusted: limited
+t_begin "3. an untrusted address keeps the limit of 64"
+OUT=$(hold 127.0.0.2 70)
+echo "# from 127.0.0.2 (untrusted): $OUT"
+t_eq "64 6" "$(jq -r '"\(.answered) \(.closed)"' <<<"$OUT")" "of 70 connections from 127.0.0.2, 64 are answered and 6 closed"
+t_match 'http: 127\.0\.0\.2 holds 64 connections, the per-address connection limit' "$(cat "$PV_LOG")" \
+    "the refusal is logged with the address"
+OUT=$(hold 127.0.0.2 3)
+t_eq "3 0" "$(jq -r '"\(.answered) \(.closed)"' <<<"$OUT")" "once they closed, 127.0.0.2 is answered again"
+
+# ------------------------------------------------------------------ 4. untrusted: header ignored
+t_begin "4. X-Forwarded-For from an untrusted peer is ignored"
+http GET /healthz '' --interface 127.0.0.2 -H 'X-Request-Id: xff-untrusted' -H 'X-Forwarded-For: 203.0.113.9'
+t_eq 200 "$HTTP_STATUS" "GET /healthz from 127.0.0.2 answers 200"
+t_eventually 5 "the access log names the peer, 127.0.0.2" grep -q 'http: xff-untrusted GET /healthz 200 .* from 127\.0\.0\.2$' "$PV_LOG"
+t_not "and not the address it claimed" grep -q 'http: xff-untrusted .*203\.0\.113\.9' "$PV_LOG"
+
+# ------------------------------------------------------------------ 5. trusted: header used
+t_begin "5. from a trusted proxy the right-most untrusted hop is the client"
+http GET /healthz '' -H 'X-Request-Id: xff-one' -H 'X-Forwarded-For: 203.0.113.7'
+t_eventually 5 "one hop: the access log names 203.0.113.7" grep -q 'http: xff-one GET /healthz 200 .* from 203\.0\.113\.7$' "$PV_LOG"
+http GET /healthz '' -H 'X-Request-Id: xff-chain' -H 'X-Forwarded-For: 10.9.9.9, 198.51.100.4, 192.0.2.10'
+t_eventually 5 "a chain through a second trusted proxy (192.0.2.10): 198.51.100.4, not the client-written 10.9.9.9" \
+    grep -q 'http: xff-chain GET /healthz 200 .* from 198\.51\.100\.4$' "$PV_LOG"
+http GET /healthz '' -H 'X-Request-Id: xff-two' -H 'X-Forwarded-For: 10.9.9.9' -H 'X-Forwarded-For: 198.51.100.5'
+t_eventually 5 "two X-Forwarded-For fields are read as one list" \
+    grep -q 'http: xff-two GET /healthz 200 .* from 198\.51\.100\.5$' "$PV_LOG"
+http GET /healthz '' -H 'X-Request-Id: xff-junk' -H 'X-Forwarded-For: 198.51.100.6, not-an-address'
+t_eventually 5 "an entry that is no address ends the walk at the proxy that wrote it" \
+    grep -q 'http: xff-junk GET /healthz 200 .* from 127\.0\.0\.1$' "$PV_LOG"
+
+# the events' remote_addr: a writer's create through the proxy
+pv_token -m "token create ci-writer" create ci-writer --role writer
+WRITER=$PV_OUT
+http POST /v1/environments '{"owner":"alice"}' -H "Authorization: Bearer $WRITER" -H 'X-Forwarded-For: 203.0.113.8'
+t_match '^20[12]$' "$HTTP_STATUS" "a create through the trusted proxy is accepted"
+t_eq 203.0.113.8 "$(sql "select remote_addr from events where name = 'alice' and kind = 'created'")" \
+    "the created event records the client behind the proxy"
+http POST /v1/environments '{"owner":"bob"}' --interface 127.0.0.2 -H "Authorization: Bearer $WRITER" \
+    -H 'X-Forwarded-For: 203.0.113.8'
+t_match '^20[12]$' "$HTTP_STATUS" "a create from 127.0.0.2 is accepted"
+t_eq 127.0.0.2 "$(sql "select remote_addr from events where name = 'bob' and kind = 'created'")" \
+    "from an untrusted peer the event records the peer"
+
+t_end
