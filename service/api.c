@@ -268,14 +268,15 @@ static int env_get(struct pv_api *api, const char *name, struct pv_response *res
 static int env_patch(struct pv_api *api, const struct pv_request *req, const char *name, struct pv_response *resp,
 	const struct pv_idem_key *idem)
 {
-	static const char *const allowed[] = { "ttl", "values", NULL };
-	struct pv_env_change change;
+	static const char *const allowed[] = { "ttl", "values", "cluster", NULL };
+	struct pv_env_change change = { 0 };
 	struct pv_actor actor;
 	struct pv_env env = { 0 };
 	json_t *doc = NULL;
 	int error;
 
-	if ((error = parse_body(&doc, req)) < 0 || (error = check_keys(doc, allowed)) < 0)
+	if ((error = parse_body(&doc, req)) < 0 || (error = check_keys(doc, allowed)) < 0 ||
+	    (error = get_string(&change.cluster, doc, "cluster")) < 0)
 		goto out;
 	change.ttl = json_object_get(doc, "ttl");
 	change.values = json_object_get(doc, "values");

@@ -381,28 +381,50 @@ out:
 	return error;
 }
 
+/* One event per kind of change, each with what that change did: a PATCH of
+ * ttl and values is an "extended" (the expiries) and an "updated" (the
+ * merge patch, the cluster move) - not two events of the same detail. */
+static int patch_events(struct pv_store *st, const struct pv_env *env, const struct pv_actor *actor, int64_t now,
+	json_t *updated, json_t *extended)
+{
+	char *u = updated ? json_dumps(updated, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char *x = extended ? json_dumps(extended, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	int error = 0;
+
+	if ((updated && !u) || (extended && !x))
+		error = pv_error_set(PV_ERROR, NULL, "out of memory");
+	else if ((!u || (error = pv_store_event_add(st, env, "updated", actor->name, actor->from, now, u)) == 0) && x)
+		error = pv_store_event_add(st, env, "extended", actor->name, actor->from, now, x);
+	free(u);
+	free(x);
+	return error;
+}
+
 int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char *name,
 	const struct pv_env_change *change, const struct pv_idem_key *idem, struct pv_env *out)
 {
 	const json_t *patch = change->values;
-	json_t *current = NULL, *merged = NULL, *detail = NULL;
+	const char *cluster = change->cluster;
+	json_t *current = NULL, *merged = NULL, *updated = NULL, *extended = NULL;
 	struct pv_store *st;
 	long long ttl = 0;
 	int error, in_tx = 0, extend = change->ttl != NULL;
 	int64_t now = (int64_t)time(NULL);
-	char *values_json = NULL, *detail_s = NULL;
+	char *values_json = NULL;
 
 	memset(out, 0, sizeof(*out));
 	if ((error = check_writer(actor)) < 0)
 		goto out;
-	if (!patch && !extend) {
-		error = pv_error_set(PV_EINVAL, "ttl", "a PATCH needs ttl or values");
+	if (!patch && !extend && !cluster) {
+		error = pv_error_set(PV_EINVAL, "ttl", "a PATCH needs ttl, values or cluster");
 		goto out;
 	}
 	if (patch && !json_is_object(patch)) {
 		error = pv_error_set(PV_EINVAL, "values", "values must be a JSON object (a JSON merge patch)");
 		goto out;
 	}
+	if (cluster && (error = pv_env_check_cluster(cluster)) < 0)
+		goto out;
 	if (extend && (error = pv_env_ttl(envs, change->ttl, &ttl)) < 0)
 		goto out;
 	if ((error = pv_env_store(envs, &st)) < 0 || (error = pv_store_begin(st)) < 0)
@@ -417,7 +439,8 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 		error = pv_error_set(PV_ECONFLICT, NULL, "environment '%s' is %s and can no longer be changed", name, out->status);
 		goto out;
 	}
-	detail = json_object();
+	if (patch || cluster)
+		updated = json_object();
 	if (patch) {
 		current = json_loads(out->values_json, 0, NULL);
 		merged = current ? pv_values_merge_patch(current, patch) : NULL;
@@ -434,23 +457,28 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 		free(out->values_json);
 		out->values_json = values_json;
 		values_json = NULL;
-		json_object_set(detail, "values", (json_t *)patch);
+		json_object_set(updated, "values", (json_t *)patch);
+	}
+	if (cluster) {
+		/* "" hands the choice back to the ApplicationSet */
+		json_object_set_new(updated, "previous_cluster", out->cluster[0] ? json_string(out->cluster) : json_null());
+		json_object_set_new(updated, "cluster", cluster[0] ? json_string(cluster) : json_null());
+		snprintf(out->cluster, sizeof(out->cluster), "%s", cluster);
 	}
 	if (extend) {
 		int64_t expires = ttl ? now + ttl : 0;
 		if ((error = check_lifetime(envs, out->created_at, expires)) < 0)
 			goto out;
-		json_object_set_new(detail, "previous_expires_at", pv_env_time_json(out->expires_at));
+		extended = json_object();
+		json_object_set_new(extended, "previous_expires_at", pv_env_time_json(out->expires_at));
 		out->expires_at = expires;
-		json_object_set_new(detail, "expires_at", pv_env_time_json(out->expires_at));
+		json_object_set_new(extended, "expires_at", pv_env_time_json(out->expires_at));
 	}
 	out->updated_at = now;
 	snprintf(out->changed_by, sizeof(out->changed_by), "%s", actor->name);
-	detail_s = json_dumps(detail, JSON_COMPACT);
 	if ((error = pv_store_env_save(st, out)) < 0 ||
 	    (error = pv_idem_record(st, idem, out->id, PV_WAIT_UPDATE, out->gen)) < 0 ||
-	    (patch && (error = pv_store_event_add(st, out, "updated", actor->name, actor->from, now, detail_s)) < 0) ||
-	    (extend && (error = pv_store_event_add(st, out, "extended", actor->name, actor->from, now, detail_s)) < 0) ||
+	    (error = patch_events(st, out, actor, now, updated, extended)) < 0 ||
 	    (error = pv_store_commit(st)) < 0)
 		goto out;
 	in_tx = 0;
@@ -458,9 +486,9 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 out:
 	if (in_tx)
 		pv_store_rollback(st);
-	free(detail_s);
 	free(values_json);
-	json_decref(detail);
+	json_decref(updated);
+	json_decref(extended);
 	json_decref(merged);
 	json_decref(current);
 	return error;

@@ -74,6 +74,7 @@ struct pv_env_spec {
 struct pv_env_change {
 	const json_t *ttl;      /* as in pv_env_spec: the new expiry counts from now */
 	const json_t *values;   /* a JSON merge patch over the current values */
+	const char *cluster;    /* the Argo CD cluster to move to ("": the ApplicationSet's default) */
 };
 
 struct pv_envs;

@@ -112,4 +112,40 @@ t_match '^20[12]$' "$HTTP_STATUS" "a create from 127.0.0.2 is accepted"
 t_eq 127.0.0.2 "$(sql "select remote_addr from events where name = 'bob' and kind = 'created'")" \
     "from an untrusted peer the event records the peer"
 
+# ------------------------------------------------------------------ 6. PATCH
+t_begin "6. PATCH: ttl and values are two events; the cluster can change"
+pv_stop
+t_need "the Git server starts" gitserver_start "$T_TMP/git"
+t_need "with the seed repository" gitserver_new_repo gitops "$T_ROOT/deploy/helm-env"
+G=$GITSERVER_DIR/repos/gitops.git
+t_need "previewd starts on the Git server" pv_start "$T_TMP/data2" PREVIEWD_GIT_URL="$GITSERVER_URL/gitops.git" \
+    PREVIEWD_GIT_USERNAME="$GITSERVER_USER" PREVIEWD_GIT_PASSWORD="$GITSERVER_PASS"
+http POST /v1/environments '{"owner":"carol"}'
+t_eq 201 "$HTTP_STATUS" "carol is created"
+t_eq null "$(g show main:env/carol/previewd.json | jq -r .cluster)" "her previewd.json names no cluster"
+http PATCH /v1/environments/carol '{"ttl":"2h","values":{"replicaCount":2}}'
+t_eq 200 "$HTTP_STATUS" "a PATCH of ttl and values answers 200"
+http GET /v1/environments/carol/events
+t_eq "created updated extended" "$(jqr '[.items[].kind | select(. == "created" or . == "updated" or . == "extended")] | join(" ")')" \
+    "it is recorded as an updated and an extended event"
+t_eq '{"values":{"replicaCount":2}}' "$(jqr -c '.items[] | select(.kind == "updated") | .detail')" \
+    "updated holds the values patch, and only that"
+t_eq '["expires_at","previous_expires_at"]' "$(jqr -c '.items[] | select(.kind == "extended") | .detail | keys')" \
+    "extended holds the expiries, and only those"
+
+http PATCH /v1/environments/carol '{"cluster":"Not_A_Cluster"}'
+t_eq "422 cluster" "$HTTP_STATUS $(jqr .field)" "a PATCH to a cluster name Argo CD cannot have is 422 on cluster"
+http PATCH /v1/environments/carol '{"cluster":7}'
+t_eq "422 cluster" "$HTTP_STATUS $(jqr .field)" "a cluster that is no string is 422 on cluster"
+http PATCH /v1/environments/carol '{"cluster":"staging-eu"}'
+t_eq "200 staging-eu" "$HTTP_STATUS $(jqr .cluster)" "a PATCH of cluster is accepted, and the answer shows it"
+t_eq staging-eu "$(g show main:env/carol/previewd.json | jq -r .cluster)" "previewd.json on the Git server names the new cluster"
+t_eq "replicaCount: 2" "$(g show main:env/carol/values.yaml | grep '^replicaCount')" "and the values stay as they were"
+http GET /v1/environments/carol/events
+t_eq '{"previous_cluster":null,"cluster":"staging-eu"}' "$(jqr -c '[.items[] | select(.kind == "updated")][1].detail')" \
+    "the move is an updated event, from and to"
+http PATCH /v1/environments/carol '{"cluster":""}'
+t_eq 200 "$HTTP_STATUS" "cluster \"\" hands the choice back to the ApplicationSet"
+t_eq null "$(g show main:env/carol/previewd.json | jq -r .cluster)" "and previewd.json names no cluster again"
+
 t_end
