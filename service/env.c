@@ -194,8 +194,11 @@ static int check_render(const struct pv_envs *envs, const json_t *values)
 
 /* The values an environment starts from: a live previewd environment's
  * recorded values (pushed or not), else a people-managed folder's
- * values.yaml from Git. */
-static int base_values(json_t **out, struct pv_envs *envs, struct pv_store *st, const char *base)
+ * values.yaml from Git (its text in *yaml when yaml is not NULL, for
+ * GET /v1/bases/{name}).  PV_ENOTFOUND when it is neither; a create says
+ * so on "base". */
+static int base_values(json_t **out, struct pv_envs *envs, struct pv_store *st, const char *base, char **yaml_out,
+	size_t *yaml_len)
 {
 	char *yaml = NULL;
 	size_t len = 0;
@@ -216,14 +219,35 @@ static int base_values(json_t **out, struct pv_envs *envs, struct pv_store *st, 
 		return error;
 	if (!exists || managed || !yaml) {
 		free(yaml);
-		return pv_error_set(PV_EINVAL, "base", "base '%s' is neither a live environment nor a folder with a values.yaml in %s/",
+		return pv_error_set(PV_ENOTFOUND, "base", "base '%s' is neither a live environment nor a folder with a values.yaml in %s/",
 			base, envs->cfg->env_dir);
 	}
 	error = pv_values_from_yaml(out, yaml, len);
+	if (error == 0 && yaml_out) {
+		*yaml_out = yaml;
+		*yaml_len = len;
+		yaml = NULL;
+	}
 	free(yaml);
 	if (error == PV_EINVAL || error == PV_ETOOBIG)
 		return pv_error_set(error, "base", "values.yaml of base '%s' cannot be used: %s", base, pv_error_last()->message);
 	return error;
+}
+
+int pv_env_base(struct pv_envs *envs, const char *name, json_t **values, int *is_env, char **yaml, size_t *yaml_len)
+{
+	struct pv_store *st;
+	int error;
+
+	*values = NULL;
+	*yaml = NULL;
+	*yaml_len = 0;
+	if ((error = pv_valid_name(name, "base")) < 0)
+		return pv_error_set(PV_ENOTFOUND, NULL, "no base named '%.64s'", name);
+	if ((error = pv_env_store(envs, &st)) < 0 || (error = base_values(values, envs, st, name, yaml, yaml_len)) < 0)
+		return error;
+	*is_env = *yaml == NULL;
+	return 0;
 }
 
 /* Quotas, checked inside the create transaction so that concurrent creates
@@ -336,8 +360,11 @@ int pv_env_create(struct pv_envs *envs, const struct pv_actor *actor, const stru
 	 * (a live record of the name is refused below as a duplicate) */
 	if (exists && (error = check_no_marker(cfg, st, name)) < 0)
 		goto out;
-	if ((error = base_values(&base, envs, st, base_name)) < 0)
+	if ((error = base_values(&base, envs, st, base_name, NULL, NULL)) < 0) {
+		if (error == PV_ENOTFOUND)
+			error = pv_error_set(PV_EINVAL, "base", "%s", pv_error_last()->message);
 		goto out;
+	}
 	merged = spec->values ? pv_values_merge_patch(base, spec->values) : json_incref(base);
 	if (!merged) {
 		error = pv_error_set(PV_ERROR, NULL, "out of memory");
