@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ctest-labels: concurrent
-# test_ingress.sh — previewd behind an ingress (PREVIEWD_TRUSTED_PROXIES):
+# test_ingress.sh — previewd behind an ingress (PREVIEWD_TRUSTED_PROXIES),
+# and what a user meets on a real repository (PATCH, bases):
 #
 #   1. the setting is checked at start: an entry that is no address or CIDR
 #      is refused by name
@@ -11,7 +12,13 @@
 #      names the peer
 #   5. from a trusted peer the client is the right-most address in
 #      X-Forwarded-For that is not a trusted proxy: in the access log and in
-#      the events' remote_addr (the events table); what the client wrote left of it is ignored
+#      the events' remote_addr (the events table); what the client wrote
+#      left of it is ignored
+#   6. on a real Git server: a PATCH of ttl and values is an updated and an
+#      extended event, each with its own detail; a PATCH of cluster is
+#      validated and lands in the folder's previewd.json
+#   7. GET /v1/bases/{name} shows a base's keys (JSON, or the values.yaml as
+#      written), for a chart that reads frontend.tag instead of image.tag
 #
 #   bash tests/integration/test_ingress.sh        (KEEP_TMP=1 keeps the logs)
 #
@@ -119,7 +126,7 @@ t_need "the Git server starts" gitserver_start "$T_TMP/git"
 t_need "with the seed repository" gitserver_new_repo gitops "$T_ROOT/deploy/helm-env"
 G=$GITSERVER_DIR/repos/gitops.git
 t_need "previewd starts on the Git server" pv_start "$T_TMP/data2" PREVIEWD_GIT_URL="$GITSERVER_URL/gitops.git" \
-    PREVIEWD_GIT_USERNAME="$GITSERVER_USER" PREVIEWD_GIT_PASSWORD="$GITSERVER_PASS"
+    PREVIEWD_GIT_USERNAME="$GITSERVER_USER" PREVIEWD_GIT_PASSWORD="$GITSERVER_PASS" PREVIEWD_GIT_POLL=1s
 http POST /v1/environments '{"owner":"carol"}'
 t_eq 201 "$HTTP_STATUS" "carol is created"
 t_eq null "$(g show main:env/carol/previewd.json | jq -r .cluster)" "her previewd.json names no cluster"
@@ -147,5 +154,33 @@ t_eq '{"previous_cluster":null,"cluster":"staging-eu"}' "$(jqr -c '[.items[] | s
 http PATCH /v1/environments/carol '{"cluster":""}'
 t_eq 200 "$HTTP_STATUS" "cluster \"\" hands the choice back to the ApplicationSet"
 t_eq null "$(g show main:env/carol/previewd.json | jq -r .cluster)" "and previewd.json names no cluster again"
+
+# ------------------------------------------------------------------ 7. bases
+t_begin "7. GET /v1/bases/{name}: the keys a chart's base holds"
+# a person adds a base for a chart that reads frontend.tag, not image.tag
+OTHER=$T_TMP/other
+git clone -q "$(gitserver_url gitops)" "$OTHER"
+mkdir -p "$OTHER/env/shop"
+printf '# the shop chart: the image is under frontend\nfrontend:\n  repository: shop\n  tag: "2.0"   # set per preview\n' \
+    >"$OTHER/env/shop/values.yaml"
+git -C "$OTHER" add -A
+git -C "$OTHER" -c user.name=Someone -c user.email=someone@example.com commit -q -m "env/shop: a base"
+t_ok "the base is pushed to the server" git -C "$OTHER" push -q origin HEAD:main
+base_listed() { http GET /v1/bases && jqr '.items | index("shop")' | grep -q '[0-9]'; }
+t_eventually 15 "GET /v1/bases lists shop once previewd has fetched" base_listed
+http GET /v1/bases/shop
+t_eq "200 folder env/shop/values.yaml" "$HTTP_STATUS $(jqr .source) $(jqr .path)" "GET /v1/bases/shop: a people's folder"
+t_eq '{"frontend":{"repository":"shop","tag":"2.0"}}' "$(jqr -c .values)" "its values, as JSON"
+http GET /v1/bases/shop '' -H 'Accept: application/yaml'
+t_match '^application/yaml' "$HTTP_CTYPE" "Accept: application/yaml answers YAML"
+t_eq "$(git -C "$OTHER" show HEAD:env/shop/values.yaml)" "$HTTP_BODY" "the folder's values.yaml as written, comments included"
+http GET /v1/bases/carol
+t_eq "200 environment null" "$HTTP_STATUS $(jqr .source) $(jqr .path)" "a live environment is a base too"
+http GET /v1/bases/nobody
+t_eq "404 application/problem+json" "$HTTP_STATUS $HTTP_CTYPE" "an unknown base is a 404 problem"
+http POST /v1/environments '{"owner":"dave","base":"shop","values":{"frontend":{"tag":"pr-7"}}}'
+t_eq 201 "$HTTP_STATUS" "a create from shop with the key its chart reads"
+t_eq pr-7 "$(g show main:env/dave/values.yaml | yaml_get - frontend tag)" \
+    "env/dave/values.yaml sets frontend.tag"
 
 t_end
