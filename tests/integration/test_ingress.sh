@@ -22,6 +22,7 @@
 #
 #   bash tests/integration/test_ingress.sh        (KEEP_TMP=1 keeps the logs)
 #
+# shellcheck disable=SC2317  # helpers below are run through t_eventually
 # shellcheck source=tests/lib/harness.sh disable=SC1091
 . "$(dirname "$0")/../lib/harness.sh"
 
