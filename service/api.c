@@ -23,6 +23,7 @@
 #include "hooks.h"
 #include "metrics.h"
 #include "valid.h"
+#include "values.h"
 
 #define LIST_DEFAULT 50
 #define LIST_MAX 500
@@ -269,14 +270,15 @@ static int env_get(struct pv_api *api, const char *name, struct pv_response *res
 static int env_patch(struct pv_api *api, const struct pv_request *req, const char *name, struct pv_response *resp,
 	const struct pv_idem_key *idem)
 {
-	static const char *const allowed[] = { "ttl", "values", NULL };
-	struct pv_env_change change;
+	static const char *const allowed[] = { "ttl", "values", "cluster", NULL };
+	struct pv_env_change change = { 0 };
 	struct pv_actor actor;
 	struct pv_env env = { 0 };
 	json_t *doc = NULL;
 	int error;
 
-	if ((error = parse_body(&doc, req)) < 0 || (error = check_keys(doc, allowed)) < 0)
+	if ((error = parse_body(&doc, req)) < 0 || (error = check_keys(doc, allowed)) < 0 ||
+	    (error = get_string(&change.cluster, doc, "cluster")) < 0)
 		goto out;
 	change.ttl = json_object_get(doc, "ttl");
 	change.values = json_object_get(doc, "values");
@@ -643,6 +645,65 @@ static int info(struct pv_api *api, struct pv_response *resp)
 	return resp->body ? 0 : pv_error_set(PV_ERROR, NULL, "out of memory");
 }
 
+/* ---- bases --------------------------------------------------------------- */
+
+/* GET /v1/bases: the people's folders a request may start from (live
+ * environments can be bases too; they are in /v1/environments). */
+static int bases_list(struct pv_api *api, struct pv_response *resp)
+{
+	json_t *items = json_array();
+
+	if (!items)
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	if (api->git.bases && api->git.bases(api->git.ctx, items) < 0) {
+		json_decref(items);
+		return pv_error_last()->code;
+	}
+	resp->status = 200;
+	resp->body = json_pack("{s:s, s:o}", "default", api->cfg->base_env, "items", items);
+	return resp->body ? 0 : pv_error_set(PV_ERROR, NULL, "out of memory");
+}
+
+/* GET /v1/bases/{name}: the values a create naming this base starts from,
+ * so a user can see which keys their chart reads before writing "values".
+ * Accept: application/yaml gives a folder's values.yaml as written, with
+ * its comments (a live environment's values rendered). */
+static int base_get(struct pv_api *api, const struct pv_request *req, const char *name, struct pv_response *resp)
+{
+	const char *accept = req->header ? req->header(req->header_ctx, "Accept") : NULL;
+	json_t *values = NULL;
+	char *yaml = NULL;
+	size_t len = 0;
+	int is_env = 0, error;
+
+	if ((error = pv_env_base(api->envs, name, &values, &is_env, &yaml, &len)) < 0) {
+		if (error == PV_ENOTFOUND)
+			error = pv_error_set(PV_ENOTFOUND, NULL, "%s", pv_error_last()->message);
+		goto out;
+	}
+	resp->status = 200;
+	if (accept && (strstr(accept, "application/yaml") || strstr(accept, "text/yaml"))) {
+		if (!yaml && (error = pv_values_render(&yaml, &len, NULL, values, (size_t)api->cfg->max_values_bytes)) < 0)
+			goto out;
+		resp->text = yaml;
+		resp->text_type = "application/yaml; charset=utf-8";
+		yaml = NULL;
+		goto out;
+	}
+	{
+		char path[512];
+		snprintf(path, sizeof(path), "%s/%s/values.yaml", api->cfg->env_dir, name);
+		resp->body = json_pack("{s:s, s:s, s:o, s:O}", "name", name, "source", is_env ? "environment" : "folder",
+			"path", is_env ? json_null() : json_string(path), "values", values);
+	}
+	if (!resp->body)
+		error = pv_error_set(PV_ERROR, NULL, "out of memory");
+out:
+	free(yaml);
+	json_decref(values);
+	return error;
+}
+
 static int route(struct pv_api *api, const struct pv_request *req, struct pv_response *resp,
 	const struct pv_idem_key *idem)
 {
@@ -659,6 +720,11 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? page(resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/v1/info") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? info(api, resp) : method_not_allowed(resp, "GET, HEAD");
+	if (strcmp(p, "/v1/bases") == 0)
+		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? bases_list(api, resp) : method_not_allowed(resp, "GET, HEAD");
+	if (strncmp(p, "/v1/bases/", 10) == 0)
+		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? base_get(api, req, p + 10, resp)
+								       : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/v1/chatops/slack") == 0)
 		return strcmp(m, "POST") == 0 ? pv_chatops_slack(api->envs, req, resp) : method_not_allowed(resp, "POST");
 	if (strcmp(p, "/v1/chatops") == 0)

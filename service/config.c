@@ -17,6 +17,7 @@
 
 #include "array.h"
 #include "drift.h"
+#include "peer.h"
 #include "url.h"
 #include "valid.h"
 
@@ -76,6 +77,7 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_MAX_ENVS_PER_OWNER", "max-envs-per-owner", K_INT, OFF(max_envs_per_owner), "0", 0, 1000000, "live environments one owner may have (0: no limit)" },
 	{ "PREVIEWD_MAX_ENVS", "max-envs", K_INT, OFF(max_envs), "0", 0, 10000000, "live environments in total (0: no limit)" },
 	{ "PREVIEWD_MAX_CONN_PER_IP", "max-conn-per-ip", K_INT, OFF(max_conn_per_ip), "64", 1, 100000, "open connections one client address may hold" },
+	{ "PREVIEWD_TRUSTED_PROXIES", "trusted-proxies", K_STRING, OFF(trusted_proxies), "", 0, 0, "proxies (IPs, CIDRs, comma separated) exempt from the per-address limit, whose X-Forwarded-For names the client" },
 	{ "PREVIEWD_MAX_CONNECTIONS", "max-connections", K_INT, OFF(max_connections), "1000", 1, 100000, "open connections in total" },
 	{ "PREVIEWD_CONN_TIMEOUT", "conn-timeout", K_DURATION, OFF(conn_timeout), "30s", 1, 3600, "idle time before a connection is closed" },
 	{ "PREVIEWD_ARGOCD_WEBHOOK_URL", "argocd-webhook-url", K_STRING, OFF(argocd_webhook_url), "", 0, 0, "Argo CD /api/webhook URL(s), comma separated: told after each push" },
@@ -298,6 +300,12 @@ static int derive(struct pv_config *cfg)
 		return pv_error_set(PV_EINVAL, "PREVIEWD_WEBHOOK_FORMAT", "PREVIEWD_WEBHOOK_FORMAT must be json or slack");
 	if ((error = pv_drift_mode_parse(&drift, cfg->on_drift)) < 0)
 		return error;
+	{
+		struct pv_peer_trust trust;
+		if ((error = pv_peer_trust_parse(&trust, cfg->trusted_proxies)) < 0)
+			return error;
+		pv_peer_trust_dispose(&trust);
+	}
 	if (*cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 && strncmp(cfg->webhook_url, "https://", 8) != 0)
 		return pv_error_set(PV_EINVAL, "PREVIEWD_WEBHOOK_URL", "PREVIEWD_WEBHOOK_URL must be an http:// or https:// URL");
 	if ((error = parse_leads(cfg)) < 0)

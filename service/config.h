@@ -81,6 +81,7 @@ struct pv_config {
 	char *git_webhook_secret_file;
 	char *default_cluster;      /* written to previewd.json when a request names none; "" = none */
 	char *cors_origins;         /* "*" or a comma-separated list; "" = no CORS */
+	char *trusted_proxies;      /* addresses and CIDR blocks whose X-Forwarded-For counts (peer.h); "" = none */
 	int log_json;               /* one JSON object per line */
 	/* limits */
 	long long max_envs_per_owner; /* live environments per owner, 0 = no limit */

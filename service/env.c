@@ -194,8 +194,11 @@ static int check_render(const struct pv_envs *envs, const json_t *values)
 
 /* The values an environment starts from: a live previewd environment's
  * recorded values (pushed or not), else a people-managed folder's
- * values.yaml from Git. */
-static int base_values(json_t **out, struct pv_envs *envs, struct pv_store *st, const char *base)
+ * values.yaml from Git (its text in *yaml when yaml is not NULL, for
+ * GET /v1/bases/{name}).  PV_ENOTFOUND when it is neither; a create says
+ * so on "base". */
+static int base_values(json_t **out, struct pv_envs *envs, struct pv_store *st, const char *base, char **yaml_out,
+	size_t *yaml_len)
 {
 	char *yaml = NULL;
 	size_t len = 0;
@@ -216,14 +219,35 @@ static int base_values(json_t **out, struct pv_envs *envs, struct pv_store *st, 
 		return error;
 	if (!exists || managed || !yaml) {
 		free(yaml);
-		return pv_error_set(PV_EINVAL, "base", "base '%s' is neither a live environment nor a folder with a values.yaml in %s/",
+		return pv_error_set(PV_ENOTFOUND, "base", "base '%s' is neither a live environment nor a folder with a values.yaml in %s/",
 			base, envs->cfg->env_dir);
 	}
 	error = pv_values_from_yaml(out, yaml, len);
+	if (error == 0 && yaml_out) {
+		*yaml_out = yaml;
+		*yaml_len = len;
+		yaml = NULL;
+	}
 	free(yaml);
 	if (error == PV_EINVAL || error == PV_ETOOBIG)
 		return pv_error_set(error, "base", "values.yaml of base '%s' cannot be used: %s", base, pv_error_last()->message);
 	return error;
+}
+
+int pv_env_base(struct pv_envs *envs, const char *name, json_t **values, int *is_env, char **yaml, size_t *yaml_len)
+{
+	struct pv_store *st;
+	int error;
+
+	*values = NULL;
+	*yaml = NULL;
+	*yaml_len = 0;
+	if ((error = pv_valid_name(name, "base")) < 0)
+		return pv_error_set(PV_ENOTFOUND, NULL, "no base named '%.64s'", name);
+	if ((error = pv_env_store(envs, &st)) < 0 || (error = base_values(values, envs, st, name, yaml, yaml_len)) < 0)
+		return error;
+	*is_env = *yaml == NULL;
+	return 0;
 }
 
 /* Quotas, checked inside the create transaction so that concurrent creates
@@ -336,8 +360,11 @@ int pv_env_create(struct pv_envs *envs, const struct pv_actor *actor, const stru
 	 * (a live record of the name is refused below as a duplicate) */
 	if (exists && (error = check_no_marker(cfg, st, name)) < 0)
 		goto out;
-	if ((error = base_values(&base, envs, st, base_name)) < 0)
+	if ((error = base_values(&base, envs, st, base_name, NULL, NULL)) < 0) {
+		if (error == PV_ENOTFOUND)
+			error = pv_error_set(PV_EINVAL, "base", "%s", pv_error_last()->message);
 		goto out;
+	}
 	merged = spec->values ? pv_values_merge_patch(base, spec->values) : json_incref(base);
 	if (!merged) {
 		error = pv_error_set(PV_ERROR, NULL, "out of memory");
@@ -381,28 +408,50 @@ out:
 	return error;
 }
 
+/* One event per kind of change, each with what that change did: a PATCH of
+ * ttl and values is an "extended" (the expiries) and an "updated" (the
+ * merge patch, the cluster move) - not two events of the same detail. */
+static int patch_events(struct pv_store *st, const struct pv_env *env, const struct pv_actor *actor, int64_t now,
+	json_t *updated, json_t *extended)
+{
+	char *u = updated ? json_dumps(updated, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char *x = extended ? json_dumps(extended, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	int error = 0;
+
+	if ((updated && !u) || (extended && !x))
+		error = pv_error_set(PV_ERROR, NULL, "out of memory");
+	else if ((!u || (error = pv_store_event_add(st, env, "updated", actor->name, actor->from, now, u)) == 0) && x)
+		error = pv_store_event_add(st, env, "extended", actor->name, actor->from, now, x);
+	free(u);
+	free(x);
+	return error;
+}
+
 int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char *name,
 	const struct pv_env_change *change, const struct pv_idem_key *idem, struct pv_env *out)
 {
 	const json_t *patch = change->values;
-	json_t *current = NULL, *merged = NULL, *detail = NULL;
+	const char *cluster = change->cluster;
+	json_t *current = NULL, *merged = NULL, *updated = NULL, *extended = NULL;
 	struct pv_store *st;
 	long long ttl = 0;
 	int error, in_tx = 0, extend = change->ttl != NULL;
 	int64_t now = (int64_t)time(NULL);
-	char *values_json = NULL, *detail_s = NULL;
+	char *values_json = NULL;
 
 	memset(out, 0, sizeof(*out));
 	if ((error = check_writer(actor)) < 0)
 		goto out;
-	if (!patch && !extend) {
-		error = pv_error_set(PV_EINVAL, "ttl", "a PATCH needs ttl or values");
+	if (!patch && !extend && !cluster) {
+		error = pv_error_set(PV_EINVAL, "ttl", "a PATCH needs ttl, values or cluster");
 		goto out;
 	}
 	if (patch && !json_is_object(patch)) {
 		error = pv_error_set(PV_EINVAL, "values", "values must be a JSON object (a JSON merge patch)");
 		goto out;
 	}
+	if (cluster && (error = pv_env_check_cluster(cluster)) < 0)
+		goto out;
 	if (extend && (error = pv_env_ttl(envs, change->ttl, &ttl)) < 0)
 		goto out;
 	if ((error = pv_env_store(envs, &st)) < 0 || (error = pv_store_begin(st)) < 0)
@@ -417,7 +466,8 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 		error = pv_error_set(PV_ECONFLICT, NULL, "environment '%s' is %s and can no longer be changed", name, out->status);
 		goto out;
 	}
-	detail = json_object();
+	if (patch || cluster)
+		updated = json_object();
 	if (patch) {
 		current = json_loads(out->values_json, 0, NULL);
 		merged = current ? pv_values_merge_patch(current, patch) : NULL;
@@ -434,23 +484,28 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 		free(out->values_json);
 		out->values_json = values_json;
 		values_json = NULL;
-		json_object_set(detail, "values", (json_t *)patch);
+		json_object_set(updated, "values", (json_t *)patch);
+	}
+	if (cluster) {
+		/* "" hands the choice back to the ApplicationSet */
+		json_object_set_new(updated, "previous_cluster", out->cluster[0] ? json_string(out->cluster) : json_null());
+		json_object_set_new(updated, "cluster", cluster[0] ? json_string(cluster) : json_null());
+		snprintf(out->cluster, sizeof(out->cluster), "%s", cluster);
 	}
 	if (extend) {
 		int64_t expires = ttl ? now + ttl : 0;
 		if ((error = check_lifetime(envs, out->created_at, expires)) < 0)
 			goto out;
-		json_object_set_new(detail, "previous_expires_at", pv_env_time_json(out->expires_at));
+		extended = json_object();
+		json_object_set_new(extended, "previous_expires_at", pv_env_time_json(out->expires_at));
 		out->expires_at = expires;
-		json_object_set_new(detail, "expires_at", pv_env_time_json(out->expires_at));
+		json_object_set_new(extended, "expires_at", pv_env_time_json(out->expires_at));
 	}
 	out->updated_at = now;
 	snprintf(out->changed_by, sizeof(out->changed_by), "%s", actor->name);
-	detail_s = json_dumps(detail, JSON_COMPACT);
 	if ((error = pv_store_env_save(st, out)) < 0 ||
 	    (error = pv_idem_record(st, idem, out->id, PV_WAIT_UPDATE, out->gen)) < 0 ||
-	    (patch && (error = pv_store_event_add(st, out, "updated", actor->name, actor->from, now, detail_s)) < 0) ||
-	    (extend && (error = pv_store_event_add(st, out, "extended", actor->name, actor->from, now, detail_s)) < 0) ||
+	    (error = patch_events(st, out, actor, now, updated, extended)) < 0 ||
 	    (error = pv_store_commit(st)) < 0)
 		goto out;
 	in_tx = 0;
@@ -458,9 +513,9 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 out:
 	if (in_tx)
 		pv_store_rollback(st);
-	free(detail_s);
 	free(values_json);
-	json_decref(detail);
+	json_decref(updated);
+	json_decref(extended);
 	json_decref(merged);
 	json_decref(current);
 	return error;

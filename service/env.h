@@ -74,6 +74,7 @@ struct pv_env_spec {
 struct pv_env_change {
 	const json_t *ttl;      /* as in pv_env_spec: the new expiry counts from now */
 	const json_t *values;   /* a JSON merge patch over the current values */
+	const char *cluster;    /* the Argo CD cluster to move to ("": the ApplicationSet's default) */
 };
 
 struct pv_envs;
@@ -106,6 +107,12 @@ int pv_env_get(struct pv_envs *envs, const char *name, struct pv_env *out) PV_WA
 int pv_env_reload(struct pv_envs *envs, int64_t id, struct pv_env *out) PV_WARN_UNUSED;
 int pv_env_list(struct pv_envs *envs, const struct pv_store_filter *filter, pv_store_env_cb cb,
 	void *payload) PV_WARN_UNUSED;
+/* A base by name, as a create naming it would start from it: its values,
+ * whether it is a live environment (*is_env 1) or a people's folder (*yaml
+ * then holds its values.yaml as written, comments and all; the caller
+ * frees both).  PV_ENOTFOUND when it is neither. */
+int pv_env_base(struct pv_envs *envs, const char *name, json_t **values, int *is_env, char **yaml,
+	size_t *yaml_len) PV_WARN_UNUSED;
 /* The history of every environment that had this name; PV_ENOTFOUND when
  * there is none. */
 int pv_env_events(struct pv_envs *envs, const char *name, pv_store_event_cb cb, void *payload) PV_WARN_UNUSED;

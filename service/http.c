@@ -35,6 +35,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "peer.h"
 #include "strbuf.h"
 #include "worker.h"
 
@@ -52,6 +53,7 @@ struct req {
 	int refused;                /* a pv_error code for the target, or 0 */
 	char refusal[160];          /* and its message */
 	char target[128];           /* its start, for logs and problem instances */
+	char client[PV_PEER_ADDR_LEN]; /* who asks: pv_peer_client, see peer.h */
 	int must_close;             /* answer with Connection: close */
 	struct pv_response resp;
 	/* waiting room */
@@ -73,6 +75,18 @@ struct pv_http {
 	int stopped;            /* pv_http_stop ran */
 	struct pv_worker timer;     /* kicked when a request joins the room */
 	int64_t trimmed_at;         /* timer thread only, monotonic ms */
+
+	/* connections per client address, but for trusted proxies */
+	struct pv_peer_trust trust;
+	pthread_mutex_t count_lock;
+	struct addr_count *counts[256];
+};
+
+/* One client address and its open connections; freed at zero. */
+struct addr_count {
+	struct pv_peer_ip ip;
+	unsigned open;
+	struct addr_count *next;
 };
 
 static void ts_add_ms(struct timespec *ts, long long ms)
@@ -169,6 +183,138 @@ static void timer_run(struct pv_worker *w, void *arg)
 			malloc_trim(0);
 		}
 	}
+}
+
+/* ---- connections per address -------------------------------------------- */
+
+/* DESIGN: libmicrohttpd's own per-address limit counts every connection at
+ * accept, before a header is read, and cannot spare anyone; behind an
+ * ingress every client arrives from the controller's address and would share
+ * one address's allowance.  So the count is ours: the accept policy checks
+ * and takes a slot (exactly, under count_lock), connections from a trusted
+ * proxy take none (they still count against PREVIEWD_MAX_CONNECTIONS), and
+ * NOTIFY_CONNECTION gives the slot back when the connection closes.
+ *
+ * libmicrohttpd calls the accept policy and then, on the same thread and
+ * before it accepts the next connection, NOTIFY_STARTED - unless it drops
+ * the connection in between (its total limit, out of memory).  The slot
+ * taken waits in a thread-local until STARTED claims it; one still waiting
+ * at the next accept on that thread belongs to a connection that never
+ * started, and is given back then. */
+static _Thread_local struct addr_count *unclaimed;
+
+static size_t count_bucket(const struct pv_peer_ip *ip)
+{
+	uint32_t hash = 2166136261u; /* FNV-1a */
+
+	for (size_t i = 0; i < sizeof(ip->b); i++)
+		hash = (hash ^ ip->b[i]) * 16777619u;
+	return hash % 256;
+}
+
+static void count_release(struct pv_http *h, struct addr_count *c)
+{
+	struct addr_count **pp;
+
+	pthread_mutex_lock(&h->count_lock);
+	if (--c->open == 0) {
+		for (pp = &h->counts[count_bucket(&c->ip)]; *pp; pp = &(*pp)->next) {
+			if (*pp == c) {
+				*pp = c->next;
+				free(c);
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&h->count_lock);
+}
+
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct pv_http *h = cls;
+	struct pv_peer_ip ip;
+	struct addr_count *c;
+	size_t b;
+
+	(void)addrlen;
+	if (unclaimed) {
+		count_release(h, unclaimed);
+		unclaimed = NULL;
+	}
+	if (pv_peer_from_sockaddr(&ip, addr) < 0 || pv_peer_trusted(&h->trust, &ip))
+		return MHD_YES;
+	b = count_bucket(&ip);
+	pthread_mutex_lock(&h->count_lock);
+	for (c = h->counts[b]; c; c = c->next)
+		if (c->ip.family == ip.family && memcmp(c->ip.b, ip.b, sizeof(ip.b)) == 0)
+			break;
+	if (c && c->open >= (unsigned)h->cfg->max_conn_per_ip) {
+		char text[PV_PEER_ADDR_LEN];
+		pthread_mutex_unlock(&h->count_lock);
+		pv_peer_format(&ip, text, sizeof(text));
+		log_warn("http: %s holds %lld connections, the per-address connection limit "
+			 "(PREVIEWD_MAX_CONN_PER_IP); one more is closed", text, h->cfg->max_conn_per_ip);
+		return MHD_NO;
+	}
+	if (!c) {
+		if (!(c = calloc(1, sizeof(*c)))) {
+			pthread_mutex_unlock(&h->count_lock);
+			return MHD_NO;
+		}
+		c->ip = ip;
+		c->next = h->counts[b];
+		h->counts[b] = c;
+	}
+	c->open++;
+	pthread_mutex_unlock(&h->count_lock);
+	unclaimed = c;
+	return MHD_YES;
+}
+
+static void connection_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+	enum MHD_ConnectionNotificationCode code)
+{
+	struct pv_http *h = cls;
+
+	(void)conn;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = unclaimed; /* NULL: a trusted proxy's */
+		unclaimed = NULL;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+		count_release(h, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/* The X-Forwarded-For fields of a request, joined in order. */
+static enum MHD_Result join_forwarded(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct pv_strbuf *b = cls;
+
+	(void)kind;
+	if (strcasecmp(key, "X-Forwarded-For") == 0 && value &&
+	    ((b->len && pv_strbuf_add(b, ",", 1) < 0) || pv_strbuf_add(b, value, strlen(value)) < 0))
+		return MHD_NO;
+	return MHD_YES;
+}
+
+/* Who sent this request: the peer, or behind a trusted proxy the client it
+ * names (peer.h).  One answer for the access log, the events' remote
+ * address and anything that limits per address. */
+static void client_address(struct pv_http *h, struct MHD_Connection *conn, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct pv_strbuf fwd = PV_STRBUF_INIT;
+	struct pv_peer_ip peer;
+
+	if (!ci || pv_peer_from_sockaddr(&peer, ci->client_addr) < 0) {
+		snprintf(buf, len, "unknown");
+		return;
+	}
+	if (pv_peer_trusted(&h->trust, &peer))
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, join_forwarded, &fwd);
+	pv_peer_client(&h->trust, &peer, fwd.len ? fwd.buf : NULL, buf, len);
+	pv_strbuf_dispose(&fwd);
 }
 
 /* ---- responses ---------------------------------------------------------- */
@@ -268,7 +414,8 @@ static enum MHD_Result send_response(struct pv_http *h, struct MHD_Connection *c
 		pv_metrics_http_response((enum pv_route)resp->route, resp->status, secs);
 		/* an access log line: writes at info, reads (the bulk) at debug */
 		pv_log(strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ? PV_LOG_DEBUG : PV_LOG_INFO,
-			"http: %s %s %.100s %d %.1fms", r->id, method, url, resp->status, secs * 1000);
+			"http: %s %s %.100s %d %.1fms from %s", r->id, method, url, resp->status, secs * 1000,
+			r->client[0] ? r->client : "unknown");
 	}
 	MHD_destroy_response(mr);
 	return ret;
@@ -462,18 +609,6 @@ static const char *header_lookup(void *ctx, const char *name)
 	return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
 }
 
-static void remote_addr(struct MHD_Connection *conn, char *buf, size_t len)
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-
-	snprintf(buf, len, "unknown");
-	if (sa && sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf, (socklen_t)len);
-	else if (sa && sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf, (socklen_t)len);
-}
-
 static int append_body(struct req *r, const char *data, size_t n)
 {
 	int error;
@@ -495,7 +630,6 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	struct pv_http *h = cls;
 	struct req *r = *con_cls;
 	struct pv_request preq;
-	char addr[64];
 	enum MHD_Result ret;
 
 	if (!r || r->state == RS_NEW) {
@@ -508,6 +642,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		*con_cls = r;
 		r->state = RS_BODY;
 		request_id(r, conn);
+		client_address(h, conn, r->client, sizeof(r->client));
 		error = check_framing(conn, version);
 		if (error == 0 && target_cut(r, url, version))
 			error = pv_error_set(PV_EBADREQ, NULL, "the request target holds a NUL byte");
@@ -545,7 +680,6 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		return send_problem(h, conn, r, PV_ETOOBIG, method, url);
 	}
 
-	remote_addr(conn, addr, sizeof(addr));
 	preq = (struct pv_request){
 		.method = method,
 		.path = url,
@@ -557,7 +691,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		.idempotency_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key"),
 		.body = r->body.buf ? r->body.buf : "",
 		.body_len = r->body.len,
-		.remote_addr = addr,
+		.remote_addr = r->client,
 		.header = header_lookup,
 		.header_ctx = conn,
 	};
@@ -629,7 +763,12 @@ int pv_http_new(struct pv_http **out, const struct pv_config *cfg)
 	if (!h)
 		return pv_error_set(PV_ERROR, NULL, "out of memory");
 	h->cfg = cfg;
+	if (pv_peer_trust_parse(&h->trust, cfg->trusted_proxies) < 0) {
+		free(h);
+		return PV_EINVAL;
+	}
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_init(&h->count_lock, NULL);
 	*out = h;
 	return 0;
 }
@@ -658,15 +797,15 @@ int pv_http_start(struct pv_http *h, struct pv_api *api)
 	}
 	if (pv_worker_start(&h->timer, "pv-http-timer", timer_run, h) < 0)
 		return PV_ERROR;
-	h->daemon = MHD_start_daemon(flags, h->cfg->listen_port, NULL, NULL, handler, h,
+	h->daemon = MHD_start_daemon(flags, h->cfg->listen_port, accept_policy, h, handler, h,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)h->cfg->http_threads,
 		/* a slow or flooding client can hold at most its share of
-		 * connections, each for at most the idle timeout */
+		 * connections (accept_policy), each for at most the idle timeout */
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)h->cfg->conn_timeout,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)h->cfg->max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)h->cfg->max_conn_per_ip,
+		MHD_OPTION_NOTIFY_CONNECTION, connection_notify, h,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 		MHD_OPTION_URI_LOG_CALLBACK, target_seen, h,
@@ -713,6 +852,15 @@ void pv_http_free(struct pv_http *h)
 	if (!h)
 		return;
 	pv_http_stop(h);
+	for (size_t i = 0; i < 256; i++) {
+		while (h->counts[i]) {
+			struct addr_count *c = h->counts[i];
+			h->counts[i] = c->next;
+			free(c);
+		}
+	}
+	pv_peer_trust_dispose(&h->trust);
+	pthread_mutex_destroy(&h->count_lock);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }

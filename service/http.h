@@ -11,6 +11,9 @@
  * target or framing a proxy could read otherwise (an encoded NUL or '/', a
  * NUL byte, two Content-Lengths, Content-Length with Transfer-Encoding, no
  * Host, whitespace in a field name) is refused here, before api.c.
+ * Connections are counted per client address (PREVIEWD_MAX_CONN_PER_IP)
+ * here too, but for trusted proxies, whose X-Forwarded-For names the
+ * client a request carries as remote_addr (peer.h).
  */
 #ifndef PV_HTTP_H
 #define PV_HTTP_H

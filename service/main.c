@@ -79,6 +79,22 @@ static int lock_data_dir(const char *dir)
 	return fd; /* kept open for the life of the process */
 }
 
+/* A command-line command works on a server's database: with
+ * PREVIEWD_DATA_DIR unset and no ./previewd-data it would make an empty one
+ * here and answer from it (no tokens, nothing to recover into) as if all
+ * were well.  The server still defaults to ./previewd-data and creates it. */
+static int cli_data_dir(const struct pv_config *cfg, const char *command)
+{
+	const char *given = getenv("PREVIEWD_DATA_DIR");
+	struct stat sb;
+
+	if ((given && *given) || stat(cfg->data_dir, &sb) == 0)
+		return 0;
+	return pv_error_set(PV_EINVAL, "PREVIEWD_DATA_DIR",
+		"PREVIEWD_DATA_DIR is not set and there is no %s: `previewd %s` works on the data dir of a previewd; "
+		"set PREVIEWD_DATA_DIR to it", cfg->data_dir, command);
+}
+
 static int mkdir_p(const char *path)
 {
 	char buf[4096];
@@ -227,7 +243,8 @@ int main(int argc, char **argv)
 	/* `previewd token ...` manages API tokens in the database of the
 	 * configured data dir (PREVIEWD_DATA_DIR) and exits */
 	if (argc > 1 && strcmp(argv[1], "token") == 0) {
-		if (pv_config_load(&cfg, 1, argv, &want_help, &want_version) < 0 || mkdir_p(cfg.data_dir) < 0) {
+		if (pv_config_load(&cfg, 1, argv, &want_help, &want_version) < 0 || cli_data_dir(&cfg, "token") < 0 ||
+		    mkdir_p(cfg.data_dir) < 0) {
 			fprintf(stderr, "previewd: %s\n", pv_error_last()->message);
 			pv_config_dispose(&cfg);
 			return 2;
@@ -266,7 +283,7 @@ int main(int argc, char **argv)
 			struct pv_recover_result res;
 			git_libgit2_init();
 			snprintf(db_path, sizeof(db_path), "%s/previewd.db", cfg.data_dir);
-			rc = mkdir_p(cfg.data_dir) < 0 || lock_data_dir(cfg.data_dir) < 0 ||
+			rc = cli_data_dir(&cfg, "recover") < 0 || mkdir_p(cfg.data_dir) < 0 || lock_data_dir(cfg.data_dir) < 0 ||
 			     pv_recover(&cfg, db_path, &opts, &res) < 0 ? 1 : 0;
 			if (rc == 0 && res.skipped)
 				printf("recovered %d environment(s) from Git; %d already known; %d skipped\n", res.restored,

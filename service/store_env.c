@@ -17,7 +17,7 @@ static const char *const family_sql[S_COUNT] = {
 		     "updated_at, expires_at, cluster, changed_by, gen, pushed_gen) "
 		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?6, 1, 0)",
 	[S_SAVE] = "UPDATE envs SET values_json = ?2, expires_at = ?3, status = ?4, updated_at = ?5, "
-		   "deleted_at = ?6, changed_by = coalesce(?7, changed_by), gen = gen + 1 WHERE id = ?1 RETURNING gen",
+		   "deleted_at = ?6, changed_by = coalesce(?7, changed_by), cluster = ?8, gen = gen + 1 WHERE id = ?1 RETURNING gen",
 	[S_EVENT] = "INSERT INTO events (env_id, name, kind, actor, at, detail, remote_addr) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_EVENTS] = "SELECT id, env_id, name, kind, actor, at, detail, remote_addr FROM events WHERE name = ?1 ORDER BY id",
 	[S_DIRTY] = "SELECT " PV_STORE_ENV_COLS " FROM envs WHERE gen > pushed_gen ORDER BY id LIMIT ?1",
@@ -138,6 +138,7 @@ int pv_store_env_save(struct pv_store *st, struct pv_env *env)
 		sqlite3_bind_int64(s, 6, env->deleted_at);
 	if (env->changed_by[0])
 		sqlite3_bind_text(s, 7, env->changed_by, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 8, env->cluster, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		env->gen = sqlite3_column_int64(s, 0);

@@ -65,4 +65,21 @@ yaml=$PV_OUT
 t_match 'path: "helm-env"' "$yaml" "a nested env dir puts the chart in its parent (no clone to look in)"
 t_match '"env/\{\{ \.path\.basename \}\}/values.yaml"' "$yaml" "value files are relative to the chart"
 t_not "credentials never appear" grep -q 'tok3n' <<<"$yaml"
+
+t_begin "commands on a database refuse to make one without PREVIEWD_DATA_DIR"
+# run where there is no ./previewd-data, the variable unset
+unset PREVIEWD_DATA_DIR
+HERE=$(t_mktemp nodata)
+pushd "$HERE" >/dev/null || t_bail "cannot enter $HERE"
+for cmd in "token list" "token create ci --role writer" "token revoke ci" "recover"; do
+	# shellcheck disable=SC2086  # the command's words
+	pv_cli -x "$([ "$cmd" = recover ] && echo 1 || echo 2)" -m "previewd $cmd without PREVIEWD_DATA_DIR is refused" $cmd
+	t_match 'PREVIEWD_DATA_DIR is not set and there is no .*/previewd-data' "$PV_ERR" "previewd $cmd says why, naming PREVIEWD_DATA_DIR"
+	t_not "previewd $cmd created no ./previewd-data" test -e previewd-data
+done
+# an existing ./previewd-data is the default, as for the server
+mkdir previewd-data
+pv_cli -m "with ./previewd-data present, token list runs on it" token list
+t_ok "and its database is there" test -e previewd-data/previewd.db
+popd >/dev/null || true
 t_end

@@ -22,7 +22,7 @@ open(f"{out}/problem.json", "w").write(m.group(1) if m else "")
 
 PY
 n=$(ls "$work"/block.*.sh | wc -l)
-t_eq 6 "$n" "the README has six walkthrough blocks"
+t_eq 7 "$n" "the README has seven walkthrough blocks"
 run() { (cd "$work" && bash -e "block.$1.sh") 2>&1; }
 
 out=$(run 0)
@@ -52,6 +52,11 @@ t_match 'previewd: delete alice' "$out" "git log shows the removal"
 
 out=$(run 5)
 t_eq "$(jq -S . "$work/problem.json")" "$(printf '%s' "$out" | jq -S .)" "the problem document is the one the README shows"
+
+out=$(run 6)
+t_eq "folder env/dev/values.yaml 1.27" "$(awk '1; /^}/ { exit }' <<<"$out" | jq -r '"\(.source) \(.path) \(.values.image.tag)"')" \
+	"GET /v1/bases/dev shows the base's values, image.tag among them"
+t_match "# Values of the long-lived \"dev\" environment" "$out" "and with Accept: application/yaml its values.yaml, comments included"
 pv_stop
 
 # ---------------------------------------------------------------- integrations

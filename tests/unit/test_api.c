@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -604,6 +605,79 @@ static void cluster_field(void **state)
 	expect_problem(f, "POST", "/v1/environments", JSON, "{\"owner\":\"cn\",\"cluster\":\"A b\"}", 422, "cluster");
 }
 
+static void cluster_patch(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_response r;
+
+	call(f, &r, "POST", "/v1/environments", NULL, JSON, "{\"owner\":\"mv\"}");
+	assert_int_equal(r.status, 202);
+	pv_response_dispose(&r);
+	call(f, &r, "PATCH", "/v1/environments/mv", NULL, JSON, "{\"cluster\":\"edge-2\"}");
+	assert_int_equal(r.status, 202);
+	assert_string_equal(json_string_value(json_object_get(r.body, "cluster")), "edge-2");
+	pv_response_dispose(&r);
+	expect_problem(f, "PATCH", "/v1/environments/mv", JSON, "{\"cluster\":\"../x\"}", 422, "cluster");
+	expect_problem(f, "PATCH", "/v1/environments/mv", JSON, "{\"cluster\":true}", 422, "cluster");
+	expect_problem(f, "PATCH", "/v1/environments/mv", JSON, "{\"namespace\":\"x\"}", 422, "namespace");
+}
+
+static const char *yaml_accept(void *ctx, const char *name)
+{
+	return strcasecmp(name, "Accept") == 0 ? ctx : NULL;
+}
+
+static void bases(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_response r;
+	struct pv_request req = { .method = "GET", .path = "/v1/bases/dev", .query = no_query,
+		.remote_addr = "127.0.0.1", .header = yaml_accept, .header_ctx = (void *)"application/yaml" };
+	json_t *values;
+
+	call(f, &r, "GET", "/v1/bases/dev", NULL, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "source")), "folder");
+	assert_string_equal(json_string_value(json_object_get(r.body, "path")), "env/dev/values.yaml");
+	values = json_object_get(r.body, "values");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(values, "image"), "tag")), "1.27");
+	assert_true(json_is_true(json_object_get(json_object_get(values, "feature"), "enabled")));
+	pv_response_dispose(&r);
+	/* the file as people wrote it, comments and all */
+	pv_api_handle(f->api, &req, &r);
+	assert_int_equal(r.status, 200);
+	assert_null(r.body);
+	assert_string_equal(r.text, dev_values);
+	assert_non_null(strstr(r.text_type, "application/yaml"));
+	pv_response_dispose(&r);
+	/* a live environment is a base too */
+	call(f, &r, "POST", "/v1/environments", NULL, JSON, "{\"owner\":\"bs\",\"values\":{\"replicaCount\":4}}");
+	assert_int_equal(r.status, 202);
+	pv_response_dispose(&r);
+	call(f, &r, "GET", "/v1/bases/bs", NULL, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "source")), "environment");
+	assert_true(json_is_null(json_object_get(r.body, "path")));
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r.body, "values"), "replicaCount")), 4);
+	pv_response_dispose(&r);
+	req.path = "/v1/bases/bs";
+	pv_api_handle(f->api, &req, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.text, "replicaCount: 4"));
+	pv_response_dispose(&r);
+	/* neither: 404, and so is what cannot be a name */
+	expect_problem(f, "GET", "/v1/bases/notes", NULL, NULL, 404, NULL);
+	expect_problem(f, "GET", "/v1/bases/nope", NULL, NULL, 404, NULL);
+	expect_problem(f, "GET", "/v1/bases/..", NULL, NULL, 404, NULL);
+	expect_problem(f, "GET", "/v1/bases/", NULL, NULL, 404, NULL);
+	expect_problem(f, "DELETE", "/v1/bases/dev", NULL, NULL, 405, NULL);
+	call(f, &r, "GET", "/v1/bases", NULL, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "default")), "dev");
+	assert_true(json_is_array(json_object_get(r.body, "items")));
+	pv_response_dispose(&r);
+}
+
 static void quotas(void **state)
 {
 	struct fixture *f = *state;
@@ -751,6 +825,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(idempotency, setup, teardown),
 		cmocka_unit_test_setup_teardown(quotas, setup, teardown),
 		cmocka_unit_test_setup_teardown(cluster_field, setup, teardown),
+		cmocka_unit_test_setup_teardown(cluster_patch, setup, teardown),
+		cmocka_unit_test_setup_teardown(bases, setup, teardown),
 		cmocka_unit_test(target_checks),
 		cmocka_unit_test_setup_teardown(bad_paths_touch_nothing, setup, teardown),
 	};

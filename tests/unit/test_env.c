@@ -405,7 +405,7 @@ static void patch_values_and_events(void **state)
 
 	assert_int_equal(create(f, "jane", "pr-1", NULL, &env), 0);
 	pv_env_dispose(&env);
-	expect_error(pv_env_patch(f->envs, &writer, "pr-1", &change, NULL, &env), PV_EINVAL, "ttl", "needs ttl or values");
+	expect_error(pv_env_patch(f->envs, &writer, "pr-1", &change, NULL, &env), PV_EINVAL, "ttl", "needs ttl, values or cluster");
 	pv_env_dispose(&env);
 	change.values = patch = json_pack("{s:n, s:i}", "image", "replicaCount", 3);
 	assert_int_equal(pv_env_patch(f->envs, &writer, "pr-1", &change, NULL, &env), 0);
@@ -423,6 +423,65 @@ static void patch_values_and_events(void **state)
 	assert_int_equal(n, 2); /* created, updated */
 }
 
+/* each event's kind and detail, in order, as "kind detail|kind detail" */
+static int join_event(const struct pv_event *ev, void *payload)
+{
+	char *buf = payload;
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, 1024 - n, "%s%s %s", n ? "|" : "", ev->kind, ev->detail_json ? ev->detail_json : "-");
+	return 0;
+}
+
+static void patch_ttl_values_cluster(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_env_change change = { 0 };
+	struct pv_env env;
+	json_t *ttl = json_string("2h"), *patch = json_pack("{s:i}", "replicaCount", 2);
+	char events[1024] = "";
+
+	assert_int_equal(create(f, "jane", "pr-1", NULL, &env), 0);
+	pv_env_dispose(&env);
+	/* ttl and values at once: two events, each with its own change */
+	change.ttl = ttl;
+	change.values = patch;
+	assert_int_equal(pv_env_patch(f->envs, &writer, "pr-1", &change, NULL, &env), 0);
+	pv_env_dispose(&env);
+	/* the cluster, validated as a create validates it */
+	change = (struct pv_env_change){ .cluster = "Not A Cluster" };
+	expect_error(pv_env_patch(f->envs, &writer, "pr-1", &change, NULL, &env), PV_EINVAL, "cluster",
+		"Argo CD cluster name");
+	pv_env_dispose(&env);
+	change.cluster = "staging-eu";
+	assert_int_equal(pv_env_patch(f->envs, &writer, "pr-1", &change, NULL, &env), 0);
+	assert_string_equal(env.cluster, "staging-eu");
+	pv_env_dispose(&env);
+	assert_int_equal(pv_env_get(f->envs, "pr-1", &env), 0);
+	assert_string_equal(env.cluster, "staging-eu"); /* recorded, for the planner's previewd.json */
+	pv_env_dispose(&env);
+	change.cluster = "";
+	assert_int_equal(pv_env_patch(f->envs, &writer, "pr-1", &change, NULL, &env), 0);
+	assert_string_equal(env.cluster, "");
+	pv_env_dispose(&env);
+
+	assert_int_equal(pv_env_events(f->envs, "pr-1", join_event, events), 0);
+	{
+		char *updated = strstr(events, "|updated "), *extended = strstr(events, "|extended ");
+		assert_non_null(updated);
+		assert_non_null(extended);
+		static const char u[] = "|updated {\"values\":{\"replicaCount\":2}}|";
+		static const char x[] = "|extended {\"previous_expires_at\":\"";
+		assert_memory_equal(updated, u, sizeof(u) - 1);
+		assert_memory_equal(extended, x, sizeof(x) - 1);
+		assert_null(strstr(extended + 1, "\"values\""));
+	}
+	assert_non_null(strstr(events, "|updated {\"previous_cluster\":null,\"cluster\":\"staging-eu\"}"));
+	assert_non_null(strstr(events, "|updated {\"previous_cluster\":\"staging-eu\",\"cluster\":null}"));
+	json_decref(ttl);
+	json_decref(patch);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -434,6 +493,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(delete_and_history, setup, teardown),
 		cmocka_unit_test_setup_teardown(idempotency_replay_and_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(patch_values_and_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(patch_ttl_values_cluster, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
