@@ -42,11 +42,17 @@
  *     GIT_OPT_SET_SSL_CERT_LOCATIONS replaces the chain it loaded at
  *     start; given a file and a directory it parses both into one chain, so
  *     previewd passes the CA file and the system directory.
- * An untrusted certificate fails the connection; for Git the
- * certificate_check callback (pv_outbound_git_cert_check) writes the reason
- * as "TLS certificate of HOST not trusted: WHY", WHY from OpenSSL's
- * verification of the same certificate (mbedTLS's own reason is dropped by
- * libgit2 before the callback runs).  For libcurl the reason is curl's
+ * An untrusted certificate fails the connection.  For Git, when mbedTLS
+ * refuses, the certificate_check callback (pv_outbound_git_cert_check) has
+ * OpenSSL verify the same certificate against the same trust, with the
+ * URL's host name or IP address: mbedTLS 2.28 cannot match an IP address
+ * in subjectAltName, so https://10.1.2.3/ would never verify there.  If
+ * OpenSSL accepts, so does previewd (the handshake already proved the
+ * server holds the key); if not, the reason is "TLS certificate of HOST
+ * not trusted: WHY", WHY in OpenSSL's words (libgit2 drops mbedTLS's own
+ * before the callback runs).  libgit2 hands over the server's certificate
+ * alone, so a server whose chain needs an intermediate that is not in the
+ * trusted files verifies by name (mbedTLS) but not by IP address.  For libcurl the reason is curl's
  * error buffer (pv_outbound_curl_strerror).
  *
  * Timeouts stay where they are set (gitstream.c for Git, each curl user for
