@@ -288,9 +288,20 @@ int pv_outbound_curl(CURL *h, const char *url, const struct pv_config *cfg)
 	return 0;
 }
 
+static _Thread_local char curl_reason[CURL_ERROR_SIZE + 128];
+
 const char *pv_outbound_curl_strerror(CURLcode rc)
 {
-	return curl_errbuf[0] ? curl_errbuf : curl_easy_strerror(rc);
+	size_t n = strlen(curl_errbuf);
+
+	while (n > 0 && (curl_errbuf[n - 1] == '\n' || curl_errbuf[n - 1] == '\r'))
+		curl_errbuf[--n] = '\0';
+	if (!n)
+		return curl_easy_strerror(rc);
+	/* curl's words for the kind first, as before; then the detail (the
+	 * certificate problem, the address that refused) */
+	snprintf(curl_reason, sizeof(curl_reason), "%s: %s", curl_easy_strerror(rc), curl_errbuf);
+	return curl_reason;
 }
 
 int pv_outbound_git_init(const struct pv_config *cfg)

@@ -100,8 +100,9 @@ int pv_outbound_check_git_proxy(const char *proxy) PV_WARN_UNUSED;
  * curl_easy_reset). */
 int pv_outbound_curl(CURL *h, const char *url, const struct pv_config *cfg) PV_WARN_UNUSED;
 
-/* The reason of the last perform on this thread's handle: curl's error
- * buffer when it says something, else curl_easy_strerror(rc). */
+/* The reason of the last perform on this thread's handle:
+ * "curl_easy_strerror(rc): the error buffer's detail", or the first part
+ * alone when the buffer is empty. */
 const char *pv_outbound_curl_strerror(CURLcode rc);
 
 /* Process-wide: libgit2's trust (system store plus PREVIEWD_GIT_CA_FILE)
