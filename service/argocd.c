@@ -15,6 +15,7 @@
 
 #include "hex.h"
 #include "log.h"
+#include "outbound.h"
 #include "store.h"
 #include "strbuf.h"
 #include "timefmt.h"
@@ -166,11 +167,13 @@ static int exchange(struct pv_argocd *a, const char *url, const char *body, stru
 	curl_easy_setopt(a->curl, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	curl_easy_setopt(a->curl, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(a->curl, CURLOPT_WRITEDATA, response);
+	if (pv_outbound_curl(a->curl, url, a->cfg) < 0)
+		return PV_EINVAL;
 	rc = curl_easy_perform(a->curl);
 	/* errors name the URL without any credentials in it */
 	pv_url_redact(shown, sizeof(shown), url);
 	if (rc != CURLE_OK)
-		return pv_error_set(PV_EUNAVAIL, NULL, "%s: %s", shown, curl_easy_strerror(rc));
+		return pv_error_set(PV_EUNAVAIL, NULL, "%s: %s", shown, pv_outbound_curl_strerror(rc));
 	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status > 299)
 		return pv_error_set(PV_EUNAVAIL, NULL, "%s answered %ld", shown, status);

@@ -17,6 +17,7 @@
 
 #include "array.h"
 #include "drift.h"
+#include "outbound.h"
 #include "peer.h"
 #include "url.h"
 #include "valid.h"
@@ -51,6 +52,9 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_GIT_SSH_KEY", "git-ssh-key", K_STRING, OFF(git_ssh_key), NULL, 0, 0, "private key for ssh:// remotes" },
 	{ "PREVIEWD_GIT_SSH_PUBKEY", "git-ssh-pubkey", K_STRING, OFF(git_ssh_pubkey), NULL, 0, 0, "public key (default: KEY.pub)" },
 	{ "PREVIEWD_GIT_SSH_PASSPHRASE", "git-ssh-passphrase", K_SECRET, OFF(git_ssh_passphrase), NULL, 0, 0, "passphrase of the SSH key" },
+	{ "PREVIEWD_GIT_PROXY", "git-proxy", K_STRING, OFF(git_proxy), "", 0, 0, "proxy for Git fetch and push, http://HOST:PORT (default: https_proxy/http_proxy; no_proxy applies)" },
+	{ "PREVIEWD_GIT_CA_FILE", "git-ca-file", K_STRING, OFF(git_ca_file), "", 0, 0, "PEM file of CAs trusted for the Git server, besides the system store" },
+	{ "PREVIEWD_CA_FILE", "ca-file", K_STRING, OFF(ca_file), "", 0, 0, "PEM file of CAs trusted for webhooks and Argo CD, besides the system store" },
 	{ "PREVIEWD_GIT_AUTHOR_NAME", "git-author-name", K_STRING, OFF(git_author_name), "previewd", 0, 0, "commit author name" },
 	{ "PREVIEWD_GIT_AUTHOR_EMAIL", "git-author-email", K_STRING, OFF(git_author_email), "previewd@localhost", 0, 0, "commit author email" },
 	{ "PREVIEWD_RESERVED_NAMES", "reserved-names", K_LIST, OFF(reserved), "", 0, 0, "extra reserved names, comma separated, 'x-*' for prefixes" },
@@ -309,6 +313,10 @@ static int derive(struct pv_config *cfg)
 	if (*cfg->webhook_url && strncmp(cfg->webhook_url, "http://", 7) != 0 && strncmp(cfg->webhook_url, "https://", 8) != 0)
 		return pv_error_set(PV_EINVAL, "PREVIEWD_WEBHOOK_URL", "PREVIEWD_WEBHOOK_URL must be an http:// or https:// URL");
 	if ((error = parse_leads(cfg)) < 0)
+		return error;
+	if ((error = pv_outbound_check_git_proxy(cfg->git_proxy)) < 0 ||
+	    (error = pv_outbound_check_ca_file(cfg->git_ca_file, "PREVIEWD_GIT_CA_FILE")) < 0 ||
+	    (error = pv_outbound_check_ca_file(cfg->ca_file, "PREVIEWD_CA_FILE")) < 0)
 		return error;
 	if (cfg->slack_signing_secret_file && *cfg->slack_signing_secret_file &&
 	    (error = read_secret_file(&cfg->slack_signing_secret, cfg->slack_signing_secret_file,

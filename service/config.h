@@ -37,6 +37,9 @@ struct pv_config {
 	char *git_ssh_key;       /* private key path for ssh:// remotes */
 	char *git_ssh_pubkey;
 	char *git_ssh_passphrase;/* secret */
+	char *git_proxy;         /* PREVIEWD_GIT_PROXY; "" = from the environment (outbound.h) */
+	char *git_ca_file;       /* PEM CAs trusted for Git besides the system store; "" = none */
+	char *ca_file;           /* the same for notifications and Argo CD */
 	char *git_author_name;
 	char *git_author_email;
 	char **reserved;         /* extra reserved names; entries ending in '*' are prefixes */

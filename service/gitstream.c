@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -28,6 +29,11 @@ struct tcp_stream {
 
 static int timeout_seconds = 60;
 
+/* Plain http:// through a proxy (pv_gitstream_via): a connection libgit2
+ * opens to via_from goes to via_to instead.  Set before the Git writer
+ * starts, read-only after. */
+static char via_from_host[256], via_from_port[8], via_to_host[256], via_to_port[8];
+
 static int fail(const char *what)
 {
 	git_error_set(GIT_ERROR_NET, "%s: %s", what, strerror(errno));
@@ -39,13 +45,18 @@ static int tcp_connect(git_stream *stream)
 	struct tcp_stream *st = (struct tcp_stream *)stream;
 	struct addrinfo hints, *info = NULL, *p;
 	struct timeval tv = { timeout_seconds, 0 };
+	const char *host = st->host, *port = st->port;
 	int one = 1, rc, fd = -1;
 
+	if (via_to_host[0] && strcasecmp(host, via_from_host) == 0 && strcmp(port, via_from_port) == 0) {
+		host = via_to_host;
+		port = via_to_port;
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_family = AF_UNSPEC;
-	if ((rc = getaddrinfo(st->host, st->port, &hints, &info)) != 0) {
-		git_error_set(GIT_ERROR_NET, "failed to resolve address for %s: %s", st->host, gai_strerror(rc));
+	if ((rc = getaddrinfo(host, port, &hints, &info)) != 0) {
+		git_error_set(GIT_ERROR_NET, "failed to resolve address for %s: %s", host, gai_strerror(rc));
 		return -1;
 	}
 	for (p = info; p; p = p->ai_next) {
@@ -159,5 +170,20 @@ int pv_gitstream_register(int seconds)
 	if (git_stream_register(GIT_STREAM_STANDARD, &reg) < 0)
 		return pv_error_set(PV_ERROR, NULL, "registering the Git stream: %s",
 			git_error_last() ? git_error_last()->message : "?");
+	return 0;
+}
+
+int pv_gitstream_via(const char *host, const char *port, const char *proxy_host, const char *proxy_port)
+{
+	via_to_host[0] = '\0';
+	if (!proxy_host)
+		return 0;
+	if (strlen(host) >= sizeof(via_from_host) || strlen(port) >= sizeof(via_from_port) ||
+	    strlen(proxy_host) >= sizeof(via_to_host) || strlen(proxy_port) >= sizeof(via_to_port))
+		return pv_error_set(PV_EINVAL, NULL, "the proxy's or the Git server's address is too long");
+	snprintf(via_from_host, sizeof(via_from_host), "%s", host);
+	snprintf(via_from_port, sizeof(via_from_port), "%s", port);
+	snprintf(via_to_host, sizeof(via_to_host), "%s", proxy_host);
+	snprintf(via_to_port, sizeof(via_to_port), "%s", proxy_port);
 	return 0;
 }

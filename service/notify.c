@@ -15,6 +15,7 @@
 #include "array.h"
 #include "hex.h"
 #include "log.h"
+#include "outbound.h"
 #include "store.h"
 #include "timefmt.h"
 #include "valid.h"
@@ -205,10 +206,10 @@ static int deliver(struct pv_notify *n, const struct pv_outbox *ob, long *status
 	 * redirect is a failed delivery, never followed elsewhere */
 	curl_easy_setopt(n->curl, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(n->curl, CURLOPT_UNRESTRICTED_AUTH, 0L);
-	rc = curl_easy_perform(n->curl);
-	if (rc != CURLE_OK)
-		error = pv_error_set(PV_EUNAVAIL, NULL, "%s", curl_easy_strerror(rc));
-	else if (curl_easy_getinfo(n->curl, CURLINFO_RESPONSE_CODE, &status), status < 200 || status > 299)
+	error = pv_outbound_curl(n->curl, n->cfg->webhook_url, n->cfg);
+	if (error == 0 && (rc = curl_easy_perform(n->curl)) != CURLE_OK)
+		error = pv_error_set(PV_EUNAVAIL, NULL, "%s", pv_outbound_curl_strerror(rc));
+	else if (error == 0 && (curl_easy_getinfo(n->curl, CURLINFO_RESPONSE_CODE, &status), status < 200 || status > 299))
 		error = pv_error_set(PV_EUNAVAIL, NULL, "the receiver answered %ld", status);
 	curl_slist_free_all(headers);
 	free(body);

@@ -10,6 +10,7 @@
 
 #include "gitdeadline.h"
 #include "gitstream.h"
+#include "outbound.h"
 #include "strbuf.h"
 #include "url.h"
 
@@ -170,6 +171,26 @@ static void fill_callbacks(git_remote_callbacks *cb, struct xfer *x)
 	cb->payload = x;
 }
 
+/* the callbacks share one payload, the xfer */
+static int cert_cb(git_cert *cert, int valid, const char *host, void *payload)
+{
+	struct xfer *x = payload;
+
+	return pv_outbound_git_cert_check(cert, valid, host, (void *)x->cfg);
+}
+
+/* outbound.h's policy for this fetch or push: the proxy (proxy holds its
+ * URL while opts live) and, over https, the reason an untrusted
+ * certificate is refused.  Not over ssh: there the callback would be asked
+ * about the host key, which libgit2 checks itself. */
+static int outbound_opts(git_remote_callbacks *cb, git_proxy_options *po, char *proxy, size_t len,
+	const struct pv_config *cfg)
+{
+	if (strncmp(cfg->git_url, "https://", 8) == 0)
+		cb->certificate_check = cert_cb;
+	return pv_outbound_git_proxy(po, proxy, len, cfg);
+}
+
 /*
  * "what: why" from the callbacks or from libgit2.  pv_git_fail redacts the
  * userinfo of URLs; what a transport may quote of a secret outside a URL
@@ -212,10 +233,13 @@ static int lg_fetch(struct pv_pusher *p, struct pv_gitrepo *repo)
 {
 	git_fetch_options opts;
 	struct xfer x = { .cfg = p->cfg, .remote = PV_STRBUF_INIT_MAX(REMOTE_TEXT_MAX) };
+	char proxy[1024];
 	int error;
 
 	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
 	fill_callbacks(&opts.callbacks, &x);
+	if ((error = outbound_opts(&opts.callbacks, &opts.proxy_opts, proxy, sizeof(proxy), p->cfg)) < 0)
+		return error;
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	opts.prune = GIT_FETCH_NO_PRUNE;
 	opts.follow_redirects = REDIRECTS;
@@ -236,7 +260,7 @@ static enum pv_push_result lg_push(struct pv_pusher *p, struct pv_gitrepo *repo,
 	char local[300], spec[700], *specs[1];
 	git_strarray refspecs = { specs, 1 };
 	git_reference *ref = NULL;
-	char what[600], shown[512], words[512];
+	char what[600], shown[512], words[512], proxy[1024];
 	enum pv_push_result result = PV_PUSH_OK;
 	int error;
 
@@ -256,6 +280,8 @@ static enum pv_push_result lg_push(struct pv_pusher *p, struct pv_gitrepo *repo,
 	snprintf(spec, sizeof(spec), "%s:%s", local, local); /* no '+': never force */
 	specs[0] = spec;
 	fill_callbacks(&opts.callbacks, &x);
+	if (outbound_opts(&opts.callbacks, &opts.proxy_opts, proxy, sizeof(proxy), p->cfg) < 0)
+		return PV_PUSH_FAILED;
 	opts.follow_redirects = REDIRECTS;
 	/* libgit2 finds what to send by reading every folder tree of the old
 	 * commit and of the new one, and keeps them in its object cache.  With
@@ -309,6 +335,8 @@ int pv_pusher_new(struct pv_pusher **out, const struct pv_config *cfg)
 	/* a silent server waits out no more than the whole operation may take */
 	if (uses_socket_stream(cfg->git_url) &&
 	    (error = pv_gitstream_register(cfg->git_timeout < STREAM_TIMEOUT_S ? (int)cfg->git_timeout : STREAM_TIMEOUT_S)) < 0)
+		return error;
+	if ((error = pv_outbound_git_init(cfg)) < 0)
 		return error;
 	if (!(p = calloc(1, sizeof(*p))))
 		return pv_error_set(PV_ERROR, NULL, "out of memory");

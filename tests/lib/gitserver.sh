@@ -22,6 +22,13 @@
 # Every request needs the credentials (clone and push alike); a wrong
 # password is 401. Repos have http.receivepack=true, so pushes go through for
 # any authenticated user (REMOTE_USER is set by mod_auth).
+#
+# TLS mode: GITSERVER_TLS_PEM=FILE (a server certificate and its key, PEM)
+# set before gitserver_start serves https:// with that certificate
+# (lighttpd's mod_openssl); GITSERVER_URL and gitserver_url say https.
+# GITSERVER_ONLY_FROM=ADDR answers 403 to every client whose source address
+# is not ADDR (a proxy that binds ADDR then is the only way in).  Both are
+# kept in gitserver.env for pause/resume.
 
 GITSERVER_LIGHTTPD=${GITSERVER_LIGHTTPD:-/usr/sbin/lighttpd}
 
@@ -52,6 +59,8 @@ _gs_pick_port() {
     return 1
 }
 
+_gs_scheme() { if [ -n "${GITSERVER_TLS_PEM:-}" ]; then echo https; else echo http; fi; }
+
 _gs_random() {
     head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'
 }
@@ -63,10 +72,21 @@ _gs_write_conf() {
         _gs_log "git-http-backend not found at $backend"
         return 1
     fi
+    local tls='' only=''
+    if [ -n "${GITSERVER_TLS_PEM:-}" ]; then
+        tls="server.modules += ( \"mod_openssl\" )
+ssl.engine  = \"enable\"
+ssl.pemfile = \"$GITSERVER_TLS_PEM\""
+    fi
+    if [ -n "${GITSERVER_ONLY_FROM:-}" ]; then
+        only="\$HTTP[\"remoteip\"] != \"$GITSERVER_ONLY_FROM\" { url.access-deny = ( \"\" ) }"
+    fi
     cat >"$dir/lighttpd.conf" <<EOF
 # written by tests/lib/gitserver.sh
 server.modules = ( "mod_access", "mod_alias", "mod_auth", "mod_authn_file",
                    "mod_setenv", "mod_cgi", "mod_accesslog" )
+$tls
+$only
 server.bind          = "127.0.0.1"
 server.port          = $port
 server.document-root = "$dir/www"
@@ -102,6 +122,8 @@ _gs_save_env() {
         printf 'GITSERVER_USER=%q\n' "$GITSERVER_USER"
         printf 'GITSERVER_PASS=%q\n' "$GITSERVER_PASS"
         printf 'GITSERVER_PID=%q\n' "$GITSERVER_PID"
+        printf 'GITSERVER_TLS_PEM=%q\n' "${GITSERVER_TLS_PEM:-}"
+        printf 'GITSERVER_ONLY_FROM=%q\n' "${GITSERVER_ONLY_FROM:-}"
     } >"$dir/gitserver.env"
 }
 
@@ -132,7 +154,7 @@ _gs_launch() {
             GITSERVER_PID=
             return 1
         fi
-        code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$port/git/" 2>/dev/null)
+        code=$(curl -s -k -o /dev/null -m 2 -w '%{http_code}' "$(_gs_scheme)://127.0.0.1:$port/git/" 2>/dev/null)
         if [ -n "$code" ] && [ "$code" != 000 ]; then
             export GITSERVER_PID
             return 0
@@ -176,7 +198,7 @@ gitserver_start() {
         _gs_write_conf "$dir" "$port" || return 1
         if _gs_launch "$dir" "$port"; then
             GITSERVER_PORT=$port
-            GITSERVER_URL="http://127.0.0.1:$port/git"
+            GITSERVER_URL="$(_gs_scheme)://127.0.0.1:$port/git"
             export GITSERVER_DIR GITSERVER_PORT GITSERVER_URL GITSERVER_USER GITSERVER_PASS GITSERVER_PID
             _gs_save_env "$dir"
             return 0
@@ -288,7 +310,7 @@ gitserver_passfile() {
 
 # gitserver_url NAME: the clone URL of repo NAME with credentials embedded.
 gitserver_url() {
-    printf 'http://%s:%s@127.0.0.1:%s/git/%s.git\n' \
+    printf '%s://%s:%s@127.0.0.1:%s/git/%s.git\n' "$(_gs_scheme)" \
         "$GITSERVER_USER" "$GITSERVER_PASS" "$GITSERVER_PORT" "${1:?usage: gitserver_url NAME}"
 }
 

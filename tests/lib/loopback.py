@@ -3,8 +3,12 @@
 receiver.py and fake_argocd.py import it: their handlers' base class, the
 JSON line they log for a request, and the serving loop (bind 127.0.0.1, print the port on the first
 stdout line, stop on SIGTERM/SIGINT) that tests/lib/harness.sh's bg_start
-relies on. Python 3 standard library only.
+relies on. With LOOPBACK_TLS_PEM=FILE in the environment (a certificate
+and its key, PEM) the servers speak https instead. Python 3 standard
+library only.
 """
+import os
+import ssl
 import signal
 import threading
 import time
@@ -38,6 +42,11 @@ def serve(handler_class, port):
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.allow_reuse_address = True
     srv = ThreadingHTTPServer(("127.0.0.1", port), handler_class)
+    pem = os.environ.get("LOOPBACK_TLS_PEM")
+    if pem:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(pem)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print(srv.server_address[1], flush=True)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
     try:
