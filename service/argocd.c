@@ -173,8 +173,10 @@ int pv_argocd__exchange(struct pv_argocd *a, const char *url, const char *body, 
 	curl_easy_setopt(a->curl, CURLOPT_XFERINFOFUNCTION, abort_on_stop);
 	curl_easy_setopt(a->curl, CURLOPT_XFERINFODATA, a);
 	rc = curl_easy_perform(a->curl);
-	/* errors name the URL without any credentials in it */
+	/* errors name the URL without any credentials in it, and without its
+	 * query (the selector and fields: long, and the same every time) */
 	pv_url_redact(shown, sizeof(shown), url);
+	shown[strcspn(shown, "?")] = '\0';
 	if (rc != CURLE_OK)
 		return pv_error_set(PV_EUNAVAIL, NULL, "%s: %s", shown, curl_easy_strerror(rc));
 	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);

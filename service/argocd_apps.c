@@ -348,6 +348,7 @@ int pv_argocd__stream_done(struct pv_argocd *a)
 		if (m->msg == CURLMSG_DONE && m->easy_handle == a->stream) {
 			ended = 1;
 			pv_url_redact(shown, sizeof(shown), a->stream_url ? a->stream_url : "");
+			shown[strcspn(shown, "?")] = '\0';
 			curl_easy_getinfo(a->stream, CURLINFO_RESPONSE_CODE, &status);
 			if (m->data.result != CURLE_OK)
 				pv_error_set(PV_EUNAVAIL, NULL, "%s: %s", shown, curl_easy_strerror(m->data.result));
