@@ -17,6 +17,9 @@
 #   LEVEL_PUSHES  plain pushes adding one env folder, timed at each level (10; QUICK 3)
 #   CYCLES        create/delete cycles for the resource phase (10000; QUICK 100)
 #   READ_SECS     seconds of each wrk run (10; QUICK 1)
+#   IDLE_SECS     seconds previewd idles in the Argo CD phase, with and without
+#                 Argo CD (30; QUICK 6)
+#   FOREIGN       Applications of other teams the fake Argo CD holds (5000)
 #   SKIP_FILE=1   skip the file:// column
 #   RESULTS_JSON  where the JSON goes (default bench/results/latest.json)
 #   WAIT_IDLE=S   first wait up to S seconds for the 1-minute load average to
@@ -33,12 +36,13 @@ QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
 	N=${N:-10} CONC_TOTAL=${CONC_TOTAL:-64} REAP=${REAP:-100} LEVELS=${LEVELS:-"50 100 300"}
 	SCALE_SEQ=${SCALE_SEQ:-10} CYCLES=${CYCLES:-100} READ_SECS=${READ_SECS:-1} REAP_LEAD=${REAP_LEAD:-4}
-	LEVEL_PUSHES=${LEVEL_PUSHES:-3}
+	LEVEL_PUSHES=${LEVEL_PUSHES:-3} IDLE_SECS=${IDLE_SECS:-6}
 else
 	N=${N:-50} CONC_TOTAL=${CONC_TOTAL:-320} REAP=${REAP:-1000} LEVELS=${LEVELS:-"100 1000 10000"}
 	SCALE_SEQ=${SCALE_SEQ:-20} CYCLES=${CYCLES:-10000} READ_SECS=${READ_SECS:-10} REAP_LEAD=${REAP_LEAD:-15}
-	LEVEL_PUSHES=${LEVEL_PUSHES:-10}
+	LEVEL_PUSHES=${LEVEL_PUSHES:-10} IDLE_SECS=${IDLE_SECS:-30}
 fi
+FOREIGN=${FOREIGN:-5000}
 M=${M:-$N}
 WARMUP=3
 FILL_CLIENTS=8
@@ -253,7 +257,7 @@ cc -O2 -pthread -o "$LOADGEN" "$BENCH_DIR/loadgen.c" || die "cannot build bench/
 
 log "previewd binary $PREVIEWD_BIN; work dir $WORK"
 gitserver_start "$WORK/git" >/dev/null || die "cannot start the Git server"
-for repo in cli plain gitops reap scale cycles file-cli file-plain file-gitops; do
+for repo in cli plain gitops reap scale cycles argocd-off argocd-on file-cli file-plain file-gitops; do
 	gitserver_new_repo "$repo" "$SEED" || die "cannot create repository $repo"
 done
 REPOS=$GITSERVER_DIR/repos
@@ -533,6 +537,62 @@ cycles() {
 	pv_down
 }
 
+# ---------------------------------------------------------------- 7. Argo CD at scale
+
+# argocd_idle: previewd idling with 20 environments, once without Argo CD
+# and once following a loopback fake Argo CD (tests/lib/fake_argocd.py)
+# that holds FOREIGN Applications of other teams (the real JSON shape,
+# ~2 KB each) besides previewd's 20, polled at the default
+# PREVIEWD_ARGOCD_POLL with the watch stream open; records each run's CPU
+# (utime+stime over IDLE_SECS, from /proc) and peak RSS (VmHWM), and what
+# the fake answered (how many Applications, how many bytes)
+argocd_idle() {
+	local fdir=$WORK/argocd fpid fport c0 c1 off on tck=$(getconf CLK_TCK) apps i
+	mkdir -p "$fdir"
+	apps=$(for i in $(seq 0 19); do printf '"ac-%06d": {}\n' "$i"; done | paste -sd, -)
+	printf '{"apps": {%s}}\n' "$apps" >"$fdir/control.json"
+	printf 'bench-argocd-token\n' >"$fdir/token"
+	python3 "$ROOT/tests/lib/fake_argocd.py" --log "$fdir/log.jsonl" --control "$fdir/control.json" \
+		--token bench-argocd-token --foreign "$FOREIGN" >"$fdir/port" 2>"$fdir/err" &
+	fpid=$!
+	for _ in $(seq 1 200); do
+		fport=$(head -n 1 "$fdir/port" 2>/dev/null)
+		[[ $fport =~ ^[0-9]+$ ]] && break
+		sleep 0.05
+	done
+	[[ ${fport:-} =~ ^[0-9]+$ ]] || die "the fake Argo CD did not start: $(cat "$fdir/err")"
+	cpu_ticks() { sed 's/^.*) //' "/proc/$PV_PID/stat" | awk '{print $12 + $13}'; }
+	# idle_run NAME URL [VAR=value...]: 20 creates, then IDLE_SECS idle
+	idle_run() {
+		local name=$1 url=$2 t0 t1
+		shift 2
+		pv_up "$name" "$url" "$@"
+		lg -m POST -c 1 -n 20 -x ac- >/dev/null || die "argocd creates failed"
+		drain pending
+		sleep 2
+		c0=$(cpu_ticks) t0=$EPOCHREALTIME
+		sleep "$IDLE_SECS"
+		c1=$(cpu_ticks) t1=$EPOCHREALTIME
+		jq -n --argjson res "$(pv_res)" --argjson c $((c1 - c0)) --argjson tck "$tck" --argjson s "$(secs "$t0" "$t1")" \
+			'$res + {idle_s: $s, idle_cpu_s: ($c / $tck), cpu_pct: (($c / $tck / $s * 100 * 1000 | round) / 1000)}'
+		pv_down
+	}
+	log "argocd: previewd idle ${IDLE_SECS}s with 20 envs, without Argo CD"
+	off=$(idle_run argocd-off "$(http_url_bare argocd-off)")
+	log "argocd: the same with a fake Argo CD holding $FOREIGN foreign Applications (poll 10 s + watch stream)"
+	: >"$fdir/log.jsonl"
+	on=$(idle_run argocd-on "$(http_url_bare argocd-on)" PREVIEWD_ARGOCD_URL="http://127.0.0.1:$fport" \
+		PREVIEWD_ARGOCD_TOKEN_FILE="$fdir/token" PREVIEWD_ARGOCD_WEBHOOK_URL="http://127.0.0.1:$fport/api/webhook")
+	kill "$fpid" 2>/dev/null
+	wait "$fpid" 2>/dev/null
+	jset .previewd.http.argocd "$(jq -n --argjson off "$off" --argjson on "$on" --argjson foreign "$FOREIGN" \
+		--argjson lists "$(jq -s '[.[] | select(.method == "GET" and .path == "/api/v1/applications")]
+			| {count: length, items_max: (map(.items) | max), bytes_max: (map(.bytes) | max)}' "$fdir/log.jsonl")" \
+		'{foreign_apps: $foreign, without: $off, with: $on, lists: $lists,
+		  rss_peak_delta_mib: ((($on.rss_peak_mib - $off.rss_peak_mib) * 10 | round) / 10),
+		  cpu_pct: $on.cpu_pct, cpu_pct_without: $off.cpu_pct}')"
+}
+
 # ---------------------------------------------------------------- run
 
 baseline http "$(http_url cli)"
@@ -544,6 +604,7 @@ writes http "$(http_url_bare gitops)" "$REPOS/gitops.git"
 reap
 scale_reads
 cycles
+argocd_idle
 jset .meta.runtime_s "$(secs "$T_START" "$EPOCHREALTIME")"
 
 # ---------------------------------------------------------------- targets
@@ -583,6 +644,13 @@ target clone_packs "$P.cycles.clone_objects.packs" le 33 "clone bounded: packs <
 target clone_loose "$P.cycles.clone_objects.count" le 0 "clone bounded: no loose objects"
 target clone_size "$P.cycles.clone_bytes / $P.cycles.server_repo_bytes" le 2 \
 	"clone bounded: clone.git <= 2 x the server's repository (bytes)"
+
+# Argo CD at scale: following previewd's Applications among FOREIGN others
+# costs next to nothing
+target argocd_cpu "$P.argocd.cpu_pct" le 0.5 \
+	"Argo CD with $FOREIGN foreign apps: previewd idle CPU <= 0.5 % of a core"
+target argocd_rss "$P.argocd.rss_peak_delta_mib" le 8 \
+	"Argo CD with $FOREIGN foreign apps: peak RSS <= 8 MiB over the run without (MiB)"
 
 # every figure above counts successful answers only (loadgen.c times 2xx
 # answers alone, wrk's ok_rps leaves errors out); this one makes sure the

@@ -1,10 +1,9 @@
 /*
- * argocd.c - push webhooks to Argo CD and reading Application status (see
- * argocd.h).
+ * argocd.c - push webhooks to Argo CD and the pv-argocd thread's loop (see
+ * argocd.h); reading the Applications is argocd_apps.c's.
  */
-#include "argocd.h"
+#include "argocd_int.h"
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
@@ -16,31 +15,10 @@
 #include "hex.h"
 #include "log.h"
 #include "outbound.h"
-#include "store.h"
-#include "strbuf.h"
-#include "timefmt.h"
 #include "url.h"
-#include "worker.h"
 
 #define WEBHOOK_ATTEMPTS 3
-#define MAX_RESPONSE (32u << 20)  /* an application list of 10,000 apps fits */
-
-struct pv_argocd {
-	const struct pv_config *cfg;
-	struct pv_store *store;
-	CURL *curl;
-	void (*changed)(void *ctx);
-	void *ctx;
-	struct pv_worker worker;
-
-	pthread_mutex_t lock;   /* the pending push and the status */
-	/* the pending push event: pushes that land while a webhook is in flight
-	 * are merged (first before, last after, all paths) */
-	int have_push;
-	char before[48], after[48];
-	json_t *added, *modified, *removed;
-	struct pv_argocd_status status;
-};
+#define MAX_RESPONSE (1u << 20)  /* a webhook's answer is ignored */
 
 char *pv_argocd_push_payload(const struct pv_config *cfg, const char *before, const char *after, const json_t *changes)
 {
@@ -91,9 +69,25 @@ static void merge_paths(json_t *into, const json_t *from)
 
 void pv_argocd_pushed(struct pv_argocd *a, const char *before, const char *after, const json_t *changes)
 {
-	if (!a || !a->cfg->argocd_webhook_url[0])
+	if (!a)
 		return;
 	pthread_mutex_lock(&a->lock);
+	/* the ready rule's order of pushes; when the thread is far behind the
+	 * oldest are dropped, and the rule falls back to times for them */
+	if (a->cfg->argocd_url[0]) {
+		if (a->npushed == PV_ARGOCD_PENDING_PUSHES) {
+			memmove(a->pushed, a->pushed + 1, sizeof(a->pushed[0]) * (PV_ARGOCD_PENDING_PUSHES - 1));
+			memmove(a->pushed_at, a->pushed_at + 1, sizeof(a->pushed_at[0]) * (PV_ARGOCD_PENDING_PUSHES - 1));
+			a->npushed--;
+		}
+		snprintf(a->pushed[a->npushed], sizeof(a->pushed[0]), "%s", after);
+		a->pushed_at[a->npushed++] = (int64_t)time(NULL);
+	}
+	if (!a->cfg->argocd_webhook_url[0]) {
+		pthread_mutex_unlock(&a->lock);
+		pv_argocd__wake(a);
+		return;
+	}
 	if (!a->have_push) {
 		snprintf(a->before, sizeof(a->before), "%s", before ? before : "");
 		a->added = json_array();
@@ -106,7 +100,7 @@ void pv_argocd_pushed(struct pv_argocd *a, const char *before, const char *after
 	merge_paths(a->modified, json_object_get(changes, "modified"));
 	merge_paths(a->removed, json_object_get(changes, "removed"));
 	pthread_mutex_unlock(&a->lock);
-	pv_worker_kick(&a->worker);
+	pv_argocd__wake(a);
 }
 
 void pv_argocd_status(struct pv_argocd *a, struct pv_argocd_status *out)
@@ -143,8 +137,17 @@ static void sign(char *out, size_t len, const char *secret, const char *body)
 	snprintf(out, len, "sha256=%s", digest);
 }
 
+static int quitting(struct pv_argocd *a);
+
+/* curl's progress callback: a stop aborts the exchange under way */
+static int abort_on_stop(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return quitting(arg);
+}
+
 /* One HTTP exchange; 0 with a 2xx, else PV_EUNAVAIL with the reason. */
-static int exchange(struct pv_argocd *a, const char *url, const char *body, struct curl_slist *headers,
+int pv_argocd__exchange(struct pv_argocd *a, const char *url, const char *body, struct curl_slist *headers,
 	struct pv_strbuf *response)
 {
 	long status = 0;
@@ -167,11 +170,16 @@ static int exchange(struct pv_argocd *a, const char *url, const char *body, stru
 	curl_easy_setopt(a->curl, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	curl_easy_setopt(a->curl, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(a->curl, CURLOPT_WRITEDATA, response);
+	curl_easy_setopt(a->curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(a->curl, CURLOPT_XFERINFOFUNCTION, abort_on_stop);
+	curl_easy_setopt(a->curl, CURLOPT_XFERINFODATA, a);
 	if (pv_outbound_curl(a->curl, url, a->cfg) < 0)
 		return PV_EINVAL;
 	rc = curl_easy_perform(a->curl);
-	/* errors name the URL without any credentials in it */
+	/* errors name the URL without any credentials in it, and without its
+	 * query (the selector and fields: long, and the same every time) */
 	pv_url_redact(shown, sizeof(shown), url);
+	shown[strcspn(shown, "?")] = '\0';
 	if (rc != CURLE_OK)
 		return pv_error_set(PV_EUNAVAIL, NULL, "%s: %s", shown, pv_outbound_curl_strerror(rc));
 	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -198,7 +206,7 @@ static void send_webhooks(struct pv_argocd *a, const char *body)
 		}
 		for (int attempt = 1; attempt <= WEBHOOK_ATTEMPTS && !ok; attempt++) {
 			struct pv_strbuf ignored = PV_STRBUF_INIT_MAX(MAX_RESPONSE);
-			ok = exchange(a, url, body, h, &ignored) == 0;
+			ok = pv_argocd__exchange(a, url, body, h, &ignored) == 0;
 			pv_strbuf_dispose(&ignored);
 			if (!ok) {
 				log_warn("argocd: webhook attempt %d: %s", attempt, pv_error_last()->message);
@@ -220,73 +228,6 @@ static void send_webhooks(struct pv_argocd *a, const char *body)
 	free(urls);
 }
 
-/* Argo CD's RFC 3339 time, 0 when absent or unreadable. */
-static int64_t rfc3339(const char *s)
-{
-	int64_t t;
-
-	return s && pv_time_parse(s, &t) == 0 ? t : 0;
-}
-
-/* Read every Application and record the status of those that are ours. */
-static void poll_status(struct pv_argocd *a)
-{
-	struct pv_strbuf resp = PV_STRBUF_INIT_MAX(MAX_RESPONSE);
-	struct curl_slist *h = NULL;
-	char url[1200], auth[4200];
-	json_t *doc = NULL, *items, *app;
-	size_t i, readies = 0;
-	int64_t now = (int64_t)time(NULL);
-	int error;
-
-	snprintf(url, sizeof(url), "%s/api/v1/applications", a->cfg->argocd_url);
-	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", a->cfg->argocd_token ? a->cfg->argocd_token : "");
-	h = curl_slist_append(h, auth);
-	h = curl_slist_append(h, "Accept: application/json");
-	memset(auth, 0, sizeof(auth));
-	error = exchange(a, url, NULL, h, &resp);
-	curl_slist_free_all(h);
-	if (error == 0 && !(doc = json_loadb(resp.buf ? resp.buf : "", resp.len, 0, NULL)))
-		error = pv_error_set(PV_EUNAVAIL, NULL, "Argo CD answered something that is not JSON");
-	if (error < 0) {
-		pthread_mutex_lock(&a->lock);
-		a->status.reachable = 0;
-		snprintf(a->status.error, sizeof(a->status.error), "%s", pv_error_last()->message);
-		pthread_mutex_unlock(&a->lock);
-		log_warn("argocd: %s", pv_error_last()->message);
-		goto out;
-	}
-	items = json_object_get(doc, "items");
-	json_array_foreach(items, i, app) {
-		const char *name = json_string_value(json_object_get(json_object_get(app, "metadata"), "name"));
-		json_t *st = json_object_get(app, "status");
-		const char *sync = json_string_value(json_object_get(json_object_get(st, "sync"), "status"));
-		const char *health = json_string_value(json_object_get(json_object_get(st, "health"), "status"));
-		/* when the last sync finished: a Healthy app synced before our push
-		 * is an old environment's, not this one's */
-		const char *finished = json_string_value(json_object_get(json_object_get(st, "operationState"), "finishedAt"));
-		int ready = 0;
-
-		if (!name)
-			continue;
-		error = pv_store_argocd_set(a->store, name, sync ? sync : "Unknown", health ? health : "Unknown",
-			rfc3339(finished), now, &ready);
-		if (error < 0 && error != PV_ENOTFOUND)
-			log_warn("argocd: %s", pv_error_last()->message);
-		readies += ready != 0;
-	}
-	pthread_mutex_lock(&a->lock);
-	a->status.reachable = 1;
-	a->status.error[0] = '\0';
-	a->status.last_poll_at = now;
-	pthread_mutex_unlock(&a->lock);
-	if (readies && a->changed)
-		a->changed(a->ctx);
-out:
-	json_decref(doc);
-	pv_strbuf_dispose(&resp);
-}
-
 /* Take the pending push event, if any, as a webhook body. */
 static char *take_push(struct pv_argocd *a)
 {
@@ -305,26 +246,101 @@ static char *take_push(struct pv_argocd *a)
 	return body;
 }
 
-/* Polls are on the wall clock (next_poll); a push kicks the worker. */
+/* Record the commits pushed since the last pass (the ready rule's order). */
+static void record_pushes(struct pv_argocd *a)
+{
+	char commits[PV_ARGOCD_PENDING_PUSHES][48];
+	int64_t at[PV_ARGOCD_PENDING_PUSHES];
+	size_t n, i;
+
+	pthread_mutex_lock(&a->lock);
+	n = a->npushed;
+	memcpy(commits, a->pushed, sizeof(commits[0]) * n);
+	memcpy(at, a->pushed_at, sizeof(at[0]) * n);
+	a->npushed = 0;
+	pthread_mutex_unlock(&a->lock);
+	for (i = 0; i < n; i++)
+		if (pv_store_argocd_pushed(a->store, commits[i], at[i]) < 0)
+			log_warn("argocd: %s", pv_error_last()->message);
+}
+
+static int quitting(struct pv_argocd *a)
+{
+	return __atomic_load_n(&a->quit, __ATOMIC_ACQUIRE) || pv_worker_stopping(&a->worker);
+}
+
+/* Wake the thread wherever it waits: on the worker or in the stream's
+ * curl_multi_poll. */
+void pv_argocd__wake(struct pv_argocd *a)
+{
+	pv_worker_kick(&a->worker);
+	if (a->multi)
+		curl_multi_wakeup(a->multi);
+}
+
+static long long min_wait(long long a, long long b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
+/*
+ * One loop for everything: the pending pushes (recorded, then the
+ * webhooks), the full read of the list every PREVIEWD_ARGOCD_POLL (the wall
+ * clock's next_poll), and the watch stream in between.  While the stream is
+ * open the thread waits in curl_multi_poll, which a push or a stop ends
+ * through curl_multi_wakeup; otherwise on the worker.  A stream that ends is
+ * opened again after a backoff, each time after a fresh read of the list:
+ * what changed while it was down is not lost, and the list's
+ * resourceVersion tells Argo CD to send only what comes after.
+ */
 static void argocd_run(struct pv_worker *w, void *arg)
 {
 	struct pv_argocd *a = arg;
 	int64_t next_poll = 0;
 
-	while (!pv_worker_stopping(w)) {
+	while (!quitting(a)) {
+		long long wait_ms = -1;
 		char *body;
 
-		if (a->cfg->argocd_url[0] && (int64_t)time(NULL) >= next_poll) {
-			poll_status(a);
-			next_poll = (int64_t)time(NULL) + a->cfg->argocd_poll;
+		record_pushes(a);
+		if (a->cfg->argocd_url[0]) {
+			int64_t mono = pv_monotonic_ms();
+
+			if (!a->stream_on && mono >= a->stream_retry_ms) {
+				if (pv_argocd__poll(a) == 0)
+					pv_argocd__stream_open(a);
+				if (!a->stream_on)
+					a->stream_retry_ms = mono + 5000;
+				next_poll = (int64_t)time(NULL) + a->cfg->argocd_poll;
+			} else if ((int64_t)time(NULL) >= next_poll) {
+				(void)pv_argocd__poll(a);
+				next_poll = (int64_t)time(NULL) + a->cfg->argocd_poll;
+			}
+			wait_ms = pv_worker_ms_until(next_poll);
+			if (!a->stream_on)
+				wait_ms = min_wait(wait_ms, a->stream_retry_ms - pv_monotonic_ms());
+			if (wait_ms < 0)
+				wait_ms = 0;
 		}
 		if ((body = take_push(a))) {
 			send_webhooks(a, body);
 			free(body);
 			continue;
 		}
-		pv_worker_wait(w, a->cfg->argocd_url[0] ? pv_worker_ms_until(next_poll) : 3600 * 1000LL);
+		if (quitting(a))
+			break;
+		if (a->stream_on) {
+			int running = 0;
+
+			/* at most a minute: the wall clock of next_poll is re-read */
+			curl_multi_poll(a->multi, NULL, 0, (int)min_wait(wait_ms, 60000), NULL);
+			curl_multi_perform(a->multi, &running);
+			(void)pv_argocd__stream_done(a);
+		} else {
+			pv_worker_wait(w, wait_ms < 0 ? 3600 * 1000LL : wait_ms);
+		}
 	}
+	pv_argocd__stream_close(a);
 }
 
 int pv_argocd_start(struct pv_argocd **out, const struct pv_config *cfg, const char *db_path,
@@ -341,8 +357,9 @@ int pv_argocd_start(struct pv_argocd **out, const struct pv_config *cfg, const c
 	a->ctx = ctx;
 	a->status.enabled = cfg->argocd_url[0] != '\0';
 	a->status.reachable = 1;
+	a->stream_backoff_ms = 1000;
 	pthread_mutex_init(&a->lock, NULL);
-	if (!(a->curl = curl_easy_init())) {
+	if (!(a->curl = curl_easy_init()) || (cfg->argocd_url[0] && !(a->multi = curl_multi_init()))) {
 		error = pv_error_set(PV_ERROR, NULL, "cannot create a CURL handle");
 		goto fail;
 	}
@@ -360,11 +377,18 @@ void pv_argocd_free(struct pv_argocd *a)
 {
 	if (!a)
 		return;
+	/* the flag first, then the wake-up: a wait that starts after the
+	 * wake-up still returns at once (curl's wake-up is a pipe) */
+	__atomic_store_n(&a->quit, 1, __ATOMIC_RELEASE);
+	if (a->multi)
+		curl_multi_wakeup(a->multi);
 	pv_worker_stop(&a->worker);
+	pv_argocd__stream_close(a);
 	json_decref(a->added);
 	json_decref(a->modified);
 	json_decref(a->removed);
 	curl_easy_cleanup(a->curl);
+	curl_multi_cleanup(a->multi);
 	pv_store_free(a->store);
 	pthread_mutex_destroy(&a->lock);
 	free(a);

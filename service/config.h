@@ -77,7 +77,8 @@ struct pv_config {
 	char *argocd_url;           /* Argo CD API server; "" = no status reading */
 	char *argocd_token;         /* secret */
 	char *argocd_token_file;
-	long long argocd_poll;      /* seconds between status reads */
+	char *argocd_selector;      /* label selector sent with every read of Applications */
+	long long argocd_poll;      /* seconds between full status reads */
 	char *slack_signing_secret;     /* secret; "" = /v1/chatops/slack off */
 	char *slack_signing_secret_file;
 	char *git_webhook_secret;       /* secret; "" = /v1/hooks/... off */

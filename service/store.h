@@ -196,15 +196,30 @@ int pv_store_idem_get(struct pv_store *st, const char *actor, const char *key, s
 int pv_store_idem_put(struct pv_store *st, const char *actor, const char *key, const struct pv_idem *idem,
 	int64_t now) PV_WARN_UNUSED;
 
+/* What Argo CD reports for one Application (argocd.c fills it). */
+struct pv_argocd_app {
+	const char *sync;       /* status.sync.status: Synced, OutOfSync, Unknown */
+	const char *health;     /* status.health.status: Healthy, Progressing, ... */
+	const char *revision;   /* status.sync.revision: the commit it is synced to, "" if none */
+	int64_t finished_at;    /* status.operationState.finishedAt, 0 when absent */
+};
+
 /* Record what Argo CD reports for the live environment `name`; *ready is
- * set (and the "ready" event recorded, once per environment) when it is
- * Healthy and Synced for the first time by a sync that finished at or after
- * the environment's push (synced_at, 0 when Argo CD did not say) - an
- * Application left over from an earlier environment of the same name does
- * not count.  PV_ENOTFOUND if no live environment has
- * that name. */
-int pv_store_argocd_set(struct pv_store *st, const char *name, const char *sync, const char *health,
-	int64_t synced_at, int64_t now, int *ready) PV_WARN_UNUSED;
+ * set (and the "ready" event recorded, once per environment) the first time
+ * it is Synced and Healthy at a revision that carries the environment's
+ * current state: its git_commit, or a commit previewd pushed after it
+ * (pv_store_argocd_pushed); for a revision previewd did not push, or whose
+ * order is not known, a sync that finished at or after the environment's
+ * push.  An Application left over from an earlier environment of the same
+ * name (an older revision) does not count.  PV_ENOTFOUND if no live
+ * environment has that name. */
+int pv_store_argocd_set(struct pv_store *st, const char *name, const struct pv_argocd_app *app, int64_t now,
+	int *ready) PV_WARN_UNUSED;
+
+/* Record that previewd pushed commit (hex) at `at`, after every commit
+ * recorded before; keeps the latest PV_ARGOCD_PUSHES_KEPT. */
+#define PV_ARGOCD_PUSHES_KEPT 5000
+int pv_store_argocd_pushed(struct pv_store *st, const char *commit, int64_t at) PV_WARN_UNUSED;
 
 struct pv_event {
 	int64_t id, env_id, at;

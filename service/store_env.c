@@ -1,7 +1,7 @@
 /*
  * store_env.c - the environments table and its history (events): rows in
  * and out, the list's keyset pages, the Git writer's queue and marks, the
- * quota counts, Argo CD's status.
+ * quota counts (Argo CD's status is store_argocd.c's).
  */
 #include "store_int.h"
 
@@ -33,10 +33,6 @@ static const char *const family_sql[S_COUNT] = {
 	[S_COUNT_STATUS] = "SELECT status, count(*) FROM envs GROUP BY status",
 	[S_COUNT_LIVE_OWNER] = "SELECT count(*) FROM envs WHERE owner = ?1 AND status IN ('pending','active','deleting')",
 	[S_COUNT_LIVE] = "SELECT count(*) FROM envs WHERE status IN ('pending','active','deleting')",
-	[S_ARGOCD_SET] = "UPDATE envs SET argocd_sync = ?2, argocd_health = ?3, argocd_checked_at = ?4, "
-			 "argocd_ready_at = CASE WHEN argocd_ready_at IS NULL AND ?3 = 'Healthy' AND ?2 = 'Synced' "
-			 "AND pushed_at IS NOT NULL AND (?5 = 0 OR ?5 >= pushed_at) THEN ?4 ELSE argocd_ready_at END "
-			 "WHERE id = ?1 RETURNING argocd_ready_at = ?4 AND ?3 = 'Healthy'",
 	[S_DRIFT_ROWS] = "SELECT id, name, gen, pushed_gen, pushed_values_oid, pushed_meta_oid, git_commit FROM envs "
 			 "WHERE status = 'active' AND pushed_gen > 0 ORDER BY id",
 	[S_SET_BLOBS] = "UPDATE envs SET pushed_values_oid = ?2, pushed_meta_oid = ?3 WHERE id = ?1",
@@ -365,51 +361,6 @@ int pv_store_count_live(struct pv_store *st, const char *owner, long long *of_ow
 		return error;
 	*total = n;
 	return 0;
-}
-
-/* ---- Argo CD ---- */
-
-int pv_store_argocd_set(struct pv_store *st, const char *name, const char *sync, const char *health,
-	int64_t synced_at, int64_t now, int *ready)
-{
-	sqlite3_stmt *s = NULL;
-	struct pv_env env;
-	int rc, error;
-
-	*ready = 0;
-	if ((error = pv_store_begin(st)) < 0)
-		return error;
-	if ((error = pv_store_env_get(st, &env, name)) < 0)
-		goto fail;
-	if (strcmp(env.status, PV_STATUS_PENDING) != 0 && strcmp(env.status, PV_STATUS_ACTIVE) != 0) {
-		error = pv_error_set(PV_ENOTFOUND, NULL, "no live environment named '%s'", name);
-		goto fail;
-	}
-	if ((error = prepare(st, S_ARGOCD_SET, &s)) < 0)
-		goto fail;
-	sqlite3_bind_int64(s, 1, env.id);
-	sqlite3_bind_text(s, 2, sync, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, health, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, now);
-	sqlite3_bind_int64(s, 5, synced_at);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*ready = sqlite3_column_int(s, 0);
-		rc = sqlite3_step(s);
-	}
-	sqlite3_reset(s);
-	if (rc != SQLITE_DONE) {
-		error = pv_store__db_error(st, rc, "recording Argo CD status");
-		goto fail;
-	}
-	if (*ready && (error = pv_store_event_add(st, &env, "ready", "argocd", NULL, now, NULL)) < 0)
-		goto fail;
-	pv_env_dispose(&env);
-	return pv_store_commit(st);
-fail:
-	pv_env_dispose(&env);
-	pv_store_rollback(st);
-	return error;
 }
 
 /* ---- drift ---- */

@@ -1,6 +1,7 @@
 /*
  * store_int.h - what the store's table families share (store.c, store_env.c,
- * store_outbox.c, store_token.c, store_idem.c, store_instance.c); not for the rest of previewd.
+ * store_outbox.c, store_token.c, store_idem.c, store_instance.c,
+ * store_argocd.c); not for the rest of previewd.
  *
  * A connection keeps its prepared statements in one fixed table indexed by
  * enum stmt, prepared on first use from the SQL its family file holds; hot
@@ -25,8 +26,10 @@ enum stmt {
 	/* store_env.c */
 	S_GET_NAME, S_GET_ID, S_INSERT, S_SAVE, S_EVENT, S_EVENTS,
 	S_DIRTY, S_PUSHED, S_FAILED, S_DIRTY_ERROR, S_COUNT_STATUS,
-	S_COUNT_LIVE_OWNER, S_COUNT_LIVE, S_ARGOCD_SET,
+	S_COUNT_LIVE_OWNER, S_COUNT_LIVE,
 	S_DRIFT_ROWS, S_SET_BLOBS, S_DRIFT_RESTORE, S_DRIFT_DELETED, S_DRIFT_ADOPT, S_SET_COMMIT,
+	/* store_argocd.c */
+	S_ARGOCD_SET, S_ARGOCD_SEQ, S_ARGOCD_PUSH, S_ARGOCD_PRUNE,
 	/* store_outbox.c */
 	S_OUTBOX_ADD, S_OUTBOX_DUE, S_OUTBOX_DONE, S_OUTBOX_RETRY, S_OUTBOX_DEAD, S_OUTBOX_NEXT,
 	S_EXPIRED, S_WARN_DUE, S_WARN_ADD, S_NEXT_EXPIRY, S_NEXT_WARN, S_WARN_ROW,

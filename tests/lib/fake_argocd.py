@@ -2,7 +2,7 @@
 """fake_argocd.py - a stand-in for the two Argo CD endpoints previewd uses (tests only).
 
     python3 fake_argocd.py --log LOG --control CONTROL --token TOKEN
-                           [--repo-url URL] [--secret S] [--port N]
+                           [--repo-url URL] [--secret S] [--port N] [--foreign N]
 
 Listens on 127.0.0.1:PORT (0, the default, picks a free port) and prints the
 port it bound on its first stdout line, then flushes:
@@ -29,7 +29,30 @@ POST /api/webhook (Argo CD's Git webhook endpoint)
 
 GET /api/v1/applications (the ApplicationList of the Argo CD API server)
     Needs "Authorization: Bearer <token>", else 401 with Argo CD's error body.
-    Every request is logged to LOG too (path /api/v1/applications).
+    Honours the query as Argo CD does: selector (a label selector: k=v,
+    k==v, k!=v, k, !k, comma separated) filters the Applications, fields
+    (comma separated dotted paths, e.g. items.metadata.name) keeps only
+    those parts of the answer.  Every request is logged to LOG too, its
+    path without the query, the query parsed ("query": {"selector": "..."}),
+    and what was answered ("items": how many, "bytes": the body's size).
+
+GET /api/v1/stream/applications (the watch stream)
+    The same token, selector and fields (fields under result.*); a chunked
+    200 answer that stays open, one JSON line per event:
+    {"result": {"type": "ADDED|MODIFIED|DELETED", "application": {...}}}.
+    Without resourceVersion it first sends every selected Application as
+    ADDED (as Argo CD does).  Then, whenever an Application changes (the
+    control file, or a webhook's new revision), MODIFIED (ADDED, DELETED)
+    to every open stream whose selector takes it; each event sent is logged
+    as {"method": "STREAM", "path": "/api/v1/stream/applications",
+    "stream_event": TYPE, "name": NAME, "received_at": time}.  Argo CD
+    refusing or failing (a "status", "body" or "token" in the control file,
+    or "stream": "down") ends the open streams.  The request is
+    logged like the list's.
+
+--foreign N adds N Applications that are not previewd's (another team's,
+in the real objects' shape, about 1.8 KB of JSON each), listed when the
+selector takes them; the log's "items" shows whether any were sent.
 
 CONTROL is a JSON file read at each request (the last good content is kept
 while it is missing or half-written, so a test may rewrite it any time):
@@ -46,9 +69,13 @@ targetRevision (HEAD), generate_paths (the annotation's value), previewd
 (default true: the ApplicationSet's labels and owner), finished_at (epoch
 seconds: when the last sync finished, operationState.finishedAt; default 4 s
 before the request: a fixed time in the past is an Application left from an
-earlier environment of the same name).  A top-level "status" makes
+earlier environment of the same name), revision (the commit it is synced
+to; default: the last webhook's "after").  A top-level "status" makes
 /api/v1/applications answer that status instead; a top-level "body" (a
-string) is answered as is, with 200: an answer that is not JSON.
+string) is answered as is, with 200: an answer that is not JSON.  A
+top-level "stream": "down" closes the open streams and answers new ones
+503 (the list still answers); "instance" is the previewd.io/instance label
+of previewd's Applications (default: none).
 
 The list has the shape of the real API's JSON: no apiVersion/kind,
 "metadata": {"resourceVersion"}, and items with metadata, spec and status
@@ -60,10 +87,12 @@ import hashlib
 import hmac
 import json
 import os
+import queue
 import re
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -113,6 +142,50 @@ def touched(gen_paths, source_path, changed):
     return False
 
 
+def selects(selector, labels):
+    """Whether a Kubernetes equality-based label selector takes LABELS."""
+    for term in (t.strip() for t in (selector or "").split(",")):
+        if not term:
+            continue
+        if "!=" in term:
+            k, v = term.split("!=", 1)
+            if labels.get(k.strip()) == v.strip():
+                return False
+        elif "=" in term:
+            k, v = re.split("==?", term, maxsplit=1)
+            if labels.get(k.strip()) != v.strip():
+                return False
+        elif term.startswith("!"):
+            if term[1:].strip() in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+def pick(obj, fields):
+    """OBJ with only the dotted paths FIELDS (a list applies the rest of a
+    path to each element), as Argo CD's fields query does; None: all."""
+    if not fields:
+        return obj
+    tree = {}
+    for f in fields:
+        node = tree
+        for part in f.strip().split("."):
+            node = node.setdefault(part, {})
+        node[None] = True
+
+    def walk(v, t):
+        if None in t:
+            return v
+        if isinstance(v, list):
+            return [walk(x, t) for x in v]
+        if isinstance(v, dict):
+            return {k: walk(v[k], sub) for k, sub in t.items() if k is not None and k in v}
+        return v
+    return walk(obj, tree)
+
+
 class State:
     def __init__(self, args):
         self.args = args
@@ -122,6 +195,9 @@ class State:
         self.resource_version = 1000
         self.uids = {}
         self.started = time.time()
+        self.streams = []        # queues of the open streams
+        self.seen = {}           # name -> signature of what the streams last saw
+        self.foreign = [self.foreign_app(i) for i in range(args.foreign)]
 
     def read_control(self):
         try:
@@ -168,6 +244,8 @@ class State:
         }
         if previewd:
             meta["labels"]["app.kubernetes.io/managed-by"] = "previewd"
+            if self.control.get("instance"):
+                meta["labels"]["previewd.io/instance"] = self.control["instance"]
             meta["ownerReferences"] = [{
                 "apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet", "name": "preview-env",
                 "uid": "5d1b0e1c-0c8e-4f3e-9a53-0b7e6c1d2f40", "controller": True, "blockOwnerDeletion": True,
@@ -223,14 +301,67 @@ class State:
         }
         return {"metadata": meta, "spec": spec, "status": status}
 
-    def app_list(self):
+    def foreign_app(self, i):
+        """Another team's Application: never previewd's, in the real shape."""
+        teams = ("payments", "search", "checkout", "identity", "ledger")
+        name = "%s-svc-%04d" % (teams[i % len(teams)], i)
+        a = {"previewd": False, "repoURL": "https://git.example.com/%s/deploy.git" % teams[i % len(teams)],
+             "path": "apps/%s" % name, "revision": "%040x" % (i * 7919 + 1), "finished_at": self.started - 600}
+        app = self.app(name, a, self.started)
+        app["metadata"]["labels"] = {"app.kubernetes.io/part-of": teams[i % len(teams)],
+                                     "app.kubernetes.io/managed-by": "argocd-applicationset",
+                                     "env": ("prod", "staging", "dev")[i % 3]}
+        app["metadata"]["annotations"] = {"notifications.argoproj.io/subscribe.on-sync-failed.slack": "alerts"}
+        app["status"]["resources"] = app["status"]["resources"][:2]
+        app["status"].pop("history")
+        app["status"]["operationState"]["syncResult"] = {"revision": a["revision"]}
+        del app["metadata"]["managedFields"]
+        return app
+
+    def apps_now(self, c, now):
+        """previewd's Applications as the control file says now, by name."""
+        return {n: self.app(n, a if isinstance(a, dict) else {}, now)
+                for n, a in sorted((c.get("apps") or {}).items())}
+
+    def app_list(self, selector, fields):
         with self.lock:
             c = self.read_control()
             now = time.time()
             self.resource_version += 1
-            items = [self.app(n, a if isinstance(a, dict) else {}, now)
-                     for n, a in sorted((c.get("apps") or {}).items())]
-            return {"metadata": {"resourceVersion": str(self.resource_version)}, "items": items}
+            items = [x for x in self.apps_now(c, now).values() if selects(selector, x["metadata"]["labels"])]
+            items += [x for x in self.foreign if selects(selector, x["metadata"]["labels"])]
+            return pick({"metadata": {"resourceVersion": str(self.resource_version)}, "items": items}, fields)
+
+    def signature(self, name, a):
+        """What makes an Application's event: its control entry and revision."""
+        return json.dumps([a, self.revision], sort_keys=True)
+
+    def watch(self, log):
+        """Every 0.1 s: the Applications that changed, to every open stream."""
+        while True:
+            time.sleep(0.1)
+            with self.lock:
+                c = self.read_control()
+                now = time.time()
+                apps = {n: (a if isinstance(a, dict) else {}) for n, a in (c.get("apps") or {}).items()}
+                events = []
+                for n, a in sorted(apps.items()):
+                    sig = self.signature(n, a)
+                    if self.seen.get(n) != sig:
+                        events.append(("MODIFIED" if n in self.seen else "ADDED", self.app(n, a, now)))
+                        self.seen[n] = sig
+                for n in sorted(set(self.seen) - set(apps)):
+                    events.append(("DELETED", self.app(n, {}, now)))
+                    del self.seen[n]
+                if events:
+                    self.resource_version += 1
+                # Argo CD down, refusing the token or answering nonsense
+                # ends the streams too
+                down = c.get("stream") == "down" or (isinstance(c.get("status"), int) and c["status"] != 200) \
+                    or isinstance(c.get("body"), str) or c.get("token", self.args.token) != self.args.token
+                streams = list(self.streams)
+            for q in streams:
+                q.put(None if down else events)
 
     def refresh_for(self, event):
         """The Applications real Argo CD would refresh for a GitHub push event."""
@@ -269,6 +400,7 @@ def main():
                     help="the Applications' default source repoURL")
     ap.add_argument("--secret", default=None, help="webhook secret, to report sig_ok in the log")
     ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
+    ap.add_argument("--foreign", type=int, default=0, help="Applications of other teams to hold besides previewd's")
     args = ap.parse_args()
     state = State(args)
     log_lock = threading.Lock()
@@ -311,23 +443,86 @@ def main():
             log(rec)
             self.answer(200)
 
-        def do_GET(self):
-            rec = loopback.record(self, b"")
-            log(rec)
-            if self.path.split("?")[0] != "/api/v1/applications":
-                return self.answer(404, b'{"error":"Not Found","code":5,"message":"Not Found"}')
-            c = state.read_control()
+        def refused(self, c):
+            """Argo CD's answer to a request it does not serve, else None."""
             token = c.get("token", args.token)
             if self.headers.get("Authorization") != "Bearer " + token:
                 msg = b'{"error":"invalid session: token signature is invalid","code":16,' \
                       b'"message":"invalid session: token signature is invalid"}'
-                return self.answer(401, msg)
+                return 401, msg
             if isinstance(c.get("status"), int) and c["status"] != 200:
-                return self.answer(c["status"], b'{"error":"unavailable","code":14,"message":"unavailable"}')
-            if isinstance(c.get("body"), str):
-                return self.answer(200, c["body"].encode(), "text/html")
-            self.answer(200, json.dumps(state.app_list()).encode())
+                return c["status"], b'{"error":"unavailable","code":14,"message":"unavailable"}'
+            return None
 
+        def chunk(self, data):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        def stream(self, rec, selector, fields, rv):
+            url_path = rec["path"]
+            q = queue.Queue()
+            with state.lock:
+                c = state.read_control()
+                first = [] if rv else [("ADDED", x) for x in state.apps_now(c, time.time()).values()]
+                state.streams.append(q)
+            log(rec)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.close_connection = True
+            batch = first
+            try:
+                while batch is not None:
+                    for kind, app in batch:
+                        if not selects(selector, app["metadata"]["labels"]):
+                            continue
+                        ev = pick({"result": {"type": kind, "application": app}}, fields)
+                        self.chunk(json.dumps(ev).encode() + b"\n")
+                        log({"method": "STREAM", "path": url_path, "stream_event": kind,
+                             "name": app["metadata"]["name"], "received_at": time.time()})
+                    batch = q.get()
+                self.wfile.write(b"0\r\n\r\n")  # "stream": "down": the end of the answer
+            except OSError:
+                pass  # the client went away
+            finally:
+                with state.lock:
+                    state.streams.remove(q)
+
+        def do_GET(self):
+            rec = loopback.record(self, b"")
+            url = urllib.parse.urlsplit(self.path)
+            query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query, keep_blank_values=True).items()}
+            rec["path"], rec["query"] = url.path, query
+            selector = query.get("selector")
+            fields = [f for f in query.get("fields", "").split(",") if f.strip()]
+            if url.path not in ("/api/v1/applications", "/api/v1/stream/applications"):
+                log(rec)
+                return self.answer(404, b'{"error":"Not Found","code":5,"message":"Not Found"}')
+            c = state.read_control()
+            no = self.refused(c)
+            if url.path == "/api/v1/stream/applications":
+                if no is None and (c.get("stream") == "down" or isinstance(c.get("body"), str)):
+                    no = 503, b'{"error":"unavailable","code":14,"message":"unavailable"}'
+                if no:
+                    rec["status"] = no[0]
+                    log(rec)
+                    return self.answer(*no)
+                return self.stream(rec, selector, fields, query.get("resourceVersion"))
+            if no:
+                rec["status"] = no[0]
+                log(rec)
+                return self.answer(*no)
+            if isinstance(c.get("body"), str):
+                log(rec)
+                return self.answer(200, c["body"].encode(), "text/html")
+            doc = state.app_list(selector, fields)
+            body = json.dumps(doc).encode()
+            rec["items"], rec["bytes"] = len(doc.get("items", [])), len(body)
+            log(rec)
+            self.answer(200, body)
+
+    threading.Thread(target=state.watch, args=(log,), daemon=True).start()
     return loopback.serve(Handler, args.port)
 
 
