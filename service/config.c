@@ -60,6 +60,7 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_RESERVED_NAMES", "reserved-names", K_LIST, OFF(reserved), "", 0, 0, "extra reserved names, comma separated, 'x-*' for prefixes" },
 	{ "PREVIEWD_WAIT_MS", "wait-ms", K_INT, OFF(wait_ms), "5000", 0, 600000, "how long a write waits for its push before answering 202" },
 	{ "PREVIEWD_MAX_BODY", "max-body", K_INT, OFF(max_body), "65536", 256, 16 << 20, "largest request body in bytes" },
+	{ "PREVIEWD_MAX_HOOK_BODY", "max-hook-body", K_INT, OFF(max_hook_body), "4194304", 256, 32 << 20, "largest forge webhook body in bytes (push payloads list commits and files)" },
 	{ "PREVIEWD_MAX_VALUES_BYTES", "max-values-bytes", K_INT, OFF(max_values_bytes), "65536", 256, 16 << 20, "largest rendered values.yaml" },
 	{ "PREVIEWD_HTTP_THREADS", "http-threads", K_INT, OFF(http_threads), "4", 1, 256, "HTTP worker threads" },
 	{ "PREVIEWD_REPACK_EVERY", "repack-every", K_INT, OFF(repack_every), "500", 1, 1000000, "commits between repacks of the local clone" },

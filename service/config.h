@@ -46,6 +46,7 @@ struct pv_config {
 	size_t reserved_count;
 	long long wait_ms;       /* how long a write waits for its push before answering 202 */
 	long long max_body;      /* bytes */
+	long long max_hook_body; /* bytes, for /v1/hooks/ */
 	long long http_threads;
 	long long max_values_bytes;
 	long long repack_every;  /* commits between local repacks of the clone */

@@ -498,6 +498,13 @@ int pv_http_check_target(const char *target, size_t len)
 	return 0;
 }
 
+/* A forge's push or pull-request payload lists commits and files and is
+ * often larger than an API request: the hooks have their own cap. */
+static long long body_limit(const struct pv_http *h, const char *target)
+{
+	return strncmp(target, "/v1/hooks/", 10) == 0 ? h->cfg->max_hook_body : h->cfg->max_body;
+}
+
 static struct req *req_new(struct pv_http *h, struct MHD_Connection *conn)
 {
 	struct req *r = calloc(1, sizeof(*r));
@@ -657,8 +664,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		if (strcmp(method, "OPTIONS") == 0)
 			return send_preflight(h, conn);
 		/* refuse an announced oversized body before reading a byte of it */
-		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->cfg->max_body) {
-			pv_error_set(PV_ETOOBIG, NULL, "the body is larger than the limit of %lld bytes", h->cfg->max_body);
+		r->body.max = (size_t)body_limit(h, r->target);
+		if (cl && strtoull(cl, NULL, 10) > (unsigned long long)r->body.max) {
+			pv_error_set(PV_ETOOBIG, NULL, "the body is larger than the limit of %zu bytes", r->body.max);
 			return send_problem(h, conn, r, PV_ETOOBIG, method, url);
 		}
 		return MHD_YES;
@@ -676,7 +684,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	if (r->state == RS_WAITING)
 		return MHD_YES; /* spurious call while suspended */
 	if (r->too_big) {
-		pv_error_set(PV_ETOOBIG, NULL, "the body is larger than the limit of %lld bytes", h->cfg->max_body);
+		pv_error_set(PV_ETOOBIG, NULL, "the body is larger than the limit of %zu bytes", r->body.max);
 		return send_problem(h, conn, r, PV_ETOOBIG, method, url);
 	}
 

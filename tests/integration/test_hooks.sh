@@ -124,6 +124,23 @@ hook github "$BODY" "X-GitHub-Event: ping" "X-Hub-Signature-256: sha256=$(hmac "
 t_eq 200 "$HTTP_STATUS" "GitHub's ping is 200"
 t_eq ok "$(jqr .status)" "... status ok"
 
+# a push of many files: its payload is far above the API's 64 KiB body cap
+python3 -c 'import json, sys
+files = ["env/qa/file-%05d.yaml" % i for i in range(6000)]
+print(json.dumps({"ref": "refs/heads/main", "before": sys.argv[1], "after": sys.argv[2],
+    "repository": {"name": "gitops", "full_name": "org/gitops"},
+    "commits": [{"id": sys.argv[2], "added": files, "modified": [], "removed": []}]}), end="")' \
+	"$SEED_COMMIT" "$(remote_head)" >"$T_TMP/big-push.json"
+big_hook() { # FILE: HTTP status of the signed GitHub push hook with FILE as its body
+	curl -s -o /dev/null -w '%{http_code}' -m 20 -X POST "$PV_URL/v1/hooks/github" --data-binary "@$1" \
+		-H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
+		-H "X-Hub-Signature-256: sha256=$(openssl dgst -sha256 -hmac "$SECRET" "$1" | awk '{ print $NF }')"
+}
+t_ok "the big payload is larger than PREVIEWD_MAX_BODY" test "$(stat -c %s "$T_TMP/big-push.json")" -gt 65536
+t_eq 202 "$(big_hook "$T_TMP/big-push.json")" "a signed push hook of $(($(stat -c %s "$T_TMP/big-push.json") / 1024)) KiB is accepted (PREVIEWD_MAX_HOOK_BODY)"
+head -c $((4 * 1048576 + 1)) /dev/zero | tr '\0' ' ' >"$T_TMP/huge-push.json"
+t_eq 413 "$(big_hook "$T_TMP/huge-push.json")" "a hook body above PREVIEWD_MAX_HOOK_BODY (4 MiB) is 413"
+
 # ---------------------------------------------------------------- 2
 t_begin "2. GitLab's and Gitea's push hooks do the same"
 t_ok "a person pushes env/qa-lab/values.yaml" person "a GitLab base" 'qa_folder qa-lab'

@@ -95,6 +95,7 @@ for ca in other none; do
 	t_ok "with $ca CA file the log names the certificate problem" log_has 'certificate of 127.0.0.1 not trusted'
 	create "tls-$ca"
 	t_eq 503 "$HTTP_STATUS" "with $ca CA file a write answers 503"
+	t_match 'certificate of 127.0.0.1 not trusted' "$(jqr .detail)" "with $ca CA file the 503 names the certificate problem"
 	t_not "with $ca CA file nothing reached the server" pushed "tls-$ca"
 	pv_stop
 done
