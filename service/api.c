@@ -21,6 +21,7 @@
 #include "chatops.h"
 #include "embed.h"
 #include "hooks.h"
+#include "log.h"
 #include "metrics.h"
 #include "valid.h"
 #include "values.h"
@@ -480,14 +481,18 @@ static int ready(struct pv_api *api, struct pv_response *resp)
 	int64_t argo_poll = 0;
 	int64_t last_push = 0;
 	const char *status;
+	long long held = 0;
 
 	db_ok = pv_env_store(api->envs, &st) == 0 && pv_store_ping(st) == 0;
+	/* expiries the reaper holds degrade: an admin has a decision to make */
+	if (db_ok && pv_store_reap_held(st, &held) < 0)
+		held = 0;
 	if (api->git.status)
 		api->git.status(api->git.ctx, &known, &git_ok, git_error, sizeof(git_error), &last_push);
 	if (api->git.argocd)
 		api->git.argocd(api->git.ctx, &argo_on, &argo_ok, argo_error, sizeof(argo_error), &argo_poll);
 	/* Argo CD trouble only degrades: it never stops a request */
-	status = !db_ok ? "unavailable" : !known ? "starting" : git_ok && (!argo_on || argo_ok) ? "ready" : "degraded";
+	status = !db_ok ? "unavailable" : !known ? "starting" : git_ok && (!argo_on || argo_ok) && !held ? "ready" : "degraded";
 	resp->status = db_ok && known ? 200 : 503;
 	resp->body = json_pack("{s:s, s:{s:{s:b, s:o}, s:{s:b, s:b, s:o, s:o}}}",
 		"status", status,
@@ -500,7 +505,31 @@ static int ready(struct pv_api *api, struct pv_response *resp)
 		json_object_set_new(json_object_get(resp->body, "checks"), "argocd",
 			json_pack("{s:b, s:o, s:o}", "ok", argo_ok, "error", argo_error[0] ? json_string(argo_error) : json_null(),
 				"last_poll_at", pv_env_time_json(argo_poll)));
+	if (resp->body) {
+		char why[160];
+		snprintf(why, sizeof(why), "%lld overdue environment(s) held, not removed: release with POST /v1/admin/reaper/release", held);
+		json_object_set_new(json_object_get(resp->body, "checks"), "reaper",
+			json_pack("{s:b, s:I, s:o}", "ok", !held, "held", (json_int_t)held, "error", held ? json_string(why) : json_null()));
+	}
 	return 0;
+}
+
+/* POST /v1/admin/reaper/release: let the held expiries go (admin). */
+static int reaper_release(struct pv_api *api, const struct pv_request *req, struct pv_response *resp)
+{
+	struct pv_store *st;
+	long long released = 0;
+	int error;
+
+	if ((error = pv_env_store(api->envs, &st)) < 0 ||
+	    (error = pv_store_reap_release(st, req->actor, (int64_t)time(NULL), &released)) < 0)
+		return error;
+	log_warn("reaper: %s released %lld held expiries", req->actor, released);
+	if (released && api->git.kick)
+		api->git.kick(api->git.ctx);
+	resp->status = 200;
+	resp->body = json_pack("{s:I}", "released", (json_int_t)released);
+	return resp->body ? 0 : pv_error_set(PV_ERROR, NULL, "out of memory");
 }
 
 struct status_counts {
@@ -725,6 +754,8 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 	if (strncmp(p, "/v1/bases/", 10) == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? base_get(api, req, p + 10, resp)
 								       : method_not_allowed(resp, "GET, HEAD");
+	if (strcmp(p, "/v1/admin/reaper/release") == 0)
+		return strcmp(m, "POST") == 0 ? reaper_release(api, req, resp) : method_not_allowed(resp, "POST");
 	if (strcmp(p, "/v1/chatops/slack") == 0)
 		return strcmp(m, "POST") == 0 ? pv_chatops_slack(api->envs, req, resp) : method_not_allowed(resp, "POST");
 	if (strcmp(p, "/v1/chatops") == 0)
@@ -783,13 +814,15 @@ static int authorize(struct pv_api *api, const struct pv_request *req, char *act
 	if (strcmp(req->path, "/v1/chatops/slack") == 0 || strncmp(req->path, "/v1/hooks/", 10) == 0)
 		return 0;
 	need = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0 ? PV_ROLE_READER : PV_ROLE_WRITER;
+	if (strncmp(req->path, "/v1/admin/", 10) == 0)
+		need = PV_ROLE_ADMIN;
 	if ((error = pv_env_store(api->envs, &st)) < 0 ||
 	    (error = pv_auth_check(st, req->authorization, req->remote_addr, actor, len, role)) < 0)
 		return error;
 	if (*role < need)
 		return pv_error_set(PV_EFORBIDDEN, NULL, "token '%s' has the role %s; this needs %s", actor,
 			*role == PV_ROLE_READER ? "reader" : *role == PV_ROLE_WRITER ? "writer" : "admin",
-			need == PV_ROLE_READER ? "reader" : "writer");
+			need == PV_ROLE_READER ? "reader" : need == PV_ROLE_WRITER ? "writer" : "admin");
 	return 0;
 }
 

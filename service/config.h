@@ -62,6 +62,8 @@ struct pv_config {
 	char *warn_before;       /* "1h,10m" as given */
 	long long warn_leads[8]; /* parsed, seconds, descending */
 	size_t warn_count;
+	long long reap_hold;       /* more than this many overdue at once are held; 0 = never */
+	long long reap_hold_after; /* seconds past its expiry that make an environment overdue */
 	/* notifications */
 	char *webhook_url;       /* "" = notifications off */
 	char *webhook_format;    /* json | slack */

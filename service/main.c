@@ -44,6 +44,7 @@
 #include "appset.h"
 #include "auth.h"
 #include "check.h"
+#include "cli_admin.h"
 #include "config.h"
 #include "gitops.h"
 #include "http.h"
@@ -252,6 +253,20 @@ int main(int argc, char **argv)
 		snprintf(db_path, sizeof(db_path), "%s/previewd.db", cfg.data_dir);
 		pv_log_threshold = PV_LOG_WARN;
 		rc = pv_auth_cli(argc, argv, db_path);
+		pv_config_dispose(&cfg);
+		return rc;
+	}
+	/* `previewd reaper release` and `previewd backup FILE` work on the
+	 * database beside a running previewd (cli_admin.h) */
+	if (pv_cli_admin_is(argc, argv)) {
+		if (pv_config_load(&cfg, 1, argv, &want_help, &want_version) < 0) {
+			fprintf(stderr, "previewd: %s\n", pv_error_last()->message);
+			pv_config_dispose(&cfg);
+			return 2;
+		}
+		snprintf(db_path, sizeof(db_path), "%s/previewd.db", cfg.data_dir);
+		pv_log_threshold = PV_LOG_WARN;
+		rc = pv_cli_admin(argc, argv, db_path);
 		pv_config_dispose(&cfg);
 		return rc;
 	}

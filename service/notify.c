@@ -89,6 +89,13 @@ static void sentence(char *buf, size_t len, const struct pv_config *cfg, const c
 		snprintf(buf, len, "@%s: environment %s could not be created: %s", owner, name,
 			json_string_value(json_object_get(detail, "error")) ? json_string_value(json_object_get(detail, "error"))
 									   : "Git refused it");
+	else if (strcmp(kind, "expiry_held") == 0)
+		snprintf(buf, len, "previewd is holding %lld overdue environment(s) instead of removing them (more than %lld at once "
+			"overdue by more than %llds): if they are meant to go, an admin releases them with "
+			"POST %s/v1/admin/reaper/release or `previewd reaper release`.",
+			(long long)json_integer_value(json_object_get(detail, "count")),
+			(long long)json_integer_value(json_object_get(detail, "hold")),
+			(long long)json_integer_value(json_object_get(detail, "hold_after_seconds")), cfg->public_url);
 	else
 		snprintf(buf, len, "Environment %s: %s.", name, kind);
 }
@@ -128,6 +135,9 @@ char *pv_notify_render(const struct pv_config *cfg, int64_t id, const char *kind
 			"actor", json_string_value(json_object_get(p, "actor")), "text", text,
 			"extend", "method", "PATCH", "url", extend, "body", hint_body);
 	}
+	/* a hold is about a set: the count and names go along */
+	if (out && strcmp(kind, "expiry_held") == 0 && strcmp(cfg->webhook_format, "slack") != 0)
+		json_object_set(out, "held", json_object_get(p, "detail"));
 	if (out)
 		body = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(out);

@@ -11,7 +11,8 @@
  * One header, one file per table family: store.c (connections, pragmas,
  * migrations, transactions), store_env.c (environments and their history),
  * store_outbox.c (the notification outbox, expiry and warnings),
- * store_token.c (API tokens), store_idem.c (Idempotency-Keys).
+ * store_token.c (API tokens), store_idem.c (Idempotency-Keys), store_reaper.c
+ * (the reaper's holds).
  *
  * Errors: PV_EUNAVAIL when the database cannot be opened or written,
  * PV_EBUSY when a lock could not be had within busy_timeout, PV_ECONFLICT on
@@ -257,6 +258,29 @@ int pv_store_next_due(struct pv_store *st, int64_t *out) PV_WARN_UNUSED;
 /* Recompute every environment's next warning time from the connection's
  * lead times (at start: they may have changed since the last run). */
 int pv_store_warn_refresh(struct pv_store *st) PV_WARN_UNUSED;
+
+/* ---- the reaper's holds (store_reaper.c, schema/012_reaper_hold.sql) ---- */
+
+typedef int (*pv_store_reap_cb)(const struct pv_env *env, int released, void *payload);
+
+/* Live environments whose expiry is at or before now and not held, soonest
+ * first, at most limit; released is 1 when an admin released a hold of
+ * this very expiry (carry it out). */
+int pv_store_reap_due(struct pv_store *st, int64_t now, int limit, pv_store_reap_cb cb, void *payload) PV_WARN_UNUSED;
+
+/* Hold env_id's expiry expires_at (replacing an older hold of it).  Call
+ * inside a transaction. */
+int pv_store_reap_hold(struct pv_store *st, int64_t env_id, int64_t expires_at, int64_t now) PV_WARN_UNUSED;
+
+/* Expiries held now: live environments whose current expiry is held. */
+int pv_store_reap_held(struct pv_store *st, long long *out) PV_WARN_UNUSED;
+
+/* Release every expiry held now, as actor; *released how many. */
+int pv_store_reap_release(struct pv_store *st, const char *actor, int64_t now, long long *released) PV_WARN_UNUSED;
+
+/* pv_store_next_due without the held expiries and the warnings whose
+ * expiry has passed: the next time the reaper has something to do. */
+int pv_store_reap_next(struct pv_store *st, int64_t now, int64_t *out) PV_WARN_UNUSED;
 
 /* ---- outbox ---- */
 
