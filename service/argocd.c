@@ -5,7 +5,6 @@
 #include "argocd_int.h"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,13 +126,10 @@ static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 static void sign(char *out, size_t len, const char *secret, const char *body)
 {
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int maclen = 0;
-	char digest[2 * EVP_MAX_MD_SIZE + 1];
+	char digest[PV_HEX_HMAC_SHA256_LEN];
 
-	if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body, strlen(body), mac, &maclen))
-		maclen = 0;
-	pv_hex_encode(digest, mac, maclen);
+	if (pv_hex_hmac_sha256(digest, secret, body, strlen(body)) < 0)
+		digest[0] = '\0';
 	snprintf(out, len, "sha256=%s", digest);
 }
 

@@ -7,7 +7,6 @@
 #include <ctype.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,21 +25,19 @@
 void pv_chatops_slack_signature(char *out, size_t len, const char *secret, const char *timestamp,
 	const char *body, size_t body_len)
 {
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int maclen = 0;
-	size_t off, plen = strlen(timestamp) + 4, n = plen + body_len;
-	unsigned char *msg = malloc(n + 1);
+	char digest[PV_HEX_HMAC_SHA256_LEN] = "";
+	size_t plen = strlen(timestamp) + 4, n = plen + body_len;
+	char *msg = malloc(n + 1);
 
+	/* Slack signs "v0:<timestamp>:<body>" */
 	if (msg) {
-		snprintf((char *)msg, plen + 1, "v0:%s:", timestamp);
+		snprintf(msg, plen + 1, "v0:%s:", timestamp);
 		memcpy(msg + plen, body, body_len);
-		if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, n, mac, &maclen))
-			maclen = 0;
+		if (pv_hex_hmac_sha256(digest, secret, msg, n) < 0)
+			digest[0] = '\0';
 		free(msg);
 	}
-	off = (size_t)snprintf(out, len, "v0=");
-	if (maclen && off + 2 * (size_t)maclen + 1 <= len)
-		pv_hex_encode(out + off, mac, maclen);
+	snprintf(out, len, "v0=%s", digest);
 }
 
 /* ---- form decoding ------------------------------------------------------ */

@@ -5,7 +5,6 @@
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,18 +146,15 @@ char *pv_notify_render(const struct pv_config *cfg, int64_t id, const char *kind
 
 void pv_notify_sign(char *out, size_t len, const char *secret, long long timestamp, const char *body)
 {
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int maclen = 0;
-	char *msg = NULL, digest[2 * EVP_MAX_MD_SIZE + 1];
+	char *msg = NULL, digest[PV_HEX_HMAC_SHA256_LEN] = "";
 
 	/* HMAC over "v1:<timestamp>:<body>": the timestamp is signed too, so a
 	 * captured request cannot be replayed later with a fresh one */
 	if (asprintf(&msg, "v1:%lld:%s", timestamp, body) < 0)
 		msg = NULL;
-	if (!msg || !HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, strlen(msg), mac, &maclen))
-		maclen = 0;
+	if (msg && pv_hex_hmac_sha256(digest, secret, msg, strlen(msg)) < 0)
+		digest[0] = '\0';
 	free(msg);
-	pv_hex_encode(digest, mac, maclen);
 	snprintf(out, len, "v1=%s", digest);
 }
 
