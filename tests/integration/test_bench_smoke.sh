@@ -68,6 +68,8 @@ t_eq true "$(jq '.previewd.http.create_seq.statuses == {"201": .previewd.http.cr
 	"every sequential create answered 201 (pushed within the wait window)"
 t_eq true "$(jq '.previewd.http.create_c64.commits < .previewd.http.create_c64.count' "$json")" \
 	"64 concurrent creates share commits"
+t_eq true "$(jq '(.flood.posts.statuses["429"] // 0) > 0 and .flood.created <= .flood.created_allowed' "$json")" \
+	"the create flood was held by the rate limit (429s, creates within the bucket)"
 
 logs=$(find "$T_TMP" -path '*previewd-bench.*' -name 'pv-*.log' 2>/dev/null)
 t_ok "previewd logs of the run are there" test -n "$logs"
