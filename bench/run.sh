@@ -44,6 +44,10 @@ else
 fi
 FOREIGN=${FOREIGN:-5000}
 M=${M:-$N}
+# most phases make more environments, faster, than previewd's safe defaults
+# allow (quotas, create rate): their previewd runs with the limits off; the
+# flood phase runs with them on
+LIMITS_OFF=(PREVIEWD_MAX_ENVS_PER_OWNER=0 PREVIEWD_MAX_ENVS=0 PREVIEWD_CREATE_RATE=0)
 WARMUP=3
 FILL_CLIENTS=8
 BUILT=0
@@ -146,7 +150,7 @@ pv_up() {
 		env PREVIEWD_LISTEN="127.0.0.1:$port" PREVIEWD_DATA_DIR="$PV_DATA" PREVIEWD_GIT_URL="$url" \
 			PREVIEWD_GIT_USERNAME="$GITSERVER_USER" PREVIEWD_GIT_PASSWORD="$GITSERVER_PASS" \
 			PREVIEWD_WAIT_MS=30000 PREVIEWD_LOG_LEVEL=warn PREVIEWD_MIN_TTL=1 \
-			PREVIEWD_MAX_CONN_PER_IP=512 "$@" \
+			PREVIEWD_MAX_CONN_PER_IP=512 "${LIMITS_OFF[@]}" "$@" \
 			"$PREVIEWD_BIN" </dev/null >>"$PV_LOG" 2>&1 &
 		PV_PID=$!
 		PV_PORT=$port
@@ -257,7 +261,7 @@ cc -O2 -pthread -o "$LOADGEN" "$BENCH_DIR/loadgen.c" || die "cannot build bench/
 
 log "previewd binary $PREVIEWD_BIN; work dir $WORK"
 gitserver_start "$WORK/git" >/dev/null || die "cannot start the Git server"
-for repo in cli plain gitops reap scale cycles argocd-off argocd-on file-cli file-plain file-gitops; do
+for repo in cli plain gitops reap scale cycles argocd-off argocd-on flood file-cli file-plain file-gitops; do
 	gitserver_new_repo "$repo" "$SEED" || die "cannot create repository $repo"
 done
 REPOS=$GITSERVER_DIR/repos
@@ -591,6 +595,49 @@ argocd_idle() {
 		'{foreign_apps: $foreign, without: $off, with: $on, lists: $lists,
 		  rss_peak_delta_mib: ((($on.rss_peak_mib - $off.rss_peak_mib) * 10 | round) / 10),
 		  cpu_pct: $on.cpu_pct, cpu_pct_without: $off.cpu_pct}')"
+# ---------------------------------------------------------------- 8. a create flood
+
+# flood: previewd with its default create rate (60 a minute, bursts of 20)
+# and total quota (1,000); the quota per owner is off so that the rate is
+# what stops the flood.  GET one of 10 environments with wrk (1 connection)
+# alone, then while 8 clients flood POST /v1/environments from the same
+# address with async creates, batch after batch until wrk is done.  Records
+# what the flood got (statuses: nearly all 429), how many creates passed
+# beside what the bucket allows (the burst, less the 10, plus a token a
+# second since it was full), and the GET latency beside the quiet one.
+flood() {
+	local stop=$WORK/flood.stop fpid t_full t0 t1 quiet busy runs created secs
+	pv_up flood "$(http_url_bare flood)" PREVIEWD_MAX_ENVS_PER_OWNER=0 PREVIEWD_MAX_ENVS=1000 \
+		PREVIEWD_CREATE_RATE=60 PREVIEWD_CREATE_BURST=20
+	t_full=$EPOCHREALTIME
+	lg -m POST -c 1 -n 10 -x fl -o flood-get >/dev/null || die "flood: the 10 environments to read were not created"
+	log "flood: GET one (wrk -t1 -c1 -d${READ_SECS}s) alone, then under a flood of creates from 8 clients"
+	quiet=$(wrk_run get "$WORK/wrk-flood-quiet.json" 1 1 "$READ_SECS" BENCH_NAMES=10 BENCH_PREFIX=fl)
+	: >"$WORK/flood.runs"
+	(
+		i=0
+		while [ ! -e "$stop" ]; do
+			lg -m POST -c 8 -n 2000 -s $((i * 2000)) -x fx -o flood -a >>"$WORK/flood.runs" || exit 1
+			i=$((i + 1))
+		done
+	) &
+	fpid=$!
+	t0=$EPOCHREALTIME
+	busy=$(wrk_run get "$WORK/wrk-flood.json" 1 1 "$READ_SECS" BENCH_NAMES=10 BENCH_PREFIX=fl)
+	touch "$stop"
+	wait "$fpid" || die "flood: the load generator failed: $(tail -n 3 "$WORK/flood.runs")"
+	t1=$EPOCHREALTIME
+	secs=$(secs "$t0" "$t1")
+	runs=$(jq -s '{count: (map(.count) | add), elapsed_s: (map(.elapsed_s) | add),
+		statuses: (map(.statuses | to_entries[]) | group_by(.key) | map({key: .[0].key, value: (map(.value) | add)}) | from_entries)}' \
+		"$WORK/flood.runs")
+	created=$(jq '(.statuses["201"] // 0) + (.statuses["202"] // 0)' <<<"$runs")
+	jset .flood "$(jq -n --argjson q "$quiet" --argjson b "$busy" --argjson r "$runs" --argjson c "$created" \
+		--argjson s "$secs" --argjson since_full "$(secs "$t_full" "$t1")" --argjson res "$(pv_res)" \
+		'{limits: {create_rate_per_minute: 60, create_burst: 20, envs: 1000}, seconds: $s,
+		  posts: $r, created: $c, created_allowed: (20 - 10 + ($since_full | ceil)),
+		  posts_per_s: (($r.count / $s * 10 | round) / 10), get_quiet: $q, get_under_flood: $b, resources: $res}')"
+	pv_down
 }
 
 # ---------------------------------------------------------------- run
@@ -605,6 +652,7 @@ reap
 scale_reads
 cycles
 argocd_idle
+flood
 jset .meta.runtime_s "$(secs "$T_START" "$EPOCHREALTIME")"
 
 # ---------------------------------------------------------------- targets
@@ -658,6 +706,13 @@ target argocd_rss "$P.argocd.rss_peak_delta_mib" le 8 \
 target errors_share '[.previewd.http | .. | objects | select(has("count") and has("ok")) | (.count - .ok) / .count]
 	+ [.previewd.http | .. | objects | select(has("requests") and has("errors")) | (.errors | add) / .requests] | max' \
 	le 0.01 "errors <= 1 % of the requests of every load run (failed or not 2xx)"
+
+# the flood: nearly every POST is refused (429), the creates that pass stay
+# within the burst and the rate, and reads go on at speed meanwhile
+target flood_get_p99 ".flood.get_under_flood.ms.p99" le 10 \
+	"GET one p99 <= 10 ms while 8 clients flood creates (rate limit on)"
+target flood_rate_held ".flood.created" le ".flood.created_allowed" \
+	"a create flood gets no more than the burst and the rate (creates that passed)"
 
 jset .meta.loadavg_end "$(loadavg)"
 mkdir -p "$(dirname "$OUT")"

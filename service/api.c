@@ -27,7 +27,8 @@
 #include "values.h"
 
 #define LIST_DEFAULT 50
-#define LIST_MAX 500
+#define LIST_MAX 200     /* a larger limit is cut to this; the answer says so */
+#define FIELDS_MAX 16
 #define METRICS_MAX ((size_t)4 << 20)  /* the /metrics text; a few KiB in practice */
 
 struct pv_api {
@@ -109,6 +110,7 @@ void pv_api_problem(struct pv_response *resp, int code, const char *instance)
 	resp->status = pv_error_http_status(code);
 	resp->problem = 1;
 	resp->wait = PV_WAIT_NONE;
+	resp->retry_after = e->code == code ? e->retry_after : 0;
 	snprintf(type, sizeof(type), "urn:previewd:problem:%s", pv_error_slug(code));
 	resp->body = json_pack("{s:s, s:s, s:i, s:o}", "type", type, "title", pv_error_title(code),
 		"status", resp->status, "detail",
@@ -219,11 +221,18 @@ static void set_wait(const struct pv_api *api, const struct pv_request *req, str
 
 /* ---- environments ------------------------------------------------------- */
 
+/* The address a request came from: what the create rate of open mode and
+ * the events record key on. */
+static const char *client_address(const struct pv_request *req)
+{
+	return req->remote_addr;
+}
+
 static void actor_of(struct pv_actor *out, const struct pv_request *req)
 {
 	out->name = req->actor ? req->actor : "anonymous";
 	out->role = req->role;
-	out->from = req->remote_addr;
+	out->from = client_address(req);
 }
 
 static int env_create(struct pv_api *api, const struct pv_request *req, struct pv_response *resp,
@@ -337,6 +346,9 @@ static int env_events(struct pv_api *api, const char *name, struct pv_response *
 struct list_ctx {
 	struct pv_api *api;
 	json_t *items;
+	int with_values;      /* include=values, or values among fields */
+	const char *fields[FIELDS_MAX]; /* fields=: the members an item keeps */
+	size_t nfields;       /* 0: all but values */
 	struct pv_env last;   /* key fields of the last row, for next_cursor */
 	int count, want;
 	int more;             /* a row beyond the page exists */
@@ -352,7 +364,17 @@ static int list_one(const struct pv_env *env, void *payload)
 		lc->more = 1;
 		return 0;
 	}
-	j = pv_env_json(lc->api->envs, env);
+	j = pv_env_json_part(lc->api->envs, env, lc->with_values);
+	if (j && lc->nfields) {
+		json_t *part = json_object();
+		for (size_t i = 0; part && i < lc->nfields; i++) {
+			json_t *v = json_object_get(j, lc->fields[i]);
+			if (v && json_object_set(part, lc->fields[i], v) < 0)
+				part = (json_decref(part), NULL);
+		}
+		json_decref(j);
+		j = part;
+	}
 	if (!j || json_array_append_new(lc->items, j) < 0)
 		return pv_error_set(PV_ERROR, NULL, "out of memory");
 	lc->last.id = env->id;
@@ -399,6 +421,43 @@ bad:
 	return pv_error_set(PV_EINVAL, "cursor", "cursor must be a value returned as next_cursor for the same sort");
 }
 
+/* ?include=values and ?fields=a,b: a page carries no values unless asked,
+ * and only the named members of each item when fields is given.  fields is
+ * copied into buf (the names point into it). */
+static int list_shape(struct list_ctx *lc, const char *include, const char *fields, char *buf, size_t len)
+{
+	static const char *const known[] = { "name", "owner", "status", "url", "namespace", "base", "requested_by",
+		"cluster", "created_at", "updated_at", "expires_at", "deleted_at", "values", "ttl_seconds", "git",
+		"argocd", NULL };
+	char *tok, *save = NULL;
+
+	if (include) {
+		if (strcmp(include, "values") != 0)
+			return pv_error_set(PV_EINVAL, "include", "include must be 'values'");
+		lc->with_values = 1;
+	}
+	if (!fields)
+		return 0;
+	if (strlen(fields) >= len)
+		return pv_error_set(PV_EINVAL, "fields", "fields is too long");
+	snprintf(buf, len, "%s", fields);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		size_t i;
+		for (i = 0; known[i] && strcmp(known[i], tok) != 0; i++)
+			;
+		if (!known[i])
+			return pv_error_set(PV_EINVAL, "fields", "fields names members of an environment (name, owner, status, "
+				"url, ..., values); '%.64s' is none", tok);
+		if (lc->nfields == FIELDS_MAX)
+			return pv_error_set(PV_EINVAL, "fields", "fields names at most %d members", FIELDS_MAX);
+		lc->fields[lc->nfields++] = tok;
+		lc->with_values |= strcmp(tok, "values") == 0;
+	}
+	if (!lc->nfields)
+		return pv_error_set(PV_EINVAL, "fields", "fields needs at least one member name");
+	return 0;
+}
+
 static int env_list(struct pv_api *api, const struct pv_request *req, struct pv_response *resp)
 {
 	static const char *const statuses[] = { PV_STATUS_PENDING, PV_STATUS_ACTIVE, PV_STATUS_DELETING,
@@ -408,7 +467,9 @@ static int env_list(struct pv_api *api, const struct pv_request *req, struct pv_
 	const char *limit = req->query ? req->query(req->query_ctx, "limit") : NULL;
 	const char *cursor = req->query ? req->query(req->query_ctx, "cursor") : NULL;
 	const char *sort = req->query ? req->query(req->query_ctx, "sort") : NULL;
-	char *end, next[96], name_buf[PV_NAME_MAX + 1];
+	const char *include = req->query ? req->query(req->query_ctx, "include") : NULL;
+	const char *fields = req->query ? req->query(req->query_ctx, "fields") : NULL;
+	char *end, next[96], name_buf[PV_NAME_MAX + 1], fields_buf[256];
 	int error, ok = 0;
 
 	f.owner = req->query ? req->query(req->query_ctx, "owner") : NULL;
@@ -436,10 +497,15 @@ static int env_list(struct pv_api *api, const struct pv_request *req, struct pv_
 	if (limit) {
 		errno = 0;
 		long v = strtol(limit, &end, 10);
-		if (errno || *end || end == limit || v < 1 || v > LIST_MAX)
-			return pv_error_set(PV_EINVAL, "limit", "limit must be an integer from 1 to %d", LIST_MAX);
-		f.limit = (int)v;
+		if (errno || *end || end == limit || v < 1)
+			return pv_error_set(PV_EINVAL, "limit", "limit must be a positive integer (pages hold at most %d)",
+				LIST_MAX);
+		/* a larger page is cut, not refused: the answer's limit says what
+		 * applied and next_cursor leads on */
+		f.limit = v > LIST_MAX ? LIST_MAX : (int)v;
 	}
+	if ((error = list_shape(&lc, include, fields, fields_buf, sizeof(fields_buf))) < 0)
+		return error;
 	if (cursor && (error = parse_cursor(&f, cursor, name_buf, sizeof(name_buf))) < 0)
 		return error;
 	lc.want = f.limit;
@@ -457,8 +523,8 @@ static int env_list(struct pv_api *api, const struct pv_request *req, struct pv_
 	else
 		snprintf(next, sizeof(next), "%lld.%lld", (long long)lc.last.expires_at, (long long)lc.last.id);
 	resp->status = 200;
-	resp->body = json_pack("{s:o, s:o}", "items", lc.items,
-		"next_cursor", lc.more ? json_string(next) : json_null());
+	resp->body = json_pack("{s:o, s:o, s:i}", "items", lc.items,
+		"next_cursor", lc.more ? json_string(next) : json_null(), "limit", lc.want);
 	return resp->body ? 0 : pv_error_set(PV_ERROR, NULL, "out of memory");
 }
 
@@ -664,6 +730,14 @@ static int info(struct pv_api *api, struct pv_response *resp)
 		"never_allowed", c->allow_never,
 		"quotas", "per_owner", (json_int_t)c->max_envs_per_owner, "total", (json_int_t)c->max_envs,
 		"name_rules", "pattern", "^[a-z]([a-z0-9-]{0,51}[a-z0-9])?$");
+	/* every limit a client can run into, in one place ("quotas" above
+	 * stays for the clients that read it); 0 = off */
+	if (resp->body)
+		json_object_set_new(resp->body, "limits", json_pack("{s:I, s:I, s:{s:I, s:I}, s:i, s:I, s:I}",
+			"envs_per_owner", (json_int_t)c->max_envs_per_owner, "envs", (json_int_t)c->max_envs,
+			"create_rate", "per_minute", (json_int_t)c->create_rate, "burst",
+			(json_int_t)(c->create_rate ? c->create_burst : 0), "list_max", LIST_MAX,
+			"body_bytes", (json_int_t)c->max_body, "values_bytes", (json_int_t)c->max_values_bytes));
 	tip[0] = '\0';
 	if (api->git.tip)
 		api->git.tip(api->git.ctx, tip, sizeof(tip));

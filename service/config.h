@@ -93,6 +93,8 @@ struct pv_config {
 	/* limits */
 	long long max_envs_per_owner; /* live environments per owner, 0 = no limit */
 	long long max_envs;           /* live environments in total, 0 = no limit */
+	long long create_rate;        /* creates a minute per token or client address, 0 = no limit */
+	long long create_burst;       /* the bucket: creates at once */
 	long long max_conn_per_ip;
 	long long max_connections;
 	long long conn_timeout;       /* seconds of inactivity before a connection is closed */

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "ratelimit.h"
 #include "timefmt.h"
 #include "valid.h"
 #include "values.h"
@@ -20,6 +21,7 @@ struct pv_envs {
 	const struct pv_config *cfg;
 	struct pv_env_git git;
 	struct pv_store_threads *db;
+	struct pv_ratelimit *creates;  /* PREVIEWD_CREATE_RATE, per token or client address */
 };
 
 int pv_env_new(struct pv_envs **out, const struct pv_config *cfg, const struct pv_store_settings *settings,
@@ -37,6 +39,10 @@ int pv_env_new(struct pv_envs **out, const struct pv_config *cfg, const struct p
 		free(envs);
 		return error;
 	}
+	if ((error = pv_ratelimit_new(&envs->creates, cfg->create_rate, cfg->create_burst, NULL, NULL)) < 0) {
+		pv_env_free(envs);
+		return error;
+	}
 	*out = envs;
 	return 0;
 }
@@ -46,6 +52,7 @@ void pv_env_free(struct pv_envs *envs)
 	if (!envs)
 		return;
 	pv_store_threads_free(envs->db);
+	pv_ratelimit_free(envs->creates);
 	free(envs);
 }
 
@@ -77,8 +84,13 @@ json_t *pv_env_time_json(int64_t t)
 
 json_t *pv_env_json(const struct pv_envs *envs, const struct pv_env *env)
 {
+	return pv_env_json_part(envs, env, 1);
+}
+
+json_t *pv_env_json_part(const struct pv_envs *envs, const struct pv_env *env, int with_values)
+{
 	char url[256], path[256];
-	json_t *values = json_loads(env->values_json, 0, NULL);
+	json_t *values = with_values ? json_loads(env->values_json, 0, NULL) : NULL, *j;
 	int64_t now = (int64_t)time(NULL);
 	int ended = strcmp(env->status, PV_STATUS_DELETED) == 0 || strcmp(env->status, PV_STATUS_FAILED) == 0;
 
@@ -91,7 +103,7 @@ json_t *pv_env_json(const struct pv_envs *envs, const struct pv_env *env)
 			"checked_at", pv_env_time_json(env->argocd_checked_at))
 		: json_null();
 
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
 			 "s:{s:s, s:o, s:b, s:o, s:o}, s:o}",
 		"name", env->name, "owner", env->owner, "status", env->status, "url", url,
 		"namespace", env->name, "base", env->base, "requested_by", env->requested_by,
@@ -107,6 +119,11 @@ json_t *pv_env_json(const struct pv_envs *envs, const struct pv_env *env)
 		"error", env->git_error ? json_string(env->git_error) : json_null(),
 		"pushed_at", pv_env_time_json(env->pushed_at),
 		"argocd", argocd);
+	/* a list page leaves out the values: they are most of an environment's
+	 * size (up to PREVIEWD_MAX_VALUES_BYTES each) */
+	if (j && !with_values)
+		json_object_del(j, "values");
+	return j;
 }
 
 /* ---- the rules ---------------------------------------------------------- */
@@ -273,6 +290,37 @@ static int check_quota(const struct pv_envs *envs, struct pv_store *st, const ch
 	return 0;
 }
 
+/* Whose bucket a create takes from: the token's (or Slack user's) name, or
+ * in open mode, where everyone is "anonymous", the client's address.  The
+ * address is the one the actor carries (api.c's client_address). */
+static void rate_key(char *buf, size_t len, const struct pv_actor *actor)
+{
+	if (strcmp(actor->name, "anonymous") == 0)
+		snprintf(buf, len, "addr:%s", actor->from ? actor->from : "-");
+	else
+		snprintf(buf, len, "actor:%s", actor->name);
+}
+
+/* PREVIEWD_CREATE_RATE: every create that passes the role check takes a
+ * token, whatever it comes to (a flood of refused creates costs work too);
+ * a replayed Idempotency-Key never gets here and takes none.  Previewd's own
+ * creates (no address, not anonymous) are limited by their actor's name. */
+static int check_rate(struct pv_envs *envs, const struct pv_actor *actor)
+{
+	char key[PV_RATELIMIT_KEY_MAX + 1];
+	long long retry;
+
+	rate_key(key, sizeof(key), actor);
+	if (pv_ratelimit_take(envs->creates, key, &retry))
+		return 0;
+	pv_error_set(PV_ERATE, NULL,
+		"%s may create %lld environments a minute, %lld at once (PREVIEWD_CREATE_RATE, PREVIEWD_CREATE_BURST); "
+		"retry in %lld s", strcmp(actor->name, "anonymous") == 0 ? (actor->from ? actor->from : "this client")
+		: actor->name, envs->cfg->create_rate, envs->cfg->create_burst, retry);
+	pv_error_retry_after(retry);
+	return PV_ERATE;
+}
+
 /* an Argo CD cluster name: it lands in a file a generator reads */
 int pv_env_check_cluster(const char *cluster)
 {
@@ -323,7 +371,7 @@ int pv_env_create(struct pv_envs *envs, const struct pv_actor *actor, const stru
 	int64_t now = (int64_t)time(NULL);
 
 	memset(out, 0, sizeof(*out));
-	if ((error = check_writer(actor)) < 0)
+	if ((error = check_writer(actor)) < 0 || (error = check_rate(envs, actor)) < 0)
 		goto out;
 	if (!cluster)
 		cluster = cfg->default_cluster ? cfg->default_cluster : "";

@@ -18,10 +18,12 @@
  *
  * The rules: TTL (default, minimum, maximum, "never" only where allowed),
  * the maximum lifetime (created_at + PREVIEWD_MAX_LIFETIME however often it
- * is extended), the quotas per owner and in total, base resolution (a live
- * environment's recorded values, else a people-managed folder's values.yaml
- * from the Git snapshot), and that a folder in Git previewd does not manage
- * is never taken over.
+ * is extended), the create rate per token or client address (ratelimit.h;
+ * checked first, outside the transaction: 429 PV_ERATE with a Retry-After),
+ * the quotas per owner and in total (429 PV_EQUOTA), base resolution (a
+ * live environment's recorded values, else a people-managed folder's
+ * values.yaml from the Git snapshot), and that a folder in Git previewd
+ * does not manage is never taken over.
  *
  * Threads: any HTTP worker thread; each call uses its thread's connection
  * from the pv_store_threads the context owns.
@@ -127,6 +129,8 @@ int pv_env_ttl(const struct pv_envs *envs, const json_t *ttl, long long *out) PV
 
 /* An environment as the API and chat-ops show it; NULL when out of memory. */
 json_t *pv_env_json(const struct pv_envs *envs, const struct pv_env *env);
+/* The same without "values" unless with_values (a list page's item). */
+json_t *pv_env_json_part(const struct pv_envs *envs, const struct pv_env *env, int with_values);
 
 /* RFC 3339 UTC of t, JSON null for 0 (none). */
 json_t *pv_env_time_json(int64_t t);

@@ -29,6 +29,7 @@ static const struct {
 	{ PV_EAUTH, 401, "unauthorized", "Unauthorized" },
 	{ PV_EFORBIDDEN, 403, "forbidden", "Forbidden" },
 	{ PV_EQUOTA, 429, "quota-exceeded", "Quota exceeded" },
+	{ PV_ERATE, 429, "rate-limited", "Too many requests" },
 };
 
 static int error_index(int code)
@@ -53,12 +54,18 @@ int pv_error_set(int code, const char *field, const char *fmt, ...)
 	last_error.code = code;
 	memcpy(last_error.field, f, sizeof(f));
 	memcpy(last_error.message, message, sizeof(message));
+	last_error.retry_after = 0;
 	return code;
 }
 
 const struct pv_error_info *pv_error_last(void)
 {
 	return &last_error;
+}
+
+void pv_error_retry_after(long long seconds)
+{
+	last_error.retry_after = seconds;
 }
 
 void pv_error_clear(void)

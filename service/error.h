@@ -28,7 +28,8 @@ typedef enum {
 	PV_EBUSY = -10,      /* transient contention, retry            -> 503 */
 	PV_EAUTH = -11,      /* missing or wrong credentials            -> 401 */
 	PV_EFORBIDDEN = -12, /* authenticated, role too small           -> 403 */
-	PV_EQUOTA = -13      /* a quota is exhausted                    -> 429 */
+	PV_EQUOTA = -13,     /* a quota is exhausted                    -> 429 */
+	PV_ERATE = -14       /* too many requests, retry later          -> 429 */
 } pv_error;
 
 #define PV_WARN_UNUSED __attribute__((warn_unused_result))
@@ -38,6 +39,7 @@ struct pv_error_info {
 	int code;            /* a pv_error value */
 	char field[64];      /* offending field for PV_EINVAL, else "" */
 	char message[512];
+	long long retry_after; /* seconds a retry should wait (Retry-After), 0 = unsaid */
 };
 
 /* Record an error in this thread's slot; returns code, so that callers can
@@ -46,6 +48,10 @@ int pv_error_set(int code, const char *field, const char *fmt, ...) PV_PRINTF(3,
 
 /* This thread's last error; never NULL.  Valid until the next set/clear. */
 const struct pv_error_info *pv_error_last(void);
+
+/* Attach a Retry-After (seconds) to the error just set; pv_error_set
+ * clears it. */
+void pv_error_retry_after(long long seconds);
 
 void pv_error_clear(void);
 

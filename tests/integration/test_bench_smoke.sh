@@ -34,6 +34,8 @@ MAIN_KEYS=(
 	.previewd.http.cycles.clone_objects.count
 	.previewd.http.cycles.clone_objects.packs
 	.previewd.file.create_seq.ms.p50
+	.flood.get_under_flood.ms.p99
+	.flood.created
 	.meta.runtime_s
 )
 
@@ -57,8 +59,8 @@ t_ok "latest.json parses with jq" parses
 for key in "${MAIN_KEYS[@]}"; do
 	t_eq number "$(jq -r "$key | type" "$json" 2>/dev/null)" "$key is a number"
 done
-t_eq 16 "$(jq '[.targets[] | select((.pass | type) == "boolean" and (.value | type) == "number")] | length' "$json")" \
-	"16 targets, each with a numeric value and a PASS/MISS verdict"
+t_eq 18 "$(jq '[.targets[] | select((.pass | type) == "boolean" and (.value | type) == "number")] | length' "$json")" \
+	"18 targets, each with a numeric value and a PASS/MISS verdict"
 t_eq 0 "$(jq '.meta.unclean_stops | length' "$json")" "every previewd of the run exited 0 on SIGTERM"
 t_eq 30 "$(jq '.previewd.http.reads.get_one_loris.slow_clients_held' "$json")" \
 	"the slow-loris row ran with all 30 slow clients holding their connections"
@@ -66,6 +68,8 @@ t_eq true "$(jq '.previewd.http.create_seq.statuses == {"201": .previewd.http.cr
 	"every sequential create answered 201 (pushed within the wait window)"
 t_eq true "$(jq '.previewd.http.create_c64.commits < .previewd.http.create_c64.count' "$json")" \
 	"64 concurrent creates share commits"
+t_eq true "$(jq '(.flood.posts.statuses["429"] // 0) > 0 and .flood.created <= .flood.created_allowed' "$json")" \
+	"the create flood was held by the rate limit (429s, creates within the bucket)"
 
 logs=$(find "$T_TMP" -path '*previewd-bench.*' -name 'pv-*.log' 2>/dev/null)
 t_ok "previewd logs of the run are there" test -n "$logs"

@@ -325,7 +325,8 @@ bad 404 - GET "$C/nobody/events" ''
 # query parameters
 bad 422 owner GET "$C?owner=..%2Fx" ''
 bad 422 limit GET "$C?limit=0" ''
-bad 422 limit GET "$C?limit=501" ''
+bad 422 include GET "$C?include=secrets" ''
+bad 422 fields GET "$C?fields=name,password" ''
 bad 422 cursor GET "$C?cursor=-1" ''
 bad 422 status GET "$C?status=bogus" ''
 # methods

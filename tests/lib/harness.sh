@@ -36,7 +36,10 @@
 #   clients), PV_START_TIMEOUT (10 s), PV_STOP_TIMEOUT (10 s: SIGTERM to
 #   exit), HTTP_TIMEOUT (30 s), HTTP_NETNS (run http's curl in that network
 #   namespace), KEEP_TMP=1, PV_TEST_COUNTS (t_end appends "SCRIPT PASSED
-#   FAILED SKIPPED" to this file: scripts/test.sh sums them).
+#   FAILED SKIPPED" to this file: scripts/test.sh sums them), PV_LIMITS (the
+#   settings pv_start puts before the test's own: the quotas and the create
+#   rate off, as most tests make more environments, faster, than the
+#   defaults allow; a test of the real defaults sets PV_LIMITS=()).
 
 T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export T_ROOT
@@ -59,6 +62,9 @@ PV_OUT='' PV_ERR='' PV_RC=''
 # what a sanitizer report starts with (ASan, LSan, UBSan, TSan builds)
 T_SANITIZER_RE='ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer'
 HTTP_STATUS='' HTTP_BODY='' HTTP_HEADERS='' HTTP_CTYPE=''
+if [ -z "${PV_LIMITS+set}" ]; then
+    PV_LIMITS=(PREVIEWD_MAX_ENVS_PER_OWNER=0 PREVIEWD_MAX_ENVS=0 PREVIEWD_CREATE_RATE=0)
+fi
 
 T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/previewd-test.XXXXXX") || {
     echo "harness: cannot create a temp dir" >&2
@@ -278,7 +284,8 @@ pv_start() {
     for _ in 1 2 3; do
         port=${PV_WANT_PORT:-$(pick_port)} || return 1
         PV_LOG=$(mktemp "$T_TMP/previewd.$port.XXXXXX.log")
-        env PREVIEWD_LISTEN="${PV_LISTEN_HOST:-127.0.0.1}:$port" PREVIEWD_DATA_DIR="$PV_DATA" "$@" \
+        env PREVIEWD_LISTEN="${PV_LISTEN_HOST:-127.0.0.1}:$port" PREVIEWD_DATA_DIR="$PV_DATA" \
+            ${PV_LIMITS[@]+"${PV_LIMITS[@]}"} "$@" \
             "$PREVIEWD_BIN" </dev/null >>"$PV_LOG" 2>&1 &
         PV_PID=$!
         PV_PORT=$port

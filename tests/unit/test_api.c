@@ -59,7 +59,7 @@ struct fixture {
 	struct pv_store *st;
 };
 
-static int setup(void **state)
+static int setup_rate(void **state, long long rate, long long burst)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct pv_api_git g = { .folder = fake_folder, .kick = fake_kick };
@@ -82,11 +82,24 @@ static int setup(void **state)
 	f->cfg.max_values_bytes = 65536;
 	f->cfg.reserved = reserved;
 	f->cfg.reserved_count = 1;
+	f->cfg.create_rate = rate;
+	f->cfg.create_burst = burst;
 	g.ctx = &f->git;
 	if (pv_api_new(&f->api, &f->cfg, &db, &g) < 0)
 		return -1;
 	*state = f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_rate(state, 0, 0);
+}
+
+/* PREVIEWD_CREATE_RATE on: a burst of two */
+static int setup_rated(void **state)
+{
+	return setup_rate(state, 60, 2);
 }
 
 static int teardown(void **state)
@@ -113,7 +126,10 @@ static const char *no_query(void *ctx, const char *key)
 /* query string "k=v&k2=v2" (no escaping needed in these tests) */
 static const char *simple_query(void *ctx, const char *key)
 {
-	static char buf[256];
+	/* a few lookups may be alive at once: each gets its own buffer */
+	static char bufs[8][256];
+	static unsigned next;
+	char *buf = bufs[next++ % 8];
 	const char *q = ctx;
 	size_t klen = strlen(key);
 
@@ -121,7 +137,7 @@ static const char *simple_query(void *ctx, const char *key)
 		const char *amp = strchr(q, '&');
 		size_t len = amp ? (size_t)(amp - q) : strlen(q);
 		if (len > klen && strncmp(q, key, klen) == 0 && q[klen] == '=') {
-			snprintf(buf, sizeof(buf), "%.*s", (int)(len - klen - 1), q + klen + 1);
+			snprintf(buf, sizeof(bufs[0]), "%.*s", (int)(len - klen - 1), q + klen + 1);
 			return buf;
 		}
 		q = amp ? amp + 1 : NULL;
@@ -711,6 +727,129 @@ static void quotas(void **state)
 	pv_response_dispose(&r);
 }
 
+/* PREVIEWD_CREATE_RATE: a bucket per token; the refusal says which limit
+ * and when to come back; a replayed Idempotency-Key takes no token. */
+static void create_rate(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_response r;
+	char bot[160], ci[160], hbot[200], hci[200];
+	const char *type;
+
+	assert_int_equal(pv_auth_token_create(f->st, "bot", "writer", bot, sizeof(bot)), 0);
+	assert_int_equal(pv_auth_token_create(f->st, "ci", "writer", ci, sizeof(ci)), 0);
+	snprintf(hbot, sizeof(hbot), "Bearer %s", bot);
+	snprintf(hci, sizeof(hci), "Bearer %s", ci);
+
+	call_as(f, &r, "POST", "/v1/environments", "{\"owner\":\"ra\"}", hbot, "rk-1");
+	assert_int_equal(r.status, 202);
+	pv_api_release(f->api, &r);
+	pv_response_dispose(&r);
+	/* the retry is answered from the key: no token */
+	call_as(f, &r, "POST", "/v1/environments", "{\"owner\":\"ra\"}", hbot, "rk-1");
+	assert_int_equal(r.status, 202);
+	assert_true(r.replayed);
+	pv_api_release(f->api, &r);
+	pv_response_dispose(&r);
+	call_as(f, &r, "POST", "/v1/environments", "{\"owner\":\"rb\"}", hbot, NULL);
+	assert_int_equal(r.status, 202);
+	assert_int_equal(r.retry_after, 0);
+	pv_response_dispose(&r);
+	/* the burst of two is spent */
+	call_as(f, &r, "POST", "/v1/environments", "{\"owner\":\"rc\"}", hbot, "rk-2");
+	assert_int_equal(r.status, 429);
+	assert_true(r.problem);
+	type = json_string_value(json_object_get(r.body, "type"));
+	assert_string_equal(type, "urn:previewd:problem:rate-limited");
+	assert_non_null(strstr(json_string_value(json_object_get(r.body, "detail")), "PREVIEWD_CREATE_RATE"));
+	assert_non_null(strstr(json_string_value(json_object_get(r.body, "detail")), "bot"));
+	assert_int_equal(r.retry_after, 1);
+	pv_api_release(f->api, &r);
+	pv_response_dispose(&r);
+	/* nothing was made, and the 429 is not stored under the key */
+	call_as(f, &r, "GET", "/v1/environments/rc", NULL, hbot, NULL);
+	assert_int_equal(r.status, 404);
+	pv_response_dispose(&r);
+	/* another token has its own bucket */
+	call_as(f, &r, "POST", "/v1/environments", "{\"owner\":\"rc\"}", hci, "rk-2");
+	assert_int_equal(r.status, 202);
+	assert_false(r.replayed);
+	pv_api_release(f->api, &r);
+	pv_response_dispose(&r);
+	/* reads and other writes are not limited */
+	call_as(f, &r, "DELETE", "/v1/environments/rb", NULL, hbot, NULL);
+	assert_int_equal(r.status, 202);
+	pv_response_dispose(&r);
+}
+
+/* A page is small: values only when asked, fields to pick members, and a
+ * limit above the cap is cut to it (the answer says so). */
+static void list_shape(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_response r;
+	json_t *item;
+
+	for (int i = 0; i < 3; i++) {
+		char body[96];
+		snprintf(body, sizeof(body), "{\"owner\":\"ls-%d\",\"values\":{\"n\":%d}}", i, i);
+		call(f, &r, "POST", "/v1/environments", NULL, JSON, body);
+		assert_int_equal(r.status, 202);
+		pv_response_dispose(&r);
+	}
+	call(f, &r, "GET", "/v1/environments", NULL, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_integer_value(json_object_get(r.body, "limit")), 50);
+	item = json_array_get(json_object_get(r.body, "items"), 0);
+	assert_non_null(item);
+	assert_null(json_object_get(item, "values"));
+	assert_non_null(json_object_get(item, "url"));
+	assert_non_null(json_object_get(item, "expires_at"));
+	pv_response_dispose(&r);
+
+	call(f, &r, "GET", "/v1/environments", "include=values", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	item = json_array_get(json_object_get(r.body, "items"), 0);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(item, "values"), "n")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(item, "values"), "replicaCount")), 1);
+	pv_response_dispose(&r);
+
+	call(f, &r, "GET", "/v1/environments", "fields=name,values", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	item = json_array_get(json_object_get(r.body, "items"), 0);
+	assert_int_equal(json_object_size(item), 2);
+	assert_string_equal(json_string_value(json_object_get(item, "name")), "ls-2");
+	assert_non_null(json_object_get(item, "values"));
+	pv_response_dispose(&r);
+
+	call(f, &r, "GET", "/v1/environments", "fields=name&limit=1000", NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_integer_value(json_object_get(r.body, "limit")), 200);
+	assert_int_equal(json_array_size(json_object_get(r.body, "items")), 3);
+	item = json_array_get(json_object_get(r.body, "items"), 0);
+	assert_int_equal(json_object_size(item), 1);
+	pv_response_dispose(&r);
+
+	call(f, &r, "GET", "/v1/environments", "include=secrets", NULL, NULL);
+	assert_int_equal(r.status, 422);
+	assert_string_equal(json_string_value(json_object_get(r.body, "field")), "include");
+	pv_response_dispose(&r);
+	call(f, &r, "GET", "/v1/environments", "fields=name,password", NULL, NULL);
+	assert_int_equal(r.status, 422);
+	assert_string_equal(json_string_value(json_object_get(r.body, "field")), "fields");
+	pv_response_dispose(&r);
+	call(f, &r, "GET", "/v1/environments", "fields=,", NULL, NULL);
+	assert_int_equal(r.status, 422);
+	pv_response_dispose(&r);
+	call(f, &r, "GET", "/v1/environments", "limit=0", NULL, NULL);
+	assert_int_equal(r.status, 422);
+	pv_response_dispose(&r);
+	/* one environment still has its values */
+	call(f, &r, "GET", "/v1/environments/ls-1", NULL, NULL, NULL);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(r.body, "values"), "n")), 1);
+	pv_response_dispose(&r);
+}
+
 /* The request target as it arrived: what would decode to another path is
  * refused before any route sees it. */
 static void target_checks(void **state)
@@ -824,6 +963,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(auth_roles, setup, teardown),
 		cmocka_unit_test_setup_teardown(idempotency, setup, teardown),
 		cmocka_unit_test_setup_teardown(quotas, setup, teardown),
+		cmocka_unit_test_setup_teardown(create_rate, setup_rated, teardown),
+		cmocka_unit_test_setup_teardown(list_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(cluster_field, setup, teardown),
 		cmocka_unit_test_setup_teardown(cluster_patch, setup, teardown),
 		cmocka_unit_test_setup_teardown(bases, setup, teardown),

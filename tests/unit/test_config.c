@@ -136,6 +136,11 @@ static void defaults(void **state)
 	assert_string_equal(c->webhook_format, "json");
 	assert_int_equal(c->webhook_backoff_max, 300);
 	assert_int_equal(c->conn_timeout, 30);
+	/* safe by default: quotas and a create rate are on unless turned off */
+	assert_int_equal(c->max_envs_per_owner, 10);
+	assert_int_equal(c->max_envs, 1000);
+	assert_int_equal(c->create_rate, 60);
+	assert_int_equal(c->create_burst, 20);
 	assert_int_equal(c->argocd_poll, 10);
 	assert_int_equal(c->warn_count, 2);
 	assert_int_equal(c->warn_leads[0], 3600);
