@@ -595,6 +595,8 @@ argocd_idle() {
 		'{foreign_apps: $foreign, without: $off, with: $on, lists: $lists,
 		  rss_peak_delta_mib: ((($on.rss_peak_mib - $off.rss_peak_mib) * 10 | round) / 10),
 		  cpu_pct: $on.cpu_pct, cpu_pct_without: $off.cpu_pct}')"
+}
+
 # ---------------------------------------------------------------- 8. a create flood
 
 # flood: previewd with its default create rate (60 a minute, bursts of 20)
