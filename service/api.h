@@ -78,6 +78,7 @@ struct pv_response {
 	int problem;                /* body is application/problem+json */
 	char location[160];
 	char allow[64];             /* for 405 */
+	int retry_after;            /* seconds for Retry-After (a 503), 0 for none */
 	/* set by writes: wait for generation wait_gen of row wait_id */
 	enum pv_wait_kind wait;
 	int64_t wait_id, wait_gen;

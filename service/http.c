@@ -397,6 +397,11 @@ static enum MHD_Result send_response(struct pv_http *h, struct MHD_Connection *c
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_LOCATION, resp->location);
 	if (resp->allow[0])
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_ALLOW, resp->allow);
+	if (resp->retry_after > 0) {
+		char secs[16];
+		snprintf(secs, sizeof(secs), "%d", resp->retry_after);
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+	}
 	if (resp->status == 401)
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"previewd\"");
 	if (resp->replayed)
