@@ -110,7 +110,8 @@ PV_ARGS=(
     PREVIEWD_PUSH_BACKOFF_MAX_MS=500
     PREVIEWD_GIT_POLL=0
 )
-PORT=
+# shellcheck disable=SC2034  # read and set by pv_start_on through its PORTVAR
+PORT= # picked at the first start; the restart reuses it
 t_need "previewd starts with its data dir on the tmpfs" pv_start_on PORT "$DATA" "${PV_ARGS[@]}"
 for n in df-a df-b df-c; do
     create "$n"
