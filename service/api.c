@@ -19,6 +19,7 @@
 
 #include "auth.h"
 #include "chatops.h"
+#include "dbhealth.h"
 #include "embed.h"
 #include "hooks.h"
 #include "log.h"
@@ -537,19 +538,31 @@ static int health(struct pv_response *resp)
 
 /* Git trouble is "degraded", not "not ready": previewd keeps accepting
  * requests while Git is away, so it must stay in the Service's endpoints.
- * Not ready (503) means the database is unusable, or previewd has never
- * seen the branch and so cannot validate a create yet ("starting"). */
+ * A database that reads but refuses writes (a full disk: dbhealth.h) is
+ * "degraded" too, with db.ok false and the reason: reads and the page go
+ * on, and taking previewd out of the endpoints or restarting it frees no
+ * space.  Not ready (503) means the database cannot be read, or previewd
+ * has never seen the branch and so cannot validate a create yet
+ * ("starting"). */
 static int ready(struct pv_api *api, struct pv_response *resp)
 {
 	struct pv_store *st;
-	int db_ok, git_ok = 1, known = 1, argo_on = 0, argo_ok = 1;
-	char git_error[256] = "", argo_error[256] = "";
+	int db_ok, db_writes = 1, git_ok = 1, known = 1, argo_on = 0, argo_ok = 1;
+	char git_error[256] = "", argo_error[256] = "", db_error[400] = "", refused[256];
+	int64_t refused_since = 0;
 	int64_t argo_poll = 0;
 	int64_t last_push = 0;
 	const char *status;
 	long long held = 0;
 
 	db_ok = pv_env_store(api->envs, &st) == 0 && pv_store_ping(st) == 0;
+	if (!db_ok)
+		snprintf(db_error, sizeof(db_error), "%s", pv_error_last()->message);
+	else if (pv_dbhealth_refusing(refused, sizeof(refused), &refused_since)) {
+		db_writes = 0;
+		snprintf(db_error, sizeof(db_error), "the database refuses writes: %s; writes answer 503 until it "
+			"takes them again", refused);
+	}
 	/* expiries the reaper holds degrade: an admin has a decision to make */
 	if (db_ok && pv_store_reap_held(st, &held) < 0)
 		held = 0;
@@ -558,15 +571,19 @@ static int ready(struct pv_api *api, struct pv_response *resp)
 	if (api->git.argocd)
 		api->git.argocd(api->git.ctx, &argo_on, &argo_ok, argo_error, sizeof(argo_error), &argo_poll);
 	/* Argo CD trouble only degrades: it never stops a request */
-	status = !db_ok ? "unavailable" : !known ? "starting" : git_ok && (!argo_on || argo_ok) && !held ? "ready" : "degraded";
+	status = !db_ok ? "unavailable" : !known ? "starting"
+	       : db_writes && git_ok && (!argo_on || argo_ok) && !held ? "ready" : "degraded";
 	resp->status = db_ok && known ? 200 : 503;
 	resp->body = json_pack("{s:s, s:{s:{s:b, s:o}, s:{s:b, s:b, s:o, s:o}}}",
 		"status", status,
 		"checks",
-		"db", "ok", db_ok, "error", db_ok ? json_null() : json_string(pv_error_last()->message),
+		"db", "ok", db_ok && db_writes, "error", db_error[0] ? json_string(db_error) : json_null(),
 		"git", "ok", git_ok && known, "branch_known", known,
 		"error", git_error[0] ? json_string(git_error) : json_null(),
 		"last_push_at", pv_env_time_json(last_push));
+	if (resp->body && !db_writes)
+		json_object_set_new(json_object_get(json_object_get(resp->body, "checks"), "db"), "refusing_since",
+			pv_env_time_json(refused_since));
 	if (resp->body && argo_on)
 		json_object_set_new(json_object_get(resp->body, "checks"), "argocd",
 			json_pack("{s:b, s:o, s:o}", "ok", argo_ok, "error", argo_error[0] ? json_string(argo_error) : json_null(),
@@ -993,6 +1010,10 @@ fail:
 		response_reset(resp);
 		memcpy(resp->allow, allow, sizeof(allow));
 		pv_api_problem(resp, error, req.path);
+		if (resp->status == 503 && !resp->retry_after)
+			/* busy is a moment; a database that refuses writes (a full
+			 * disk) or a dependency away lasts longer */
+			resp->retry_after = error == PV_EBUSY ? 1 : PV_DBHEALTH_RETRY_AFTER_S;
 		if (idem && pv_env_store(api->envs, &st) == 0)
 			pv_idem_record_failure(st, idem, resp->status, resp->body);
 	}

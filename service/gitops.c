@@ -37,6 +37,8 @@
 #define IDLE_POLL_MS 60000          /* an idle writer looks at the queue this often anyway */
 #define ROUND_LINGER_MS 4           /* pause between back-to-back rounds, to batch more */
 #define DRIFT_VALUES_MAX_DEPTH 32   /* what the API accepts (env.c) */
+#define RECORD_BACKOFF_MAX_MS 5000  /* cap of the backoff while the database refuses the record (a full disk) */
+#define STATE_LOG_EVERY_MS 30000    /* a failure that lasts as long as a state (a full disk) is logged this often */
 
 /* ---- state -------------------------------------------------------------- */
 
@@ -58,6 +60,7 @@ struct pv_gitops {
 	int checked_valid;       /* ... which is why the first fetch always compares */
 	unsigned int failures;   /* consecutive failed rounds, for the backoff */
 	unsigned int rejections; /* consecutive rejected pushes */
+	unsigned int unrecorded; /* consecutive rounds whose push landed but whose record failed */
 	unsigned int rand_state;
 	int tree_checked;        /* the env folder and the base were looked for after the first fetch */
 
@@ -71,8 +74,10 @@ struct pv_gitops {
 	struct pv_snapshot snap; /* its own lock */
 };
 
-/* What a round came to, for the thread loop. */
-enum round { ROUND_IDLE, ROUND_DONE, ROUND_MORE, ROUND_REJECTED, ROUND_FAILED };
+/* What a round came to, for the thread loop.  ROUND_UNRECORDED: Git has the
+ * round but SQLite refused its record (a full disk): the next round finds
+ * the tree unchanged and records it, after a backoff. */
+enum round { ROUND_IDLE, ROUND_DONE, ROUND_MORE, ROUND_REJECTED, ROUND_FAILED, ROUND_UNRECORDED };
 
 static double now_ms(void)
 {
@@ -681,10 +686,15 @@ static enum round run_round(struct pv_gitops *g)
 record:
 	pv_snapshot_apply(&g->snap, &plan, rows.v);
 	status_ok(g, 1);
-	if (record_round(g, &rows, &plan, commit_hex) < 0)
-		/* Git has it; the rows stay dirty and the next round finds the tree
-		 * unchanged and records it then */
-		log_error("gitops: recording the push failed: %s", pv_error_last()->message);
+	if (record_round(g, &rows, &plan, commit_hex) < 0) {
+		/* Git has it; the rows stay dirty and a later round finds the tree
+		 * unchanged and records it then.  Going round at once would only
+		 * fail again as long as the database refuses writes. */
+		log_error_every(STATE_LOG_EVERY_MS, "gitops: recording the push failed: %s; retrying with backoff",
+			pv_error_last()->message);
+		result = ROUND_UNRECORDED;
+		goto out;
+	}
 	result = rows.n == ROUND_LIMIT ? ROUND_MORE : ROUND_DONE;
 	goto out;
 
@@ -700,7 +710,7 @@ fail:
 	}
 	g->need_fetch = 1;
 	if (pv_store_set_dirty_error(g->store, msg) < 0)
-		log_warn("gitops: %s", pv_error_last()->message);
+		log_warn_every(STATE_LOG_EVERY_MS, "gitops: %s", pv_error_last()->message);
 out:
 	pv_oidlist_dispose(&news);
 	pv_plan_dispose(&plan);
@@ -713,9 +723,9 @@ out:
 
 /* ---- the thread --------------------------------------------------------- */
 
-static long long backoff_ms(struct pv_gitops *g, unsigned int failures)
+static long long backoff_ms(struct pv_gitops *g, unsigned int failures, long long cap)
 {
-	long long cap = g->cfg->push_backoff_max_ms, d = 100;
+	long long d = 100;
 
 	for (unsigned int i = 1; i < failures && d < cap; i++)
 		d *= 2;
@@ -734,7 +744,8 @@ static void keep_clone_bounded(struct pv_gitops *g, enum round r, int64_t idle_m
 	if (((r == ROUND_IDLE && idle_ms >= MEMPACK_IDLE_MS) || repo->mem_bytes >= MEMPACK_MAX_BYTES ||
 		    repo->mem_rounds >= MEMPACK_MAX_ROUNDS) &&
 	    pv_gitrepo_flush(repo) < 0)
-		log_warn("gitops: %s", pv_error_last()->message);
+		/* an idle writer tries every MEMPACK_IDLE_MS: a full disk fails each */
+		log_warn_every(STATE_LOG_EVERY_MS, "gitops: %s", pv_error_last()->message);
 	if ((r == ROUND_DONE || r == ROUND_IDLE) && pv_gitrepo_repack_due(repo) && pv_gitrepo_repack(repo) < 0)
 		log_warn("gitops: %s", pv_error_last()->message);
 }
@@ -791,13 +802,13 @@ static void writer_run(struct pv_worker *w, void *arg)
 		again = 1;
 		switch (r) {
 		case ROUND_IDLE:
-			g->failures = g->rejections = 0;
+			g->failures = g->rejections = g->unrecorded = 0;
 			wait_ms = 0;
 			again = 0;
 			break;
 		case ROUND_DONE:
 		case ROUND_MORE:
-			g->failures = g->rejections = 0;
+			g->failures = g->rejections = g->unrecorded = 0;
 			/* the clients answered by this round send their next requests
 			 * within a millisecond or two: lingering briefly lets them join
 			 * the next commit instead of trailing it in one more round.  A
@@ -809,11 +820,19 @@ static void writer_run(struct pv_worker *w, void *arg)
 			/* another writer won the race: fetch and rebuild at once, but a
 			 * server that keeps refusing gets the backoff too */
 			g->rejections++;
-			wait_ms = g->rejections <= REJECT_FAST_RETRIES ? 0 : backoff_ms(g, g->rejections - REJECT_FAST_RETRIES);
+			wait_ms = g->rejections <= REJECT_FAST_RETRIES ? 0 : backoff_ms(g, g->rejections - REJECT_FAST_RETRIES, g->cfg->push_backoff_max_ms);
 			break;
 		case ROUND_FAILED:
 			g->failures++;
-			wait_ms = backoff_ms(g, g->failures);
+			wait_ms = backoff_ms(g, g->failures, g->cfg->push_backoff_max_ms);
+			break;
+		case ROUND_UNRECORDED:
+			/* Git is fine, the database is not: its own backoff, capped
+			 * low, so that the record follows soon after space is freed */
+			g->failures = g->rejections = 0;
+			g->unrecorded++;
+			wait_ms = backoff_ms(g, g->unrecorded, g->cfg->push_backoff_max_ms < RECORD_BACKOFF_MAX_MS
+				? g->cfg->push_backoff_max_ms : RECORD_BACKOFF_MAX_MS);
 			break;
 		}
 		if (wait_ms > 0)

@@ -9,6 +9,7 @@
 #include "valid.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -97,4 +98,30 @@ void pv_log_write(enum pv_log_level level, const char *fmt, ...)
 	if (write(STDERR_FILENO, line, n) < 0) {
 		/* nowhere left to report a failing stderr */
 	}
+}
+
+void pv_log_every_write(struct pv_log_every *e, long long interval_ms, enum pv_log_level level, const char *fmt, ...)
+{
+	char msg[1600];
+	struct timespec ts;
+	long long now, next;
+	unsigned long skipped;
+	va_list ap;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	next = atomic_load(&e->next_ms);
+	/* one thread wins the slot; the others count themselves out */
+	if (now < next || !atomic_compare_exchange_strong(&e->next_ms, &next, now + interval_ms)) {
+		atomic_fetch_add(&e->skipped, 1);
+		return;
+	}
+	skipped = atomic_exchange(&e->skipped, 0);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (skipped)
+		pv_log_write(level, "%s (and %lu more like this since the line before)", msg, skipped);
+	else
+		pv_log_write(level, "%s", msg);
 }

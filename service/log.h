@@ -35,4 +35,28 @@ void pv_log_write(enum pv_log_level level, const char *fmt, ...) PV_PRINTF(2, 3)
 #define log_warn(...) pv_log(PV_LOG_WARN, __VA_ARGS__)
 #define log_error(...) pv_log(PV_LOG_ERROR, __VA_ARGS__)
 
+/*
+ * Rate-limited lines, for a failure that repeats as long as a state lasts
+ * (a full disk): at most one line per interval_ms from each call site, the
+ * next one saying how many were left out.  The call site's state is a
+ * static in the macro's block; any thread.
+ */
+struct pv_log_every {
+	_Atomic long long next_ms;        /* monotonic: the next line may be written from then */
+	_Atomic unsigned long skipped;    /* lines left out since the last one written */
+};
+
+void pv_log_every_write(struct pv_log_every *e, long long interval_ms, enum pv_log_level level, const char *fmt, ...)
+	PV_PRINTF(4, 5);
+
+#define pv_log_every(level, interval_ms, ...)                                            \
+	do {                                                                             \
+		static struct pv_log_every pv_log_every_site_;                           \
+		if ((level) >= pv_log_threshold)                                         \
+			pv_log_every_write(&pv_log_every_site_, (interval_ms), (level), __VA_ARGS__); \
+	} while (0)
+
+#define log_warn_every(interval_ms, ...) pv_log_every(PV_LOG_WARN, (interval_ms), __VA_ARGS__)
+#define log_error_every(interval_ms, ...) pv_log_every(PV_LOG_ERROR, (interval_ms), __VA_ARGS__)
+
 #endif

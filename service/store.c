@@ -12,8 +12,11 @@
 
 #include "array.h"
 #include "config.h"
+#include "dbhealth.h"
 #include "embed.h"
 #include "log.h"
+
+#define REFUSED_LOG_EVERY_MS 30000  /* the repeated "disk is full" line */
 
 static const char *const core_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -33,10 +36,18 @@ int pv_store__db_error(struct pv_store *st, int rc, const char *what)
 {
 	int code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? PV_EBUSY
 		 : (rc == SQLITE_CONSTRAINT) ? PV_ECONFLICT : PV_EUNAVAIL;
+	const char *msg = st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
 
-	log_error("store: %s: %s", what, st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-	return pv_error_set(code, NULL, "database error while %s: %s", what,
-		st && st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+	if (pv_dbhealth_is_refusal(rc)) {
+		/* a full or failing volume fails every write until it is fixed:
+		 * a state (dbhealth.h) and a line now and then, not a line a try */
+		pv_dbhealth_refused(what, msg);
+		log_error_every(REFUSED_LOG_EVERY_MS, "store: %s: %s", what, msg);
+		return pv_error_set(code, NULL, "database error while %s: %s; the database refuses writes, "
+			"previewd takes them again by itself once it can", what, msg);
+	}
+	log_error("store: %s: %s", what, msg);
+	return pv_error_set(code, NULL, "database error while %s: %s", what, msg);
 }
 
 int pv_store__prepare(struct pv_store *st, enum stmt which, const char *text, sqlite3_stmt **out)
@@ -274,6 +285,8 @@ int pv_store_commit(struct pv_store *st)
 
 	if (error < 0)
 		pv_store_rollback(st);
+	else
+		pv_dbhealth_wrote();
 	return error;
 }
 
@@ -425,7 +438,11 @@ int pv_store__step_done(struct pv_store *st, sqlite3_stmt *s, const char *what)
 	sqlite3_reset(s);
 	if (rc == SQLITE_CONSTRAINT)
 		return pv_error_set(PV_ECONFLICT, NULL, "%s: already exists", what);
-	return rc == SQLITE_DONE ? 0 : pv_store__db_error(st, rc, what);
+	if (rc != SQLITE_DONE)
+		return pv_store__db_error(st, rc, what);
+	if (sqlite3_get_autocommit(st->db))
+		pv_dbhealth_wrote();  /* a write outside a transaction commits by itself */
+	return 0;
 }
 
 int pv_store__min_of(struct pv_store *st, sqlite3_stmt *s, int64_t *inout)
