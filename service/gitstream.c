@@ -3,6 +3,7 @@
  */
 #include "gitstream.h"
 #include "gitdeadline.h"
+#include "gitframe.h"
 
 #include <errno.h>
 #include <git2.h>
@@ -25,6 +26,11 @@ struct tcp_stream {
 	char *host;
 	char *port;
 	int s;
+	/* through a forward proxy (pv_gitstream_via): where requests start,
+	 * and how many went out on this stream */
+	int via;
+	struct pv_gitframe frame;
+	unsigned requests;
 };
 
 static int timeout_seconds = 60;
@@ -40,18 +46,13 @@ static int fail(const char *what)
 	return -1;
 }
 
-static int tcp_connect(git_stream *stream)
+/* a connected socket to host:port with the timeouts and TCP_NODELAY */
+static int open_socket(const char *host, const char *port)
 {
-	struct tcp_stream *st = (struct tcp_stream *)stream;
 	struct addrinfo hints, *info = NULL, *p;
 	struct timeval tv = { timeout_seconds, 0 };
-	const char *host = st->host, *port = st->port;
 	int one = 1, rc, fd = -1;
 
-	if (via_to_host[0] && strcasecmp(host, via_from_host) == 0 && strcmp(port, via_from_port) == 0) {
-		host = via_to_host;
-		port = via_to_port;
-	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_family = AF_UNSPEC;
@@ -75,6 +76,46 @@ static int tcp_connect(git_stream *stream)
 		return fail("failed to connect");
 	/* each write of a push goes out now, not after the peer's delayed ACK */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static int tcp_connect(git_stream *stream)
+{
+	struct tcp_stream *st = (struct tcp_stream *)stream;
+	const char *host = st->host, *port = st->port;
+
+	if (via_to_host[0] && strcasecmp(host, via_from_host) == 0 && strcmp(port, via_from_port) == 0) {
+		host = via_to_host;
+		port = via_to_port;
+		st->via = 1;
+		st->frame = (struct pv_gitframe)PV_GITFRAME_INIT;
+		st->requests = 0;
+	}
+	if ((st->s = open_socket(host, port)) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * A new request through the proxy goes out on a new connection.  A
+ * forward proxy may close its client connection after any response
+ * without saying so: tinyproxy 1.11 answers HTTP/1.1 with a
+ * Content-Length, no "Connection: close", and closes.  libgit2 1.5 then
+ * takes the connection as kept alive, writes the next request (the one
+ * with the credentials, after a 401) into the closed socket and fails
+ * with "unexpected EOF"; it never retries on a new connection.  libgit2
+ * writes a request only once it has read the whole previous response,
+ * so the old connection holds nothing more for it.  Basic credentials
+ * ride on every request, so nothing is lost; connection-bound schemes
+ * (NTLM, Negotiate) through a plain http proxy would not survive this.
+ */
+static int reopen(struct tcp_stream *st)
+{
+	int fd = open_socket(via_to_host, via_to_port);
+
+	if (fd < 0)
+		return -1;
+	close(st->s);
 	st->s = fd;
 	return 0;
 }
@@ -103,6 +144,8 @@ static ssize_t tcp_write(git_stream *stream, const char *data, size_t len, int f
 
 	(void)flags;
 	if (pv_gitdeadline_passed())
+		return -1;
+	if (st->via && pv_gitframe_feed(&st->frame, data, len) && st->requests++ > 0 && reopen(st) < 0)
 		return -1;
 	while (off < len) {
 		ssize_t n = send(st->s, data + off, len - off, MSG_NOSIGNAL);

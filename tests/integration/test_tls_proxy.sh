@@ -195,11 +195,38 @@ t_need "plain git server (only 127.0.0.2) starts" start_git GITSERVER_TLS_PEM= G
 git_args
 t_not "the direct route is refused" git ls-remote "$(gitserver_url gitops)" main
 t_ok "the route through the proxy works" env http_proxy="$PROXY" git ls-remote "$(gitserver_url gitops)" main
-# previewd routes the connection to the proxy (gitstream.c) and tinyproxy
-# forwards the absolute-URI GET, but libgit2 1.5 then fails with "unexpected
-# EOF" after the server's 401 comes back through tinyproxy: plain http
-# through a proxy is not working yet.
-t_skip "previewd over plain http through http_proxy (libgit2 reports unexpected EOF after the proxied 401)"
+# previewd routes the connection to the proxy (gitstream.c) and libgit2
+# writes absolute-form request lines; tinyproxy closes after each response
+# without "Connection: close", so each request needs a new connection
+fetches=$(via_proxy GET 'info/refs?service=git-upload-pack')
+t_need "previewd with http_proxy becomes ready" pv_start "$T_TMP/b4" "${GIT_ARGS[@]}" http_proxy="$PROXY"
+t_eventually 20 "the plain http fetch came through the proxy (from 127.0.0.2)" \
+	more_via_proxy GET 'info/refs?service=git-upload-pack' "$fetches"
+pushes=$(via_proxy POST git-receive-pack)
+create plain1
+t_eq 201 "$HTTP_STATUS" "a create through http_proxy answers 201"
+t_ok "the create is on the server" pushed plain1
+t_eventually 20 "the plain http push came through the proxy (from 127.0.0.2)" \
+	more_via_proxy POST git-receive-pack "$pushes"
+t_eventually 20 "tinyproxy's log shows the absolute-form GET" \
+	proxy_logged "GET http://127.0.0.1:$GITSERVER_PORT/git/gitops.git/info/refs?service=git-receive-pack HTTP/1.1"
+t_eventually 20 "tinyproxy's log shows the absolute-form POST" \
+	proxy_logged "POST http://127.0.0.1:$GITSERVER_PORT/git/gitops.git/git-receive-pack HTTP/1.1"
+pv_stop
+
+pushes=$(via_proxy POST git-receive-pack)
+t_need "previewd with PREVIEWD_GIT_PROXY (plain http) becomes ready" pv_start "$T_TMP/b4b" "${GIT_ARGS[@]}" \
+	PREVIEWD_GIT_PROXY="$PROXY"
+create plain2
+t_eq 201 "$HTTP_STATUS" "a create through PREVIEWD_GIT_PROXY over plain http answers 201"
+t_ok "the create is on the server" pushed plain2
+t_eventually 20 "PREVIEWD_GIT_PROXY's plain http push came through the proxy" \
+	more_via_proxy POST git-receive-pack "$pushes"
+# previewd's requests name libgit2 as their User-Agent
+t_eq 0 "$(grep -c '^127.0.0.1 .*libgit2' "$GITSERVER_DIR/access.log" || true)" \
+	"no plain http request of previewd's reached the server directly"
+pv_stop
+
 PV_START_READY=0 pv_start "$T_TMP/b5" "${GIT_ARGS[@]}" || t_bail "previewd did not start"
 t_eventually 20 "without a proxy previewd goes direct and is refused (403)" git_error_has '403'
 pv_stop
