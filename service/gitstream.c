@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <git2.h>
 #include <git2/sys/stream.h>
+#include <openssl/evp.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -39,6 +40,8 @@ static int timeout_seconds = 60;
  * opens to via_from goes to via_to instead.  Set before the Git writer
  * starts, read-only after. */
 static char via_from_host[256], via_from_port[8], via_to_host[256], via_to_port[8];
+/* "Proxy-Authorization: Basic ...\r\n" or "" */
+static char via_auth[1024];
 
 static int fail(const char *what)
 {
@@ -137,25 +140,55 @@ static ssize_t tcp_read(git_stream *stream, void *data, size_t len)
 	return n;
 }
 
-static ssize_t tcp_write(git_stream *stream, const char *data, size_t len, int flags)
+static int send_all(int fd, const char *data, size_t len)
 {
-	struct tcp_stream *st = (struct tcp_stream *)stream;
 	size_t off = 0;
 
-	(void)flags;
-	if (pv_gitdeadline_passed())
-		return -1;
-	if (st->via && pv_gitframe_feed(&st->frame, data, len) && st->requests++ > 0 && reopen(st) < 0)
-		return -1;
 	while (off < len) {
-		ssize_t n = send(st->s, data + off, len - off, MSG_NOSIGNAL);
+		ssize_t n = send(fd, data + off, len - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return fail("error sending data");
 		off += (size_t)n;
 	}
-	return (ssize_t)off;
+	return 0;
+}
+
+/* the offset of the empty line that ends the header block at data (the
+ * framing found it whole in this write), when the block does not carry
+ * Proxy-Authorization already; 0 otherwise */
+static size_t auth_insert_at(const char *data, size_t len)
+{
+	for (size_t i = 0; i + 3 < len; i++) {
+		if (data[i] == '\n' && len - i - 1 >= 20 && strncasecmp(data + i + 1, "Proxy-Authorization:", 20) == 0)
+			return 0;
+		if (memcmp(data + i, "\r\n\r\n", 4) == 0)
+			return i + 2;
+	}
+	return 0;
+}
+
+static ssize_t tcp_write(git_stream *stream, const char *data, size_t len, int flags)
+{
+	struct tcp_stream *st = (struct tcp_stream *)stream;
+	size_t at = 0;
+
+	(void)flags;
+	if (pv_gitdeadline_passed())
+		return -1;
+	if (st->via && pv_gitframe_feed(&st->frame, data, len)) {
+		if (st->requests++ > 0 && reopen(st) < 0)
+			return -1;
+		if (via_auth[0])
+			at = auth_insert_at(data, len);
+	}
+	if (at && (send_all(st->s, data, at) < 0 || send_all(st->s, via_auth, strlen(via_auth)) < 0 ||
+		send_all(st->s, data + at, len - at) < 0))
+		return -1;
+	if (!at && send_all(st->s, data, len) < 0)
+		return -1;
+	return (ssize_t)len;
 }
 
 static int tcp_close(git_stream *stream)
@@ -216,11 +249,24 @@ int pv_gitstream_register(int seconds)
 	return 0;
 }
 
-int pv_gitstream_via(const char *host, const char *port, const char *proxy_host, const char *proxy_port)
+int pv_gitstream_via(const char *host, const char *port, const char *proxy_host, const char *proxy_port,
+	const char *proxy_user, const char *proxy_pass)
 {
 	via_to_host[0] = '\0';
+	via_auth[0] = '\0';
 	if (!proxy_host)
 		return 0;
+	if (proxy_user && *proxy_user) {
+		char plain[512];
+		unsigned char b64[700];
+		int n = snprintf(plain, sizeof(plain), "%s:%s", proxy_user, proxy_pass ? proxy_pass : "");
+
+		if (n < 0 || (size_t)n >= sizeof(plain))
+			return pv_error_set(PV_EINVAL, NULL, "the proxy's user name and password are too long");
+		EVP_EncodeBlock(b64, (const unsigned char *)plain, n);
+		snprintf(via_auth, sizeof(via_auth), "Proxy-Authorization: Basic %s\r\n", (const char *)b64);
+		OPENSSL_cleanse(plain, sizeof(plain));
+	}
 	if (strlen(host) >= sizeof(via_from_host) || strlen(port) >= sizeof(via_from_port) ||
 	    strlen(proxy_host) >= sizeof(via_to_host) || strlen(proxy_port) >= sizeof(via_to_port))
 		return pv_error_set(PV_EINVAL, NULL, "the proxy's or the Git server's address is too long");

@@ -30,9 +30,13 @@ int pv_gitstream_register(int timeout_seconds) PV_WARN_UNUSED;
  * this call on, a connection to host:port goes to proxy_host:proxy_port
  * instead, and each request libgit2 writes there goes out on a new
  * connection (gitstream.c says why, gitframe.h how a request start is
- * found); proxy_host NULL turns that off.  Before the Git writer starts.
+ * found); proxy_host NULL turns that off.  proxy_user, when not NULL or
+ * empty, and proxy_pass go with each request as Basic Proxy-Authorization
+ * (libgit2 1.5 would only answer a 407, and cannot read tinyproxy's: an
+ * HTTP/1.0 answer whose body ends at the close).  Before the Git writer
+ * starts.
  */
-int pv_gitstream_via(const char *host, const char *port, const char *proxy_host, const char *proxy_port)
-	PV_WARN_UNUSED;
+int pv_gitstream_via(const char *host, const char *port, const char *proxy_host, const char *proxy_port,
+	const char *proxy_user, const char *proxy_pass) PV_WARN_UNUSED;
 
 #endif

@@ -10,7 +10,7 @@
 #      certificate problem, a write answers 503; a CA file that is missing or not PEM is refused
 #   B  the Git server answers 403 to every client but 127.0.0.2, tinyproxy
 #      binds 127.0.0.2: https_proxy, PREVIEWD_GIT_PROXY, no_proxy; plain
-#      http through http_proxy
+#      http through http_proxy and PREVIEWD_GIT_PROXY, with proxy credentials
 #   C  notifications and Argo CD webhooks over https with PREVIEWD_CA_FILE,
 #      and without it
 #
@@ -135,6 +135,7 @@ LogLevel Info
 MaxClients 20
 Allow 127.0.0.1
 ConnectPort $GITSERVER_PORT
+${PROXY_EXTRA:-}
 EOF
 	tinyproxy -d -c "$d/tinyproxy.conf" >"$d/out" 2>&1 &
 	PROXY_PID=$!
@@ -214,6 +215,19 @@ t_eventually 20 "tinyproxy's log shows the absolute-form POST" \
 	proxy_logged "POST http://127.0.0.1:$GITSERVER_PORT/git/gitops.git/git-receive-pack HTTP/1.1"
 pv_stop
 
+PROXY_EXTRA="BasicAuth pvuser pvpass" t_need "tinyproxy with BasicAuth starts" start_proxy
+pushes=$(via_proxy POST git-receive-pack)
+PV_START_READY=0 pv_start "$T_TMP/b4c" "${GIT_ARGS[@]}" PREVIEWD_GIT_PROXY="http://127.0.0.1:$PROXY_PORT" ||
+	t_bail "previewd did not start"
+t_eventually 20 "without the proxy's credentials the fetch is refused (407)" git_error_has 'proxy authentication required'
+pv_stop
+t_need "previewd with the proxy's credentials in PREVIEWD_GIT_PROXY becomes ready" pv_start "$T_TMP/b4d" \
+	"${GIT_ARGS[@]}" PREVIEWD_GIT_PROXY="http://pvuser:pv%70ass@127.0.0.1:$PROXY_PORT"
+create plain3
+t_eq 201 "$HTTP_STATUS" "a create through the proxy that wants credentials answers 201"
+t_ok "the create is on the server" pushed plain3
+t_eventually 20 "the push came through the proxy that wants credentials" more_via_proxy POST git-receive-pack "$pushes"
+pv_stop
 pushes=$(via_proxy POST git-receive-pack)
 t_need "previewd with PREVIEWD_GIT_PROXY (plain http) becomes ready" pv_start "$T_TMP/b4b" "${GIT_ARGS[@]}" \
 	PREVIEWD_GIT_PROXY="$PROXY"
