@@ -3,10 +3,12 @@
  */
 #include "gitstream.h"
 #include "gitdeadline.h"
+#include "gitframe.h"
 
 #include <errno.h>
 #include <git2.h>
 #include <git2/sys/stream.h>
+#include <openssl/evp.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,6 +27,11 @@ struct tcp_stream {
 	char *host;
 	char *port;
 	int s;
+	/* through a forward proxy (pv_gitstream_via): where requests start,
+	 * and how many went out on this stream */
+	int via;
+	struct pv_gitframe frame;
+	unsigned requests;
 };
 
 static int timeout_seconds = 60;
@@ -33,6 +40,8 @@ static int timeout_seconds = 60;
  * opens to via_from goes to via_to instead.  Set before the Git writer
  * starts, read-only after. */
 static char via_from_host[256], via_from_port[8], via_to_host[256], via_to_port[8];
+/* "Proxy-Authorization: Basic ...\r\n" or "" */
+static char via_auth[1024];
 
 static int fail(const char *what)
 {
@@ -40,18 +49,13 @@ static int fail(const char *what)
 	return -1;
 }
 
-static int tcp_connect(git_stream *stream)
+/* a connected socket to host:port with the timeouts and TCP_NODELAY */
+static int open_socket(const char *host, const char *port)
 {
-	struct tcp_stream *st = (struct tcp_stream *)stream;
 	struct addrinfo hints, *info = NULL, *p;
 	struct timeval tv = { timeout_seconds, 0 };
-	const char *host = st->host, *port = st->port;
 	int one = 1, rc, fd = -1;
 
-	if (via_to_host[0] && strcasecmp(host, via_from_host) == 0 && strcmp(port, via_from_port) == 0) {
-		host = via_to_host;
-		port = via_to_port;
-	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_family = AF_UNSPEC;
@@ -75,6 +79,46 @@ static int tcp_connect(git_stream *stream)
 		return fail("failed to connect");
 	/* each write of a push goes out now, not after the peer's delayed ACK */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static int tcp_connect(git_stream *stream)
+{
+	struct tcp_stream *st = (struct tcp_stream *)stream;
+	const char *host = st->host, *port = st->port;
+
+	if (via_to_host[0] && strcasecmp(host, via_from_host) == 0 && strcmp(port, via_from_port) == 0) {
+		host = via_to_host;
+		port = via_to_port;
+		st->via = 1;
+		st->frame = (struct pv_gitframe)PV_GITFRAME_INIT;
+		st->requests = 0;
+	}
+	if ((st->s = open_socket(host, port)) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * A new request through the proxy goes out on a new connection.  A
+ * forward proxy may close its client connection after any response
+ * without saying so: tinyproxy 1.11 answers HTTP/1.1 with a
+ * Content-Length, no "Connection: close", and closes.  libgit2 1.5 then
+ * takes the connection as kept alive, writes the next request (the one
+ * with the credentials, after a 401) into the closed socket and fails
+ * with "unexpected EOF"; it never retries on a new connection.  libgit2
+ * writes a request only once it has read the whole previous response,
+ * so the old connection holds nothing more for it.  Basic credentials
+ * ride on every request, so nothing is lost; connection-bound schemes
+ * (NTLM, Negotiate) through a plain http proxy would not survive this.
+ */
+static int reopen(struct tcp_stream *st)
+{
+	int fd = open_socket(via_to_host, via_to_port);
+
+	if (fd < 0)
+		return -1;
+	close(st->s);
 	st->s = fd;
 	return 0;
 }
@@ -96,23 +140,55 @@ static ssize_t tcp_read(git_stream *stream, void *data, size_t len)
 	return n;
 }
 
-static ssize_t tcp_write(git_stream *stream, const char *data, size_t len, int flags)
+static int send_all(int fd, const char *data, size_t len)
 {
-	struct tcp_stream *st = (struct tcp_stream *)stream;
 	size_t off = 0;
 
-	(void)flags;
-	if (pv_gitdeadline_passed())
-		return -1;
 	while (off < len) {
-		ssize_t n = send(st->s, data + off, len - off, MSG_NOSIGNAL);
+		ssize_t n = send(fd, data + off, len - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return fail("error sending data");
 		off += (size_t)n;
 	}
-	return (ssize_t)off;
+	return 0;
+}
+
+/* the offset of the empty line that ends the header block at data (the
+ * framing found it whole in this write), when the block does not carry
+ * Proxy-Authorization already; 0 otherwise */
+static size_t auth_insert_at(const char *data, size_t len)
+{
+	for (size_t i = 0; i + 3 < len; i++) {
+		if (data[i] == '\n' && len - i - 1 >= 20 && strncasecmp(data + i + 1, "Proxy-Authorization:", 20) == 0)
+			return 0;
+		if (memcmp(data + i, "\r\n\r\n", 4) == 0)
+			return i + 2;
+	}
+	return 0;
+}
+
+static ssize_t tcp_write(git_stream *stream, const char *data, size_t len, int flags)
+{
+	struct tcp_stream *st = (struct tcp_stream *)stream;
+	size_t at = 0;
+
+	(void)flags;
+	if (pv_gitdeadline_passed())
+		return -1;
+	if (st->via && pv_gitframe_feed(&st->frame, data, len)) {
+		if (st->requests++ > 0 && reopen(st) < 0)
+			return -1;
+		if (via_auth[0])
+			at = auth_insert_at(data, len);
+	}
+	if (at && (send_all(st->s, data, at) < 0 || send_all(st->s, via_auth, strlen(via_auth)) < 0 ||
+		send_all(st->s, data + at, len - at) < 0))
+		return -1;
+	if (!at && send_all(st->s, data, len) < 0)
+		return -1;
+	return (ssize_t)len;
 }
 
 static int tcp_close(git_stream *stream)
@@ -173,11 +249,24 @@ int pv_gitstream_register(int seconds)
 	return 0;
 }
 
-int pv_gitstream_via(const char *host, const char *port, const char *proxy_host, const char *proxy_port)
+int pv_gitstream_via(const char *host, const char *port, const char *proxy_host, const char *proxy_port,
+	const char *proxy_user, const char *proxy_pass)
 {
 	via_to_host[0] = '\0';
+	via_auth[0] = '\0';
 	if (!proxy_host)
 		return 0;
+	if (proxy_user && *proxy_user) {
+		char plain[512];
+		unsigned char b64[700];
+		int n = snprintf(plain, sizeof(plain), "%s:%s", proxy_user, proxy_pass ? proxy_pass : "");
+
+		if (n < 0 || (size_t)n >= sizeof(plain))
+			return pv_error_set(PV_EINVAL, NULL, "the proxy's user name and password are too long");
+		EVP_EncodeBlock(b64, (const unsigned char *)plain, n);
+		snprintf(via_auth, sizeof(via_auth), "Proxy-Authorization: Basic %s\r\n", (const char *)b64);
+		OPENSSL_cleanse(plain, sizeof(plain));
+	}
 	if (strlen(host) >= sizeof(via_from_host) || strlen(port) >= sizeof(via_from_port) ||
 	    strlen(proxy_host) >= sizeof(via_to_host) || strlen(proxy_port) >= sizeof(via_to_port))
 		return pv_error_set(PV_EINVAL, NULL, "the proxy's or the Git server's address is too long");

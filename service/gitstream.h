@@ -28,9 +28,15 @@ int pv_gitstream_register(int timeout_seconds) PV_WARN_UNUSED;
  * request line a proxy wants (GET http://host/...) but connects to the Git
  * server itself (httpclient.c uses a CONNECT tunnel for https only).  From
  * this call on, a connection to host:port goes to proxy_host:proxy_port
- * instead; proxy_host NULL turns that off.  Before the Git writer starts.
+ * instead, and each request libgit2 writes there goes out on a new
+ * connection (gitstream.c says why, gitframe.h how a request start is
+ * found); proxy_host NULL turns that off.  proxy_user, when not NULL or
+ * empty, and proxy_pass go with each request as Basic Proxy-Authorization
+ * (libgit2 1.5 would only answer a 407, and cannot read tinyproxy's: an
+ * HTTP/1.0 answer whose body ends at the close).  Before the Git writer
+ * starts.
  */
-int pv_gitstream_via(const char *host, const char *port, const char *proxy_host, const char *proxy_port)
-	PV_WARN_UNUSED;
+int pv_gitstream_via(const char *host, const char *port, const char *proxy_host, const char *proxy_port,
+	const char *proxy_user, const char *proxy_pass) PV_WARN_UNUSED;
 
 #endif

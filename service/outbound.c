@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "gitstream.h"
+#include "url.h"
 
 /* The parts of a URL the policy looks at. */
 struct target {
@@ -320,7 +321,11 @@ int pv_outbound_git_init(const struct pv_config *cfg)
 			return pv_error_set(PV_EINVAL, NULL, "the proxy for the Git server is not a URL");
 		snprintf(gport, sizeof(gport), "%d", git.port);
 		snprintf(vport, sizeof(vport), "%d", via.port);
-		if ((error = pv_gitstream_via(git.host, gport, via.host, vport)) < 0)
+		char user[256], pass[256];
+		pv_url_userinfo(proxy, user, sizeof(user), pass, sizeof(pass), NULL, 0);
+		error = pv_gitstream_via(git.host, gport, via.host, vport, user, pass);
+		OPENSSL_cleanse(pass, sizeof(pass));
+		if (error < 0)
 			return error;
 	}
 	if (!cfg->git_ca_file || !*cfg->git_ca_file)

@@ -27,7 +27,8 @@
  * way.  Plain http:// through a proxy is a request line with the absolute
  * URI on a connection to the proxy; libgit2 1.5 writes that request line
  * but opens the connection to the Git server itself, so gitstream.c sends
- * the connection to the proxy (pv_gitstream_via).  https:// is a CONNECT
+ * the connection to the proxy (pv_gitstream_via), a new one for each
+ * request (gitstream.c says why).  https:// is a CONNECT
  * tunnel, which libgit2 opens through the same stream.
  *
  * Trust.  TLS is verified against the system store plus an optional CA

@@ -10,7 +10,7 @@
 #      certificate problem, a write answers 503; a CA file that is missing or not PEM is refused
 #   B  the Git server answers 403 to every client but 127.0.0.2, tinyproxy
 #      binds 127.0.0.2: https_proxy, PREVIEWD_GIT_PROXY, no_proxy; plain
-#      http through http_proxy
+#      http through http_proxy and PREVIEWD_GIT_PROXY, with proxy credentials
 #   C  notifications and Argo CD webhooks over https with PREVIEWD_CA_FILE,
 #      and without it
 #
@@ -135,6 +135,7 @@ LogLevel Info
 MaxClients 20
 Allow 127.0.0.1
 ConnectPort $GITSERVER_PORT
+${PROXY_EXTRA:-}
 EOF
 	tinyproxy -d -c "$d/tinyproxy.conf" >"$d/out" 2>&1 &
 	PROXY_PID=$!
@@ -195,11 +196,51 @@ t_need "plain git server (only 127.0.0.2) starts" start_git GITSERVER_TLS_PEM= G
 git_args
 t_not "the direct route is refused" git ls-remote "$(gitserver_url gitops)" main
 t_ok "the route through the proxy works" env http_proxy="$PROXY" git ls-remote "$(gitserver_url gitops)" main
-# previewd routes the connection to the proxy (gitstream.c) and tinyproxy
-# forwards the absolute-URI GET, but libgit2 1.5 then fails with "unexpected
-# EOF" after the server's 401 comes back through tinyproxy: plain http
-# through a proxy is not working yet.
-t_skip "previewd over plain http through http_proxy (libgit2 reports unexpected EOF after the proxied 401)"
+# previewd routes the connection to the proxy (gitstream.c) and libgit2
+# writes absolute-form request lines; tinyproxy closes after each response
+# without "Connection: close", so each request needs a new connection
+fetches=$(via_proxy GET 'info/refs?service=git-upload-pack')
+t_need "previewd with http_proxy becomes ready" pv_start "$T_TMP/b4" "${GIT_ARGS[@]}" http_proxy="$PROXY"
+t_eventually 20 "the plain http fetch came through the proxy (from 127.0.0.2)" \
+	more_via_proxy GET 'info/refs?service=git-upload-pack' "$fetches"
+pushes=$(via_proxy POST git-receive-pack)
+create plain1
+t_eq 201 "$HTTP_STATUS" "a create through http_proxy answers 201"
+t_ok "the create is on the server" pushed plain1
+t_eventually 20 "the plain http push came through the proxy (from 127.0.0.2)" \
+	more_via_proxy POST git-receive-pack "$pushes"
+t_eventually 20 "tinyproxy's log shows the absolute-form GET" \
+	proxy_logged "GET http://127.0.0.1:$GITSERVER_PORT/git/gitops.git/info/refs?service=git-receive-pack HTTP/1.1"
+t_eventually 20 "tinyproxy's log shows the absolute-form POST" \
+	proxy_logged "POST http://127.0.0.1:$GITSERVER_PORT/git/gitops.git/git-receive-pack HTTP/1.1"
+pv_stop
+
+PROXY_EXTRA="BasicAuth pvuser pvpass" t_need "tinyproxy with BasicAuth starts" start_proxy
+pushes=$(via_proxy POST git-receive-pack)
+PV_START_READY=0 pv_start "$T_TMP/b4c" "${GIT_ARGS[@]}" PREVIEWD_GIT_PROXY="http://127.0.0.1:$PROXY_PORT" ||
+	t_bail "previewd did not start"
+t_eventually 20 "without the proxy's credentials the fetch is refused (407)" git_error_has 'proxy authentication required'
+pv_stop
+t_need "previewd with the proxy's credentials in PREVIEWD_GIT_PROXY becomes ready" pv_start "$T_TMP/b4d" \
+	"${GIT_ARGS[@]}" PREVIEWD_GIT_PROXY="http://pvuser:pv%70ass@127.0.0.1:$PROXY_PORT"
+create plain3
+t_eq 201 "$HTTP_STATUS" "a create through the proxy that wants credentials answers 201"
+t_ok "the create is on the server" pushed plain3
+t_eventually 20 "the push came through the proxy that wants credentials" more_via_proxy POST git-receive-pack "$pushes"
+pv_stop
+pushes=$(via_proxy POST git-receive-pack)
+t_need "previewd with PREVIEWD_GIT_PROXY (plain http) becomes ready" pv_start "$T_TMP/b4b" "${GIT_ARGS[@]}" \
+	PREVIEWD_GIT_PROXY="$PROXY"
+create plain2
+t_eq 201 "$HTTP_STATUS" "a create through PREVIEWD_GIT_PROXY over plain http answers 201"
+t_ok "the create is on the server" pushed plain2
+t_eventually 20 "PREVIEWD_GIT_PROXY's plain http push came through the proxy" \
+	more_via_proxy POST git-receive-pack "$pushes"
+# previewd's requests name libgit2 as their User-Agent
+t_eq 0 "$(grep -c '^127.0.0.1 .*libgit2' "$GITSERVER_DIR/access.log" || true)" \
+	"no plain http request of previewd's reached the server directly"
+pv_stop
+
 PV_START_READY=0 pv_start "$T_TMP/b5" "${GIT_ARGS[@]}" || t_bail "previewd did not start"
 t_eventually 20 "without a proxy previewd goes direct and is refused (403)" git_error_has '403'
 pv_stop
