@@ -130,6 +130,9 @@ int pv_store_open(struct pv_store **out, const struct pv_store_settings *setting
 	/* WAL lets readers run beside the writer; FULL makes every COMMIT durable
 	 * before the API acknowledges it */
 	rc = sqlite3_exec(st->db,
+		/* first: it takes only before the database's first table, and
+		 * lets retention give pruned pages back (retention.h) */
+		"PRAGMA auto_vacuum = INCREMENTAL;"
 		"PRAGMA journal_mode = WAL;"
 		"PRAGMA synchronous = FULL;"
 		"PRAGMA foreign_keys = ON;"
