@@ -159,13 +159,21 @@ int pv_store_vacuum_mode(struct pv_store *st, int *converted)
 	int rc, mode, error;
 
 	*converted = 0;
+	/* the connection knows the mode from the header it last read: a read
+	 * transaction reads it afresh */
+	if (sqlite3_exec(st->db, "BEGIN; SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK) {
+		pv_store_rollback(st);
+		return pv_store__db_error(st, SQLITE_ERROR, "reading the vacuum mode");
+	}
 	rc = sqlite3_prepare_v2(st->db, "PRAGMA auto_vacuum", -1, &s, NULL);
 	if (rc != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW) {
 		sqlite3_finalize(s);
+		pv_store_rollback(st);
 		return pv_store__db_error(st, rc, "reading the vacuum mode");
 	}
 	mode = sqlite3_column_int(s, 0);
 	sqlite3_finalize(s);
+	pv_store_rollback(st);
 	if (mode != 0)
 		return 0; /* incremental, or full (pages go back at each commit) */
 	if (sqlite3_exec(st->db, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM", NULL, NULL, &errmsg) != SQLITE_OK) {
