@@ -314,7 +314,8 @@ int pv_store_prune_rows(struct pv_store *st, enum pv_prune_kind kind, int64_t cu
 
 /* Give at most `pages` of the database's free pages back to the file
  * system (an incremental vacuum, one short write transaction, none when
- * no page is free); *freed how many went, *left how many remain. */
+ * no page is free, then a passive checkpoint once none is left, so that
+ * the file shrinks); *freed how many went, *left how many remain. */
 int pv_store_reclaim(struct pv_store *st, int pages, long long *freed, long long *left) PV_WARN_UNUSED;
 
 /* Make the free pages of the database reclaimable (auto_vacuum =

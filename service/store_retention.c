@@ -149,6 +149,11 @@ int pv_store_reclaim(struct pv_store *st, int pages, long long *freed, long long
 	if ((error = freelist(st, left)) < 0)
 		return error;
 	*freed = before > *left ? before - *left : 0;
+	/* in WAL mode the file shrinks when a checkpoint copies the truncation
+	 * back; a passive one waits for no writer and no reader (it does what
+	 * it can, and the next automatic checkpoint does the rest) */
+	if (*left == 0 && *freed > 0)
+		(void)sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	return 0;
 }
 
