@@ -16,6 +16,7 @@
 #   SCALE_SEQ     sequential creates timed at each level (20; QUICK 10)
 #   LEVEL_PUSHES  plain pushes adding one env folder, timed at each level (10; QUICK 3)
 #   CYCLES        create/delete cycles for the resource phase (10000; QUICK 100)
+#   RETENTION_S   PREVIEWD_RETENTION of the resource phase, in seconds (3)
 #   READ_SECS     seconds of each wrk run (10; QUICK 1)
 #   IDLE_SECS     seconds previewd idles in the Argo CD phase, with and without
 #                 Argo CD (30; QUICK 6)
@@ -43,6 +44,7 @@ else
 	LEVEL_PUSHES=${LEVEL_PUSHES:-10} IDLE_SECS=${IDLE_SECS:-30}
 fi
 FOREIGN=${FOREIGN:-5000}
+RETENTION_S=${RETENTION_S:-3}
 M=${M:-$N}
 # most phases make more environments, faster, than previewd's safe defaults
 # allow (quotas, create rate): their previewd runs with the limits off; the
@@ -513,18 +515,49 @@ count_objects_json() {
 		sed 's/"size-garbage"/"size_garbage"/; s/"size-pack"/"size_pack_kib"/; s/"size"/"size_kib"/; s/"in-pack"/"in_pack"/'
 }
 
+# pruned_envs: previewd_retention_pruned_total{kind="environments"} now
+pruned_envs() {
+	curl -s -m 5 "http://127.0.0.1:$PV_PORT/metrics" |
+		awk '$1 == "previewd_retention_pruned_total{kind=\"environments\"}" {print $2}'
+}
+
+# retained N: wait (<= 120 s) until retention has pruned N environments in
+# all, then for two more windows, so that its pass gave the pages back
+retained() {
+	local end=$(($(date +%s) + 120))
+	until [ "$(pruned_envs)" = "$1" ]; do
+		[ "$(date +%s)" -lt $end ] || die "retention pruned $(pruned_envs) of $1 environments within 120 s"
+		sleep 0.2
+	done
+	sleep $((2 * RETENTION_S))
+}
+
+# db_bytes: the size of previewd.db (its WAL is bounded by checkpoints, not
+# by what the database holds)
+db_bytes() { stat -c %s "$PV_DATA/previewd.db"; }
+
+# the cycles run with a short retention window (RETENTION_S): in two halves,
+# each followed by a wait past the window, so that the growth of the second
+# half is what the data dir keeps per cycle once past the window
 cycles() {
-	local repo=$REPOS/cycles.git before after before_disk c0 c1 cy res co
-	pv_up cycles "$(http_url_bare cycles)"
+	local repo=$REPOS/cycles.git before after before_disk c0 c1 cy cy2 res co half half_b half_db after_db
+	pv_up cycles "$(http_url_bare cycles)" PREVIEWD_RETENTION="${RETENTION_S}s"
 	before=$(du -sb "$PV_DATA" | cut -f1)
 	before_disk=$(disk_bytes "$PV_DATA")
 	c0=$(commits "$repo")
-	log "resources: $CYCLES create/delete cycles from 64 clients (each waits for its pushes)"
-	cy=$(lg -m CYCLE -c 64 -n "$CYCLES" -x cy- -t 3600) || die "cycles failed: $cy"
+	half=$((CYCLES / 2))
+	log "resources: $CYCLES create/delete cycles from 64 clients (each waits for its pushes), retention ${RETENTION_S}s"
+	cy=$(lg -m CYCLE -c 64 -n "$half" -x cy- -t 3600) || die "cycles failed: $cy"
 	drain pending deleting
-	sleep 1
+	retained "$half"
+	half_b=$(du -sb "$PV_DATA" | cut -f1)
+	half_db=$(db_bytes)
+	cy2=$(lg -m CYCLE -c 64 -n $((CYCLES - half)) -x cz- -t 3600) || die "cycles failed: $cy2"
+	drain pending deleting
+	retained "$CYCLES"
 	c1=$(commits "$repo")
 	after=$(du -sb "$PV_DATA" | cut -f1)
+	after_db=$(db_bytes)
 	co=$(count_objects_json "$PV_DATA/clone.git")
 	res=$(pv_res)
 	jset .previewd.http.cycles "$(jq -n --argjson n "$CYCLES" --argjson cy "$cy" --argjson b "$before" --argjson a "$after" \
@@ -534,9 +567,15 @@ cycles() {
 		--argjson wal "$(stat -c %s "$PV_DATA/previewd.db-wal" 2>/dev/null || echo 0)" \
 		--argjson clone "$(du -sb "$PV_DATA/clone.git" | cut -f1)" \
 		--argjson server "$(du -sb "$repo" | cut -f1)" \
-		'{cycles: $n, run: $cy, commits: $c, data_dir_bytes_before: $b, data_dir_bytes_after: $a,
+		--argjson half "$half" --argjson hb "$half_b" --argjson hdb "$half_db" --argjson adb "$after_db" \
+		--argjson ret "$RETENTION_S" --argjson cy2 "$cy2" \
+		'{cycles: $n, run: $cy, run_after_window: $cy2, commits: $c, data_dir_bytes_before: $b, data_dir_bytes_after: $a,
 		  data_dir_disk_bytes_before: $bd, data_dir_disk_bytes_after: $ad,
 		  bytes_per_cycle: ((($a - $b) / $n * 10 | round) / 10), db_bytes: $db, wal_bytes: $wal,
+		  retention_s: $ret, cycles_after_window: ($n - $half), data_dir_bytes_half: $hb, db_bytes_half: $hdb,
+		  db_bytes_after: $adb,
+		  bytes_per_cycle_after_window: ((($a - $hb) / ($n - $half) * 10 | round) / 10),
+		  db_bytes_per_cycle_after_window: ((($adb - $hdb) / ($n - $half) * 10 | round) / 10),
 		  clone_bytes: $clone, server_repo_bytes: $server, clone_objects: $co, resources: $res}')"
 	pv_down
 }
@@ -694,6 +733,10 @@ target clone_packs "$P.cycles.clone_objects.packs" le 33 "clone bounded: packs <
 target clone_loose "$P.cycles.clone_objects.count" le 0 "clone bounded: no loose objects"
 target clone_size "$P.cycles.clone_bytes / $P.cycles.server_repo_bytes" le 2 \
 	"clone bounded: clone.git <= 2 x the server's repository (bytes)"
+# bounded growth: past the retention window the database keeps nothing per
+# cycle (within a page over the half: the B-trees' shape may differ)
+target db_flat "$P.cycles.db_bytes_per_cycle_after_window" le "([8, 4096 / $P.cycles.cycles_after_window] | max)" \
+	"database flat after the retention window: previewd.db bytes per cycle <= 8 (or 1 page per half)"
 
 # Argo CD at scale: following previewd's Applications among FOREIGN others
 # costs next to nothing

@@ -64,6 +64,7 @@ struct pv_config {
 	size_t warn_count;
 	long long reap_hold;       /* more than this many overdue at once are held; 0 = never */
 	long long reap_hold_after; /* seconds past its expiry that make an environment overdue */
+	long long retention;       /* seconds ended records, keys and delivered notifications are kept; 0 = forever */
 	/* notifications */
 	char *webhook_url;       /* "" = notifications off */
 	char *webhook_format;    /* json | slack */

@@ -11,17 +11,23 @@
  *   pv-gitops      the Git writer: the libgit2 repository, its own SQLite
  *                  connection (gitops.c, with planner.c, gitrepo.c, pusher.c)
  *   pv-reaper      expiries and warnings, its own SQLite connection (reaper.c)
+ *   pv-retention   prunes what ended longer ago than PREVIEWD_RETENTION and
+ *                  gives the pages back, its own SQLite connection
+ *                  (retention.c); not with PREVIEWD_RETENTION=0
  *   pv-notify      delivers the outbox to the webhook, its own CURL handle and
  *                  SQLite connection (notify.c); only with PREVIEWD_WEBHOOK_URL
  *   pv-argocd      push webhooks to Argo CD and its Applications' status, its
  *                  own CURL handle and SQLite connection (argocd.c); only with
  *                  PREVIEWD_ARGOCD_WEBHOOK_URL or PREVIEWD_ARGOCD_URL
  *
- * Start: config -> database (migrations) -> notifier -> Argo CD poller ->
- * HTTP object -> Git writer -> reaper -> API -> HTTP timer and listen.
+ * Start: config -> database (migrations) -> retention (its one-time rebuild
+ * of an older database runs before any other thread) -> notifier -> Argo CD
+ * poller -> HTTP object -> Git writer -> reaper -> API -> HTTP timer and
+ * listen.
  * Stop (SIGINT/SIGTERM): stop listening, answer waiting requests and stop the
  * HTTP timer -> reaper -> the writer after its push in flight -> free the
- * HTTP object -> Argo CD poller -> notifier -> API -> close the database.
+ * HTTP object -> Argo CD poller -> notifier -> retention -> API -> close the
+ * database.
  * Each thread is stopped only after every thread that kicks it.
  * Nothing acknowledged is lost at any point: it is in SQLite before the
  * answer, and the writer picks up every dirty row at the next start.
@@ -53,6 +59,7 @@
 #include "notify.h"
 #include "reaper.h"
 #include "recover.h"
+#include "retention.h"
 #include "store.h"
 #include "url.h"
 
@@ -123,6 +130,7 @@ struct wakeups {
 	struct pv_reaper *reaper;
 	struct pv_notify *notify;
 	struct pv_argocd *argocd;
+	struct pv_retention *retention;
 };
 
 static void status_cb(void *ctx, int *known, int *reachable, char *error, size_t error_len, int64_t *last_push_at)
@@ -180,6 +188,8 @@ static int metrics_cb(void *ctx, struct pv_strbuf *out)
 		error = pv_reaper_metrics(w->reaper, out);
 	if (error == 0 && w->notify)
 		error = pv_notify_metrics(w->notify, out);
+	if (error == 0)
+		error = pv_retention_metrics(w->retention, out);
 	return error;
 }
 
@@ -234,6 +244,7 @@ int main(int argc, char **argv)
 	struct pv_reaper *reaper = NULL;
 	struct pv_notify *notify = NULL;
 	struct pv_argocd *argocd = NULL;
+	struct pv_retention *retention = NULL;
 	struct pv_gitops_hooks hooks;
 	struct wakeups wake = { 0 };
 	char db_path[4096];
@@ -395,6 +406,11 @@ int main(int argc, char **argv)
 		else
 			log_info("%lld API token(s): every /v1 route needs one", tokens);
 	}
+	if (pv_retention_start(&retention, &cfg, db_path) < 0) {
+		log_error("%s", pv_error_last()->message);
+		goto out;
+	}
+	wake.retention = retention;
 	if (*cfg.webhook_url) {
 		if (pv_notify_start(&notify, &cfg, db_path) < 0) {
 			log_error("%s", pv_error_last()->message);
@@ -441,6 +457,7 @@ out:
 	pv_http_free(http);   /* only now: the writer's last round may still call pv_http_landed */
 	pv_argocd_free(argocd);
 	pv_notify_free(notify);
+	pv_retention_free(retention);
 	pv_api_free(api);
 	pv_store_free(st);
 	git_libgit2_shutdown();

@@ -141,7 +141,13 @@ int pv_store_open(struct pv_store **out, const struct pv_store_settings *setting
 	/* WAL lets readers run beside the writer; FULL makes every COMMIT durable
 	 * before the API acknowledges it */
 	rc = sqlite3_exec(st->db,
+		/* first: it takes only before the database's first table, and
+		 * lets retention give pruned pages back (retention.h) */
+		"PRAGMA auto_vacuum = INCREMENTAL;"
 		"PRAGMA journal_mode = WAL;"
+		/* a checkpoint leaves the WAL file at its largest size; this
+		 * truncates it back, so a burst does not keep disk for good */
+		"PRAGMA journal_size_limit = 4194304;"
 		"PRAGMA synchronous = FULL;"
 		"PRAGMA foreign_keys = ON;"
 		"PRAGMA temp_store = MEMORY;"

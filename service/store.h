@@ -12,7 +12,7 @@
  * migrations, transactions), store_env.c (environments and their history),
  * store_outbox.c (the notification outbox, expiry and warnings),
  * store_token.c (API tokens), store_idem.c (Idempotency-Keys), store_reaper.c
- * (the reaper's holds).
+ * (the reaper's holds), store_retention.c (pruning what ended long ago).
  *
  * Errors: PV_EUNAVAIL when the database cannot be opened or written,
  * PV_EBUSY when a lock could not be had within busy_timeout, PV_ECONFLICT on
@@ -281,6 +281,48 @@ int pv_store_reap_release(struct pv_store *st, const char *actor, int64_t now, l
 /* pv_store_next_due without the held expiries and the warnings whose
  * expiry has passed: the next time the reaper has something to do. */
 int pv_store_reap_next(struct pv_store *st, int64_t now, int64_t *out) PV_WARN_UNUSED;
+
+/* ---- retention (store_retention.c, schema/013_retention.sql, retention.h) ---- */
+
+enum pv_prune_kind {
+	PV_PRUNE_ENVS,      /* ended environments: deleted, or failed before reaching Git */
+	PV_PRUNE_EVENTS,    /* their history */
+	PV_PRUNE_OUTBOX,    /* notifications delivered or given up */
+	PV_PRUNE_IDEM,      /* Idempotency-Keys */
+	PV_PRUNE_WARNINGS,  /* expiry warnings sent about an expiry long past */
+	PV_PRUNE_KINDS
+};
+
+/*
+ * One batch, in one transaction of its own: at most limit environments
+ * that ended before cutoff - deleted (their folder is gone from Git), or
+ * failed without ever having been pushed (previewd never had a folder for
+ * them) - with their events and the outbox rows, warnings and holds that
+ * point at them.  An environment with a notification still to deliver
+ * stays until it is delivered or given up.  A failed environment that had
+ * been pushed stays: its folder, with previewd's marker, may still be in
+ * Git.  Counts are added to pruned[]; *more is set when the batch was full.
+ */
+int pv_store_prune_envs(struct pv_store *st, int64_t cutoff, int limit, long long pruned[PV_PRUNE_KINDS],
+	int *more) PV_WARN_UNUSED;
+
+/* One batch, in a transaction of its own, of at most limit rows of kind
+ * (PV_PRUNE_OUTBOX: done before cutoff; PV_PRUNE_IDEM: made before;
+ * PV_PRUNE_WARNINGS: about an expiry before); *n how many. */
+int pv_store_prune_rows(struct pv_store *st, enum pv_prune_kind kind, int64_t cutoff, int limit,
+	long long *n) PV_WARN_UNUSED;
+
+/* Give at most `pages` of the database's free pages back to the file
+ * system (an incremental vacuum, one short write transaction, none when
+ * no page is free, then a passive checkpoint once none is left, so that
+ * the file shrinks); *freed how many went, *left how many remain. */
+int pv_store_reclaim(struct pv_store *st, int pages, long long *freed, long long *left) PV_WARN_UNUSED;
+
+/* Make the free pages of the database reclaimable (auto_vacuum =
+ * INCREMENTAL).  A database made with it off is rebuilt once (VACUUM:
+ * it holds the write lock throughout, so call it before other threads
+ * use the database); *converted is 1 then. */
+int pv_store_vacuum_mode(struct pv_store *st, int *converted) PV_WARN_UNUSED;
 
 /* ---- outbox ---- */
 

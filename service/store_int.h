@@ -1,7 +1,8 @@
 /*
  * store_int.h - what the store's table families share (store.c, store_env.c,
  * store_outbox.c, store_token.c, store_idem.c, store_instance.c,
- * store_argocd.c, store_reaper.c); not for the rest of previewd.
+ * store_argocd.c, store_reaper.c, store_retention.c); not for the rest of
+ * previewd.
  *
  * A connection keeps its prepared statements in one fixed table indexed by
  * enum stmt, prepared on first use from the SQL its family file holds; hot
@@ -41,6 +42,9 @@ enum stmt {
 	S_INSTANCE_GET, S_INSTANCE_SET,
 	/* store_reaper.c */
 	S_REAP_DUE, S_REAP_HOLD, S_REAP_HELD, S_REAP_RELEASE, S_REAP_NEXT_EXPIRY, S_REAP_NEXT_WARN,
+	/* store_retention.c */
+	S_RET_ENDED, S_RET_ENV_OUTBOX, S_RET_ENV_WARNINGS, S_RET_ENV_HOLDS, S_RET_ENV_EVENTS, S_RET_ENV,
+	S_RET_OUTBOX, S_RET_IDEM, S_RET_WARNINGS, S_RET_FREELIST,
 	S_COUNT
 };
 

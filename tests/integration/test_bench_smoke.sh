@@ -31,6 +31,8 @@ MAIN_KEYS=(
 	.previewd.http.resources_at_top.cpu_s
 	.previewd.http.cycles.data_dir_bytes_before
 	.previewd.http.cycles.data_dir_bytes_after
+	.previewd.http.cycles.bytes_per_cycle_after_window
+	.previewd.http.cycles.db_bytes_per_cycle_after_window
 	.previewd.http.cycles.clone_objects.count
 	.previewd.http.cycles.clone_objects.packs
 	.previewd.file.create_seq.ms.p50
@@ -59,8 +61,8 @@ t_ok "latest.json parses with jq" parses
 for key in "${MAIN_KEYS[@]}"; do
 	t_eq number "$(jq -r "$key | type" "$json" 2>/dev/null)" "$key is a number"
 done
-t_eq 18 "$(jq '[.targets[] | select((.pass | type) == "boolean" and (.value | type) == "number")] | length' "$json")" \
-	"18 targets, each with a numeric value and a PASS/MISS verdict"
+t_eq 19 "$(jq '[.targets[] | select((.pass | type) == "boolean" and (.value | type) == "number")] | length' "$json")" \
+	"19 targets, each with a numeric value and a PASS/MISS verdict"
 t_eq 0 "$(jq '.meta.unclean_stops | length' "$json")" "every previewd of the run exited 0 on SIGTERM"
 t_eq 30 "$(jq '.previewd.http.reads.get_one_loris.slow_clients_held' "$json")" \
 	"the slow-loris row ran with all 30 slow clients holding their connections"

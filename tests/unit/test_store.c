@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "store.h"
 #include "tmpdir.h"
@@ -387,6 +388,182 @@ static void instance_id_made_once(void **state)
 	assert_int_equal(pv_test_rmtree(dir2), 0);
 }
 
+/* ---- retention ---- */
+
+/* The one number sql answers on the file at path. */
+static long long count_of(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	long long n = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return n;
+}
+
+/* An environment name created at 100 and taken to status by `end`: "active"
+ * (pushed), "deleted" (deleted_at end), "failed" (never pushed, at end) or
+ * "failed-pushed" (pushed, then failed at end).  Events queue notifications
+ * on st (opened with the outbox on). */
+static int64_t ended(struct pv_store *st, const char *name, const char *how, int64_t end)
+{
+	struct pv_env e;
+	int64_t id;
+
+	make_env(&e, name, "o");
+	e.created_at = e.updated_at = 100;
+	insert(st, &e);
+	if (strcmp(how, "failed") == 0) {
+		assert_int_equal(pv_store_mark_failed(st, e.id, e.gen, "no", end), 0);
+	} else {
+		assert_int_equal(pv_store_begin(st), 0);
+		assert_int_equal(pv_store_mark_pushed(st, e.id, e.gen, "c1", 100), 0);
+		assert_int_equal(pv_store_commit(st), 0);
+	}
+	if (strcmp(how, "deleted") == 0 || strcmp(how, "failed-pushed") == 0) {
+		snprintf(e.status, sizeof(e.status), "%s", strcmp(how, "deleted") == 0 ? PV_STATUS_DELETING : PV_STATUS_ACTIVE);
+		e.updated_at = end;
+		assert_int_equal(pv_store_begin(st), 0);
+		assert_int_equal(pv_store_env_save(st, &e), 0);
+		if (strcmp(how, "deleted") == 0) {
+			assert_int_equal(pv_store_mark_pushed(st, e.id, e.gen, "c2", end), 0);
+			assert_int_equal(pv_store_event_add(st, &e, "deleted", "previewd", NULL, end, NULL), 0);
+		} else {
+			assert_int_equal(pv_store_mark_failed(st, e.id, e.gen, "no", end), 0);
+		}
+		assert_int_equal(pv_store_commit(st), 0);
+	}
+	id = e.id;
+	pv_env_dispose(&e);
+	return id;
+}
+
+static int deliver_cb(const struct pv_outbox *ob, void *payload)
+{
+	return pv_store_outbox_delivered(payload, ob->id, 1000);
+}
+
+static long long envs_named(const char *path, const char *name)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM envs WHERE name = '%s'", name);
+	return count_of(path, sql);
+}
+
+/*
+ * What retention prunes at cutoff 2000, and what it leaves: deleted and
+ * never-pushed failed records that ended before, with their events and
+ * notifications; not a live one, not a later one, not a failed one that had
+ * been pushed (its folder may be in Git), not one with a notification owed.
+ */
+static void prune_rules(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_store *st = NULL;
+	long long pruned[PV_PRUNE_KINDS] = { 0 }, n = 0;
+	struct pv_idem key = { .fingerprint = "fp" };
+	int64_t live;
+	int more = 1;
+
+	assert_int_equal(pv_store_open(&st, &(struct pv_store_settings){ .path = f->path, .outbox = 1 }), 0);
+	(void)ended(st, "old-deleted", "deleted", 1000);
+	(void)ended(st, "old-failed", "failed", 1000);
+	(void)ended(st, "old-failed-pushed", "failed-pushed", 1000);
+	(void)ended(st, "new-deleted", "deleted", 3000);
+	live = ended(st, "live", "active", 0);
+	/* every notification so far delivered at 1000; then one owed */
+	assert_int_equal(pv_store_outbox_due(st, 1 << 30, 1000, deliver_cb, st), 0);
+	(void)ended(st, "owed", "deleted", 1000);
+	assert_int_equal(pv_store_begin(st), 0);
+	assert_int_equal(pv_store_idem_put(st, "a", "old", &key, 1000), 0);
+	assert_int_equal(pv_store_idem_put(st, "a", "new", &key, 3000), 0);
+	assert_int_equal(pv_store_commit(st), 0);
+	/* warnings about a past expiry of the live one, and about its current one */
+	assert_int_equal(pv_store_warning_add(st, live, 600, 1000, 400), 0);
+	assert_int_equal(pv_store_warning_add(st, live, 600, 5000, 4400), 0);
+
+	assert_int_equal(pv_store_prune_envs(st, 2000, 100, pruned, &more), 0);
+	assert_int_equal(more, 0);
+	assert_int_equal(pruned[PV_PRUNE_ENVS], 2);
+	assert_int_equal(envs_named(f->path, "old-deleted"), 0);
+	assert_int_equal(envs_named(f->path, "old-failed"), 0);
+	assert_int_equal(envs_named(f->path, "old-failed-pushed"), 1);
+	assert_int_equal(envs_named(f->path, "new-deleted"), 1);
+	assert_int_equal(envs_named(f->path, "live"), 1);
+	assert_int_equal(envs_named(f->path, "owed"), 1);
+	assert_int_equal(count_of(f->path, "SELECT count(*) FROM events WHERE env_id NOT IN (SELECT id FROM envs)"), 0);
+	assert_int_equal(count_of(f->path, "SELECT count(*) FROM events WHERE name = 'live'"), 1);
+	assert_true(pruned[PV_PRUNE_EVENTS] >= 3);
+	assert_true(pruned[PV_PRUNE_OUTBOX] >= 2);
+
+	/* one batch of one: a full batch says there is more */
+	memset(pruned, 0, sizeof(pruned));
+	assert_int_equal(pv_store_outbox_due(st, 1 << 30, 1000, deliver_cb, st), 0);
+	assert_int_equal(pv_store_prune_envs(st, 2000, 1, pruned, &more), 0);
+	assert_int_equal(more, 1);
+	assert_int_equal(envs_named(f->path, "owed"), 0);
+	assert_int_equal(pv_store_prune_envs(st, 2000, 1, pruned, &more), 0);
+	assert_int_equal(more, 0);
+	assert_int_equal(pruned[PV_PRUNE_ENVS], 1);
+
+	/* rows of their own: done notifications (the live env's too), keys, warnings */
+	assert_int_equal(pv_store_prune_rows(st, PV_PRUNE_OUTBOX, 2000, 500, &n), 0);
+	assert_true(n >= 1);
+	assert_int_equal(count_of(f->path, "SELECT count(*) FROM outbox WHERE delivered_at < 2000"), 0);
+	assert_int_equal(pv_store_prune_rows(st, PV_PRUNE_IDEM, 2000, 500, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(count_of(f->path, "SELECT count(*) FROM idempotency WHERE key = 'new'"), 1);
+	assert_int_equal(pv_store_prune_rows(st, PV_PRUNE_WARNINGS, 2000, 500, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(count_of(f->path, "SELECT count(*) FROM warnings"), 1);
+	assert_int_equal(pv_store_prune_rows(st, PV_PRUNE_ENVS, 2000, 500, &n), PV_EINVAL);
+	pv_store_free(st);
+}
+
+/* A new database gives its free pages back; an older one is rebuilt once. */
+static void reclaim_pages(void **state)
+{
+	struct fixture *f = *state;
+	long long freed = 0, left = 0, before;
+	int converted = 1;
+	char *err = NULL;
+	sqlite3 *db = NULL;
+
+	assert_int_equal(count_of(f->path, "PRAGMA auto_vacuum"), 2);
+	assert_int_equal(pv_store_vacuum_mode(f->st, &converted), 0);
+	assert_int_equal(converted, 0);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE junk (b); INSERT INTO junk SELECT randomblob(3000) FROM "
+		"(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300) SELECT x FROM c);"
+		"DELETE FROM junk", NULL, NULL, &err), SQLITE_OK);
+	before = count_of(f->path, "PRAGMA freelist_count");
+	assert_true(before >= 300);
+	assert_int_equal(pv_store_reclaim(f->st, 100, &freed, &left), 0);
+	assert_int_equal(freed, 100);
+	assert_int_equal(left, before - 100);
+	while (left > 0)
+		assert_int_equal(pv_store_reclaim(f->st, 100, &freed, &left), 0);
+	assert_int_equal(count_of(f->path, "PRAGMA freelist_count"), 0);
+	assert_int_equal(pv_store_reclaim(f->st, 100, &freed, &left), 0);
+	assert_int_equal(freed, 0);
+
+	/* as a database from before 013 */
+	assert_int_equal(sqlite3_exec(db, "PRAGMA auto_vacuum = NONE; VACUUM", NULL, NULL, &err), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(count_of(f->path, "PRAGMA auto_vacuum"), 0);
+	assert_int_equal(pv_store_vacuum_mode(f->st, &converted), 0);
+	assert_int_equal(converted, 1);
+	assert_int_equal(count_of(f->path, "PRAGMA auto_vacuum"), 2);
+	assert_int_equal(pv_store_vacuum_mode(f->st, &converted), 0);
+	assert_int_equal(converted, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -398,6 +575,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(settings_per_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(threads_own_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(instance_id_made_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(prune_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(reclaim_pages, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
