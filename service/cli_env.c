@@ -132,11 +132,17 @@ int pv_cli_env_set(json_t *values, const char *assignment)
 
 	if (!eq || eq == assignment)
 		return pv_error_set(PV_EINVAL, "--set", "--set wants KEY=VALUE, not '%s'", assignment);
+	/* the whole key first: a refused --set changes nothing */
+	for (const char *p = assignment; p <= eq; p = dot + 1) {
+		dot = memchr(p, '.', (size_t)(eq - p));
+		if (!dot)
+			dot = eq;
+		if (dot == p || (size_t)(dot - p) >= sizeof(key))
+			return pv_error_set(PV_EINVAL, "--set", "--set: an empty or overlong key part in '%s'", assignment);
+	}
 	for (;;) {
 		dot = memchr(part, '.', (size_t)(eq - part));
 		n = (size_t)((dot ? dot : eq) - part);
-		if (n == 0 || n >= sizeof(key))
-			return pv_error_set(PV_EINVAL, "--set", "--set: an empty or overlong key part in '%s'", assignment);
 		memcpy(key, part, n);
 		key[n] = '\0';
 		if (!dot)
@@ -311,10 +317,15 @@ void pv_cli_env_format_left(char *buf, size_t len, long long secs)
 {
 	if (secs < 0)
 		secs = 0;
-	if (secs >= 86400)
+	/* two units at most, the second left out when zero: "1d", "3h59m" */
+	if (secs >= 86400 && secs % 86400 / 3600)
 		snprintf(buf, len, "%lldd%lldh", secs / 86400, secs % 86400 / 3600);
-	else if (secs >= 3600)
+	else if (secs >= 86400)
+		snprintf(buf, len, "%lldd", secs / 86400);
+	else if (secs >= 3600 && secs % 3600 / 60)
 		snprintf(buf, len, "%lldh%lldm", secs / 3600, secs % 3600 / 60);
+	else if (secs >= 3600)
+		snprintf(buf, len, "%lldh", secs / 3600);
 	else if (secs >= 60)
 		snprintf(buf, len, "%lldm", secs / 60);
 	else
@@ -497,7 +508,7 @@ static int cmd_create(struct cli *cli, const struct opts *o)
 	rc = exchange(cli, &a, "POST", "/v1/environments", req);
 	if (rc == PV_CLI_OK && o->wait)
 		rc = wait_env(cli, &a, str_of(a.body, "name"), o->wait_secs);
-	if (a.body)
+	if (a.body && a.status >= 200 && a.status <= 299)
 		print_env(cli, &a);
 	json_decref(req);
 	answer_dispose(&a);

@@ -53,7 +53,8 @@ int pv_cli_env(int argc, char **argv);
  */
 int pv_cli_env_set(json_t *values, const char *assignment) PV_WARN_UNUSED;
 
-/* Seconds left as a table shows them: "2d3h", "3h59m", "12m", "40s". */
+/* Seconds left as a table shows them: "2d3h", "1d", "3h59m", "4h", "12m", "40s"
+ * (rounded down). */
 void pv_cli_env_format_left(char *buf, size_t len, long long secs);
 
 #endif
