@@ -446,7 +446,8 @@ static int env_done(const json_t *env, const char **why)
 	return strcmp(str_of(argocd, "sync"), "Synced") == 0 && strcmp(str_of(argocd, "health"), "Healthy") == 0;
 }
 
-/* Poll the environment of a (its body replaced each time) until done. */
+/* Poll the environment of a until done; a->body is replaced at each look,
+ * so name must not point into it. */
 static int wait_env(struct cli *cli, struct answer *a, const char *name, long long secs)
 {
 	char path[1024];
@@ -506,8 +507,12 @@ static int cmd_create(struct cli *cli, const struct opts *o)
 	if (values)
 		json_object_set_new(req, "values", values);
 	rc = exchange(cli, &a, "POST", "/v1/environments", req);
-	if (rc == PV_CLI_OK && o->wait)
-		rc = wait_env(cli, &a, str_of(a.body, "name"), o->wait_secs);
+	if (rc == PV_CLI_OK && o->wait) {
+		/* a copy: each look replaces the body the name was read from */
+		char *name = strdup(str_of(a.body, "name"));
+		rc = name ? wait_env(cli, &a, name, o->wait_secs) : PV_CLI_FAILED;
+		free(name);
+	}
 	if (a.body && a.status >= 200 && a.status <= 299)
 		print_env(cli, &a);
 	json_decref(req);
