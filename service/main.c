@@ -51,6 +51,7 @@
 #include "auth.h"
 #include "check.h"
 #include "cli_admin.h"
+#include "cli_env.h"
 #include "config.h"
 #include "gitops.h"
 #include "http.h"
@@ -252,6 +253,10 @@ int main(int argc, char **argv)
 	int want_help, want_version, sig, rc = 1;
 	sigset_t signals;
 
+	/* `previewd env ...` is a client of a previewd's API: no server
+	 * configuration, only PREVIEWD_URL and the token (cli_env.h) */
+	if (pv_cli_env_is(argc, argv))
+		return pv_cli_env(argc, argv);
 	/* `previewd token ...` manages API tokens in the database of the
 	 * configured data dir (PREVIEWD_DATA_DIR) and exits */
 	if (argc > 1 && strcmp(argv[1], "token") == 0) {
