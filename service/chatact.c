@@ -273,7 +273,11 @@ int pv_chatact_slack(struct pv_envs *envs, const struct pv_request *req, struct 
 	 * the payload that names another place */
 	if (!pv_chatreply_url_ok(cfg, p.response_url))
 		return pv_error_set(PV_EBADREQ, "response_url", "the response_url is not under PREVIEWD_SLACK_RESPONSE_URL_PREFIX");
+	/* Slack wants an empty 200: the outcome goes through response_url */
 	resp->status = 200;
+	resp->text_type = "text/plain; charset=utf-8";
+	if (!(resp->text = strdup("")))
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
 	if (!claim(p.key)) {
 		log_info("chatops: slack:%s pressed %s on %s again: acted on once", p.user_id, p.action, p.env);
 		return 0;
