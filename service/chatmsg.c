@@ -89,8 +89,9 @@ static json_t *mm_action(const struct pv_config *cfg, const char *id, const char
 
 json_t *pv_chatmsg_mattermost(const struct pv_config *cfg, const char *text, const char *name, long long now)
 {
+	/* the text is the message's; the attachment only holds the buttons */
 	json_t *msg = json_pack("{s:s, s:[{s:s, s:s, s:[]}]}", "text", text, "attachments", "fallback", text,
-		"text", text, "actions"), *actions;
+		"text", "", "actions"), *actions;
 	char label[48], id[32], action[48];
 
 	if (!msg || !name || !cfg->chatops_action_secret || !*cfg->chatops_action_secret)
