@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "chatact.h"
 #include "chatops.h"
 #include "dbhealth.h"
 #include "embed.h"
@@ -849,6 +850,10 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 		return strcmp(m, "POST") == 0 ? reaper_release(api, req, resp) : method_not_allowed(resp, "POST");
 	if (strcmp(p, "/v1/chatops/slack") == 0)
 		return strcmp(m, "POST") == 0 ? pv_chatops_slack(api->envs, req, resp) : method_not_allowed(resp, "POST");
+	if (strcmp(p, "/v1/chatops/slack/interactions") == 0)
+		return strcmp(m, "POST") == 0 ? pv_chatact_slack(api->envs, req, resp) : method_not_allowed(resp, "POST");
+	if (strcmp(p, "/v1/chatops/mattermost/actions") == 0)
+		return strcmp(m, "POST") == 0 ? pv_chatact_mattermost(api->envs, req, resp) : method_not_allowed(resp, "POST");
 	if (strcmp(p, "/v1/chatops") == 0)
 		return strcmp(m, "POST") == 0 ? pv_chatops_json(api->envs, req, resp) : method_not_allowed(resp, "POST");
 	if (strncmp(p, "/v1/hooks/", 10) == 0)
@@ -902,7 +907,8 @@ static int authorize(struct pv_api *api, const struct pv_request *req, char *act
 		return 0;
 	/* Slack's requests and the Git host's hooks are signed, not
 	 * token-bearing: chatops and hooks check them */
-	if (strcmp(req->path, "/v1/chatops/slack") == 0 || strncmp(req->path, "/v1/hooks/", 10) == 0)
+	if (strcmp(req->path, "/v1/chatops/slack") == 0 || strcmp(req->path, "/v1/chatops/slack/interactions") == 0 ||
+	    strcmp(req->path, "/v1/chatops/mattermost/actions") == 0 || strncmp(req->path, "/v1/hooks/", 10) == 0)
 		return 0;
 	need = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0 ? PV_ROLE_READER : PV_ROLE_WRITER;
 	if (strncmp(req->path, "/v1/admin/", 10) == 0)

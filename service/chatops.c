@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "chatmsg.h"
 #include "hex.h"
 #include "log.h"
 #include "timefmt.h"
@@ -49,7 +50,7 @@ static int hexval(char c)
 
 /* The value of key in an application/x-www-form-urlencoded body, decoded
  * into out; 0 if found. */
-static int form_value(const char *body, size_t len, const char *key, char *out, size_t outlen)
+int pv_chatops_form_value(const char *body, size_t len, const char *key, char *out, size_t outlen)
 {
 	size_t klen = strlen(key), i = 0;
 
@@ -100,7 +101,7 @@ static void sanitize_text(char *s, int keep_newlines)
 
 /* A chat user name as an owner: lowercase, [a-z0-9-] only, starting with a
  * letter ("Jane.Doe" -> "jane-doe"). */
-static int owner_from_user(char *out, size_t len, const char *user)
+int pv_chatops_owner_from_user(char *out, size_t len, const char *user)
 {
 	size_t o = 0;
 
@@ -185,6 +186,7 @@ struct command {
 	char reply[2048];
 	int ok;
 	json_t *environment;  /* the environment the command touched, if any */
+	int buttons;          /* the Slack reply carries its buttons (chatmsg.h) */
 };
 
 static void reply_error(struct command *c, int code)
@@ -254,6 +256,7 @@ static void cmd_create(struct pv_envs *envs, struct command *c, const struct pv_
 			field(j, "name"), c->owner, field(j, "url"), field(j, "expires_at"),
 			landed ? "It is in Git and deploying." : "It is being pushed to Git now.",
 			field(j, "name"), field(j, "name"));
+		c->buttons = 1;
 	}
 	pv_env_dispose(&env);
 	json_decref(ttl);
@@ -267,8 +270,11 @@ static void cmd_extend(struct pv_envs *envs, struct command *c, const struct pv_
 	int landed;
 
 	if (finish_write(envs, c, pv_env_patch(envs, &c->who, cmd->name, &change, NULL, &env), &env, &landed) == 0)
+	{
 		snprintf(c->reply, sizeof(c->reply), "Environment %s now expires %s.", cmd->name,
 			field(c->environment, "expires_at"));
+		c->buttons = 1;
+	}
 	pv_env_dispose(&env);
 	json_decref(ttl);
 }
@@ -356,7 +362,7 @@ static void dispatch(struct pv_envs *envs, struct command *c)
 
 /* ---- the two doors ------------------------------------------------------ */
 
-static int verify_slack(const struct pv_config *cfg, const struct pv_request *req)
+int pv_chatops_slack_verify(const struct pv_config *cfg, const struct pv_request *req)
 {
 	const char *ts = req->header ? req->header(req->header_ctx, "X-Slack-Request-Timestamp") : NULL;
 	const char *sig = req->header ? req->header(req->header_ctx, "X-Slack-Signature") : NULL;
@@ -386,15 +392,15 @@ int pv_chatops_slack(struct pv_envs *envs, const struct pv_request *req, struct 
 
 	if (!cfg->slack_signing_secret || !*cfg->slack_signing_secret)
 		return pv_error_set(PV_ENOTFOUND, NULL, "Slack commands are off: set PREVIEWD_SLACK_SIGNING_SECRET");
-	if ((error = verify_slack(cfg, req)) < 0)
+	if ((error = pv_chatops_slack_verify(cfg, req)) < 0)
 		return error;
-	if (form_value(req->body, req->body_len, "user_name", user, sizeof(user)) < 0)
+	if (pv_chatops_form_value(req->body, req->body_len, "user_name", user, sizeof(user)) < 0)
 		return pv_error_set(PV_EBADREQ, "user_name", "the Slack request has no user_name");
-	form_value(req->body, req->body_len, "text", c.text, sizeof(c.text));
-	form_value(req->body, req->body_len, "team_domain", team, sizeof(team));
+	pv_chatops_form_value(req->body, req->body_len, "text", c.text, sizeof(c.text));
+	pv_chatops_form_value(req->body, req->body_len, "team_domain", team, sizeof(team));
 	sanitize_text(c.text, 0);
 	sanitize_text(user, 0);
-	if (owner_from_user(c.owner, sizeof(c.owner), user) < 0) {
+	if (pv_chatops_owner_from_user(c.owner, sizeof(c.owner), user) < 0) {
 		snprintf(c.reply, sizeof(c.reply), "Your Slack name cannot be turned into an environment owner.");
 	} else {
 		/* a verified Slack user may change environments as itself */
@@ -405,7 +411,10 @@ int pv_chatops_slack(struct pv_envs *envs, const struct pv_request *req, struct 
 	resp->status = 200;
 	/* ephemeral: only the asker sees it; the created notification, if a
 	 * webhook is configured, tells the channel */
-	resp->body = json_pack("{s:s, s:s}", "response_type", "ephemeral", "text", c.reply);
+	if (c.buttons && (resp->body = pv_chatmsg_slack(cfg, c.reply, field(c.environment, "name"), NULL)))
+		json_object_set_new(resp->body, "response_type", json_string("ephemeral"));
+	else
+		resp->body = json_pack("{s:s, s:s}", "response_type", "ephemeral", "text", c.reply);
 	json_decref(c.environment);
 	return resp->body ? 0 : pv_error_set(PV_ERROR, NULL, "out of memory");
 }
@@ -429,7 +438,7 @@ int pv_chatops_json(struct pv_envs *envs, const struct pv_request *req, struct p
 		json_decref(doc);
 		return pv_error_set(PV_EINVAL, !user ? "user" : "text", "user and text are required strings");
 	}
-	if (owner_from_user(c.owner, sizeof(c.owner), user) < 0) {
+	if (pv_chatops_owner_from_user(c.owner, sizeof(c.owner), user) < 0) {
 		json_decref(doc);
 		return pv_error_set(PV_EINVAL, "user", "user cannot be turned into an environment owner");
 	}

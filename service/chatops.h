@@ -60,4 +60,15 @@ void pv_chatops_parse(struct pv_chatops_command *out, const char *text, const ch
 void pv_chatops_slack_signature(char *out, size_t len, const char *secret, const char *timestamp,
 	const char *body, size_t body_len);
 
+/* Shared with the buttons (chatact.c). */
+/* The value of key in an application/x-www-form-urlencoded body, decoded
+ * into out (outlen bytes, NUL-terminated, truncated); 0 if found. */
+int pv_chatops_form_value(const char *body, size_t len, const char *key, char *out, size_t outlen);
+/* Slack's X-Slack-Signature over the raw body, within five minutes:
+ * 0, or PV_EAUTH. */
+int pv_chatops_slack_verify(const struct pv_config *cfg, const struct pv_request *req) PV_WARN_UNUSED;
+/* A chat user name as an owner ("Jane.Doe" -> "jane-doe"); PV_EINVAL when
+ * nothing of it is left. */
+int pv_chatops_owner_from_user(char *out, size_t len, const char *user) PV_WARN_UNUSED;
+
 #endif

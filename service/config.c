@@ -17,6 +17,7 @@
 
 #include "array.h"
 #include "drift.h"
+#include "hex.h"
 #include "outbound.h"
 #include "peer.h"
 #include "url.h"
@@ -77,7 +78,7 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_RETENTION", "retention", K_DURATION, OFF(retention), "90d", 0, 100LL * 365 * 86400, "ended environments and their events, Idempotency-Keys and delivered notifications are pruned this long after (0: kept forever)" },
 	{ "PREVIEWD_WARN_BEFORE", "warn-before", K_STRING, OFF(warn_before), "1h,10m", 0, 0, "lead times of expiry warnings, comma separated (\"\" for none)" },
 	{ "PREVIEWD_WEBHOOK_URL", "webhook-url", K_STRING, OFF(webhook_url), "", 0, 0, "where notifications are POSTed (empty: off)" },
-	{ "PREVIEWD_WEBHOOK_FORMAT", "webhook-format", K_STRING, OFF(webhook_format), "json", 0, 0, "json, or slack (a Slack/Mattermost incoming webhook)" },
+	{ "PREVIEWD_WEBHOOK_FORMAT", "webhook-format", K_STRING, OFF(webhook_format), "json", 0, 0, "json, slack (Block Kit buttons), mattermost (attachment buttons) or teams (an Adaptive Card for a Workflows webhook)" },
 	{ "PREVIEWD_WEBHOOK_SECRET", "webhook-secret", K_SECRET, OFF(webhook_secret), NULL, 0, 0, "HMAC-SHA256 key signing each notification" },
 	{ "PREVIEWD_WEBHOOK_SECRET_FILE", "webhook-secret-file", K_STRING, OFF(webhook_secret_file), NULL, 0, 0, "file holding the webhook secret" },
 	{ "PREVIEWD_WEBHOOK_TIMEOUT_MS", "webhook-timeout-ms", K_INT, OFF(webhook_timeout_ms), "5000", 100, 120000, "time a receiver has to answer" },
@@ -101,6 +102,12 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_ARGOCD_POLL", "argocd-poll", K_DURATION, OFF(argocd_poll), "10s", 1, 3600, "time between full reads of Applications' status (the watch stream is followed in between)" },
 	{ "PREVIEWD_SLACK_SIGNING_SECRET", "slack-signing-secret", K_SECRET, OFF(slack_signing_secret), NULL, 0, 0, "Slack app signing secret: enables /v1/chatops/slack" },
 	{ "PREVIEWD_SLACK_SIGNING_SECRET_FILE", "slack-signing-secret-file", K_STRING, OFF(slack_signing_secret_file), NULL, 0, 0, "file holding the Slack signing secret" },
+	{ "PREVIEWD_CHAT_EXTEND_AMOUNTS", "chat-extend-amounts", K_STRING, OFF(chat_extend_amounts), "4h,1d", 0, 0, "the Extend buttons in chat, comma separated (at most 4; \"\" for none)" },
+	{ "PREVIEWD_CHATOPS_ANYONE", "chatops-anyone", K_BOOL, OFF(chatops_anyone), "false", 0, 1, "any chat user may press an environment's buttons (default: its owner only)" },
+	{ "PREVIEWD_SLACK_USERS", "slack-users", K_STRING, OFF(slack_users), "", 0, 0, "file mapping Slack user ids to owners, one \"U123ABC owner\" a line (default: the Slack user name)" },
+	{ "PREVIEWD_SLACK_RESPONSE_URL_PREFIX", "slack-response-url-prefix", K_STRING, OFF(slack_response_url_prefix), "https://hooks.slack.com/", 0, 0, "button outcomes are POSTed to a response_url only under this prefix" },
+	{ "PREVIEWD_CHATOPS_ACTION_SECRET", "chatops-action-secret", K_SECRET, OFF(chatops_action_secret), NULL, 0, 0, "key signing Mattermost button contexts (default: derived from the webhook or Slack secret)" },
+	{ "PREVIEWD_CHATOPS_ACTION_SECRET_FILE", "chatops-action-secret-file", K_STRING, OFF(chatops_action_secret_file), NULL, 0, 0, "file holding the chat action secret" },
 	{ "PREVIEWD_GIT_WEBHOOK_SECRET", "git-webhook-secret", K_SECRET, OFF(git_webhook_secret), NULL, 0, 0, "secret of the Git host's push webhooks: enables /v1/hooks/{github,gitlab,gitea}" },
 	{ "PREVIEWD_GIT_WEBHOOK_SECRET_FILE", "git-webhook-secret-file", K_STRING, OFF(git_webhook_secret_file), NULL, 0, 0, "file holding the Git webhook secret" },
 	{ "PREVIEWD_DEFAULT_CLUSTER", "default-cluster", K_STRING, OFF(default_cluster), "", 0, 0, "Argo CD cluster for requests that name none (\"\": the ApplicationSet decides)" },
@@ -272,6 +279,56 @@ static int parse_leads(struct pv_config *cfg)
 	return 0;
 }
 
+/* The chat buttons' settings: the extension amounts, the users file (read
+ * at each press, checked here so a wrong path fails --check-config), the
+ * response_url prefix and the key of Mattermost's contexts. */
+static int chat_settings(struct pv_config *cfg)
+{
+	char *copy = strdup(cfg->chat_extend_amounts), *tok, *save = NULL;
+	int error = 0;
+
+	if (!copy)
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	cfg->chat_extend_count = 0;
+	for (tok = strtok_r(copy, ", ", &save); tok && error == 0; tok = strtok_r(NULL, ", ", &save)) {
+		if (cfg->chat_extend_count == sizeof(cfg->chat_extend) / sizeof(cfg->chat_extend[0]))
+			error = pv_error_set(PV_EINVAL, "PREVIEWD_CHAT_EXTEND_AMOUNTS",
+				"PREVIEWD_CHAT_EXTEND_AMOUNTS lists more than 4 amounts");
+		else if (pv_valid_duration(&cfg->chat_extend[cfg->chat_extend_count], tok, "PREVIEWD_CHAT_EXTEND_AMOUNTS") < 0)
+			error = PV_EINVAL;
+		else
+			cfg->chat_extend_count++;
+	}
+	free(copy);
+	if (error < 0)
+		return error;
+	if (*cfg->slack_users && access(cfg->slack_users, R_OK) != 0)
+		return pv_error_set(PV_EINVAL, "PREVIEWD_SLACK_USERS", "PREVIEWD_SLACK_USERS: cannot read %s: %s",
+			cfg->slack_users, strerror(errno));
+	if (strncmp(cfg->slack_response_url_prefix, "https://", 8) != 0 &&
+	    strncmp(cfg->slack_response_url_prefix, "http://", 7) != 0)
+		return pv_error_set(PV_EINVAL, "PREVIEWD_SLACK_RESPONSE_URL_PREFIX",
+			"PREVIEWD_SLACK_RESPONSE_URL_PREFIX must be an http:// or https:// URL prefix");
+	if (cfg->chatops_action_secret_file && *cfg->chatops_action_secret_file &&
+	    (error = read_secret_file(&cfg->chatops_action_secret, cfg->chatops_action_secret_file,
+		     "PREVIEWD_CHATOPS_ACTION_SECRET_FILE")) < 0)
+		return error;
+	if (!cfg->chatops_action_secret || !*cfg->chatops_action_secret) {
+		/* derived, never the other secret itself: a context seen in chat
+		 * must not help forge webhook signatures */
+		const char *from = cfg->webhook_secret && *cfg->webhook_secret ? cfg->webhook_secret
+			: cfg->slack_signing_secret && *cfg->slack_signing_secret ? cfg->slack_signing_secret : NULL;
+		char key[PV_HEX_HMAC_SHA256_LEN];
+
+		free(cfg->chatops_action_secret);
+		cfg->chatops_action_secret = NULL;
+		if (from && pv_hex_hmac_sha256(key, from, "previewd chat actions", 21) == 0 &&
+		    !(cfg->chatops_action_secret = strdup(key)))
+			return pv_error_set(PV_ERROR, NULL, "out of memory");
+	}
+	return 0;
+}
+
 static int derive(struct pv_config *cfg)
 {
 	enum pv_drift_mode drift;
@@ -307,8 +364,10 @@ static int derive(struct pv_config *cfg)
 	if (cfg->webhook_secret_file && *cfg->webhook_secret_file &&
 	    (error = read_secret_file(&cfg->webhook_secret, cfg->webhook_secret_file, "PREVIEWD_WEBHOOK_SECRET_FILE")) < 0)
 		return error;
-	if (strcmp(cfg->webhook_format, "json") != 0 && strcmp(cfg->webhook_format, "slack") != 0)
-		return pv_error_set(PV_EINVAL, "PREVIEWD_WEBHOOK_FORMAT", "PREVIEWD_WEBHOOK_FORMAT must be json or slack");
+	if (strcmp(cfg->webhook_format, "json") != 0 && strcmp(cfg->webhook_format, "slack") != 0 &&
+	    strcmp(cfg->webhook_format, "mattermost") != 0 && strcmp(cfg->webhook_format, "teams") != 0)
+		return pv_error_set(PV_EINVAL, "PREVIEWD_WEBHOOK_FORMAT",
+			"PREVIEWD_WEBHOOK_FORMAT must be json, slack, mattermost or teams");
 	if ((error = pv_drift_mode_parse(&drift, cfg->on_drift)) < 0)
 		return error;
 	{
@@ -339,6 +398,8 @@ static int derive(struct pv_config *cfg)
 	if (cfg->git_webhook_secret_file && *cfg->git_webhook_secret_file &&
 	    (error = read_secret_file(&cfg->git_webhook_secret, cfg->git_webhook_secret_file,
 		     "PREVIEWD_GIT_WEBHOOK_SECRET_FILE")) < 0)
+		return error;
+	if ((error = chat_settings(cfg)) < 0)
 		return error;
 	if (*cfg->argocd_url && (!cfg->argocd_token || !*cfg->argocd_token))
 		return pv_error_set(PV_EINVAL, "PREVIEWD_ARGOCD_TOKEN",

@@ -67,7 +67,7 @@ struct pv_config {
 	long long retention;       /* seconds ended records, keys and delivered notifications are kept; 0 = forever */
 	/* notifications */
 	char *webhook_url;       /* "" = notifications off */
-	char *webhook_format;    /* json | slack */
+	char *webhook_format;    /* json | slack | mattermost | teams */
 	char *webhook_secret;    /* secret: HMAC-SHA256 key */
 	char *webhook_secret_file;
 	long long webhook_timeout_ms;
@@ -85,6 +85,15 @@ struct pv_config {
 	long long argocd_poll;      /* seconds between full status reads */
 	char *slack_signing_secret;     /* secret; "" = /v1/chatops/slack off */
 	char *slack_signing_secret_file;
+	/* chat buttons (chatact.h) */
+	char *chat_extend_amounts;      /* "4h,1d" as given */
+	long long chat_extend[4];       /* parsed, seconds, in the order given */
+	size_t chat_extend_count;
+	int chatops_anyone;             /* any chat user may press any environment's buttons */
+	char *slack_users;              /* file of "SLACK_USER_ID owner" lines; "" = by Slack user name */
+	char *slack_response_url_prefix;/* the only place response_url replies go */
+	char *chatops_action_secret;    /* secret signing Mattermost action contexts; derived when unset */
+	char *chatops_action_secret_file;
 	char *git_webhook_secret;       /* secret; "" = /v1/hooks/... off */
 	char *git_webhook_secret_file;
 	char *default_cluster;      /* written to previewd.json when a request names none; "" = none */

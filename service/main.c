@@ -16,6 +16,8 @@
  *                  (retention.c); not with PREVIEWD_RETENTION=0
  *   pv-notify      delivers the outbox to the webhook, its own CURL handle and
  *                  SQLite connection (notify.c); only with PREVIEWD_WEBHOOK_URL
+ *   pv-chat-reply  posts chat button outcomes to Slack's response_url, its own
+ *                  CURL handle (chatreply.c); only with PREVIEWD_SLACK_SIGNING_SECRET
  *   pv-argocd      push webhooks to Argo CD and its Applications' status, its
  *                  own CURL handle and SQLite connection (argocd.c); only with
  *                  PREVIEWD_ARGOCD_WEBHOOK_URL or PREVIEWD_ARGOCD_URL
@@ -57,6 +59,7 @@
 #include "http.h"
 #include "argocd.h"
 #include "log.h"
+#include "chatreply.h"
 #include "notify.h"
 #include "reaper.h"
 #include "recover.h"
@@ -423,6 +426,10 @@ int main(int argc, char **argv)
 		}
 		wake.notify = notify;
 	}
+	if (cfg.slack_signing_secret && *cfg.slack_signing_secret && pv_chatreply_start(&cfg) < 0) {
+		log_error("%s", pv_error_last()->message);
+		goto out;
+	}
 	if ((cfg.argocd_webhook_url[0] || cfg.argocd_url[0]) &&
 	    pv_argocd_start(&argocd, &cfg, db_path, argocd_cb, &wake) < 0) {
 		log_error("%s", pv_error_last()->message);
@@ -463,6 +470,7 @@ out:
 	pv_argocd_free(argocd);
 	pv_notify_free(notify);
 	pv_retention_free(retention);
+	pv_chatreply_stop();
 	pv_api_free(api);
 	pv_store_free(st);
 	git_libgit2_shutdown();

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "array.h"
+#include "chatmsg.h"
 #include "hex.h"
 #include "log.h"
 #include "outbound.h"
@@ -120,8 +121,13 @@ char *pv_notify_render(const struct pv_config *cfg, int64_t id, const char *kind
 	snprintf(extend, sizeof(extend), "%s/v1/environments/%s", cfg->public_url, name ? name : "");
 	pv_valid_format_duration(ttl, sizeof(ttl), hint_ttl(cfg, p));
 	snprintf(hint_body, sizeof(hint_body), "{\"ttl\":\"%s\"}", ttl);
+	/* chat: an expiry warning carries the buttons that answer it */
 	if (strcmp(cfg->webhook_format, "slack") == 0) {
-		out = json_pack("{s:s}", "text", text);
+		out = pv_chatmsg_slack(cfg, text, strcmp(kind, "expiring") == 0 ? name : NULL, NULL);
+	} else if (strcmp(cfg->webhook_format, "mattermost") == 0) {
+		out = pv_chatmsg_mattermost(cfg, text, strcmp(kind, "expiring") == 0 ? name : NULL, (long long)time(NULL));
+	} else if (strcmp(cfg->webhook_format, "teams") == 0) {
+		out = pv_chatmsg_teams(cfg, text, name);
 	} else {
 		out = json_pack("{s:s, s:s, s:s, s:{s:s?, s:s?, s:s?, s:s, s:s?, s:o}, s:s, s:s?, s:o, s:s?, s:s, s:{s:s, s:s, s:s}}",
 			"id", idbuf, "event", kind, "occurred_at", when,
@@ -135,7 +141,7 @@ char *pv_notify_render(const struct pv_config *cfg, int64_t id, const char *kind
 			"extend", "method", "PATCH", "url", extend, "body", hint_body);
 	}
 	/* a hold is about a set: the count and names go along */
-	if (out && strcmp(kind, "expiry_held") == 0 && strcmp(cfg->webhook_format, "slack") != 0)
+	if (out && strcmp(kind, "expiry_held") == 0 && strcmp(cfg->webhook_format, "json") == 0)
 		json_object_set(out, "held", json_object_get(p, "detail"));
 	if (out)
 		body = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER);

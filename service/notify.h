@@ -42,8 +42,9 @@ int pv_notify_metrics(struct pv_notify *n, struct pv_strbuf *out) PV_WARN_UNUSED
 /*
  * The body POSTed for outbox row id: kind and payload as stored.  JSON
  * format: {id, event, occurred_at, environment{...}, url, owner, expires_at,
- * actor, text, extend}; slack format: {text} mentioning the owner, the URL
- * and how to extend.  Returns a malloc'd string or NULL.  Pure: any thread.
+ * actor, text, extend}; slack format: {text, blocks} mentioning the owner,
+ * the URL and how to extend, an expiry warning with its buttons (chatmsg.h);
+ * mattermost: {text, attachments} likewise; teams: an Adaptive Card.  Returns a malloc'd string or NULL.  Pure: any thread.
  */
 char *pv_notify_render(const struct pv_config *cfg, int64_t id, const char *kind, const char *payload_json);
 

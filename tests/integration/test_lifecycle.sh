@@ -405,8 +405,10 @@ t_begin "B: Slack format bodies"
 t_eventually 10 "slk's expiry warning reached the Slack receiver" \
 	bash -c "grep -q '\"x-previewd-event\": \"expiring\"' '$LOG2' && grep -q 'environment slk' '$LOG2'"
 S=$(notes "$LOG2")
-t_eq 0 "$(jq_of "$S" '[.[] | select((.body | type) != "object" or (.body | keys) != ["text"])] | length')" \
-	"every Slack body is exactly {\"text\": ...}"
+t_eq 0 "$(jq_of "$S" '[.[] | select((.body | type) != "object" or (.body | keys) != ["blocks", "text"] or .body.blocks[0].text.text != .body.text)] | length')" \
+	"every Slack body is exactly {\"text\": ..., \"blocks\": [the text, ...]}"
+t_eq 0 "$(jq_of "$S" '[.[] | select(.event != "expiring" and (.body.blocks | length) != 1)] | length')" \
+	"only expiry warnings carry buttons"
 t_eq 0 "$(jq_of "$S" '[.[] | select(.has_sig)] | length')" "no signature without a secret"
 created=$(jq_of "$S" '[.[] | select(.event == "created" and (.body.text | test("Environment slk ")))][0].body.text')
 t_match '@sam' "$created" "created: mentions @owner"

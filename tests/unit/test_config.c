@@ -254,7 +254,7 @@ static void bad_values_refused(void **state)
 	assert_refused(f, load_env(f), "must be HOST:PORT");
 	unsetenv("PREVIEWD_LISTEN");
 	setenv("PREVIEWD_WEBHOOK_FORMAT", "xml", 1);
-	assert_refused(f, load_env(f), "PREVIEWD_WEBHOOK_FORMAT must be json or slack");
+	assert_refused(f, load_env(f), "PREVIEWD_WEBHOOK_FORMAT must be json, slack, mattermost or teams");
 	unsetenv("PREVIEWD_WEBHOOK_FORMAT");
 	setenv("PREVIEWD_WEBHOOK_URL", "ftp://example.com/hook", 1);
 	assert_refused(f, load_env(f), "PREVIEWD_WEBHOOK_URL must be an http:// or https:// URL");

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "chatmsg.h"
 #include "notify.h"
 
 /* created_at 2023-11-14T22:13:20Z, expires_at +8h, at +5 s */
@@ -33,6 +34,10 @@ static struct pv_config cfg_of(const char *format)
 	c.webhook_format = (char *)format;
 	c.default_ttl = 8 * 3600;   /* the extension hint suggests the default TTL */
 	c.min_ttl = 60;
+	c.chat_extend[0] = 4 * 3600;
+	c.chat_extend[1] = 86400;
+	c.chat_extend_count = 2;
+	c.chatops_action_secret = (char *)"action-secret";
 	return c;
 }
 
@@ -168,21 +173,79 @@ static void json_each_kind_has_a_sentence(void **state)
 	}
 }
 
-static void slack_body_is_only_text(void **state)
+/* an expiry warning in Slack: the text, and the blocks with its buttons */
+static void slack_expiring_has_buttons(void **state)
 {
 	char *p = payload("active", EXPIRES, "reaper",
 		"{\"lead_seconds\":3600,\"expires_at\":1700028800,\"seconds_left\":3600}");
 	json_t *j = render("slack", 5, "expiring", p);
 	const char *text = str(j, "text", NULL);
+	json_t *el = json_object_get(json_array_get(json_object_get(j, "blocks"), 1), "elements");
 
 	(void)state;
-	assert_int_equal(json_object_size(j), 1);
+	assert_int_equal(json_object_size(j), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "blocks"), 0), "type")), "section");
+	assert_int_equal(json_array_size(el), 3);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(el, 0), "action_id")), "extend:14400");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(el, 1), "action_id")), "extend:86400");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(el, 2), "action_id")), "delete");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(el, 2), "value")), "alice");
+	assert_non_null(json_object_get(json_array_get(el, 2), "confirm"));
 	assert_non_null(text);
 	assert_non_null(strstr(text, "@alice-o"));
 	assert_non_null(strstr(text, "http://alice.env.my"));
 	assert_non_null(strstr(text, "expires in 1h"));
 	assert_non_null(strstr(text, "PATCH"));
 	assert_non_null(strstr(text, "https://previewd.example.com/v1/environments/alice"));
+	json_decref(j);
+	free(p);
+}
+
+/* other events: the text only, no actions */
+static void slack_created_has_no_buttons(void **state)
+{
+	char *p = payload("pending", EXPIRES, "alice", NULL);
+	json_t *j = render("slack", 4, "created", p);
+
+	(void)state;
+	assert_int_equal(json_array_size(json_object_get(j, "blocks")), 1);
+	json_decref(j);
+	free(p);
+}
+
+static void mattermost_expiring_has_signed_actions(void **state)
+{
+	char *p = payload("active", EXPIRES, "reaper",
+		"{\"lead_seconds\":3600,\"expires_at\":1700028800,\"seconds_left\":3600}");
+	json_t *j = render("mattermost", 5, "expiring", p);
+	json_t *acts = json_object_get(json_array_get(json_object_get(j, "attachments"), 0), "actions");
+	json_t *ctx = json_object_get(json_object_get(json_array_get(acts, 2), "integration"), "context");
+	char want[PV_CHATMSG_SIG_LEN];
+
+	(void)state;
+	assert_int_equal(json_array_size(acts), 3);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(acts, 0), "integration"), "url")),
+		"https://previewd.example.com/v1/chatops/mattermost/actions");
+	assert_string_equal(json_string_value(json_object_get(ctx, "env")), "alice");
+	assert_string_equal(json_string_value(json_object_get(ctx, "action")), "delete");
+	pv_chatmsg_context_sign(want, "action-secret", "alice", "delete", json_integer_value(json_object_get(ctx, "exp")));
+	assert_string_equal(json_string_value(json_object_get(ctx, "sig")), want);
+	json_decref(j);
+	free(p);
+}
+
+static void teams_is_an_adaptive_card(void **state)
+{
+	char *p = payload("pending", EXPIRES, "alice", NULL);
+	json_t *j = render("teams", 4, "created", p);
+	json_t *att = json_array_get(json_object_get(j, "attachments"), 0);
+	json_t *acts = json_object_get(json_object_get(att, "content"), "actions");
+
+	(void)state;
+	assert_string_equal(str(j, "type", NULL), "message");
+	assert_string_equal(json_string_value(json_object_get(att, "contentType")), "application/vnd.microsoft.card.adaptive");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(acts, 1), "url")),
+		"https://previewd.example.com/#env=alice");
 	json_decref(j);
 	free(p);
 }
@@ -299,7 +362,10 @@ int main(void)
 		cmocka_unit_test(json_never_expires),
 		cmocka_unit_test(json_expiring_has_extend_hint),
 		cmocka_unit_test(json_each_kind_has_a_sentence),
-		cmocka_unit_test(slack_body_is_only_text),
+		cmocka_unit_test(slack_expiring_has_buttons),
+		cmocka_unit_test(slack_created_has_no_buttons),
+		cmocka_unit_test(mattermost_expiring_has_signed_actions),
+		cmocka_unit_test(teams_is_an_adaptive_card),
 		cmocka_unit_test(slack_escapes_quotes),
 		cmocka_unit_test(render_rejects_bad_payload),
 		cmocka_unit_test(sign_known_vectors),
