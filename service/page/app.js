@@ -84,7 +84,7 @@ function fail(err) { $("#error").textContent = err ? String(err.message || err) 
 function fieldError(form, field, text) {
   const key = String(field || "").replace(/^\//, "").split(/[./[]/)[0];
   let slot = form.querySelector('.field-error[data-field="' + CSS.escape(key) + '"]');
-  if (!slot) slot = form.querySelector('.field-error[data-field=""]');
+  if (!slot) slot = form.querySelector('.field-error[data-field=""]') || $("#error");
   slot.textContent = text;
 }
 
