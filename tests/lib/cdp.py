@@ -15,7 +15,8 @@ JSON line on stdout (a test runs it as a co-process):
     {"cmd": "wait", "expr": JS, "timeout": S}
                                            -> {"ok": true, "value": V} once JS
         is truthy, {"ok": false, "error": "timeout", "value": last} if not
-    {"cmd": "screenshot", "path": P}       -> {"ok": true, "bytes": N}  (PNG)
+    {"cmd": "screenshot", "path": P}       -> {"ok": true, "bytes": N}  (PNG,
+        the whole page)
     {"cmd": "console"}                     -> {"ok": true, "value": [lines]}
         what the page logged, and the exceptions and CSP reports it raised
     {"cmd": "quit"}
@@ -158,7 +159,11 @@ class Browser:
         return False, value
 
     def screenshot(self, path):
-        data = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
+        # the whole page, not only the window's part of it
+        size = self.call("Page.getLayoutMetrics")["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 6000), "scale": 1}
+        data = base64.b64decode(self.call("Page.captureScreenshot", format="png", clip=clip,
+                                          captureBeyondViewport=True)["data"])
         with open(path, "wb") as f:
             f.write(data)
         return len(data)
