@@ -418,7 +418,9 @@ async function stream() {
     r = await fetch("/v1/environments/stream", { headers: headers(state.lastEventId ? { "Last-Event-ID": state.lastEventId } : {}) });
   } catch (e) { r = null; }
   if (!r || !r.ok || !r.body || !/^text\/event-stream/.test(r.headers.get("Content-Type") || "")) {
-    if (r && r.status !== 404 && state.live === "stream") return setTimeout(stream, 3000);
+    // a stream that worked and went away (a restart, a proxy) is tried
+    // again; one this previewd does not have is replaced by polling
+    if (state.live === "stream" && (!r || r.status !== 404)) return setTimeout(stream, 3000);
     return poll();
   }
   state.live = "stream";

@@ -455,6 +455,15 @@ js "document.querySelector('$(row pr-90) button[data-action=events]').click(); 1
 t_ok "the detail panel opens on pr-90" js_wait 'document.querySelector("#d-title").textContent === "pr-90" && document.querySelectorAll("#events tbody tr").length > 0'
 t_eq true "$(js 'document.querySelector("#extend").hidden')" "without the extend controls"
 shot 7-reader
+filter() {
+    js "document.querySelector('#f-scope').value = '$1'; document.querySelector('#f-status').value = '$2';
+        document.querySelector('#f-search').value = '$3'; document.querySelector('#f-search').dispatchEvent(new Event('input'));
+        [...document.querySelectorAll('#envs tbody tr')].map(t => t.dataset.name).sort().join(' ')"
+}
+t_eq carol-2d "$(filter all '' carol)" "a search keeps the matching rows"
+t_eq "gone pr-7" "$(filter all deleted '')" "status deleted shows the deleted ones"
+t_eq "" "$(filter mine '' '')" "mine: the reader owns none"
+t_eq "alice carol-2d pr-90" "$(filter all '' '')" "all live again"
 
 # ------------------------------------------------------------------ 9. CSP, live updates
 t_begin "an injected inline script is refused; the list updates live"
