@@ -281,6 +281,11 @@ async function load() {
       body.items.forEach(e => all.set(e.name, e));
       if (!(cursor = body.next_cursor)) break;
     }
+    // what the stream said meanwhile is newer than a page read before it
+    state.items.forEach((e, name) => {
+      const listed = all.get(name);
+      if (!listed || String(e.updated_at) > String(listed.updated_at)) all.set(name, e);
+    });
     state.items = all;
     fail(null);
     render();

@@ -488,4 +488,27 @@ t_match '^[0-9]{6}d ' "$(js "document.querySelector('$(row alice) td.left').text
 shot 8-live
 t_eq 0 "$(js 'window.__alerts.length')" "no alert() in the whole session"
 
+# ------------------------------------------------------------------ 10. the stream contract
+t_begin "the page reads the stream: pieces put together, Last-Event-ID on reconnect, the token in a header"
+SSE_LOG=$T_TMP/stream-standin.log
+: >"$SSE_LOG"
+t_need "the stream stand-in starts" bg_start SSE "$T_TMP/stream-standin.out" \
+    python3 "$T_ROOT/tests/lib/stream_standin.py" 0 "$T_ROOT/service/page" "$SSE_LOG"
+SSE_URL=http://127.0.0.1:$SSE_PORT
+# the token goes in first, on a document of that origin without the script
+t_ok "open the stand-in's origin" cdp_send "$(jq -cn --arg u "$SSE_URL/style.css" '{cmd: "navigate", url: $u}')"
+js 'sessionStorage.setItem("previewd-token", "pvd_standin_secret"); 1' >/dev/null
+t_ok "navigate to the page on the stand-in, signed in" cdp_send "$(jq -cn --arg u "$SSE_URL/" '{cmd: "navigate", url: $u}')"
+t_ok "the listed environment shows" js_wait "!!document.querySelector('$(row sse-old)')"
+t_ok "event 7 (created), cut across two writes, adds sse-new" js_wait "document.querySelector('$(row sse-new) .status')?.textContent === 'active'" 20
+t_eq live "$(js 'document.querySelector("#live").textContent')" "the page says it is live"
+t_ok "event 8 (deleted), after the reconnect, removes it" js_wait "!document.querySelector('$(row sse-new)') && state.lastEventId === '8'" 20
+shot 9-stream
+streams=$(jq -s -c '[.[] | select(.path | startswith("/v1/environments/stream"))]' "$SSE_LOG")
+t_ok "the page connected at least twice ($(jq length <<<"$streams"))" test "$(jq length <<<"$streams")" -ge 2
+t_eq '[null,"7"]' "$(jq -c '[.[0].last_event_id, .[1].last_event_id]' <<<"$streams")" "the first without Last-Event-ID, the second resuming after 7"
+t_eq '["Bearer pvd_standin_secret"]' "$(jq -c '[.[].authorization] | unique' <<<"$streams")" "every stream request carries the token in Authorization"
+t_eq 0 "$(jq -s '[.[] | select(.path | test("pvd_|token"))] | length' "$SSE_LOG")" "no request has the token in its URL"
+t_eq "/v1/environments/stream" "$(jq -r '.[0].path' <<<"$streams")" "the stream's URL is the contract's"
+
 t_end
