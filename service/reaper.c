@@ -45,7 +45,8 @@ size_t pv_reaper_decide(const struct pv_reap_item *items, size_t n, int64_t now,
 	}
 	if (hold_max > 0 && overdue > 0 && (held > 0 || overdue > (size_t)hold_max))
 		return overdue;
-	memset(hold, 0, n);
+	if (n > 0) /* hold may be NULL for an empty pass */
+		memset(hold, 0, n);
 	return 0;
 }
 

@@ -265,7 +265,9 @@ function render() {
     tr.appendChild(actionsCell(e));
     return tr;
   }));
-  $("#summary").textContent = rows.length + " live environment" + (rows.length === 1 ? "" : "s");
+  const filtered = $("#f-scope").value !== "all" || $("#f-status").value || $("#f-search").value.trim();
+  $("#summary").textContent = rows.length + (filtered ? " environment" : " live environment") +
+    (rows.length === 1 ? "" : "s") + (filtered ? " shown" : "");
   $("#live").textContent = state.live === "stream" ? "live" : state.live === "polling" ? "refreshing every 5 s" : "";
   renderDetail();
 }
