@@ -382,6 +382,10 @@ t_match '^not JSON' "$(err values)" "JSON that does not parse: an error next to 
 js 'document.querySelector("#c-format").value = "yaml"; document.querySelector("#c-values").value = "a: [1, 2]";
     document.querySelector("#create").requestSubmit(); 1' >/dev/null
 t_match '^line 1: .*send JSON' "$(err values)" "YAML the page does not read: its line, and the way out"
+t_eq '{"a":["x",{"k":"v","j":2}],"b":{"c":null,"d":true,"e":"it'"'"'s"},"f":"1.2.3"}' \
+    "$(js 'JSON.stringify(parseYaml("a:\n  - x\n  - k: v\n    j: 2\nb:\n  c:\n  d: yes  # a comment\n  e: '"'"'it'"''"'s'"'"'\nf: 1.2.3\n"))')" \
+    "yaml.js reads lists, lists of mappings, nulls, booleans, quoted and plain strings"
+t_match '^ERROR: .*line 2: key .a. appears twice' "$(js 'parseYaml("a: 1\na: 2")')" "and refuses a key given twice"
 js 'document.querySelector("#c-values").value = ""; document.querySelector("#c-ttl").value = "30d";
     document.querySelector("#create").requestSubmit(); 1' >/dev/null
 t_eq "at most 7d" "$(err ttl)" "a TTL past the maximum: an error next to ttl"
