@@ -6,7 +6,7 @@ set -eu
 mode=${1:-build}
 build="build-essential cmake pkg-config git ca-certificates curl
 	libmicrohttpd-dev libjansson-dev libgit2-dev libsqlite3-dev libcurl4-openssl-dev libyaml-dev libssl-dev zlib1g-dev"
-test="libcmocka-dev clang libclang-rt-14-dev lighttpd lighttpd-mod-openssl openssh-server jq python3 python3-yaml sqlite3 docker-compose
+test="libcmocka-dev clang libclang-rt-14-dev lighttpd lighttpd-mod-openssl openssh-server jq python3 python3-yaml python3-websocket sqlite3 docker-compose
 	chromium wrk openssl iproute2 golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev tinyproxy"
 want=$build
 [ "$mode" = test ] && want="$build $test"

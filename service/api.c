@@ -670,6 +670,8 @@ static int method_not_allowed(struct pv_response *resp, const char *allow)
 	return pv_error_set(PV_EMETHOD, NULL, "method not allowed here; allowed: %s", allow);
 }
 
+static const struct pv_embedded_file *page_file(const char *path);
+
 /* The route label for metrics and logs, from the method and path alone. */
 static enum pv_route classify(const char *m, const char *p)
 {
@@ -682,9 +684,9 @@ static enum pv_route classify(const char *m, const char *p)
 		return PV_ROUTE_READYZ;
 	if (strcmp(p, "/metrics") == 0)
 		return PV_ROUTE_METRICS;
-	if (strcmp(p, "/") == 0)
+	if (page_file(p))
 		return PV_ROUTE_PAGE;
-	if (strcmp(p, "/v1/info") == 0)
+	if (strcmp(p, "/v1/info") == 0 || strcmp(p, "/v1/whoami") == 0)
 		return PV_ROUTE_INFO;
 	if (strncmp(p, "/v1/chatops", 11) == 0)
 		return PV_ROUTE_CHATOPS;
@@ -702,20 +704,55 @@ static enum pv_route classify(const char *m, const char *p)
 	return PV_ROUTE_OTHER;
 }
 
-/* The built-in page: a list of environments with their URL and time left,
- * fetched by the browser from the API like any other client. */
-static int page(struct pv_response *resp)
+/* The built-in page (service/page/): index.html at /, its script and style
+ * sheet by their file names.  The browser then reads the API like any other
+ * client, with the user's token. */
+static const struct pv_embedded_file *page_file(const char *path)
 {
-	for (size_t i = 0; i < pv_embedded_page_count; i++) {
-		if (strcmp(pv_embedded_page[i].path, "index.html") != 0)
-			continue;
-		if (!(resp->text = strndup((const char *)pv_embedded_page[i].data, pv_embedded_page[i].len)))
-			return pv_error_set(PV_ERROR, NULL, "out of memory");
-		resp->status = 200;
-		resp->text_type = "text/html; charset=utf-8";
-		return 0;
-	}
-	return pv_error_set(PV_ENOTFOUND, NULL, "no page built in");
+	const char *want = strcmp(path, "/") == 0 ? "index.html" : path + 1;
+
+	if (path[0] != '/' || strchr(want, '/'))
+		return NULL;
+	for (size_t i = 0; i < pv_embedded_page_count; i++)
+		if (strcmp(pv_embedded_page[i].path, want) == 0)
+			return &pv_embedded_page[i];
+	return NULL;
+}
+
+static const char *page_type(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+
+	if (dot && strcmp(dot, ".js") == 0)
+		return "text/javascript; charset=utf-8";
+	if (dot && strcmp(dot, ".css") == 0)
+		return "text/css; charset=utf-8";
+	if (dot && strcmp(dot, ".svg") == 0)
+		return "image/svg+xml";
+	if (dot && strcmp(dot, ".png") == 0)
+		return "image/png";
+	return "text/html; charset=utf-8";
+}
+
+static int page(const struct pv_embedded_file *f, struct pv_response *resp)
+{
+	if (!(resp->text = strndup((const char *)f->data, f->len)))
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	resp->status = 200;
+	resp->text_type = page_type(f->path);
+	return 0;
+}
+
+/* GET /v1/whoami: the caller's token name and role, so a client (the page)
+ * offers only what the role allows. */
+static int whoami(const struct pv_request *req, struct pv_response *resp)
+{
+	static const char *const roles[] = { "none", "reader", "writer", "admin" };
+
+	resp->status = 200;
+	resp->body = json_pack("{s:s, s:s}", "name", req->actor ? req->actor : "anonymous", "role",
+		roles[req->role <= PV_ROLE_ADMIN ? req->role : PV_ROLE_NONE]);
+	return resp->body ? 0 : pv_error_set(PV_ERROR, NULL, "out of memory");
 }
 
 /* What a portal needs to render its form: where environments live, the TTL
@@ -830,6 +867,7 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 {
 	const char *m = req->method, *p = req->path;
 	static const char prefix[] = "/v1/environments";
+	const struct pv_embedded_file *f;
 
 	if (strcmp(p, "/healthz") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? health(resp) : method_not_allowed(resp, "GET, HEAD");
@@ -837,10 +875,12 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? ready(api, resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/metrics") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? metrics(api, resp) : method_not_allowed(resp, "GET, HEAD");
-	if (strcmp(p, "/") == 0)
-		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? page(resp) : method_not_allowed(resp, "GET, HEAD");
+	if ((f = page_file(p)))
+		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? page(f, resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/v1/info") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? info(api, resp) : method_not_allowed(resp, "GET, HEAD");
+	if (strcmp(p, "/v1/whoami") == 0)
+		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? whoami(req, resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/v1/bases") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? bases_list(api, resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strncmp(p, "/v1/bases/", 10) == 0)

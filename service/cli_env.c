@@ -317,6 +317,10 @@ void pv_cli_env_format_left(char *buf, size_t len, long long secs)
 {
 	if (secs < 0)
 		secs = 0;
+	/* to the nearest minute: an environment made for 8h shows 8h, not the
+	 * 7h59m it has a second later */
+	if (secs >= 60)
+		secs = (secs + 30) / 60 * 60;
 	/* two units at most, the second left out when zero: "1d", "3h59m" */
 	if (secs >= 86400 && secs % 86400 / 3600)
 		snprintf(buf, len, "%lldd%lldh", secs / 86400, secs % 86400 / 3600);

@@ -362,6 +362,17 @@ static int dump_to_strbuf(const char *buffer, size_t size, void *data)
 	return pv_strbuf_add(data, buffer, size) == 0 ? 0 : -1;
 }
 
+/* Every answer, the page's above all: its script and style come from
+ * previewd alone (no inline script, no other origin, no framing), a body is
+ * read only as its Content-Type says, and no Referer leaves the page.  An
+ * API answer opened in a tab is covered the same way. */
+static void add_security(struct MHD_Response *mr)
+{
+	MHD_add_response_header(mr, "Content-Security-Policy", PV_HTTP_CSP);
+	MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(mr, "Referrer-Policy", "no-referrer");
+}
+
 static enum MHD_Result send_response(struct pv_http *h, struct MHD_Connection *conn, struct req *r,
 	struct pv_response *resp, const char *method, const char *url)
 {
@@ -410,6 +421,7 @@ static enum MHD_Result send_response(struct pv_http *h, struct MHD_Connection *c
 	if (r->must_close) /* the rest of the stream cannot be told apart from this request */
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
 	add_cors(mr, cors_origin(h->cfg, conn));
+	add_security(mr);
 	ret = MHD_queue_response(conn, (unsigned int)resp->status, mr);
 	/* the answer is settled: a retry with the same Idempotency-Key may
 	 * arrive before libmicrohttpd reports this request completed */

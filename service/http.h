@@ -23,6 +23,11 @@
 #include "error.h"
 #include "gitops.h"
 
+/* The Content-Security-Policy of every answer: the page (service/page/)
+ * loads its script, style and API answers from previewd only. */
+#define PV_HTTP_CSP "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
+	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
 struct pv_http;
 
 /* Allocate the server (not yet listening), so its landed callback can be

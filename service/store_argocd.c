@@ -9,13 +9,14 @@
 #include <string.h>
 
 static const char *const family_sql[S_COUNT] = {
-	/* ?5: whether the revision carries the environment's state (decided in
-	 * C, below); ready is once per environment */
+	/* ready is once per environment: Synced to a revision that carries the
+	 * environment's state (decided in C, below) and Healthy */
 	[S_ARGOCD_SET] = "UPDATE envs SET argocd_sync = ?2, argocd_health = ?3, argocd_checked_at = ?4, "
-			 "argocd_revision = nullif(?6, ''), "
-			 "argocd_ready_at = CASE WHEN argocd_ready_at IS NULL AND ?3 = 'Healthy' AND ?2 = 'Synced' "
-			 "AND pushed_at IS NOT NULL AND ?5 THEN ?4 ELSE argocd_ready_at END "
-			 "WHERE id = ?1 RETURNING argocd_ready_at = ?4 AND ?3 = 'Healthy'",
+			 "argocd_revision = nullif(?6, '') WHERE id = ?1",
+	/* the first time only: a row whose ready_at is set is not changed, so
+	 * sqlite3_changes says whether this report made it ready */
+	[S_ARGOCD_READY] = "UPDATE envs SET argocd_ready_at = ?2 WHERE id = ?1 AND argocd_ready_at IS NULL "
+			   "AND pushed_at IS NOT NULL",
 	[S_ARGOCD_SEQ] = "SELECT seq FROM argocd_pushes WHERE commit_id = ?1",
 	[S_ARGOCD_PUSH] = "INSERT INTO argocd_pushes (commit_id, pushed_at) VALUES (?1, ?2) "
 			  "ON CONFLICT (commit_id) DO NOTHING",
@@ -102,17 +103,25 @@ int pv_store_argocd_set(struct pv_store *st, const char *name, const struct pv_a
 	sqlite3_bind_text(s, 2, app->sync, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, app->health, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, now);
-	sqlite3_bind_int(s, 5, ok);
 	sqlite3_bind_text(s, 6, app->revision ? app->revision : "", -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*ready = sqlite3_column_int(s, 0);
-		rc = sqlite3_step(s);
-	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
 		error = pv_store__db_error(st, rc, "recording Argo CD status");
 		goto fail;
+	}
+	if (ok && app->sync && app->health && strcmp(app->sync, "Synced") == 0 && strcmp(app->health, "Healthy") == 0) {
+		if ((error = prepare(st, S_ARGOCD_READY, &s)) < 0)
+			goto fail;
+		sqlite3_bind_int64(s, 1, env.id);
+		sqlite3_bind_int64(s, 2, now);
+		rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (rc != SQLITE_DONE) {
+			error = pv_store__db_error(st, rc, "recording Argo CD status");
+			goto fail;
+		}
+		*ready = sqlite3_changes(st->db) > 0;
 	}
 	if (*ready && (error = pv_store_event_add(st, &env, "ready", "argocd", NULL, now, NULL)) < 0)
 		goto fail;

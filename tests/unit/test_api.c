@@ -466,6 +466,59 @@ static void values_limits(void **state)
 	expect_problem(f, "POST", "/v1/environments", JSON, body, 422, "values");
 }
 
+/* GET /v1/whoami names the caller and its role; the page's files are served
+ * by name with their Content-Type, and nothing else outside /v1 is. */
+static void whoami_and_page(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_response r;
+	char reader[160], hdr[200];
+
+	call(f, &r, "GET", "/v1/whoami", NULL, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "name")), "anonymous");
+	assert_string_equal(json_string_value(json_object_get(r.body, "role")), "admin");
+	pv_response_dispose(&r);
+	call(f, &r, "POST", "/v1/whoami", NULL, JSON, "{}");
+	assert_int_equal(r.status, 405);
+	pv_response_dispose(&r);
+
+	assert_int_equal(pv_auth_token_create(f->st, "portal", "reader", reader, sizeof(reader)), 0);
+	snprintf(hdr, sizeof(hdr), "Bearer %s", reader);
+	call_as(f, &r, "GET", "/v1/whoami", NULL, hdr, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.body, "name")), "portal");
+	assert_string_equal(json_string_value(json_object_get(r.body, "role")), "reader");
+	pv_response_dispose(&r);
+	call_as(f, &r, "GET", "/v1/whoami", NULL, NULL, NULL);
+	assert_int_equal(r.status, 401);
+	pv_response_dispose(&r);
+
+	/* the page stays open with tokens: its script asks for one */
+	call(f, &r, "GET", "/", NULL, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.text_type, "text/html; charset=utf-8");
+	assert_non_null(strstr(r.text, "<script src=\"/app.js\""));
+	pv_response_dispose(&r);
+	call(f, &r, "GET", "/app.js", NULL, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.text_type, "text/javascript; charset=utf-8");
+	pv_response_dispose(&r);
+	call(f, &r, "HEAD", "/style.css", NULL, NULL, NULL);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.text_type, "text/css; charset=utf-8");
+	pv_response_dispose(&r);
+	call(f, &r, "POST", "/app.js", NULL, JSON, "{}");
+	assert_int_equal(r.status, 405);
+	pv_response_dispose(&r);
+	call(f, &r, "GET", "/index.html/x", NULL, NULL, NULL);
+	assert_int_equal(r.status, 404);
+	pv_response_dispose(&r);
+	call(f, &r, "GET", "/nothing.js", NULL, NULL, NULL);
+	assert_int_equal(r.status, 404);
+	pv_response_dispose(&r);
+}
+
 static void auth_roles(void **state)
 {
 	struct fixture *f = *state;
@@ -961,6 +1014,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(prefer_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(values_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(auth_roles, setup, teardown),
+		cmocka_unit_test_setup_teardown(whoami_and_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(idempotency, setup, teardown),
 		cmocka_unit_test_setup_teardown(quotas, setup, teardown),
 		cmocka_unit_test_setup_teardown(create_rate, setup_rated, teardown),
