@@ -32,6 +32,7 @@ struct tcp_stream {
 	int via;
 	struct pv_gitframe frame;
 	unsigned requests;
+	int answer_due;  /* a request went out: the next read starts its answer */
 };
 
 static int timeout_seconds = 60;
@@ -42,6 +43,7 @@ static int timeout_seconds = 60;
 static char via_from_host[256], via_from_port[8], via_to_host[256], via_to_port[8];
 /* "Proxy-Authorization: Basic ...\r\n" or "" */
 static char via_auth[1024];
+static char via_origin[300];  /* "http://host:port", put before each origin-form target */
 
 static int fail(const char *what)
 {
@@ -137,6 +139,17 @@ static ssize_t tcp_read(git_stream *stream, void *data, size_t len)
 		return errno == EAGAIN || errno == EWOULDBLOCK
 			? (git_error_set(GIT_ERROR_NET, "the Git server sent nothing for %d s", timeout_seconds), -1)
 			: fail("error receiving data from socket");
+	/* a forward proxy that wants credentials previewd does not have: libgit2,
+	 * which does not know of the proxy, would only see a status it did not
+	 * expect */
+	if (st->answer_due && n >= 12) {
+		st->answer_due = 0;
+		if (memcmp(data, "HTTP/1.", 7) == 0 && memcmp((char *)data + 8, " 407", 4) == 0) {
+			git_error_set(GIT_ERROR_NET, "proxy authentication required (407): the proxy's URL carries %s",
+				via_auth[0] ? "credentials the proxy refuses" : "no user and password");
+			return -1;
+		}
+	}
 	return n;
 }
 
@@ -169,10 +182,19 @@ static size_t auth_insert_at(const char *data, size_t len)
 	return 0;
 }
 
+/* Where the origin-form target of a request line starts ("GET /x HTTP/1.1":
+ * the offset of "/"), 0 when the line already holds an absolute URL */
+static size_t target_at(const char *data, size_t len)
+{
+	const char *sp = memchr(data, ' ', len < 16 ? len : 16);
+
+	return sp && (size_t)(sp - data) + 1 < len && sp[1] == '/' ? (size_t)(sp - data) + 1 : 0;
+}
+
 static ssize_t tcp_write(git_stream *stream, const char *data, size_t len, int flags)
 {
 	struct tcp_stream *st = (struct tcp_stream *)stream;
-	size_t at = 0;
+	size_t at = 0, target = 0;
 
 	(void)flags;
 	if (pv_gitdeadline_passed())
@@ -180,13 +202,20 @@ static ssize_t tcp_write(git_stream *stream, const char *data, size_t len, int f
 	if (st->via && pv_gitframe_feed(&st->frame, data, len)) {
 		if (st->requests++ > 0 && reopen(st) < 0)
 			return -1;
+		st->answer_due = 1;
+		/* a forward proxy is asked in absolute form (RFC 9112, 3.2.2):
+		 * libgit2, which does not know of the proxy (it would leak a copy
+		 * of the proxy's URL at each failed fetch), writes origin form */
+		target = target_at(data, len);
 		if (via_auth[0])
 			at = auth_insert_at(data, len);
 	}
-	if (at && (send_all(st->s, data, at) < 0 || send_all(st->s, via_auth, strlen(via_auth)) < 0 ||
+	if (target && (send_all(st->s, data, target) < 0 || send_all(st->s, via_origin, strlen(via_origin)) < 0))
+		return -1;
+	if (at && (send_all(st->s, data + target, at - target) < 0 || send_all(st->s, via_auth, strlen(via_auth)) < 0 ||
 		send_all(st->s, data + at, len - at) < 0))
 		return -1;
-	if (!at && send_all(st->s, data, len) < 0)
+	if (!at && send_all(st->s, data + target, len - target) < 0)
 		return -1;
 	return (ssize_t)len;
 }
@@ -274,5 +303,6 @@ int pv_gitstream_via(const char *host, const char *port, const char *proxy_host,
 	snprintf(via_from_port, sizeof(via_from_port), "%s", port);
 	snprintf(via_to_host, sizeof(via_to_host), "%s", proxy_host);
 	snprintf(via_to_port, sizeof(via_to_port), "%s", proxy_port);
+	snprintf(via_origin, sizeof(via_origin), strchr(host, ':') ? "http://[%s]:%s" : "http://%s:%s", host, port);
 	return 0;
 }

@@ -354,9 +354,10 @@ static int proxy_cred_cb(git_credential **out, const char *url, const char *user
 	if (pv_outbound_proxy(proxy, sizeof(proxy), cfg->git_url, cfg->git_proxy) < 0)
 		return GIT_EAUTH;
 	pv_url_userinfo(proxy, user, sizeof(user), pass, sizeof(pass), NULL, 0);
-	if (!*user) /* none configured: libgit2 reports the proxy's 407 */
-		error = GIT_PASSTHROUGH;
-	else if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT)
+	if (!*user) {
+		git_error_set_str(GIT_ERROR_NET, "proxy authentication required: the proxy's URL carries no user and password");
+		error = GIT_EAUTH;
+	} else if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT)
 		error = git_credential_userpass_plaintext_new(out, user, pass);
 	else
 		error = GIT_EAUTH;
@@ -375,6 +376,10 @@ int pv_outbound_git_proxy(git_proxy_options *po, char *proxy_buf, size_t len, co
 		return error;
 	pv_url_strip_userinfo(proxy_buf, len, full);
 	memset(full, 0, sizeof(full));
+	/* plain http goes through the proxy in gitstream (pv_gitstream_via):
+	 * libgit2 1.5 would connect to the server itself anyway */
+	if (strncmp(cfg->git_url, "http://", 7) == 0)
+		*proxy_buf = '\0';
 	if (*proxy_buf) {
 		po->type = GIT_PROXY_SPECIFIED;
 		po->url = proxy_buf;
