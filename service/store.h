@@ -52,6 +52,7 @@ struct pv_env {
 	char cluster[128];                        /* "" = the ApplicationSet's default */
 	char changed_by[64];                      /* who asked for the latest change; pv_store_env_save writes it when set */
 	int64_t argocd_checked_at;
+	int64_t idle_ttl;                         /* seconds after the last activity it expires; 0: none */
 };
 
 void pv_env_dispose(struct pv_env *env);
@@ -148,7 +149,7 @@ int pv_store_env_get_id(struct pv_store *st, struct pv_env *out, int64_t id) PV_
  * live.  Sets env->id.  Call inside a transaction. */
 int pv_store_env_insert(struct pv_store *st, struct pv_env *env) PV_WARN_UNUSED;
 
-/* Write back values_json, expires_at, status, updated_at, deleted_at,
+/* Write back values_json, expires_at, idle_ttl, status, updated_at, deleted_at,
  * changed_by (when not "") and bump gen (env->gen is updated).  Call inside
  * a transaction. */
 int pv_store_env_save(struct pv_store *st, struct pv_env *env) PV_WARN_UNUSED;
