@@ -23,6 +23,7 @@
 #include "dbhealth.h"
 #include "embed.h"
 #include "hooks.h"
+#include "pullreq.h"
 #include "log.h"
 #include "metrics.h"
 #include "valid.h"
@@ -38,7 +39,13 @@ struct pv_api {
 	struct pv_api_git git;
 	struct pv_envs *envs;
 	struct pv_idem_set *idem;
+	struct pv_pullreq pr;         /* rules NULL: pull-request hooks are ignored */
 };
+
+void pv_api_pullreq(struct pv_api *api, const struct pv_prrules *rules, void (*forge_kick)(void *ctx), void *ctx)
+{
+	api->pr = (struct pv_pullreq){ .rules = rules, .envs = api->envs, .forge_kick = forge_kick, .forge_ctx = ctx };
+}
 
 int pv_api_new(struct pv_api **out, const struct pv_config *cfg, const struct pv_store_settings *settings,
 	const struct pv_api_git *git)
@@ -860,7 +867,7 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 		return strcmp(m, "POST") == 0 ? pv_chatops_json(api->envs, req, resp) : method_not_allowed(resp, "POST");
 	if (strncmp(p, "/v1/hooks/", 10) == 0)
 		return strcmp(m, "POST") == 0 ? pv_hooks_handle(api->cfg, p + 10, req,
-			&(struct pv_hooks_git){ api->git.fetch, api->git.ctx }, resp) : method_not_allowed(resp, "POST");
+			&(struct pv_hooks_git){ api->git.fetch, api->git.ctx, api->pr.rules ? &api->pr : NULL }, resp) : method_not_allowed(resp, "POST");
 	if (strcmp(p, prefix) == 0) {
 		if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
 			return env_list(api, req, resp);

@@ -164,6 +164,32 @@ int pv_store_event_add(struct pv_store *st, const struct pv_env *env, const char
 /* Live (pending, active, deleting) environments of owner, and in total. */
 int pv_store_count_live(struct pv_store *st, const char *owner, long long *of_owner, long long *total) PV_WARN_UNUSED;
 
+/* ---- pull requests (store_pullreq.c; pullreq.h) ---- */
+
+/* The lifecycle's columns of a pull_requests row. */
+struct pv_pr_row {
+	int64_t id;
+	char env_name[64];
+	char state[16];          /* "open" | "closed" */
+	char head_sha[64];
+	char head_branch[256];
+	char author[64];
+	int64_t reply_gen;
+};
+
+/* Record a delivery id; *fresh 1 if it was not recorded before. */
+int pv_store_delivery_claim(struct pv_store *st, const char *forge, const char *delivery, int64_t now,
+	int *fresh) PV_WARN_UNUSED;
+int pv_store_delivery_forget(struct pv_store *st, const char *forge, const char *delivery) PV_WARN_UNUSED;
+/* PV_ENOTFOUND when previewd never took that pull request. */
+int pv_store_pr_get(struct pv_store *st, const char *forge, const char *repo, long long number,
+	struct pv_pr_row *out) PV_WARN_UNUSED;
+/* Insert or update the row (the reporter's columns are left alone). */
+int pv_store_pr_put(struct pv_store *st, const char *forge, const char *repo, const char *project_id,
+	long long number, const struct pv_pr_row *row, int64_t now) PV_WARN_UNUSED;
+/* A new reply for the sticky comment: reply = reply, reply_gen + 1. */
+int pv_store_pr_reply(struct pv_store *st, int64_t id, const char *reply, int64_t now) PV_WARN_UNUSED;
+
 /* ---- tokens ---- */
 
 struct pv_token {

@@ -168,7 +168,7 @@ static int deliver(struct pv_config *cfg, const char *forge, struct headers *h, 
 {
 	struct pv_request req = { .method = "POST", .body = body, .body_len = strlen(body),
 		.content_type = "application/json", .header = get_header, .header_ctx = h };
-	struct pv_hooks_git git = { count_fetch, fetches };
+	struct pv_hooks_git git = { count_fetch, fetches, NULL };
 	int error;
 
 	memset(resp, 0, sizeof(*resp));
