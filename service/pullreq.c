@@ -29,6 +29,16 @@ static void put(char *out, size_t len, const char *s)
 	out[i] = '\0';
 }
 
+/* The same for a comment's text, whose lines matter. */
+static void put_text(char *out, size_t len, const char *s)
+{
+	size_t i = 0;
+
+	for (; s && s[i] && i + 1 < len; i++)
+		out[i] = s[i] == '\n' || s[i] == '\t' ? s[i] : (unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f ? '?' : s[i];
+	out[i] = '\0';
+}
+
 /* json_string_value of doc's member at a dotted path ("a.b.c"), or NULL. */
 static const char *str_at(const json_t *doc, const char *path)
 {
@@ -125,7 +135,7 @@ static int parse_hub(struct pv_pr_event *out, const char *forge, int comment, co
 		if (strcmp(out->action, "created") != 0 ||
 		    (!json_is_object(json_object_get(pr, "pull_request")) && !json_is_true(is_pull)))
 			return 0;
-		put(out->comment, sizeof(out->comment), str_at(doc, "comment.body"));
+		put_text(out->comment, sizeof(out->comment), str_at(doc, "comment.body"));
 		put(out->association, sizeof(out->association), str_at(doc, "comment.author_association"));
 		if (str_at(doc, "comment.user.login"))
 			put(out->sender, sizeof(out->sender), str_at(doc, "comment.user.login"));
@@ -166,7 +176,7 @@ static int parse_gitlab(struct pv_pr_event *out, int comment, const json_t *doc)
 		const json_t *uid = at(doc, "user.id"), *aid = json_object_get(mr, "author_id");
 		out->sender_is_author = json_is_integer(uid) && json_is_integer(aid) &&
 			json_integer_value(uid) == json_integer_value(aid);
-		put(out->comment, sizeof(out->comment), str_at(attrs, "note"));
+		put_text(out->comment, sizeof(out->comment), str_at(attrs, "note"));
 		snprintf(out->action, sizeof(out->action), "note");
 		out->what = PV_PR_COMMENT;
 		return 0;
@@ -427,7 +437,7 @@ static int command_of(const char *comment, char *verb, size_t vlen, char *arg, s
 {
 	const char *p = comment;
 
-	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+	while (*p == ' ' || *p == '\t' || *p == '\n')
 		p++;
 	if (strncmp(p, "/preview", 8) != 0 || (p[8] && p[8] != ' ' && p[8] != '\t' && p[8] != '\r' && p[8] != '\n'))
 		return 0;
