@@ -29,7 +29,7 @@ CREATE INDEX pull_requests_env ON pull_requests (env_name);
 
 -- Deliveries already acted on (X-GitHub-Delivery, X-Gitlab-Event-UUID,
 -- X-Gitea-Delivery): a forge redelivers, and a replay must act once.
--- Retention prunes them with the Idempotency-Keys' age.
+-- One short row per delivery; `at` lets retention prune them by age.
 CREATE TABLE hook_deliveries (
 	forge TEXT NOT NULL,
 	delivery TEXT NOT NULL,
