@@ -23,6 +23,7 @@
 #include "dbhealth.h"
 #include "embed.h"
 #include "hooks.h"
+#include "pullreq.h"
 #include "log.h"
 #include "metrics.h"
 #include "valid.h"
@@ -38,7 +39,13 @@ struct pv_api {
 	struct pv_api_git git;
 	struct pv_envs *envs;
 	struct pv_idem_set *idem;
+	struct pv_pullreq pr;         /* rules NULL: pull-request hooks are ignored */
 };
+
+void pv_api_pullreq(struct pv_api *api, const struct pv_prrules *rules, void (*forge_kick)(void *ctx), void *ctx)
+{
+	api->pr = (struct pv_pullreq){ .rules = rules, .envs = api->envs, .forge_kick = forge_kick, .forge_ctx = ctx };
+}
 
 int pv_api_new(struct pv_api **out, const struct pv_config *cfg, const struct pv_store_settings *settings,
 	const struct pv_api_git *git)
@@ -240,7 +247,7 @@ static void actor_of(struct pv_actor *out, const struct pv_request *req)
 static int env_create(struct pv_api *api, const struct pv_request *req, struct pv_response *resp,
 	const struct pv_idem_key *idem)
 {
-	static const char *const allowed[] = { "owner", "name", "ttl", "base", "values", "cluster", NULL };
+	static const char *const allowed[] = { "owner", "name", "ttl", "idle_ttl", "base", "values", "cluster", NULL };
 	struct pv_env_spec spec = { 0 };
 	struct pv_actor actor;
 	struct pv_env env = { 0 };
@@ -252,6 +259,7 @@ static int env_create(struct pv_api *api, const struct pv_request *req, struct p
 	    (error = get_string(&spec.base, doc, "base")) < 0 || (error = get_string(&spec.cluster, doc, "cluster")) < 0)
 		goto out;
 	spec.ttl = json_object_get(doc, "ttl");
+	spec.idle_ttl = json_object_get(doc, "idle_ttl");
 	spec.values = json_object_get(doc, "values");
 	actor_of(&actor, req);
 	if ((error = pv_env_create(api->envs, &actor, &spec, idem, &env)) < 0)
@@ -282,7 +290,7 @@ static int env_get(struct pv_api *api, const char *name, struct pv_response *res
 static int env_patch(struct pv_api *api, const struct pv_request *req, const char *name, struct pv_response *resp,
 	const struct pv_idem_key *idem)
 {
-	static const char *const allowed[] = { "ttl", "values", "cluster", NULL };
+	static const char *const allowed[] = { "ttl", "idle_ttl", "values", "cluster", NULL };
 	struct pv_env_change change = { 0 };
 	struct pv_actor actor;
 	struct pv_env env = { 0 };
@@ -293,6 +301,7 @@ static int env_patch(struct pv_api *api, const struct pv_request *req, const cha
 	    (error = get_string(&change.cluster, doc, "cluster")) < 0)
 		goto out;
 	change.ttl = json_object_get(doc, "ttl");
+	change.idle_ttl = json_object_get(doc, "idle_ttl");
 	change.values = json_object_get(doc, "values");
 	actor_of(&actor, req);
 	if ((error = pv_env_patch(api->envs, &actor, name, &change, idem, &env)) < 0)
@@ -429,8 +438,8 @@ bad:
 static int list_shape(struct list_ctx *lc, const char *include, const char *fields, char *buf, size_t len)
 {
 	static const char *const known[] = { "name", "owner", "status", "url", "namespace", "base", "requested_by",
-		"cluster", "created_at", "updated_at", "expires_at", "deleted_at", "values", "ttl_seconds", "git",
-		"argocd", NULL };
+		"cluster", "created_at", "updated_at", "expires_at", "deleted_at", "values", "ttl_seconds", "idle_ttl_seconds",
+		"git", "argocd", NULL };
 	char *tok, *save = NULL;
 
 	if (include) {
@@ -898,7 +907,7 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 		return strcmp(m, "POST") == 0 ? pv_chatops_json(api->envs, req, resp) : method_not_allowed(resp, "POST");
 	if (strncmp(p, "/v1/hooks/", 10) == 0)
 		return strcmp(m, "POST") == 0 ? pv_hooks_handle(api->cfg, p + 10, req,
-			&(struct pv_hooks_git){ api->git.fetch, api->git.ctx }, resp) : method_not_allowed(resp, "POST");
+			&(struct pv_hooks_git){ api->git.fetch, api->git.ctx, api->pr.rules ? &api->pr : NULL }, resp) : method_not_allowed(resp, "POST");
 	if (strcmp(p, prefix) == 0) {
 		if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
 			return env_list(api, req, resp);

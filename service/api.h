@@ -93,6 +93,13 @@ struct pv_api;
 
 /* The API and the environment rules under it (env.c), whose HTTP workers
  * open their connections with settings; cfg must outlive the API. */
+struct pv_prrules;
+
+/* Pull-request hooks (pullreq.h): the rules (owned by the caller, living as
+ * long as the API) and the forge reporter's kick (may be NULL).  Call
+ * before the HTTP threads start. */
+void pv_api_pullreq(struct pv_api *api, const struct pv_prrules *rules, void (*forge_kick)(void *ctx), void *ctx);
+
 int pv_api_new(struct pv_api **out, const struct pv_config *cfg, const struct pv_store_settings *settings,
 	const struct pv_api_git *git) PV_WARN_UNUSED;
 void pv_api_free(struct pv_api *api);

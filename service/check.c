@@ -3,6 +3,7 @@
  * check.h).
  */
 #include "check.h"
+#include "prrules.h"
 
 #include <ftw.h>
 #include <stdarg.h>
@@ -148,6 +149,15 @@ int pv_check_run(const struct pv_config *cfg, FILE *out)
 	else
 		line(out, &failed, 0, "base env", "%s", t.base_why);
 out:
+	if (cfg->pr_rules && *cfg->pr_rules) {
+		/* the rules need no Git: checked whatever the remote said */
+		struct pv_prrules *rules = NULL;
+		if (pv_prrules_load(&rules, cfg->pr_rules) < 0)
+			line(out, &failed, 0, "pr rules", "%s", pv_error_last()->message);
+		else
+			line(out, &failed, 1, "pr rules", "%s: %zu rule(s)", cfg->pr_rules, rules->n);
+		pv_prrules_free(rules);
+	}
 	fprintf(out, failed ? "previewd check: FAILED\n" : "previewd check: all good\n");
 	git_tree_free(env);
 	git_tree_free(root);

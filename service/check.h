@@ -6,7 +6,7 @@
  * Git writer's own pusher (pusher.h), so it goes through exactly the
  * credentials, redirects, proxy and timeouts the writer uses, and reports:
  * reachability, credentials, the branch, PREVIEWD_ENV_DIR on it and
- * PREVIEWD_BASE_ENV in it.  It runs on the main thread and touches neither
+ * PREVIEWD_BASE_ENV in it, and PREVIEWD_PR_RULES when set (prrules.h).  It runs on the main thread and touches neither
  * the data dir's clone nor the database, so it may run next to a previewd.
  *
  * pv_check_tree is the part the Git writer shares: after its first fetch

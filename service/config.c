@@ -110,6 +110,7 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_CHATOPS_ACTION_SECRET_FILE", "chatops-action-secret-file", K_STRING, OFF(chatops_action_secret_file), NULL, 0, 0, "file holding the chat action secret" },
 	{ "PREVIEWD_GIT_WEBHOOK_SECRET", "git-webhook-secret", K_SECRET, OFF(git_webhook_secret), NULL, 0, 0, "secret of the Git host's push webhooks: enables /v1/hooks/{github,gitlab,gitea}" },
 	{ "PREVIEWD_GIT_WEBHOOK_SECRET_FILE", "git-webhook-secret-file", K_STRING, OFF(git_webhook_secret_file), NULL, 0, 0, "file holding the Git webhook secret" },
+	{ "PREVIEWD_PR_RULES", "pr-rules", K_STRING, OFF(pr_rules), "", 0, 0, "YAML file of pull-request rules: which repositories' pull requests become environments, named and filled how" },
 	{ "PREVIEWD_DEFAULT_CLUSTER", "default-cluster", K_STRING, OFF(default_cluster), "", 0, 0, "Argo CD cluster for requests that name none (\"\": the ApplicationSet decides)" },
 	{ "PREVIEWD_CORS_ORIGINS", "cors-origins", K_STRING, OFF(cors_origins), "", 0, 0, "origins (e.g. the portal's) allowed to call the API from a browser, comma separated, or *" },
 	{ "PREVIEWD_LOG_JSON", "log-json", K_BOOL, OFF(log_json), "false", 0, 1, "log one JSON object per line" },

@@ -96,6 +96,7 @@ struct pv_config {
 	char *chatops_action_secret_file;
 	char *git_webhook_secret;       /* secret; "" = /v1/hooks/... off */
 	char *git_webhook_secret_file;
+	char *pr_rules;                 /* PREVIEWD_PR_RULES: the file; "" = none (prrules.h) */
 	char *default_cluster;      /* written to previewd.json when a request names none; "" = none */
 	char *cors_origins;         /* "*" or a comma-separated list; "" = no CORS */
 	char *trusted_proxies;      /* addresses and CIDR blocks whose X-Forwarded-For counts (peer.h); "" = none */

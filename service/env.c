@@ -104,7 +104,7 @@ json_t *pv_env_json_part(const struct pv_envs *envs, const struct pv_env *env, i
 		: json_null();
 
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-			 "s:{s:s, s:o, s:b, s:o, s:o}, s:o}",
+			 "s:o, s:{s:s, s:o, s:b, s:o, s:o}, s:o}",
 		"name", env->name, "owner", env->owner, "status", env->status, "url", url,
 		"namespace", env->name, "base", env->base, "requested_by", env->requested_by,
 		"cluster", env->cluster[0] ? json_string(env->cluster) : json_null(),
@@ -113,6 +113,7 @@ json_t *pv_env_json_part(const struct pv_envs *envs, const struct pv_env *env, i
 		"values", values ? values : json_object(),
 		"ttl_seconds", env->expires_at == 0 ? json_null()
 			: json_integer(env->expires_at > now && !ended ? env->expires_at - now : 0),
+		"idle_ttl_seconds", env->idle_ttl ? json_integer(env->idle_ttl) : json_null(),
 		"git", "path", path,
 		"commit", env->git_commit[0] ? json_string(env->git_commit) : json_null(),
 		"pending", env->gen > env->pushed_gen,
@@ -164,6 +165,36 @@ int pv_env_ttl(const struct pv_envs *envs, const json_t *v, long long *out)
 	}
 	*out = secs;
 	return 0;
+}
+
+int pv_env_idle_ttl(const struct pv_envs *envs, const json_t *v, long long *out)
+{
+	json_t *never = json_string("never");
+	int error = 0;
+
+	*out = 0;
+	if (v && json_is_integer(v) && json_integer_value(v) == 0)
+		return json_decref(never), 0;
+	if (v && json_equal(v, never))
+		error = pv_error_set(PV_EINVAL, "idle_ttl", "idle_ttl \"never\" is no inactivity expiry: leave it out or use 0");
+	json_decref(never);
+	if (error < 0 || !v)
+		return error;
+	if ((error = pv_env_ttl(envs, v, out)) < 0)
+		return pv_error_set(error, "idle_ttl", "idle_%s", pv_error_last()->message);
+	return 0;
+}
+
+/* The inactivity expiry after activity at now: now + idle_ttl, capped by
+ * the maximum lifetime, and never earlier than the expiry already set (an
+ * extension by hand is not undone by a push). */
+static int64_t idle_expiry(const struct pv_envs *envs, const struct pv_env *env, int64_t now)
+{
+	int64_t e = now + env->idle_ttl;
+
+	if (envs->cfg->max_lifetime > 0 && e > env->created_at + envs->cfg->max_lifetime)
+		e = env->created_at + envs->cfg->max_lifetime;
+	return env->expires_at == 0 || env->expires_at > e ? env->expires_at : e;
 }
 
 /* PREVIEWD_MAX_LIFETIME: however often it is extended, an environment does
@@ -366,7 +397,7 @@ int pv_env_create(struct pv_envs *envs, const struct pv_actor *actor, const stru
 	const char *owner = spec->owner, *name = spec->name, *base_name = spec->base, *cluster = spec->cluster;
 	json_t *base = NULL, *merged = NULL;
 	struct pv_store *st;
-	long long ttl;
+	long long ttl, idle;
 	int exists, managed, error;
 	int64_t now = (int64_t)time(NULL);
 
@@ -387,7 +418,8 @@ int pv_env_create(struct pv_envs *envs, const struct pv_actor *actor, const stru
 		base_name = cfg->base_env;
 	if ((error = pv_valid_name(owner, "owner")) < 0 || (error = pv_valid_name(name, "name")) < 0 ||
 	    (error = pv_valid_reserved(name, "name", cfg->reserved, cfg->reserved_count)) < 0 ||
-	    (error = pv_valid_name(base_name, "base")) < 0 || (error = pv_env_ttl(envs, spec->ttl, &ttl)) < 0)
+	    (error = pv_valid_name(base_name, "base")) < 0 || (error = pv_env_ttl(envs, spec->ttl, &ttl)) < 0 ||
+	    (error = pv_env_idle_ttl(envs, spec->idle_ttl, &idle)) < 0)
 		goto out;
 	if (spec->values && !json_is_object(spec->values)) {
 		error = pv_error_set(PV_EINVAL, "values", "values must be a JSON object");
@@ -430,6 +462,13 @@ int pv_env_create(struct pv_envs *envs, const struct pv_actor *actor, const stru
 	out->requested_by = strdup(actor->name);
 	out->created_at = out->updated_at = now;
 	out->expires_at = ttl ? now + ttl : 0;
+	out->idle_ttl = idle;
+	if (idle && !spec->ttl) {
+		/* the inactivity expiry alone: the default TTL does not apply */
+		out->expires_at = now + idle;
+		if (envs->cfg->max_lifetime > 0 && idle > envs->cfg->max_lifetime)
+			out->expires_at = now + envs->cfg->max_lifetime;
+	}
 	if ((error = check_lifetime(envs, now, out->expires_at)) < 0)
 		goto out;
 	if (!out->values_json || !out->requested_by) {
@@ -483,6 +522,7 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 	json_t *current = NULL, *merged = NULL, *updated = NULL, *extended = NULL;
 	struct pv_store *st;
 	long long ttl = 0;
+	long long idle = 0;
 	int error, in_tx = 0, extend = change->ttl != NULL;
 	int64_t now = (int64_t)time(NULL);
 	char *values_json = NULL;
@@ -490,8 +530,8 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 	memset(out, 0, sizeof(*out));
 	if ((error = check_writer(actor)) < 0)
 		goto out;
-	if (!patch && !extend && !cluster) {
-		error = pv_error_set(PV_EINVAL, "ttl", "a PATCH needs ttl, values or cluster");
+	if (!patch && !extend && !cluster && !change->idle_ttl) {
+		error = pv_error_set(PV_EINVAL, "ttl", "a PATCH needs ttl, idle_ttl, values or cluster");
 		goto out;
 	}
 	if (patch && !json_is_object(patch)) {
@@ -501,6 +541,8 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 	if (cluster && (error = pv_env_check_cluster(cluster)) < 0)
 		goto out;
 	if (extend && (error = pv_env_ttl(envs, change->ttl, &ttl)) < 0)
+		goto out;
+	if (change->idle_ttl && (error = pv_env_idle_ttl(envs, change->idle_ttl, &idle)) < 0)
 		goto out;
 	if ((error = pv_env_store(envs, &st)) < 0 || (error = pv_store_begin(st)) < 0)
 		goto out;
@@ -548,6 +590,19 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 		json_object_set_new(extended, "previous_expires_at", pv_env_time_json(out->expires_at));
 		out->expires_at = expires;
 		json_object_set_new(extended, "expires_at", pv_env_time_json(out->expires_at));
+	}
+	if (change->idle_ttl)
+		out->idle_ttl = idle;
+	if (out->idle_ttl && !extend && (patch || change->idle_ttl)) {
+		/* activity restarts the inactivity clock */
+		int64_t expires = idle_expiry(envs, out, now);
+		if (expires != out->expires_at) {
+			extended = json_object();
+			json_object_set_new(extended, "previous_expires_at", pv_env_time_json(out->expires_at));
+			json_object_set_new(extended, "expires_at", pv_env_time_json(expires));
+			json_object_set_new(extended, "idle_ttl_seconds", json_integer(out->idle_ttl));
+			out->expires_at = expires;
+		}
 	}
 	out->updated_at = now;
 	snprintf(out->changed_by, sizeof(out->changed_by), "%s", actor->name);

@@ -18,7 +18,9 @@
  *
  * The rules: TTL (default, minimum, maximum, "never" only where allowed),
  * the maximum lifetime (created_at + PREVIEWD_MAX_LIFETIME however often it
- * is extended), the create rate per token or client address (ratelimit.h;
+ * is extended), the inactivity expiry (idle_ttl: a create and each values
+ * change move expires_at to now + idle_ttl, never earlier than it was and
+ * never past the lifetime cap, as GitLab's auto_stop_in does), the create rate per token or client address (ratelimit.h;
  * checked first, outside the transaction: 429 PV_ERATE with a Retry-After),
  * the quotas per owner and in total (429 PV_EQUOTA), base resolution (a
  * live environment's recorded values, else a people-managed folder's
@@ -70,6 +72,7 @@ struct pv_env_spec {
 	const char *cluster;    /* default: PREVIEWD_DEFAULT_CLUSTER, else "" */
 	const json_t *ttl;      /* seconds (integer), a duration or "never" (string); default PREVIEWD_DEFAULT_TTL */
 	const json_t *values;   /* a JSON merge patch over the base's values */
+	const json_t *idle_ttl; /* as ttl (never "never"): expire this long after the last activity; default none */
 };
 
 /* A change of a live environment; at least one member set. */
@@ -77,6 +80,7 @@ struct pv_env_change {
 	const json_t *ttl;      /* as in pv_env_spec: the new expiry counts from now */
 	const json_t *values;   /* a JSON merge patch over the current values */
 	const char *cluster;    /* the Argo CD cluster to move to ("": the ApplicationSet's default) */
+	const json_t *idle_ttl; /* the new inactivity expiry; 0 turns it off */
 };
 
 struct pv_envs;
@@ -122,6 +126,10 @@ int pv_env_events(struct pv_envs *envs, const char *name, pv_store_event_cb cb, 
 /* 0 if cluster is "" or an Argo CD cluster name, else PV_EINVAL (field
  * "cluster"); `recover` checks markers by it too. */
 int pv_env_check_cluster(const char *cluster) PV_WARN_UNUSED;
+
+/* The inactivity expiry a request asks for in seconds, checked as a TTL
+ * ("never" is no inactivity expiry: PV_EINVAL; 0 turns it off in a PATCH). */
+int pv_env_idle_ttl(const struct pv_envs *envs, const json_t *idle, long long *out) PV_WARN_UNUSED;
 
 /* The TTL a request asks for in seconds (0: never), checked against the
  * limits; the default when ttl is NULL. */

@@ -14,6 +14,7 @@
 
 #include "hex.h"
 #include "log.h"
+#include "pullreq.h"
 
 /* ---- the forges --------------------------------------------------------- */
 
@@ -21,12 +22,13 @@ struct forge {
 	const char *name;        /* the path segment and the metrics label */
 	const char *event_header;
 	const char *sig_header;
+	const char *delivery_header; /* the delivery's id: a redelivery repeats it */
 };
 
 static const struct forge forges[PV_FORGE_COUNT] = {
-	[PV_FORGE_GITHUB] = { "github", "X-GitHub-Event", "X-Hub-Signature-256" },
-	[PV_FORGE_GITLAB] = { "gitlab", "X-Gitlab-Event", "X-Gitlab-Token" },
-	[PV_FORGE_GITEA] = { "gitea", "X-Gitea-Event", "X-Gitea-Signature" },
+	[PV_FORGE_GITHUB] = { "github", "X-GitHub-Event", "X-Hub-Signature-256", "X-GitHub-Delivery" },
+	[PV_FORGE_GITLAB] = { "gitlab", "X-Gitlab-Event", "X-Gitlab-Token", "X-Gitlab-Event-UUID" },
+	[PV_FORGE_GITEA] = { "gitea", "X-Gitea-Event", "X-Gitea-Signature", "X-Gitea-Delivery" },
 };
 
 /* Equal strings, in time that depends on the lengths only. */
@@ -78,11 +80,20 @@ static const struct {
 } kinds[] = {
 	{ PV_FORGE_GITHUB, "push", PV_HOOK_PUSH },
 	{ PV_FORGE_GITHUB, "ping", PV_HOOK_PING },
+	{ PV_FORGE_GITHUB, "pull_request", PV_HOOK_PULL_REQUEST },
+	{ PV_FORGE_GITHUB, "issue_comment", PV_HOOK_COMMENT },
 	{ PV_FORGE_GITLAB, "Push Hook", PV_HOOK_PUSH },
+	{ PV_FORGE_GITLAB, "Merge Request Hook", PV_HOOK_PULL_REQUEST },
+	{ PV_FORGE_GITLAB, "Note Hook", PV_HOOK_COMMENT },
 	{ PV_FORGE_GITEA, "push", PV_HOOK_PUSH },
+	/* Gitea names every pull request sub-event pull_request in
+	 * X-Gitea-Event (the detail is in X-Gitea-Event-Type), and comments
+	 * on pull requests issue_comment */
+	{ PV_FORGE_GITEA, "pull_request", PV_HOOK_PULL_REQUEST },
+	{ PV_FORGE_GITEA, "issue_comment", PV_HOOK_COMMENT },
 };
 
-static const char *const kind_names[PV_HOOK_KIND_COUNT] = { "other", "ping", "push" };
+static const char *const kind_names[PV_HOOK_KIND_COUNT] = { "other", "ping", "push", "pull_request", "comment" };
 
 static enum pv_hooks_kind kind_of(enum pv_hooks_forge forge, const char *event)
 {
@@ -218,7 +229,13 @@ struct hook {
 	const struct pv_hooks_git *git;
 	enum pv_hooks_forge forge;
 	const struct pv_hooks_event *ev;
+	const struct pv_request *req;
 };
+
+static const char *header(const struct pv_request *req, const char *name)
+{
+	return req->header ? req->header(req->header_ctx, name) : NULL;
+}
 
 static int answer(struct pv_response *resp, int status, const char *what, const char *detail)
 {
@@ -259,8 +276,46 @@ static int on_push(const struct hook *h, struct pv_response *resp)
 	return answer(resp, 202, "fetching", detail);
 }
 
-/* Forge x event kind -> handler.  Pull requests, merge requests and
- * comments are rows here (and in kinds[] above). */
+/* Pull requests, merge requests and their comments: pullreq.c acts. */
+static int on_pull_request(const struct hook *h, struct pv_response *resp)
+{
+	const char *body = h->req->body;
+	size_t len = h->req->body_len, flen = 0;
+	char *form = NULL;
+	struct pv_pr_event *ev;
+	int error;
+
+	if (!h->git || !h->git->pr)
+		return ignored(h, resp, "pull requests are off: set PREVIEWD_PR_RULES");
+	if (h->forge == PV_FORGE_GITHUB && h->req->content_type &&
+	    strncasecmp(h->req->content_type, "application/x-www-form-urlencoded", 33) == 0) {
+		if (!(form = form_payload(body, len, &flen)))
+			return pv_error_set(PV_EBADREQ, NULL, "a form-encoded delivery needs a payload field");
+		body = form;
+		len = flen;
+	}
+	if (!(ev = malloc(sizeof(*ev)))) {
+		free(form);
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	}
+	error = pv_pullreq_parse(ev, forges[h->forge].name, h->ev->kind == PV_HOOK_COMMENT, body, len);
+	free(form);
+	if (error < 0) {
+		count(h->forge, h->ev->kind, OUT_INVALID);
+		free(ev);
+		return error;
+	}
+	error = pv_pullreq_handle(h->git->pr, forges[h->forge].name, header(h->req, forges[h->forge].delivery_header),
+		ev, resp);
+	free(ev);
+	if (error == 0)
+		count(h->forge, h->ev->kind, resp->status == 202 && resp->body &&
+			strcmp(json_string_value(json_object_get(resp->body, "status")) ?: "", "ignored") == 0
+			? OUT_IGNORED : OUT_OK);
+	return error;
+}
+
+/* Forge x event kind -> handler. */
 static const struct {
 	enum pv_hooks_forge forge;
 	enum pv_hooks_kind kind;
@@ -268,20 +323,23 @@ static const struct {
 } handlers[] = {
 	{ PV_FORGE_GITHUB, PV_HOOK_PING, on_ping },
 	{ PV_FORGE_GITHUB, PV_HOOK_PUSH, on_push },
+	{ PV_FORGE_GITHUB, PV_HOOK_PULL_REQUEST, on_pull_request },
+	{ PV_FORGE_GITHUB, PV_HOOK_COMMENT, on_pull_request },
 	{ PV_FORGE_GITLAB, PV_HOOK_PUSH, on_push },
+	{ PV_FORGE_GITLAB, PV_HOOK_PULL_REQUEST, on_pull_request },
+	{ PV_FORGE_GITLAB, PV_HOOK_COMMENT, on_pull_request },
 	{ PV_FORGE_GITEA, PV_HOOK_PUSH, on_push },
+	{ PV_FORGE_GITEA, PV_HOOK_PULL_REQUEST, on_pull_request },
+	{ PV_FORGE_GITEA, PV_HOOK_COMMENT, on_pull_request },
 };
-
-static const char *header(const struct pv_request *req, const char *name)
-{
-	return req->header ? req->header(req->header_ctx, name) : NULL;
-}
 
 int pv_hooks_handle(const struct pv_config *cfg, const char *name, const struct pv_request *req,
 	const struct pv_hooks_git *git, struct pv_response *resp)
 {
 	struct pv_hooks_event ev;
-	struct hook h = { cfg, git, PV_FORGE_COUNT, &ev };
+	struct hook h = { cfg, git, PV_FORGE_COUNT, &ev, req };
+	const char *secret = cfg->git_webhook_secret;
+	const struct pv_prrules *rules = git && git->pr ? git->pr->rules : NULL;
 	char detail[160];
 	int error;
 
@@ -291,9 +349,17 @@ int pv_hooks_handle(const struct pv_config *cfg, const char *name, const struct 
 	if (h.forge == PV_FORGE_COUNT)
 		return pv_error_set(PV_ENOTFOUND, NULL, "no webhooks for '%.40s': github, gitlab or gitea", name);
 	/* off without a secret: unsigned hooks are never taken */
-	if (!cfg->git_webhook_secret || !*cfg->git_webhook_secret)
+	if ((!secret || !*secret) && !pv_prrules_has_secret(rules))
 		return pv_error_set(PV_ENOTFOUND, NULL, "Git webhooks are off: set PREVIEWD_GIT_WEBHOOK_SECRET_FILE");
-	if ((error = pv_hooks_verify(h.forge, cfg->git_webhook_secret, header(req, forges[h.forge].sig_header),
+	if (pv_prrules_has_secret(rules)) {
+		/* the repository's own secret, when its rule names one */
+		char repo[256];
+		const struct pv_prrule *r;
+		pv_pullreq_repo(repo, sizeof(repo), forges[h.forge].name, req->body, req->body_len);
+		if ((r = pv_prrules_find(rules, forges[h.forge].name, repo)) != NULL && r->secret)
+			secret = r->secret;
+	}
+	if ((error = pv_hooks_verify(h.forge, secret, header(req, forges[h.forge].sig_header),
 		     req->body, req->body_len)) < 0) {
 		/* counted by the kind the header claims; nothing else is read */
 		count(h.forge, kind_of(h.forge, header(req, forges[h.forge].event_header)),

@@ -25,10 +25,14 @@
  * offered.  A missing or wrong signature is 401 and changes nothing.
  *
  * What a verified hook does is one row of a table, forge x event kind ->
- * handler (hooks.c), so pull request, merge request and comment events are
- * rows added there.  Today: push (all three; the configured branch fetches,
- * another branch or a tag is 202 {"status":"ignored"}) and GitHub's ping
- * (200).  Event kinds without a row are 202 {"status":"ignored"}.  Bodies are
+ * handler (hooks.c): push (all three; the configured branch fetches,
+ * another branch or a tag is 202 {"status":"ignored"}), GitHub's ping
+ * (200), and pull requests and their comments (GitHub pull_request and
+ * issue_comment, GitLab Merge Request Hook and Note Hook, Gitea
+ * pull_request and issue_comment), which pullreq.h acts on.  A rule of
+ * PREVIEWD_PR_RULES may name its own secret_file: a delivery naming that
+ * repository is then checked with it instead (the name is read from the
+ * body only to pick the secret; nothing else is read before the check).  Event kinds without a row are 202 {"status":"ignored"}.  Bodies are
  * capped by PREVIEWD_MAX_BODY (http.c); GitHub's form-encoded deliveries
  * (payload=...) are read as well as JSON ones.
  *
@@ -44,16 +48,19 @@
 #include "error.h"
 #include "strbuf.h"
 
+struct pv_pullreq;
+
 enum pv_hooks_forge { PV_FORGE_GITHUB, PV_FORGE_GITLAB, PV_FORGE_GITEA, PV_FORGE_COUNT };
 
 /* The kinds of event the table knows; anything else is PV_HOOK_OTHER. */
-enum pv_hooks_kind { PV_HOOK_OTHER, PV_HOOK_PING, PV_HOOK_PUSH, PV_HOOK_KIND_COUNT };
+enum pv_hooks_kind { PV_HOOK_OTHER, PV_HOOK_PING, PV_HOOK_PUSH, PV_HOOK_PULL_REQUEST, PV_HOOK_COMMENT, PV_HOOK_KIND_COUNT };
 
 /* What a hook asks of the Git writer (pv_gitops_fetch_soon in the daemon,
  * a counter in tests); fetch may be NULL. */
 struct pv_hooks_git {
 	void (*fetch)(void *ctx);
 	void *ctx;
+	const struct pv_pullreq *pr;  /* pull requests and comments (pullreq.h); NULL: ignored */
 };
 
 /*

@@ -52,6 +52,7 @@
 #include "appset.h"
 #include "auth.h"
 #include "check.h"
+#include "prrules.h"
 #include "cli_admin.h"
 #include "cli_env.h"
 #include "config.h"
@@ -135,7 +136,19 @@ struct wakeups {
 	struct pv_notify *notify;
 	struct pv_argocd *argocd;
 	struct pv_retention *retention;
+	/* the forge reporter's kick (pv_forge_kick), NULL until it runs:
+	 * pull-request rows written by the hooks wake it */
+	void (*forge_kick)(void *forge);
+	void *forge;
 };
+
+static void forge_kick_cb(void *ctx)
+{
+	struct wakeups *w = ctx;
+
+	if (w->forge_kick && w->forge)
+		w->forge_kick(w->forge);
+}
 
 static void status_cb(void *ctx, int *known, int *reachable, char *error, size_t error_len, int64_t *last_push_at)
 {
@@ -244,6 +257,7 @@ int main(int argc, char **argv)
 	struct pv_http *http = NULL;
 	struct pv_gitops *git = NULL;
 	struct pv_api *api = NULL;
+	struct pv_prrules *pr_rules = NULL;
 	struct pv_api_git api_git;
 	struct pv_reaper *reaper = NULL;
 	struct pv_notify *notify = NULL;
@@ -447,7 +461,14 @@ int main(int argc, char **argv)
 	api_git = (struct pv_api_git){ .folder = folder_cb, .kick = kick_cb, .status = status_cb,
 		.metrics = metrics_cb, .bases = bases_cb, .argocd = argocd_status_cb, .fetch = fetch_cb, .tip = tip_cb,
 		.ctx = &wake };
-	if (pv_api_new(&api, &cfg, &db, &api_git) < 0 || pv_http_start(http, api) < 0) {
+	if (*cfg.pr_rules && pv_prrules_load(&pr_rules, cfg.pr_rules) < 0) {
+		log_error("PREVIEWD_PR_RULES: %s", pv_error_last()->message);
+		goto out;
+	}
+	if (pr_rules)
+		log_info("pull requests: %zu rule(s) from %s", pr_rules->n, cfg.pr_rules);
+	if (pv_api_new(&api, &cfg, &db, &api_git) < 0 ||
+	    (pv_api_pullreq(api, pr_rules, forge_kick_cb, &wake), pv_http_start(http, api)) < 0) {
 		log_error("%s", pv_error_last()->message);
 		goto out;
 	}
@@ -472,6 +493,7 @@ out:
 	pv_retention_free(retention);
 	pv_chatreply_stop();
 	pv_api_free(api);
+	pv_prrules_free(pr_rules);
 	pv_store_free(st);
 	git_libgit2_shutdown();
 	curl_global_cleanup();

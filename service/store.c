@@ -405,6 +405,7 @@ int pv_store__read_row(struct pv_env *out, sqlite3_stmt *s)
 	out->argocd_checked_at = sqlite3_column_int64(s, 18);
 	pv_store__copy_text(out->cluster, sizeof(out->cluster), s, 19);
 	pv_store__copy_text(out->changed_by, sizeof(out->changed_by), s, 20);
+	out->idle_ttl = sqlite3_column_int64(s, 21);
 	if (!out->values_json || !out->requested_by) {
 		pv_env_dispose(out);
 		return pv_error_set(PV_ERROR, NULL, "out of memory reading a row");

@@ -52,6 +52,7 @@ struct pv_env {
 	char cluster[128];                        /* "" = the ApplicationSet's default */
 	char changed_by[64];                      /* who asked for the latest change; pv_store_env_save writes it when set */
 	int64_t argocd_checked_at;
+	int64_t idle_ttl;                         /* seconds after the last activity it expires; 0: none */
 };
 
 void pv_env_dispose(struct pv_env *env);
@@ -148,7 +149,7 @@ int pv_store_env_get_id(struct pv_store *st, struct pv_env *out, int64_t id) PV_
  * live.  Sets env->id.  Call inside a transaction. */
 int pv_store_env_insert(struct pv_store *st, struct pv_env *env) PV_WARN_UNUSED;
 
-/* Write back values_json, expires_at, status, updated_at, deleted_at,
+/* Write back values_json, expires_at, idle_ttl, status, updated_at, deleted_at,
  * changed_by (when not "") and bump gen (env->gen is updated).  Call inside
  * a transaction. */
 int pv_store_env_save(struct pv_store *st, struct pv_env *env) PV_WARN_UNUSED;
@@ -162,6 +163,32 @@ int pv_store_event_add(struct pv_store *st, const struct pv_env *env, const char
 
 /* Live (pending, active, deleting) environments of owner, and in total. */
 int pv_store_count_live(struct pv_store *st, const char *owner, long long *of_owner, long long *total) PV_WARN_UNUSED;
+
+/* ---- pull requests (store_pullreq.c; pullreq.h) ---- */
+
+/* The lifecycle's columns of a pull_requests row. */
+struct pv_pr_row {
+	int64_t id;
+	char env_name[64];
+	char state[16];          /* "open" | "closed" */
+	char head_sha[64];
+	char head_branch[256];
+	char author[64];
+	int64_t reply_gen;
+};
+
+/* Record a delivery id; *fresh 1 if it was not recorded before. */
+int pv_store_delivery_claim(struct pv_store *st, const char *forge, const char *delivery, int64_t now,
+	int *fresh) PV_WARN_UNUSED;
+int pv_store_delivery_forget(struct pv_store *st, const char *forge, const char *delivery) PV_WARN_UNUSED;
+/* PV_ENOTFOUND when previewd never took that pull request. */
+int pv_store_pr_get(struct pv_store *st, const char *forge, const char *repo, long long number,
+	struct pv_pr_row *out) PV_WARN_UNUSED;
+/* Insert or update the row (the reporter's columns are left alone). */
+int pv_store_pr_put(struct pv_store *st, const char *forge, const char *repo, const char *project_id,
+	long long number, const struct pv_pr_row *row, int64_t now) PV_WARN_UNUSED;
+/* A new reply for the sticky comment: reply = reply, reply_gen + 1. */
+int pv_store_pr_reply(struct pv_store *st, int64_t id, const char *reply, int64_t now) PV_WARN_UNUSED;
 
 /* ---- tokens ---- */
 

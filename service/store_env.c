@@ -14,10 +14,10 @@ static const char *const family_sql[S_COUNT] = {
 		       "ORDER BY status IN ('pending','active','deleting') DESC, id DESC LIMIT 1",
 	[S_GET_ID] = "SELECT " PV_STORE_ENV_COLS " FROM envs WHERE id = ?1",
 	[S_INSERT] = "INSERT INTO envs (name, owner, status, base, values_json, requested_by, created_at, "
-		     "updated_at, expires_at, cluster, changed_by, gen, pushed_gen) "
-		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?6, 1, 0)",
+		     "updated_at, expires_at, cluster, changed_by, idle_ttl, gen, pushed_gen) "
+		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?6, ?11, 1, 0)",
 	[S_SAVE] = "UPDATE envs SET values_json = ?2, expires_at = ?3, status = ?4, updated_at = ?5, "
-		   "deleted_at = ?6, changed_by = coalesce(?7, changed_by), cluster = ?8, gen = gen + 1 WHERE id = ?1 RETURNING gen",
+		   "deleted_at = ?6, changed_by = coalesce(?7, changed_by), cluster = ?8, idle_ttl = ?9, gen = gen + 1 WHERE id = ?1 RETURNING gen",
 	[S_EVENT] = "INSERT INTO events (env_id, name, kind, actor, at, detail, remote_addr) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_EVENTS] = "SELECT id, env_id, name, kind, actor, at, detail, remote_addr FROM events WHERE name = ?1 ORDER BY id",
 	[S_DIRTY] = "SELECT " PV_STORE_ENV_COLS " FROM envs WHERE gen > pushed_gen ORDER BY id LIMIT ?1",
@@ -106,6 +106,7 @@ int pv_store_env_insert(struct pv_store *st, struct pv_env *env)
 	sqlite3_bind_int64(s, 8, env->updated_at);
 	sqlite3_bind_int64(s, 9, env->expires_at);
 	sqlite3_bind_text(s, 10, env->cluster, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 11, env->idle_ttl);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc == SQLITE_CONSTRAINT)
@@ -135,6 +136,7 @@ int pv_store_env_save(struct pv_store *st, struct pv_env *env)
 	if (env->changed_by[0])
 		sqlite3_bind_text(s, 7, env->changed_by, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 8, env->cluster, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 9, env->idle_ttl);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		env->gen = sqlite3_column_int64(s, 0);

@@ -405,7 +405,7 @@ static void patch_values_and_events(void **state)
 
 	assert_int_equal(create(f, "jane", "pr-1", NULL, &env), 0);
 	pv_env_dispose(&env);
-	expect_error(pv_env_patch(f->envs, &writer, "pr-1", &change, NULL, &env), PV_EINVAL, "ttl", "needs ttl, values or cluster");
+	expect_error(pv_env_patch(f->envs, &writer, "pr-1", &change, NULL, &env), PV_EINVAL, "ttl", "needs ttl, idle_ttl, values or cluster");
 	pv_env_dispose(&env);
 	change.values = patch = json_pack("{s:n, s:i}", "image", "replicaCount", 3);
 	assert_int_equal(pv_env_patch(f->envs, &writer, "pr-1", &change, NULL, &env), 0);

@@ -127,8 +127,12 @@ static void parse_deliveries(void **state)
 	assert_int_equal(pv_hooks_parse(&ev, PV_FORGE_GITHUB, "ping", NULL, "{\"zen\":\"x\"}", 11), 0);
 	assert_int_equal(ev.kind, PV_HOOK_PING);
 	assert_int_equal(pv_hooks_parse(&ev, PV_FORGE_GITHUB, "pull_request", NULL, "not json", 8), 0);
-	assert_int_equal(ev.kind, PV_HOOK_OTHER);
+	assert_int_equal(ev.kind, PV_HOOK_PULL_REQUEST); /* its body is pullreq.c's to read */
 	assert_string_equal(ev.event, "pull_request");
+	assert_int_equal(pv_hooks_parse(&ev, PV_FORGE_GITLAB, "Note Hook", NULL, "{}", 2), 0);
+	assert_int_equal(ev.kind, PV_HOOK_COMMENT);
+	assert_int_equal(pv_hooks_parse(&ev, PV_FORGE_GITHUB, "issues", NULL, "{}", 2), 0);
+	assert_int_equal(ev.kind, PV_HOOK_OTHER);
 	assert_int_equal(pv_hooks_parse(&ev, PV_FORGE_GITHUB, NULL, NULL, "", 0), 0);
 	assert_int_equal(ev.kind, PV_HOOK_OTHER);
 
@@ -168,7 +172,7 @@ static int deliver(struct pv_config *cfg, const char *forge, struct headers *h, 
 {
 	struct pv_request req = { .method = "POST", .body = body, .body_len = strlen(body),
 		.content_type = "application/json", .header = get_header, .header_ctx = h };
-	struct pv_hooks_git git = { count_fetch, fetches };
+	struct pv_hooks_git git = { count_fetch, fetches, NULL };
 	int error;
 
 	memset(resp, 0, sizeof(*resp));
@@ -228,7 +232,7 @@ static void dispatch(void **state)
 		assert_int_equal(deliver(&cfg, "github", &h, push_tag, &resp, &fetches), 200);
 		assert_string_equal(status_of(&resp), "ok");
 		pv_response_dispose(&resp);
-		h.values[0] = "pull_request";
+		h.values[0] = "issues";
 		assert_int_equal(deliver(&cfg, "github", &h, push_tag, &resp, &fetches), 202);
 		assert_string_equal(status_of(&resp), "ignored");
 		pv_response_dispose(&resp);

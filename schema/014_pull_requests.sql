@@ -1,0 +1,43 @@
+-- 014: pull requests (pullreq.h) and the inactivity expiry (env.h).
+--
+-- One row per pull request (merge request) a rule of PREVIEWD_PR_RULES took:
+-- which environment it maps to and what the forge last told previewd of it.
+-- The pull-request lifecycle writes the first columns; the forge's reporter
+-- (forge.h) reconciles from them and writes comment_id .. next_attempt_at.
+CREATE TABLE pull_requests (
+	id INTEGER PRIMARY KEY,
+	forge TEXT NOT NULL,             -- 'github' | 'gitlab' | 'gitea'
+	repo TEXT NOT NULL,              -- GitHub full_name, GitLab path_with_namespace, Gitea full_name
+	project_id TEXT,                 -- GitLab's numeric project id (from the payload), else NULL
+	number INTEGER NOT NULL,         -- PR number / MR iid
+	env_name TEXT NOT NULL,          -- the environment this PR maps to
+	state TEXT NOT NULL,             -- 'open' | 'closed'
+	head_sha TEXT NOT NULL,
+	head_branch TEXT NOT NULL,
+	author TEXT NOT NULL,
+	reply TEXT,                      -- the last comment command's outcome, for the sticky comment (prlife sets; forge shows then leaves it)
+	reply_gen INTEGER NOT NULL DEFAULT 0, -- bumped by prlife with each new reply
+	comment_id TEXT,                 -- the sticky comment/note id (forge writes)
+	deployment_id TEXT,              -- GitHub deployment id for deployment_sha (forge writes)
+	deployment_sha TEXT,             -- (forge writes)
+	reported TEXT,                   -- JSON of the last state the forge accepted (forge writes)
+	next_attempt_at INTEGER NOT NULL DEFAULT 0, -- rate-limit / retry backoff (forge writes)
+	updated_at INTEGER NOT NULL,
+	UNIQUE (forge, repo, number)
+);
+CREATE INDEX pull_requests_env ON pull_requests (env_name);
+
+-- Deliveries already acted on (X-GitHub-Delivery, X-Gitlab-Event-UUID,
+-- X-Gitea-Delivery): a forge redelivers, and a replay must act once.
+-- One short row per delivery; `at` lets retention prune them by age.
+CREATE TABLE hook_deliveries (
+	forge TEXT NOT NULL,
+	delivery TEXT NOT NULL,
+	at INTEGER NOT NULL,
+	PRIMARY KEY (forge, delivery)
+) WITHOUT ROWID;
+
+-- The inactivity expiry: seconds after the last activity (a create, a push
+-- to the pull request, a values PATCH) the environment expires, capped by
+-- the maximum lifetime; 0 = none, only the TTL counts.
+ALTER TABLE envs ADD COLUMN idle_ttl INTEGER NOT NULL DEFAULT 0;
