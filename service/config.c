@@ -111,6 +111,15 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_GIT_WEBHOOK_SECRET", "git-webhook-secret", K_SECRET, OFF(git_webhook_secret), NULL, 0, 0, "secret of the Git host's push webhooks: enables /v1/hooks/{github,gitlab,gitea}" },
 	{ "PREVIEWD_GIT_WEBHOOK_SECRET_FILE", "git-webhook-secret-file", K_STRING, OFF(git_webhook_secret_file), NULL, 0, 0, "file holding the Git webhook secret" },
 	{ "PREVIEWD_PR_RULES", "pr-rules", K_STRING, OFF(pr_rules), "", 0, 0, "YAML file of pull-request rules: which repositories' pull requests become environments, named and filled how" },
+	{ "PREVIEWD_GITHUB_API_URL", "github-api-url", K_STRING, OFF(github_api_url), "https://api.github.com", 0, 0, "GitHub's REST API, for deployments and comments on pull requests (GitHub Enterprise: https://HOST/api/v3)" },
+	{ "PREVIEWD_GITHUB_TOKEN", "github-token", K_SECRET, OFF(github_token), NULL, 0, 0, "GitHub token or App installation token (prefer the _FILE form): enables status on pull requests" },
+	{ "PREVIEWD_GITHUB_TOKEN_FILE", "github-token-file", K_STRING, OFF(github_token_file), NULL, 0, 0, "file holding the GitHub token" },
+	{ "PREVIEWD_GITLAB_URL", "gitlab-url", K_STRING, OFF(gitlab_url), "https://gitlab.com", 0, 0, "GitLab, for notes and commit statuses on merge requests" },
+	{ "PREVIEWD_GITLAB_TOKEN", "gitlab-token", K_SECRET, OFF(gitlab_token), NULL, 0, 0, "GitLab token with the api scope (prefer the _FILE form): enables status on merge requests" },
+	{ "PREVIEWD_GITLAB_TOKEN_FILE", "gitlab-token-file", K_STRING, OFF(gitlab_token_file), NULL, 0, 0, "file holding the GitLab token" },
+	{ "PREVIEWD_GITEA_URL", "gitea-url", K_STRING, OFF(gitea_url), "", 0, 0, "Gitea (or Forgejo), for commit statuses and comments on pull requests" },
+	{ "PREVIEWD_GITEA_TOKEN", "gitea-token", K_SECRET, OFF(gitea_token), NULL, 0, 0, "Gitea token (prefer the _FILE form): enables status on pull requests" },
+	{ "PREVIEWD_GITEA_TOKEN_FILE", "gitea-token-file", K_STRING, OFF(gitea_token_file), NULL, 0, 0, "file holding the Gitea token" },
 	{ "PREVIEWD_DEFAULT_CLUSTER", "default-cluster", K_STRING, OFF(default_cluster), "", 0, 0, "Argo CD cluster for requests that name none (\"\": the ApplicationSet decides)" },
 	{ "PREVIEWD_CORS_ORIGINS", "cors-origins", K_STRING, OFF(cors_origins), "", 0, 0, "origins (e.g. the portal's) allowed to call the API from a browser, comma separated, or *" },
 	{ "PREVIEWD_LOG_JSON", "log-json", K_BOOL, OFF(log_json), "false", 0, 1, "log one JSON object per line" },
@@ -330,6 +339,41 @@ static int chat_settings(struct pv_config *cfg)
 	return 0;
 }
 
+/* The forges previewd reports pull requests' status to: each token from its
+ * file, and each URL checked, so a wrong one fails --check-config. */
+static int forge_settings(struct pv_config *cfg)
+{
+	static const struct {
+		const char *url_name, *file_name;
+		size_t url, token, file;
+	} forges[] = {
+		{ "PREVIEWD_GITHUB_API_URL", "PREVIEWD_GITHUB_TOKEN_FILE", OFF(github_api_url), OFF(github_token), OFF(github_token_file) },
+		{ "PREVIEWD_GITLAB_URL", "PREVIEWD_GITLAB_TOKEN_FILE", OFF(gitlab_url), OFF(gitlab_token), OFF(gitlab_token_file) },
+		{ "PREVIEWD_GITEA_URL", "PREVIEWD_GITEA_TOKEN_FILE", OFF(gitea_url), OFF(gitea_token), OFF(gitea_token_file) },
+	};
+	char *base = (char *)cfg;
+	int error;
+
+	for (size_t i = 0; i < sizeof(forges) / sizeof(forges[0]); i++) {
+		char **url = (char **)(base + forges[i].url), **token = (char **)(base + forges[i].token);
+		const char *file = *(char **)(base + forges[i].file);
+		size_t n;
+
+		if (file && *file && (error = read_secret_file(token, file, forges[i].file_name)) < 0)
+			return error;
+		if (**url && strncmp(*url, "http://", 7) != 0 && strncmp(*url, "https://", 8) != 0)
+			return pv_error_set(PV_EINVAL, forges[i].url_name, "%s must be an http:// or https:// URL",
+				forges[i].url_name);
+		/* paths are appended: "https://host/api/v3/" would give "//repos" */
+		while ((n = strlen(*url)) > 0 && (*url)[n - 1] == '/')
+			(*url)[n - 1] = '\0';
+		if (*token && **token && !**url)
+			return pv_error_set(PV_EINVAL, forges[i].url_name, "a token for this forge needs %s",
+				forges[i].url_name);
+	}
+	return 0;
+}
+
 static int derive(struct pv_config *cfg)
 {
 	enum pv_drift_mode drift;
@@ -401,6 +445,8 @@ static int derive(struct pv_config *cfg)
 		     "PREVIEWD_GIT_WEBHOOK_SECRET_FILE")) < 0)
 		return error;
 	if ((error = chat_settings(cfg)) < 0)
+		return error;
+	if ((error = forge_settings(cfg)) < 0)
 		return error;
 	if (*cfg->argocd_url && (!cfg->argocd_token || !*cfg->argocd_token))
 		return pv_error_set(PV_EINVAL, "PREVIEWD_ARGOCD_TOKEN",

@@ -97,6 +97,16 @@ struct pv_config {
 	char *git_webhook_secret;       /* secret; "" = /v1/hooks/... off */
 	char *git_webhook_secret_file;
 	char *pr_rules;                 /* PREVIEWD_PR_RULES: the file; "" = none (prrules.h) */
+	/* status on pull requests (forge.h); a forge with no token is off */
+	char *github_api_url;           /* no trailing '/' */
+	char *github_token;             /* secret */
+	char *github_token_file;
+	char *gitlab_url;
+	char *gitlab_token;             /* secret */
+	char *gitlab_token_file;
+	char *gitea_url;
+	char *gitea_token;              /* secret */
+	char *gitea_token_file;
 	char *default_cluster;      /* written to previewd.json when a request names none; "" = none */
 	char *cors_origins;         /* "*" or a comma-separated list; "" = no CORS */
 	char *trusted_proxies;      /* addresses and CIDR blocks whose X-Forwarded-For counts (peer.h); "" = none */

@@ -21,14 +21,17 @@
  *   pv-argocd      push webhooks to Argo CD and its Applications' status, its
  *                  own CURL handle and SQLite connection (argocd.c); only with
  *                  PREVIEWD_ARGOCD_WEBHOOK_URL or PREVIEWD_ARGOCD_URL
+ *   pv-forge       each pull request's environment shown on GitHub, GitLab or
+ *                  Gitea, its own CURL handle and SQLite connection (forge.c);
+ *                  only with a forge token
  *
  * Start: config -> database (migrations) -> retention (its one-time rebuild
- * of an older database runs before any other thread) -> notifier -> Argo CD
- * poller -> HTTP object -> Git writer -> reaper -> API -> HTTP timer and
+ * of an older database runs before any other thread) -> notifier -> forge
+ * reporter -> Argo CD poller -> HTTP object -> Git writer -> reaper -> API -> HTTP timer and
  * listen.
  * Stop (SIGINT/SIGTERM): stop listening, answer waiting requests and stop the
  * HTTP timer -> reaper -> the writer after its push in flight -> free the
- * HTTP object -> Argo CD poller -> notifier -> retention -> API -> close the
+ * HTTP object -> Argo CD poller -> forge reporter -> notifier -> retention -> API -> close the
  * database.
  * Each thread is stopped only after every thread that kicks it.
  * Nothing acknowledged is lost at any point: it is in SQLite before the
@@ -59,6 +62,7 @@
 #include "gitops.h"
 #include "http.h"
 #include "argocd.h"
+#include "forge.h"
 #include "log.h"
 #include "chatreply.h"
 #include "notify.h"
@@ -136,18 +140,15 @@ struct wakeups {
 	struct pv_notify *notify;
 	struct pv_argocd *argocd;
 	struct pv_retention *retention;
-	/* the forge reporter's kick (pv_forge_kick), NULL until it runs:
-	 * pull-request rows written by the hooks wake it */
-	void (*forge_kick)(void *forge);
-	void *forge;
+	struct pv_forge *forge;
 };
 
 static void forge_kick_cb(void *ctx)
 {
 	struct wakeups *w = ctx;
 
-	if (w->forge_kick && w->forge)
-		w->forge_kick(w->forge);
+	if (w->forge)
+		pv_forge_kick(w->forge);
 }
 
 static void status_cb(void *ctx, int *known, int *reachable, char *error, size_t error_len, int64_t *last_push_at)
@@ -218,6 +219,7 @@ static void kick_cb(void *ctx)
 	pv_gitops_kick(w->git);
 	pv_reaper_kick(w->reaper);
 	pv_notify_kick(w->notify);
+	pv_forge_kick(w->forge);
 }
 
 /* the reaper expired or warned: push removals, deliver events */
@@ -227,6 +229,7 @@ static void reaped_cb(void *ctx)
 
 	pv_gitops_kick(w->git);
 	pv_notify_kick(w->notify);
+	pv_forge_kick(w->forge);
 }
 
 /* a push landed: tell Argo CD */
@@ -239,6 +242,7 @@ static void pushed_cb(const char *before, const char *after, const json_t *chang
 static void argocd_cb(void *ctx)
 {
 	pv_notify_kick(((struct wakeups *)ctx)->notify);
+	pv_forge_kick(((struct wakeups *)ctx)->forge);
 }
 
 /* the writer finished a round: answer waiting requests, deliver events */
@@ -248,6 +252,7 @@ static void landed_cb(const struct pv_gitops_landed *items, size_t n, void *ctx)
 
 	pv_http_landed(items, n, w->http);
 	pv_notify_kick(w->notify);
+	pv_forge_kick(w->forge);
 }
 
 int main(int argc, char **argv)
@@ -263,6 +268,7 @@ int main(int argc, char **argv)
 	struct pv_notify *notify = NULL;
 	struct pv_argocd *argocd = NULL;
 	struct pv_retention *retention = NULL;
+	struct pv_forge *forge = NULL;
 	struct pv_gitops_hooks hooks;
 	struct wakeups wake = { 0 };
 	char db_path[4096];
@@ -440,6 +446,13 @@ int main(int argc, char **argv)
 		}
 		wake.notify = notify;
 	}
+	if (pv_forge_wanted(&cfg)) {
+		if (pv_forge_start(&forge, &cfg, db_path) < 0) {
+			log_error("%s", pv_error_last()->message);
+			goto out;
+		}
+		wake.forge = forge;
+	}
 	if (cfg.slack_signing_secret && *cfg.slack_signing_secret && pv_chatreply_start(&cfg) < 0) {
 		log_error("%s", pv_error_last()->message);
 		goto out;
@@ -489,6 +502,7 @@ out:
 	pv_gitops_free(git);  /* then the writer, after its push in flight */
 	pv_http_free(http);   /* only now: the writer's last round may still call pv_http_landed */
 	pv_argocd_free(argocd);
+	pv_forge_free(forge);
 	pv_notify_free(notify);
 	pv_retention_free(retention);
 	pv_chatreply_stop();
