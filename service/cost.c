@@ -93,28 +93,29 @@ int pv_cost_quantity_json(double *out, const json_t *v)
 
 /* ---- the model ---------------------------------------------------------- */
 
-/* The next comma-separated item of *p (trimmed of blanks) into buf; 0 at
- * the end, -1 when it does not fit. */
+/* The next comma-separated item of *p into buf, blanks dropped (they
+ * never belong in a price or a path); 0 at the end, -1 when it does not
+ * fit. */
 static int next_item(const char **p, char *buf, size_t len)
 {
-	const char *s = *p, *e;
-	size_t n;
+	const char *s = *p;
+	size_t n = 0;
 
-	while (*s == ' ' || *s == '\t')
+	while (*s == ' ' || *s == '\t' || *s == ',')
 		s++;
 	if (!*s)
 		return 0;
-	e = strchr(s, ',');
-	if (!e)
-		e = s + strlen(s);
-	*p = *e ? e + 1 : e;
-	n = (size_t)(e - s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	if (n >= len)
-		return -1;
-	memcpy(buf, s, n);
+	for (; *s && *s != ','; s++) {
+		if (*s == ' ' || *s == '\t')
+			continue;
+		if (n + 1 >= len) {
+			buf[0] = '\0';
+			return -1;
+		}
+		buf[n++] = *s;
+	}
 	buf[n] = '\0';
+	*p = *s ? s + 1 : s;
 	return 1;
 }
 
@@ -123,7 +124,7 @@ static int path_ok(const char *s)
 {
 	if (!*s || *s == '.' || s[strlen(s) - 1] == '.' || strstr(s, ".."))
 		return 0;
-	return strcspn(s, " \t=") == strlen(s);
+	return strchr(s, '=') == NULL;
 }
 
 static int parse_rates(struct pv_cost_model *m, const char *rates)
