@@ -431,7 +431,7 @@ static int list_shape(struct list_ctx *lc, const char *include, const char *fiel
 {
 	static const char *const known[] = { "name", "owner", "status", "url", "namespace", "base", "requested_by",
 		"cluster", "created_at", "updated_at", "expires_at", "deleted_at", "values", "ttl_seconds", "git",
-		"argocd", NULL };
+		"argocd", "cost", NULL };
 	char *tok, *save = NULL;
 
 	if (include) {

@@ -50,6 +50,9 @@ t_ok "the base's own requests count: per_day 0.0555" eq_num 0.0555 "$(jqr -c .co
 http GET '/v1/environments?owner=o'
 t_eq "plain=0.0555 web=0.6" "$(jqr '[.items[] | "\(.name)=\(.cost.per_day)"] | sort | join(" ")')" \
 	"the list shows each one's per_day"
+http GET '/v1/environments?owner=o&fields=name,cost'
+t_eq '{"cost":{"per_day":0.6,"saved_by_sleep_last_7d":0},"name":"web"}' \
+	"$(jqr -cS '.items[] | select(.name == "web") | .cost.per_day |= (. * 10000 | round / 10000)')" "fields=name,cost keeps the cost"
 http PATCH /v1/environments/web '{"values":{"replicaCount":4,"resources":{"requests":{"memory":"1Gi"}}}}'
 t_eq 200 "$HTTP_STATUS" "a values PATCH is taken"
 # 4 x (0.25 x 0.04 + 1 x 0.005) x 24 = 1.44
