@@ -20,6 +20,7 @@
 #include "auth.h"
 #include "chatact.h"
 #include "chatops.h"
+#include "cost.h"
 #include "dbhealth.h"
 #include "embed.h"
 #include "hooks.h"
@@ -439,7 +440,7 @@ static int list_shape(struct list_ctx *lc, const char *include, const char *fiel
 {
 	static const char *const known[] = { "name", "owner", "status", "url", "namespace", "base", "requested_by",
 		"cluster", "created_at", "updated_at", "expires_at", "deleted_at", "values", "ttl_seconds", "idle_ttl_seconds",
-		"git", "argocd", NULL };
+		"git", "argocd", "cost", NULL };
 	char *tok, *save = NULL;
 
 	if (include) {
@@ -641,6 +642,45 @@ static void count_status(const char *status, long long n, void *payload)
 			c->n[i] = n;
 }
 
+/* previewd_environment_cost_per_day of each live environment (cost.h):
+ * one series per environment running now, so ended ones leave the
+ * scrape and the cardinality stays that of the live set */
+struct cost_lines {
+	const struct pv_cost_model *model;
+	struct pv_strbuf *out;
+};
+
+static int cost_line(const struct pv_env *env, void *payload)
+{
+	struct cost_lines *c = payload;
+	double per_day;
+
+	if (pv_cost_per_day_text(c->model, env->values_json, &per_day) < 0)
+		return 0;
+	return pv_strbuf_printf(c->out, "previewd_environment_cost_per_day{name=\"%s\"} %.4f\n", env->name, per_day);
+}
+
+static int cost_metrics(struct pv_api *api, struct pv_store *st, struct pv_strbuf *out)
+{
+	static const char *const running[] = { PV_STATUS_PENDING, PV_STATUS_ACTIVE };
+	const struct pv_config *cfg = pv_env_config(api->envs);
+	struct cost_lines c = { cfg->cost, out };
+	int error;
+
+	if (!cfg->cost)
+		return 0;
+	if ((error = pv_strbuf_printf(out,
+		     "# HELP previewd_environment_cost_per_day Estimated price of a day of a live environment's requests.\n"
+		     "# TYPE previewd_environment_cost_per_day gauge\n")) < 0)
+		return error;
+	for (size_t i = 0; i < sizeof(running) / sizeof(running[0]); i++) {
+		struct pv_store_filter f = { .status = running[i], .sort = PV_SORT_NAME, .limit = -1 };
+		if ((error = pv_store_env_list(st, &f, cost_line, &c)) < 0)
+			return error;
+	}
+	return 0;
+}
+
 static int metrics(struct pv_api *api, struct pv_response *resp)
 {
 	struct status_counts counts = { { 0 } };
@@ -655,6 +695,8 @@ static int metrics(struct pv_api *api, struct pv_response *resp)
 		"# TYPE previewd_environments gauge\n");
 	for (size_t i = 0; i < 5 && error == 0; i++)
 		error = pv_strbuf_printf(&out, "previewd_environments{status=\"%s\"} %lld\n", all_statuses[i], counts.n[i]);
+	if (error == 0)
+		error = cost_metrics(api, st, &out);
 	if (error == 0)
 		error = pv_metrics_http_format(&out);
 	if (error == 0)

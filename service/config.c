@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "array.h"
+#include "cost.h"
 #include "drift.h"
 #include "hex.h"
 #include "outbound.h"
@@ -124,6 +125,9 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_CORS_ORIGINS", "cors-origins", K_STRING, OFF(cors_origins), "", 0, 0, "origins (e.g. the portal's) allowed to call the API from a browser, comma separated, or *" },
 	{ "PREVIEWD_LOG_JSON", "log-json", K_BOOL, OFF(log_json), "false", 0, 1, "log one JSON object per line" },
 	{ "PREVIEWD_PUBLIC_URL", "public-url", K_STRING, OFF(public_url), "", 0, 0, "URL users reach previewd at, for hints in notifications (default: http://LISTEN)" },
+	{ "PREVIEWD_COST_RATES", "cost-rates", K_STRING, OFF(cost_rates), "", 0, 0, "prices of requests per hour, cpu=PER_CPU,memory=PER_GIB (e.g. cpu=0.04,memory=0.005): shows each environment's cost (empty: off)" },
+	{ "PREVIEWD_COST_PATHS", "cost-paths", K_STRING, OFF(cost_paths), "replicas=replicaCount,cpu=resources.requests.cpu,memory=resources.requests.memory", 0, 0, "where the values hold the replica count and the CPU and memory requests, as dotted paths" },
+	{ "PREVIEWD_COST_COMPONENTS", "cost-components", K_STRING, OFF(cost_components), "", 0, 0, "prefixes of the chart's components, comma separated (e.g. frontend.,backend.): their costs add up (empty: the values' root)" },
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -487,6 +491,12 @@ static int derive(struct pv_config *cfg)
 			"PREVIEWD_DEFAULT_TTL is larger than PREVIEWD_MAX_LIFETIME: every create without a ttl would fail");
 	if (cfg->min_ttl > cfg->default_ttl)
 		return pv_error_set(PV_EINVAL, "PREVIEWD_MIN_TTL", "PREVIEWD_MIN_TTL is larger than PREVIEWD_DEFAULT_TTL");
+	if (*cfg->cost_rates) {
+		if (!(cfg->cost = malloc(sizeof(*cfg->cost))))
+			return pv_error_set(PV_ERROR, NULL, "out of memory");
+		if ((error = pv_cost_model_parse(cfg->cost, cfg->cost_rates, cfg->cost_paths, cfg->cost_components)) < 0)
+			return error;
+	}
 	if (strpbrk(cfg->git_branch, " ~^:?*[\\") || cfg->git_branch[0] == '-' || !*cfg->git_branch)
 		return pv_error_set(PV_EINVAL, "PREVIEWD_GIT_BRANCH", "PREVIEWD_GIT_BRANCH '%s' is not a valid branch name", cfg->git_branch);
 	return 0;
@@ -568,6 +578,7 @@ void pv_config_dispose(struct pv_config *cfg)
 	}
 	free_list(cfg->reserved, cfg->reserved_count);
 	free(cfg->listen_host);
+	free(cfg->cost);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -18,6 +18,8 @@
 #include "error.h"
 #include "log.h"
 
+struct pv_cost_model;
+
 struct pv_config {
 	char *listen;            /* "host:port" as given */
 	char *listen_host;       /* parsed host, numeric IPv4/IPv6 */
@@ -119,6 +121,11 @@ struct pv_config {
 	long long max_conn_per_ip;
 	long long max_connections;
 	long long conn_timeout;       /* seconds of inactivity before a connection is closed */
+	/* cost (cost.h) */
+	char *cost_rates;             /* "cpu=0.04,memory=0.005" as given; "" = no cost shown */
+	char *cost_paths;
+	char *cost_components;
+	struct pv_cost_model *cost;   /* parsed; NULL when cost_rates is "" */
 	int check_only;          /* --check-config */
 };
 

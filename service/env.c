@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cost.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "timefmt.h"
@@ -87,6 +88,22 @@ json_t *pv_env_json(const struct pv_envs *envs, const struct pv_env *env)
 	return pv_env_json_part(envs, env, 1);
 }
 
+/* cost: {per_day, saved_by_sleep_last_7d} under PREVIEWD_COST_RATES (cost.h);
+ * per_day is null when the values' requests cannot be read, the saving
+ * null when the history cannot */
+static json_t *cost_json(const struct pv_envs *envs, const struct pv_env *env, int64_t now)
+{
+	int64_t end = env->deleted_at > 0 && env->deleted_at < now ? env->deleted_at : now, asleep = 0;
+	struct pv_store *st;
+	double per_day;
+
+	if (pv_cost_per_day_text(envs->cfg->cost, env->values_json, &per_day) < 0)
+		return json_pack("{s:n, s:n}", "per_day", "saved_by_sleep_last_7d");
+	if (pv_store_threads_get(envs->db, &st) < 0 || pv_store_asleep(st, env->id, end - PV_COST_WINDOW, end, &asleep) < 0)
+		return json_pack("{s:f, s:n}", "per_day", per_day, "saved_by_sleep_last_7d");
+	return json_pack("{s:f, s:f}", "per_day", per_day, "saved_by_sleep_last_7d", pv_cost_saved(per_day, asleep));
+}
+
 json_t *pv_env_json_part(const struct pv_envs *envs, const struct pv_env *env, int with_values)
 {
 	char url[256], path[256];
@@ -124,6 +141,8 @@ json_t *pv_env_json_part(const struct pv_envs *envs, const struct pv_env *env, i
 	 * size (up to PREVIEWD_MAX_VALUES_BYTES each) */
 	if (j && !with_values)
 		json_object_del(j, "values");
+	if (j && envs->cfg->cost)
+		json_object_set_new(j, "cost", cost_json(envs, env, now));
 	return j;
 }
 

@@ -80,7 +80,12 @@ static void sentence(char *buf, size_t len, const struct pv_config *cfg, const c
 		snprintf(buf, len, "Environment %s for @%s is in Git and deploying at %s; it expires at %s.", name, owner, url, until);
 	else if (strcmp(kind, "expiring") == 0) {
 		pv_valid_format_duration(left, sizeof(left), json_integer_value(json_object_get(detail, "seconds_left")));
-		snprintf(buf, len, "@%s: environment %s (%s) expires in %s, at %s; %s", owner, name, url, left, until, extend);
+		json_t *cost = json_object_get(detail, "cost_per_day");
+		char costs[64] = "";
+		if (json_is_number(cost))
+			snprintf(costs, sizeof(costs), " and costs ~%.2f/day", json_number_value(cost));
+		snprintf(buf, len, "@%s: environment %s (%s) expires in %s, at %s%s; %s", owner, name, url, left, until, costs,
+			extend);
 	} else if (strcmp(kind, "extended") == 0)
 		snprintf(buf, len, "Environment %s for @%s was extended by %s until %s.", name, owner, actor, until);
 	else if (strcmp(kind, "deleted") == 0)

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "array.h"
+#include "cost.h"
 #include "log.h"
 #include "store.h"
 #include "worker.h"
@@ -126,7 +127,7 @@ static int reap_once(struct pv_reaper *r, int64_t now, size_t *changed, int *mor
 	struct due d = { PV_ENV_LIST_INIT, NULL, 0 };
 	struct pv_env_list b = PV_ENV_LIST_INIT;
 	unsigned char *hold = NULL;
-	char detail[128];
+	char detail[192];
 	size_t expired_n = 0, held_n = 0;
 	long long held = 0, after = 0;
 	int error;
@@ -173,8 +174,15 @@ static int reap_once(struct pv_reaper *r, int64_t now, size_t *changed, int *mor
 			goto fail;
 		for (size_t i = 0; i < b.n; i++) {
 			struct pv_env *e = &b.v[i];
-			snprintf(detail, sizeof(detail), "{\"lead_seconds\":%lld,\"expires_at\":%lld,\"seconds_left\":%lld}",
-				lead, (long long)e->expires_at, (long long)(e->expires_at - now));
+			double per_day;
+			/* the warning says what keeping it costs (PREVIEWD_COST_RATES) */
+			if (r->cfg->cost && pv_cost_per_day_text(r->cfg->cost, e->values_json, &per_day) == 0 &&
+			    per_day < 1e12)
+				snprintf(detail, sizeof(detail), "{\"lead_seconds\":%lld,\"expires_at\":%lld,\"seconds_left\":%lld,"
+					"\"cost_per_day\":%.4f}", lead, (long long)e->expires_at, (long long)(e->expires_at - now), per_day);
+			else
+				snprintf(detail, sizeof(detail), "{\"lead_seconds\":%lld,\"expires_at\":%lld,\"seconds_left\":%lld}",
+					lead, (long long)e->expires_at, (long long)(e->expires_at - now));
 			if ((error = pv_store_warning_add(r->store, e->id, lead, e->expires_at, now)) < 0 ||
 			    (error = pv_store_event_add(r->store, e, "expiring", "reaper", NULL, now, detail)) < 0)
 				goto fail;

@@ -1,7 +1,7 @@
 /*
  * store_int.h - what the store's table families share (store.c, store_env.c,
  * store_outbox.c, store_token.c, store_idem.c, store_instance.c,
- * store_argocd.c, store_reaper.c, store_retention.c); not for the rest of
+ * store_argocd.c, store_reaper.c, store_retention.c, store_cost.c); not for the rest of
  * previewd.
  *
  * A connection keeps its prepared statements in one fixed table indexed by
@@ -45,6 +45,8 @@ enum stmt {
 	/* store_retention.c */
 	S_RET_ENDED, S_RET_ENV_OUTBOX, S_RET_ENV_WARNINGS, S_RET_ENV_HOLDS, S_RET_ENV_EVENTS, S_RET_ENV,
 	S_RET_OUTBOX, S_RET_IDEM, S_RET_WARNINGS, S_RET_FREELIST,
+	/* store_cost.c */
+	S_COST_SLEEP,
 	S_COUNT
 };
 
