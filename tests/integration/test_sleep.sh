@@ -197,6 +197,25 @@ t_eq active "$(jqr .status)" "woken"
 t_ok "the expiry resumes in the future" [ "$(iso2s "$(jqr .expires_at)")" -gt "$(date +%s)" ]
 t_eventually 20 "then the reaper removes it" env_status_is paused deleted
 
+# ---------------------------------------------------------------- the other doors
+t_begin "sleep and wake from the CLI and from chat"
+C=(PREVIEWD_URL="$PV_URL" PREVIEWD_TOKEN="$WRITER")
+pv_cli "${C[@]}" env sleep bravo
+t_eq sleeping "$(env_status bravo)" "previewd env sleep bravo: sleeping"
+t_eq 0 "$(git_values bravo | yaml_get - replicaCount)" "and asleep in Git"
+pv_cli "${C[@]}" env wake bravo -o json
+t_eq active "$(jq_of "$PV_OUT" .status)" "previewd env wake bravo -o json: the API's answer, active"
+pv_cli -x 2 "${C[@]}" env sleep
+http POST /v1/chatops '{"user":"bob","text":"sleep bravo"}' "${W[@]}"
+t_eq 200 "$HTTP_STATUS" "chat: sleep bravo answers"
+t_match 'asleep.*wake bravo' "$(jqr .text)" "chat: the reply says how to wake it"
+t_eq sleeping "$(env_status bravo)" "chat: bravo sleeping"
+http POST /v1/chatops '{"user":"bob","text":"list"}' "${W[@]}"
+t_match 'bravo [^ ]+ \(sleeping' "$(jqr .text)" "chat: the list shows it sleeping"
+http POST /v1/chatops '{"user":"bob","text":"wake bravo"}' "${W[@]}"
+t_match 'awake' "$(jqr .text)" "chat: wake bravo"
+t_eq active "$(env_status bravo)" "chat: bravo awake"
+
 # ---------------------------------------------------------------- many at once
 t_begin "200 sleeps land in few commits"
 for i in $(seq 1 200); do
