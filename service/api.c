@@ -51,7 +51,7 @@ void pv_api_pullreq(struct pv_api *api, const struct pv_prrules *rules, void (*f
 int pv_api_new(struct pv_api **out, const struct pv_config *cfg, const struct pv_store_settings *settings,
 	const struct pv_api_git *git)
 {
-	struct pv_env_git eg = { .folder = git->folder, .kick = git->kick, .ctx = git->ctx };
+	struct pv_env_git eg = { .folder = git->folder, .kick = git->kick, .ctx = git->ctx, .settings = git->settings };
 	struct pv_api *api = calloc(1, sizeof(*api));
 	int error;
 
@@ -328,6 +328,29 @@ static int env_delete(struct pv_api *api, const struct pv_request *req, const ch
 	return error;
 }
 
+/* POST .../sleep and .../wake: no body needed (an empty object is fine);
+ * the answer waits for the push like a PATCH. */
+static int env_sleep(struct pv_api *api, const struct pv_request *req, const char *name, int asleep,
+	struct pv_response *resp, const struct pv_idem_key *idem)
+{
+	static const char *const allowed[] = { NULL };
+	struct pv_actor actor;
+	struct pv_env env = { 0 };
+	json_t *doc = NULL;
+	int error;
+
+	if (req->body_len && ((error = parse_body(&doc, req)) < 0 || (error = check_keys(doc, allowed)) < 0))
+		goto out;
+	actor_of(&actor, req);
+	error = asleep ? pv_env_sleep(api->envs, &actor, name, idem, &env) : pv_env_wake(api->envs, &actor, name, idem, &env);
+	if (error == 0)
+		set_wait(api, req, resp, PV_WAIT_UPDATE, &env);
+out:
+	pv_env_dispose(&env);
+	json_decref(doc);
+	return error;
+}
+
 static int event_one(const struct pv_event *ev, void *payload)
 {
 	json_t *items = payload, *detail = ev->detail_json ? json_loads(ev->detail_json, 0, NULL) : NULL;
@@ -472,8 +495,8 @@ static int list_shape(struct list_ctx *lc, const char *include, const char *fiel
 
 static int env_list(struct pv_api *api, const struct pv_request *req, struct pv_response *resp)
 {
-	static const char *const statuses[] = { PV_STATUS_PENDING, PV_STATUS_ACTIVE, PV_STATUS_DELETING,
-		PV_STATUS_DELETED, PV_STATUS_FAILED, NULL };
+	static const char *const statuses[] = { PV_STATUS_PENDING, PV_STATUS_ACTIVE, PV_STATUS_SLEEPING,
+		PV_STATUS_DELETING, PV_STATUS_DELETED, PV_STATUS_FAILED, NULL };
 	struct pv_store_filter f = { 0 };
 	struct list_ctx lc = { .api = api };
 	const char *limit = req->query ? req->query(req->query_ctx, "limit") : NULL;
@@ -493,7 +516,7 @@ static int env_list(struct pv_api *api, const struct pv_request *req, struct pv_
 		for (size_t i = 0; statuses[i]; i++)
 			ok |= strcmp(f.status, statuses[i]) == 0;
 		if (!ok)
-			return pv_error_set(PV_EINVAL, "status", "status must be one of pending, active, deleting, deleted, failed");
+			return pv_error_set(PV_EINVAL, "status", "status must be one of pending, active, sleeping, deleting, deleted, failed");
 	}
 	if (sort) {
 		int found = 0;
@@ -968,6 +991,15 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 			if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
 				return env_events(api, buf, resp);
 			return method_not_allowed(resp, "GET, HEAD");
+		}
+		if (slash && (strcmp(slash, "/sleep") == 0 || strcmp(slash, "/wake") == 0) &&
+		    (size_t)(slash - name) <= PV_NAME_MAX) {
+			snprintf(buf, sizeof(buf), "%.*s", (int)(slash - name), name);
+			if (pv_valid_name(buf, "name") < 0)
+				return pv_error_set(PV_ENOTFOUND, NULL, "no environment at %.100s", p);
+			if (strcmp(m, "POST") == 0)
+				return env_sleep(api, req, buf, strcmp(slash, "/sleep") == 0, resp, idem);
+			return method_not_allowed(resp, "POST");
 		}
 		/* anything that is not a valid name cannot exist: '..', '/', '%2e' and
 		 * friends end here, long before a path is built */

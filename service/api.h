@@ -31,6 +31,9 @@
 struct pv_api_git {
 	int (*folder)(void *ctx, const char *name, int *exists, int *managed, char **values_yaml, size_t *values_len);
 	void (*kick)(void *ctx);
+	/* a people's folder's previewd.yaml (a base's sleep overlay, env.h);
+	 * may be NULL */
+	int (*settings)(void *ctx, const char *name, int *found, char **yaml, size_t *yaml_len);
 	/* for /readyz: *known is 1 once a tip of the branch is known (requests
 	 * can be validated), *reachable whether the last Git operation worked;
 	 * may be NULL */

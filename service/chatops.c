@@ -121,11 +121,12 @@ int pv_chatops_owner_from_user(char *out, size_t len, const char *user)
 /* ---- the grammar -------------------------------------------------------- */
 
 static const char usage[] =
-	"Usage: create [name] [ttl] | extend <name> <ttl> | delete <name> | list | help\n"
+	"Usage: create [name] [ttl] | extend <name> <ttl> | delete <name> | sleep <name> | wake <name> | list | help\n"
 	"  create            an environment named after you, with the default TTL\n"
 	"  create pr-42 4h   an environment named pr-42 for 4 hours\n"
 	"  extend pr-42 8h   it now expires 8 hours from now\n"
 	"  delete pr-42      remove it now\n"
+	"  sleep pr-42       put it to sleep (through Git); wake pr-42 brings it back\n"
 	"  list              your environments";
 
 void pv_chatops_parse(struct pv_chatops_command *out, const char *text, const char *owner, char *reply, size_t len)
@@ -165,6 +166,13 @@ void pv_chatops_parse(struct pv_chatops_command *out, const char *text, const ch
 			snprintf(reply, len, "Usage: delete <name>");
 		} else {
 			out->verb = PV_CHATOPS_DELETE;
+			out->name = argv[1];
+		}
+	} else if (strcmp(argv[0], "sleep") == 0 || strcmp(argv[0], "wake") == 0) {
+		if (argc != 2 || pv_valid_name(argv[1], "name") < 0) {
+			snprintf(reply, len, "Usage: %s <name>", argv[0]);
+		} else {
+			out->verb = argv[0][0] == 's' ? PV_CHATOPS_SLEEP : PV_CHATOPS_WAKE;
 			out->name = argv[1];
 		}
 	} else if (strcmp(argv[0], "list") == 0 && argc == 1) {
@@ -290,6 +298,19 @@ static void cmd_delete(struct pv_envs *envs, struct command *c, const struct pv_
 	pv_env_dispose(&env);
 }
 
+static void cmd_sleep(struct pv_envs *envs, struct command *c, const struct pv_chatops_command *cmd, int asleep)
+{
+	struct pv_env env;
+	int landed, error = asleep ? pv_env_sleep(envs, &c->who, cmd->name, NULL, &env)
+				   : pv_env_wake(envs, &c->who, cmd->name, NULL, &env);
+
+	if (finish_write(envs, c, error, &env, &landed) == 0)
+		snprintf(c->reply, sizeof(c->reply), asleep ? "Environment %s is asleep%s; wake it with `wake %s`."
+			: "Environment %s is awake%s; it is at %s.", cmd->name,
+			landed ? " (in Git)" : " (being pushed to Git)", asleep ? cmd->name : field(c->environment, "url"));
+	pv_env_dispose(&env);
+}
+
 struct list_ctx {
 	const struct pv_config *cfg;
 	char *reply;
@@ -308,7 +329,7 @@ static int list_one(const struct pv_env *env, void *payload)
 	if (env->expires_at > 0)
 		pv_time_format(expires, sizeof(expires), env->expires_at);
 	lc->off += (size_t)snprintf(lc->reply + lc->off, lc->len - lc->off, "\n- %s http://%s.%s (%s, expires %s)",
-		env->name, env->name, lc->cfg->domain, env->status, expires);
+		env->name, env->name, lc->cfg->domain, pv_env_is_asleep(env) ? PV_STATUS_SLEEPING : env->status, expires);
 	lc->shown++;
 	return 0;
 }
@@ -348,6 +369,10 @@ static void dispatch(struct pv_envs *envs, struct command *c)
 		break;
 	case PV_CHATOPS_DELETE:
 		cmd_delete(envs, c, &cmd);
+		break;
+	case PV_CHATOPS_SLEEP:
+	case PV_CHATOPS_WAKE:
+		cmd_sleep(envs, c, &cmd, cmd.verb == PV_CHATOPS_SLEEP);
 		break;
 	case PV_CHATOPS_LIST:
 		cmd_list(envs, c);

@@ -41,6 +41,8 @@ static const char usage_text[] =
 	"                          one environment\n"
 	"  extend NAME TTL         expire TTL from now (\"4h\", \"1d\", \"90m\")\n"
 	"  delete NAME             remove it now\n"
+	"  sleep NAME              put it to sleep (its sleeping values go to Git)\n"
+	"  wake NAME               wake it (its own values go back to Git)\n"
 	"  events NAME             its history, oldest first\n"
 	"\n"
 	"  -o, --output FORMAT     table (default) or json (the API's answer as is)\n"
@@ -569,6 +571,29 @@ static int cmd_delete(struct cli *cli, const struct opts *o)
 	return rc;
 }
 
+static int post_to(struct cli *cli, const struct opts *o, const char *what)
+{
+	struct answer a = { 0 };
+	char path[1024];
+	int rc = PV_CLI_FAILED;
+
+	if (env_path(cli, path, sizeof(path), o->pos[0], what) == 0 &&
+	    (rc = exchange(cli, &a, "POST", path, NULL)) == PV_CLI_OK)
+		print_env(cli, &a);
+	answer_dispose(&a);
+	return rc;
+}
+
+static int cmd_sleep(struct cli *cli, const struct opts *o)
+{
+	return post_to(cli, o, "/sleep");
+}
+
+static int cmd_wake(struct cli *cli, const struct opts *o)
+{
+	return post_to(cli, o, "/wake");
+}
+
 static int cmd_events(struct cli *cli, const struct opts *o)
 {
 	struct answer a = { 0 };
@@ -670,6 +695,8 @@ static const struct command {
 	{ "get", 1, 1, "wait", cmd_get, "get NAME [--wait[=DURATION]]" },
 	{ "extend", 2, 2, "", cmd_extend, "extend NAME TTL" },
 	{ "delete", 1, 1, "", cmd_delete, "delete NAME" },
+	{ "sleep", 1, 1, "", cmd_sleep, "sleep NAME" },
+	{ "wake", 1, 1, "", cmd_wake, "wake NAME" },
 	{ "events", 1, 1, "", cmd_events, "events NAME" },
 };
 
@@ -823,7 +850,7 @@ int pv_cli_env(int argc, char **argv)
 		if (strcmp(argv[2], commands[i].name) == 0)
 			c = &commands[i];
 	if (!c)
-		return usage_error("no command '%s' (create, list, get, extend, delete, events)", argv[2]);
+		return usage_error("no command '%s' (create, list, get, extend, delete, sleep, wake, events)", argv[2]);
 	for (int i = 3; i < argc; i++)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			fputs(usage_text, stdout);

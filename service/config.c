@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -74,6 +75,8 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_MIN_TTL", "min-ttl", K_DURATION, OFF(min_ttl), "60", 1, 100LL * 365 * 86400, "smallest TTL a request may ask for" },
 	{ "PREVIEWD_MAX_LIFETIME", "max-lifetime", K_DURATION, OFF(max_lifetime), "0", 0, 100LL * 365 * 86400, "extensions may not keep an environment beyond this age (0: no cap)" },
 	{ "PREVIEWD_ALLOW_NEVER", "allow-never", K_BOOL, OFF(allow_never), "false", 0, 1, "accept ttl \"never\" (no expiry)" },
+	{ "PREVIEWD_SLEEP_VALUES", "sleep-values", K_STRING, OFF(sleep_values), "{\"replicaCount\": 0}", 0, 0, "JSON merge patch over an environment's values that puts it to sleep (a base's previewd.yaml sleep_values comes first)" },
+	{ "PREVIEWD_SLEEP_PAUSES_TTL", "sleep-pauses-ttl", K_BOOL, OFF(sleep_pauses_ttl), "false", 0, 1, "a sleeping environment's TTL stands still until it wakes (default: it keeps running)" },
 	{ "PREVIEWD_REAP_HOLD", "reap-hold", K_INT, OFF(reap_hold), "25", 0, 10000000, "more environments than this overdue at once are held, not removed, until an admin releases them (0: off)" },
 	{ "PREVIEWD_REAP_HOLD_AFTER", "reap-hold-after", K_DURATION, OFF(reap_hold_after), "5m", 1, 100LL * 365 * 86400, "an expiry this far past is overdue (counts toward PREVIEWD_REAP_HOLD); a timelier one is never held" },
 	{ "PREVIEWD_RETENTION", "retention", K_DURATION, OFF(retention), "90d", 0, 100LL * 365 * 86400, "ended environments and their events, Idempotency-Keys and delivered notifications are pruned this long after (0: kept forever)" },
@@ -419,6 +422,14 @@ static int derive(struct pv_config *cfg)
 			"PREVIEWD_WEBHOOK_FORMAT must be json, slack, mattermost or teams");
 	if ((error = pv_drift_mode_parse(&drift, cfg->on_drift)) < 0)
 		return error;
+	{
+		json_t *sleep = json_loads(cfg->sleep_values, 0, NULL);
+		int is_object = json_is_object(sleep);
+		json_decref(sleep);
+		if (!is_object)
+			return pv_error_set(PV_EINVAL, "PREVIEWD_SLEEP_VALUES",
+				"PREVIEWD_SLEEP_VALUES must be a JSON object (a merge patch), e.g. {\"replicaCount\": 0}");
+	}
 	{
 		struct pv_peer_trust trust;
 		if ((error = pv_peer_trust_parse(&trust, cfg->trusted_proxies)) < 0)

@@ -67,6 +67,8 @@ struct pv_config {
 	long long reap_hold;       /* more than this many overdue at once are held; 0 = never */
 	long long reap_hold_after; /* seconds past its expiry that make an environment overdue */
 	long long retention;       /* seconds ended records, keys and delivered notifications are kept; 0 = forever */
+	char *sleep_values;        /* JSON merge patch of a sleeping environment (checked to be an object) */
+	int sleep_pauses_ttl;      /* a sleeping environment's TTL stands still */
 	/* notifications */
 	char *webhook_url;       /* "" = notifications off */
 	char *webhook_format;    /* json | slack | mattermost | teams */

@@ -1,7 +1,7 @@
 /*
  * env.c - the environment rules and operations (see env.h).
  */
-#include "env.h"
+#include "env_int.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -60,6 +60,16 @@ void pv_env_free(struct pv_envs *envs)
 const struct pv_config *pv_env_config(const struct pv_envs *envs)
 {
 	return envs->cfg;
+}
+
+const struct pv_env_git *pv_env_git(const struct pv_envs *envs)
+{
+	return &envs->git;
+}
+
+void pv_env_kick(struct pv_envs *envs)
+{
+	envs->git.kick(envs->git.ctx);
 }
 
 int pv_env_store(struct pv_envs *envs, struct pv_store **out)
@@ -122,7 +132,8 @@ json_t *pv_env_json_part(const struct pv_envs *envs, const struct pv_env *env, i
 
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
 			 "s:o, s:{s:s, s:o, s:b, s:o, s:o}, s:o}",
-		"name", env->name, "owner", env->owner, "status", env->status, "url", url,
+		"name", env->name, "owner", env->owner,
+		"status", pv_env_is_asleep(env) ? PV_STATUS_SLEEPING : env->status, "url", url,
 		"namespace", env->name, "base", env->base, "requested_by", env->requested_by,
 		"cluster", env->cluster[0] ? json_string(env->cluster) : json_null(),
 		"created_at", pv_env_time_json(env->created_at), "updated_at", pv_env_time_json(env->updated_at),
@@ -137,6 +148,13 @@ json_t *pv_env_json_part(const struct pv_envs *envs, const struct pv_env *env, i
 		"error", env->git_error ? json_string(env->git_error) : json_null(),
 		"pushed_at", pv_env_time_json(env->pushed_at),
 		"argocd", argocd);
+	/* asleep: since when, and a paused TTL's seconds left (expires_at is
+	 * null until it wakes); values stay the awake ones */
+	if (j && pv_env_is_asleep(env))
+		json_object_set_new(j, "sleep", json_pack("{s:o, s:o}", "since", pv_env_time_json(env->slept_at),
+			"ttl_left_seconds", env->sleep_ttl_left > 0 ? json_integer(env->sleep_ttl_left) : json_null()));
+	else if (j)
+		json_object_set_new(j, "sleep", json_null());
 	/* a list page leaves out the values: they are most of an environment's
 	 * size (up to PREVIEWD_MAX_VALUES_BYTES each) */
 	if (j && !with_values)
@@ -240,7 +258,7 @@ static int check_lifetime(const struct pv_envs *envs, int64_t created_at, int64_
 }
 
 /* Render merged values once to make sure they survive YAML as written. */
-static int check_render(const struct pv_envs *envs, const json_t *values)
+int pv_env_check_values(const struct pv_envs *envs, const json_t *values)
 {
 	char *yaml = NULL;
 	size_t len = 0;
@@ -400,7 +418,7 @@ static int check_no_marker(const struct pv_config *cfg, struct pv_store *st, con
 }
 
 /* Changes need a writer; the doors check first, this is the rule itself. */
-static int check_writer(const struct pv_actor *actor)
+int pv_env_check_writer(const struct pv_actor *actor)
 {
 	if (actor->role < PV_ROLE_WRITER)
 		return pv_error_set(PV_EFORBIDDEN, NULL, "'%s' may read but not change environments", actor->name);
@@ -421,7 +439,7 @@ int pv_env_create(struct pv_envs *envs, const struct pv_actor *actor, const stru
 	int64_t now = (int64_t)time(NULL);
 
 	memset(out, 0, sizeof(*out));
-	if ((error = check_writer(actor)) < 0 || (error = check_rate(envs, actor)) < 0)
+	if ((error = pv_env_check_writer(actor)) < 0 || (error = check_rate(envs, actor)) < 0)
 		goto out;
 	if (!cluster)
 		cluster = cfg->default_cluster ? cfg->default_cluster : "";
@@ -469,7 +487,7 @@ int pv_env_create(struct pv_envs *envs, const struct pv_actor *actor, const stru
 		error = pv_error_set(PV_ERROR, NULL, "out of memory");
 		goto out;
 	}
-	if ((error = check_render(envs, merged)) < 0)
+	if ((error = pv_env_check_values(envs, merged)) < 0)
 		goto out;
 
 	snprintf(out->name, sizeof(out->name), "%s", name);
@@ -547,7 +565,7 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 	char *values_json = NULL;
 
 	memset(out, 0, sizeof(*out));
-	if ((error = check_writer(actor)) < 0)
+	if ((error = pv_env_check_writer(actor)) < 0)
 		goto out;
 	if (!patch && !extend && !cluster && !change->idle_ttl) {
 		error = pv_error_set(PV_EINVAL, "ttl", "a PATCH needs ttl, idle_ttl, values or cluster");
@@ -584,7 +602,7 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 			error = pv_error_set(PV_ERROR, NULL, "cannot apply the values patch");
 			goto out;
 		}
-		if ((error = check_render(envs, merged)) < 0)
+		if ((error = pv_env_check_values(envs, merged)) < 0)
 			goto out;
 		if (!(values_json = json_dumps(merged, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
 			error = pv_error_set(PV_ERROR, NULL, "out of memory");
@@ -594,6 +612,9 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 		out->values_json = values_json;
 		values_json = NULL;
 		json_object_set(updated, "values", (json_t *)patch);
+		/* asleep: the patch changes the awake values, and it sleeps on */
+		if (pv_env_is_asleep(out) && (error = pv_env_sleep_values(envs, st, out)) < 0)
+			goto out;
 	}
 	if (cluster) {
 		/* "" hands the choice back to the ApplicationSet */
@@ -606,9 +627,16 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 		if ((error = check_lifetime(envs, out->created_at, expires)) < 0)
 			goto out;
 		extended = json_object();
-		json_object_set_new(extended, "previous_expires_at", pv_env_time_json(out->expires_at));
-		out->expires_at = expires;
-		json_object_set_new(extended, "expires_at", pv_env_time_json(out->expires_at));
+		if (pv_env_is_asleep(out) && out->sleep_ttl_left > 0) {
+			/* a paused TTL: the new one starts when it wakes ("never": none) */
+			json_object_set_new(extended, "previous_ttl_left_seconds", json_integer(out->sleep_ttl_left));
+			out->sleep_ttl_left = ttl;
+			json_object_set_new(extended, "ttl_left_seconds", ttl ? json_integer(ttl) : json_null());
+		} else {
+			json_object_set_new(extended, "previous_expires_at", pv_env_time_json(out->expires_at));
+			out->expires_at = expires;
+			json_object_set_new(extended, "expires_at", pv_env_time_json(out->expires_at));
+		}
 	}
 	if (change->idle_ttl)
 		out->idle_ttl = idle;
@@ -651,7 +679,7 @@ int pv_env_delete(struct pv_envs *envs, const struct pv_actor *actor, const char
 	int64_t now = (int64_t)time(NULL);
 
 	memset(out, 0, sizeof(*out));
-	if ((error = check_writer(actor)) < 0)
+	if ((error = pv_env_check_writer(actor)) < 0)
 		goto out;
 	if ((error = pv_env_store(envs, &st)) < 0 || (error = pv_store_begin(st)) < 0)
 		goto out;

@@ -49,6 +49,9 @@ struct pv_env_git {
 	int (*folder)(void *ctx, const char *name, int *exists, int *managed, char **values_yaml, size_t *values_len);
 	void (*kick)(void *ctx);
 	void *ctx;
+	/* a people's folder's previewd.yaml (its sleep_values, env_sleep.c):
+	 * *found and a malloc'd copy; NULL: bases carry no overlays */
+	int (*settings)(void *ctx, const char *name, int *found, char **yaml, size_t *yaml_len);
 };
 
 /* What a write's answer waits for (the numbers are recorded with an
@@ -107,6 +110,33 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 /* A second delete while the first is in flight waits for the same push. */
 int pv_env_delete(struct pv_envs *envs, const struct pv_actor *actor, const char *name,
 	const struct pv_idem_key *idem, struct pv_env *out) PV_WARN_UNUSED;
+
+/*
+ * Sleep and wake (env_sleep.c).  Sleeping commits the environment's values
+ * with the sleep overlay merged in - the base folder's previewd.yaml
+ * `sleep_values` (followed through bases that are live environments), else
+ * PREVIEWD_SLEEP_VALUES - and waking commits its own values again, byte for
+ * byte.  The API shows status "sleeping" and the awake values; a values
+ * PATCH while asleep changes the awake values and stays asleep.  With
+ * PREVIEWD_SLEEP_PAUSES_TTL the TTL stands still while asleep (capped by
+ * the lifetime on waking); else it runs on and the reaper removes a
+ * sleeping environment like any other.  History kinds "slept" and "woke"
+ * (notifications too).  A repeat (sleeping a sleeping environment) changes
+ * nothing, records nothing and answers the row.  Errors: PV_EFORBIDDEN for
+ * a reader, PV_ENOTFOUND, PV_ECONFLICT when it is deleting or failed or its
+ * base's previewd.yaml is unusable.
+ */
+int pv_env_sleep(struct pv_envs *envs, const struct pv_actor *actor, const char *name,
+	const struct pv_idem_key *idem, struct pv_env *out) PV_WARN_UNUSED;
+int pv_env_wake(struct pv_envs *envs, const struct pv_actor *actor, const char *name,
+	const struct pv_idem_key *idem, struct pv_env *out) PV_WARN_UNUSED;
+/* Many at once (a schedule's boundary): one transaction, one kick of the
+ * Git writer, whose rounds batch them into few commits.  errors (n, may be
+ * NULL) gets each name's outcome (0, PV_ENOTFOUND, PV_ECONFLICT, PV_EINVAL);
+ * *changed (may be NULL) how many changed state.  Returns 0, or the error
+ * that rolled all of them back (the database's). */
+int pv_env_sleep_many(struct pv_envs *envs, const struct pv_actor *actor, const char *const *names, size_t n,
+	int asleep, int *errors, size_t *changed) PV_WARN_UNUSED;
 
 /* Reads.  get: the live environment of that name, else its latest record. */
 int pv_env_get(struct pv_envs *envs, const char *name, struct pv_env *out) PV_WARN_UNUSED;

@@ -233,7 +233,7 @@ out:
 static int holds_desired(const struct pv_gitops *g, const struct drift_row *r, const struct pv_env *env)
 {
 	char want[2][GIT_OID_HEXSZ + 1], got[2][GIT_OID_HEXSZ + 1];
-	json_t *values = json_loads(env->values_json, 0, NULL);
+	json_t *values = json_loads(pv_env_git_values(env), 0, NULL);
 	char *yaml = NULL, *meta = NULL;
 	size_t len = 0;
 	int same = 0;
@@ -953,6 +953,11 @@ int pv_gitops_folder(struct pv_gitops *g, const char *name, int *exists, int *ma
 	if (!why[0])
 		return error;
 	return pv_error_set(PV_EUNAVAIL, NULL, "the GitOps repository has not been reached: %s; previewd keeps retrying", why);
+}
+
+int pv_gitops_settings(struct pv_gitops *g, const char *name, int *found, char **yaml, size_t *yaml_len)
+{
+	return pv_snapshot_settings(&g->snap, name, found, yaml, yaml_len);
 }
 
 int pv_gitops_bases(struct pv_gitops *g, json_t *out)

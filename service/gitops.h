@@ -119,6 +119,12 @@ void pv_gitops_fetch_soon(struct pv_gitops *g);
 int pv_gitops_folder(struct pv_gitops *g, const char *name, int *exists, int *managed,
 	char **values_yaml, size_t *values_len) PV_WARN_UNUSED;
 
+/* The previewd.yaml of people's env folder `name` at the last known tip
+ * (a base's sleep overlay, env.h): *found and a malloc'd copy in *yaml.
+ * Any thread. */
+int pv_gitops_settings(struct pv_gitops *g, const char *name, int *found, char **yaml, size_t *yaml_len)
+	PV_WARN_UNUSED;
+
 /* The upper bounds of the push duration histogram's buckets, in seconds. */
 #define PV_GITOPS_PUSH_BOUNDS 8
 extern const double pv_gitops_push_bounds[PV_GITOPS_PUSH_BOUNDS];

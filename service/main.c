@@ -168,6 +168,11 @@ static int folder_cb(void *ctx, const char *name, int *exists, int *managed, cha
 	return pv_gitops_folder(((struct wakeups *)ctx)->git, name, exists, managed, values_yaml, values_len);
 }
 
+static int settings_cb(void *ctx, const char *name, int *found, char **yaml, size_t *yaml_len)
+{
+	return pv_gitops_settings(((struct wakeups *)ctx)->git, name, found, yaml, yaml_len);
+}
+
 static void argocd_status_cb(void *ctx, int *enabled, int *reachable, char *error, size_t error_len, int64_t *last_poll_at)
 {
 	struct pv_argocd_status s;
@@ -471,7 +476,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	wake.reaper = reaper;
-	api_git = (struct pv_api_git){ .folder = folder_cb, .kick = kick_cb, .status = status_cb,
+	api_git = (struct pv_api_git){ .folder = folder_cb, .kick = kick_cb, .settings = settings_cb, .status = status_cb,
 		.metrics = metrics_cb, .bases = bases_cb, .argocd = argocd_status_cb, .fetch = fetch_cb, .tip = tip_cb,
 		.ctx = &wake };
 	if (*cfg.pr_rules && pv_prrules_load(&pr_rules, cfg.pr_rules) < 0) {

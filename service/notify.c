@@ -94,6 +94,11 @@ static void sentence(char *buf, size_t len, const struct pv_config *cfg, const c
 		snprintf(buf, len, "@%s: environment %s could not be created: %s", owner, name,
 			json_string_value(json_object_get(detail, "error")) ? json_string_value(json_object_get(detail, "error"))
 									   : "Git refused it");
+	else if (strcmp(kind, "slept") == 0)
+		snprintf(buf, len, "Environment %s for @%s was put to sleep by %s (its sleeping values are in Git); "
+			"wake it with: curl -X POST %s/v1/environments/%s/wake", name, owner, actor, cfg->public_url, name);
+	else if (strcmp(kind, "woke") == 0)
+		snprintf(buf, len, "Environment %s for @%s was woken by %s and is coming back at %s.", name, owner, actor, url);
 	else if (strcmp(kind, "expiry_held") == 0)
 		snprintf(buf, len, "previewd is holding %lld overdue environment(s) instead of removing them (more than %lld at once "
 			"overdue by more than %llds): if they are meant to go, an admin releases them with "

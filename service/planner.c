@@ -156,7 +156,7 @@ static int plan_row(struct pv_plan *p, struct pv_plan_row *pr, const char *env_d
 			env_dir, r->name);
 		goto out;
 	}
-	values = json_loads(r->values_json, 0, NULL);
+	values = json_loads(pv_env_git_values(r), 0, NULL);
 	if (!values || pv_values_to_yaml(&yaml, &yaml_len, values) < 0 || !(meta = pv_plan_meta(r, instance))) {
 		pr->action = PV_PLAN_FAIL;
 		snprintf(pr->why, sizeof(pr->why), "the recorded values cannot be rendered: %s", pv_error_last()->message);

@@ -13,6 +13,7 @@ static void folder_dispose(struct pv_snapshot_folder *f)
 {
 	free(f->name);
 	free(f->values);
+	free(f->settings);
 }
 
 static void folders_clear(struct pv_snapshot_folders *l)
@@ -125,7 +126,8 @@ static int describe(struct pv_snapshot_folders *out, git_repository *repo, const
 			f.managed = git_tree_entry_byname(sub, PV_PLAN_MANAGED_FILE) != NULL;
 			/* people's values are kept: they are the bases new environments start from */
 			if (!f.managed &&
-			    (error = pv_git_read_blob(repo, sub, PV_PLAN_VALUES_FILE, &f.values, &f.values_len)) < 0) {
+			    ((error = pv_git_read_blob(repo, sub, PV_PLAN_VALUES_FILE, &f.values, &f.values_len)) < 0 ||
+			     (error = pv_git_read_blob(repo, sub, PV_SNAPSHOT_SETTINGS_FILE, &f.settings, &f.settings_len)) < 0)) {
 				git_tree_free(sub);
 				folder_dispose(&f);
 				goto cleanup;
@@ -211,6 +213,30 @@ int pv_snapshot_folder(struct pv_snapshot *s, const char *name, int *exists, int
 			*values_len = l->v[at].values_len;
 	}
 out:
+	pthread_rwlock_unlock(&s->lock);
+	return error;
+}
+
+int pv_snapshot_settings(struct pv_snapshot *s, const char *name, int *found, char **yaml, size_t *yaml_len)
+{
+	long at;
+	int error = 0;
+
+	*found = 0;
+	*yaml = NULL;
+	*yaml_len = 0;
+	pthread_rwlock_rdlock(&s->lock);
+	at = folders_find(&s->list, name);
+	if (at >= 0 && !s->list.v[at].managed && s->list.v[at].settings) {
+		const struct pv_snapshot_folder *f = &s->list.v[at];
+		if (!(*yaml = malloc(f->settings_len + 1))) {
+			error = pv_error_set(PV_ERROR, NULL, "out of memory");
+		} else {
+			memcpy(*yaml, f->settings, f->settings_len + 1);
+			*yaml_len = f->settings_len;
+			*found = 1;
+		}
+	}
 	pthread_rwlock_unlock(&s->lock);
 	return error;
 }

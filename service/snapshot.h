@@ -10,7 +10,8 @@
  * once per new tip - after a fetch that moved it, and cheaply after its own
  * pushes, from the plan instead of the tree - and publishes the description
  * under a read-write lock.  A folder people manage keeps its values.yaml
- * (it can be a base); previewd's folders keep only their name.
+ * (it can be a base) and its previewd.yaml (a base's settings: the sleep
+ * overlay); previewd's folders keep only their name.
  *
  * The Git writer thread writes (rebuild, apply); any thread reads (folder,
  * bases).
@@ -27,11 +28,16 @@
 #include "planner.h"
 #include "store.h"
 
+/* a people's folder's settings for previewd, beside its values.yaml */
+#define PV_SNAPSHOT_SETTINGS_FILE "previewd.yaml"
+
 struct pv_snapshot_folder {
 	char *name;
 	int managed;        /* carries previewd.json (whose record it is, only the writer checks: planner.h) */
 	char *values;       /* people's values.yaml (unmanaged folders only), may be NULL */
 	size_t values_len;
+	char *settings;     /* people's previewd.yaml beside it (a base's sleep overlay), may be NULL */
+	size_t settings_len;
 };
 
 /* A folder list, sorted by name. */
@@ -60,5 +66,8 @@ void pv_snapshot_apply(struct pv_snapshot *s, const struct pv_plan *plan, const 
 int pv_snapshot_folder(struct pv_snapshot *s, const char *name, int *exists, int *managed, char **values_yaml,
 	size_t *values_len) PV_WARN_UNUSED;
 int pv_snapshot_bases(struct pv_snapshot *s, json_t *out) PV_WARN_UNUSED;
+/* See pv_gitops_settings (gitops.h). */
+int pv_snapshot_settings(struct pv_snapshot *s, const char *name, int *found, char **yaml, size_t *yaml_len)
+	PV_WARN_UNUSED;
 
 #endif

@@ -309,6 +309,7 @@ void pv_env_dispose(struct pv_env *env)
 	free(env->values_json);
 	free(env->requested_by);
 	free(env->git_error);
+	free(env->sleep_values_json);
 	memset(env, 0, sizeof(*env));
 }
 
@@ -325,7 +326,8 @@ int pv_env_list_add(const struct pv_env *env, void *payload)
 	dst->values_json = strdup(env->values_json);
 	dst->requested_by = strdup(env->requested_by);
 	dst->git_error = NULL;
-	if (!dst->values_json || !dst->requested_by) {
+	dst->sleep_values_json = env->sleep_values_json ? strdup(env->sleep_values_json) : NULL;
+	if (!dst->values_json || !dst->requested_by || (env->sleep_values_json && !dst->sleep_values_json)) {
 		pv_env_dispose(dst);
 		return pv_error_set(PV_ERROR, NULL, "out of memory");
 	}
@@ -345,6 +347,17 @@ void pv_env_list_dispose(struct pv_env_list *l)
 	pv_env_list_clear(l);
 	free(l->v);
 	memset(l, 0, sizeof(*l));
+}
+
+int pv_env_is_asleep(const struct pv_env *env)
+{
+	return env->sleep_values_json != NULL &&
+	       (strcmp(env->status, PV_STATUS_PENDING) == 0 || strcmp(env->status, PV_STATUS_ACTIVE) == 0);
+}
+
+const char *pv_env_git_values(const struct pv_env *env)
+{
+	return env->sleep_values_json ? env->sleep_values_json : env->values_json;
 }
 
 int pv_env_is_live(const struct pv_env *env)
@@ -406,7 +419,10 @@ int pv_store__read_row(struct pv_env *out, sqlite3_stmt *s)
 	pv_store__copy_text(out->cluster, sizeof(out->cluster), s, 19);
 	pv_store__copy_text(out->changed_by, sizeof(out->changed_by), s, 20);
 	out->idle_ttl = sqlite3_column_int64(s, 21);
-	if (!out->values_json || !out->requested_by) {
+	out->sleep_values_json = pv_store__dup_text(s, 22);
+	out->slept_at = sqlite3_column_int64(s, 23);
+	out->sleep_ttl_left = sqlite3_column_int64(s, 24);
+	if (!out->values_json || !out->requested_by || (sqlite3_column_type(s, 22) != SQLITE_NULL && !out->sleep_values_json)) {
 		pv_env_dispose(out);
 		return pv_error_set(PV_ERROR, NULL, "out of memory reading a row");
 	}

@@ -33,6 +33,9 @@ struct pv_store;
 #define PV_STATUS_DELETING "deleting"
 #define PV_STATUS_DELETED "deleted"
 #define PV_STATUS_FAILED "failed"
+/* Not a row's status: what the API shows for a pending or active row that
+ * is asleep (pv_env_is_asleep), and the list filter that finds them. */
+#define PV_STATUS_SLEEPING "sleeping"
 
 /* One environment row.  Strings are owned by the struct; pv_env_dispose
  * frees them.  Times are unix seconds, 0 meaning "none". */
@@ -53,6 +56,12 @@ struct pv_env {
 	char changed_by[64];                      /* who asked for the latest change; pv_store_env_save writes it when set */
 	int64_t argocd_checked_at;
 	int64_t idle_ttl;                         /* seconds after the last activity it expires; 0: none */
+	/* asleep (schema/015_sleep.sql): what Git holds instead of values_json,
+	 * NULL when awake; when it fell asleep; with PREVIEWD_SLEEP_PAUSES_TTL
+	 * the TTL's seconds left then (0: none kept, the TTL runs on) */
+	char *sleep_values_json;
+	int64_t slept_at;
+	int64_t sleep_ttl_left;
 };
 
 void pv_env_dispose(struct pv_env *env);
@@ -75,6 +84,12 @@ void pv_env_list_clear(struct pv_env_list *l);
 
 /* Dispose of the rows and the array. */
 void pv_env_list_dispose(struct pv_env_list *l);
+
+/* 1 if env is pending or active and asleep. */
+int pv_env_is_asleep(const struct pv_env *env);
+
+/* The values Git is to hold for env: the sleeping ones while asleep. */
+const char *pv_env_git_values(const struct pv_env *env);
 
 /* 1 if status is pending, active or deleting (the name is taken). */
 int pv_env_is_live(const struct pv_env *env);
@@ -149,13 +164,14 @@ int pv_store_env_get_id(struct pv_store *st, struct pv_env *out, int64_t id) PV_
  * live.  Sets env->id.  Call inside a transaction. */
 int pv_store_env_insert(struct pv_store *st, struct pv_env *env) PV_WARN_UNUSED;
 
-/* Write back values_json, expires_at, idle_ttl, status, updated_at, deleted_at,
- * changed_by (when not "") and bump gen (env->gen is updated).  Call inside
- * a transaction. */
+/* Write back values_json, expires_at, idle_ttl, status, updated_at,
+ * deleted_at, changed_by (when not ""), the sleep columns and bump gen
+ * (env->gen is updated).  Call inside a transaction. */
 int pv_store_env_save(struct pv_store *st, struct pv_env *env) PV_WARN_UNUSED;
 
 /* Append to the history; detail_json may be NULL.  Kinds that are also
- * notifications (created, ready, extended, expiring, deleted, failed) are
+ * notifications (created, ready, extended, expiring, deleted, failed, drift, expiry_held, slept,
+ * woke) are
  * queued in the outbox in the same transaction when the connection was
  * opened with the outbox on. */
 int pv_store_event_add(struct pv_store *st, const struct pv_env *env, const char *kind,

@@ -17,7 +17,8 @@ static const char *const family_sql[S_COUNT] = {
 		     "updated_at, expires_at, cluster, changed_by, idle_ttl, gen, pushed_gen) "
 		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?6, ?11, 1, 0)",
 	[S_SAVE] = "UPDATE envs SET values_json = ?2, expires_at = ?3, status = ?4, updated_at = ?5, "
-		   "deleted_at = ?6, changed_by = coalesce(?7, changed_by), cluster = ?8, idle_ttl = ?9, gen = gen + 1 WHERE id = ?1 RETURNING gen",
+		   "deleted_at = ?6, changed_by = coalesce(?7, changed_by), cluster = ?8, idle_ttl = ?9, "
+		   "sleep_values_json = ?10, slept_at = ?11, sleep_ttl_left = ?12, gen = gen + 1 WHERE id = ?1 RETURNING gen",
 	[S_EVENT] = "INSERT INTO events (env_id, name, kind, actor, at, detail, remote_addr) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_EVENTS] = "SELECT id, env_id, name, kind, actor, at, detail, remote_addr FROM events WHERE name = ?1 ORDER BY id",
 	[S_DIRTY] = "SELECT " PV_STORE_ENV_COLS " FROM envs WHERE gen > pushed_gen ORDER BY id LIMIT ?1",
@@ -40,7 +41,10 @@ static const char *const family_sql[S_COUNT] = {
 	[S_DRIFT_RESTORE] = "UPDATE envs SET gen = gen + 1 WHERE id = ?1 AND gen = pushed_gen",
 	[S_DRIFT_DELETED] = "UPDATE envs SET status = 'deleted', deleted_at = ?2, updated_at = ?2, git_commit = ?3, "
 			    "git_error = NULL, changed_by = 'git', next_warn_at = NULL WHERE id = ?1 AND gen = pushed_gen",
-	[S_DRIFT_ADOPT] = "UPDATE envs SET values_json = ?2, updated_at = ?3, git_commit = ?4, pushed_values_oid = ?5, "
+	/* an edit of a sleeping folder edits the sleeping values: the awake ones
+	 * are never re-derived from Git */
+	[S_DRIFT_ADOPT] = "UPDATE envs SET values_json = CASE WHEN sleep_values_json IS NULL THEN ?2 ELSE values_json END, "
+			  "sleep_values_json = CASE WHEN sleep_values_json IS NULL THEN NULL ELSE ?2 END, updated_at = ?3, git_commit = ?4, pushed_values_oid = ?5, "
 			  "changed_by = 'git' WHERE id = ?1 AND gen = pushed_gen",
 	[S_SET_COMMIT] = "UPDATE envs SET git_commit = ?2 WHERE id = ?1",
 };
@@ -137,6 +141,12 @@ int pv_store_env_save(struct pv_store *st, struct pv_env *env)
 		sqlite3_bind_text(s, 7, env->changed_by, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 8, env->cluster, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 9, env->idle_ttl);
+	if (env->sleep_values_json) {
+		sqlite3_bind_text(s, 10, env->sleep_values_json, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 11, env->slept_at);
+		if (env->sleep_ttl_left > 0)
+			sqlite3_bind_int64(s, 12, env->sleep_ttl_left);
+	}
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		env->gen = sqlite3_column_int64(s, 0);
@@ -200,6 +210,11 @@ int pv_store_events(struct pv_store *st, const char *name, pv_store_event_cb cb,
 	return pv_store__walk_end(st, s, rc, error, "reading the history");
 }
 
+/* The status the API shows (env.h): "sleeping" for a pending or active row
+ * that is asleep, which then is neither pending nor active to a filter. */
+#define STATUS_SHOWN " AND ((?2 = 'sleeping' AND status IN ('pending','active') AND sleep_values_json IS NOT NULL) " \
+	"OR (status = ?2 AND (sleep_values_json IS NULL OR status NOT IN ('pending','active'))))"
+
 /* The list query for a filter's shape.  Keyset pagination: the cursor is
  * the last row's sort key and id, so pages stay stable while rows come and
  * go, and a page costs the same at the end of the list as at its start. */
@@ -223,7 +238,7 @@ static int list_statement(struct pv_store *st, const struct pv_store_filter *f, 
 	if (!st->lists[v]) {
 		const char *key = sorts[f->sort].key;
 		n = snprintf(sql, sizeof(sql), "SELECT " PV_STORE_ENV_COLS " FROM envs WHERE 1%s%s", f->owner ? " AND owner = ?1" : "",
-			f->status ? " AND status = ?2" : "");
+			f->status ? STATUS_SHOWN : "");
 		if (f->have_cursor && key)
 			n += snprintf(sql + n, sizeof(sql) - (size_t)n, " AND (%s, id) %s (?3, ?4)", key, sorts[f->sort].cmp);
 		else if (f->have_cursor)

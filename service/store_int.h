@@ -19,7 +19,8 @@
 
 #define PV_STORE_ENV_COLS "id, name, owner, status, base, values_json, requested_by, created_at, updated_at, " \
 			  "expires_at, deleted_at, gen, pushed_gen, git_commit, git_error, pushed_at, " \
-			  "argocd_sync, argocd_health, argocd_checked_at, cluster, changed_by, idle_ttl"
+			  "argocd_sync, argocd_health, argocd_checked_at, cluster, changed_by, idle_ttl, " \
+			  "sleep_values_json, slept_at, sleep_ttl_left"
 
 enum stmt {
 	/* store.c */

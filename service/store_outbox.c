@@ -57,7 +57,7 @@ static const char warn_all_none[] = "UPDATE envs SET next_warn_at = NULL WHERE n
 static const char *notification_kind(const char *kind)
 {
 	static const char *const kinds[] = { "created", "ready", "extended", "expiring", "deleted", "failed", "drift",
-		"expiry_held" };
+		"expiry_held", "slept", "woke" };
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (strcmp(kind, kinds[i]) == 0)

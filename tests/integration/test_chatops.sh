@@ -165,7 +165,7 @@ t_match '^Sorry: no live environment' "$(text)" "deleting it again says there is
 t_begin "Slack: help and unknown words"
 slack Jane.Doe help
 t_eq 200 "$HTTP_STATUS" "help answers 200"
-t_match '^Usage: create \[name\] \[ttl\] \| extend <name> <ttl> \| delete <name> \| list \| help' "$(text)" \
+t_match '^Usage: create \[name\] \[ttl\] \| extend <name> <ttl> \| delete <name> \| sleep <name> \| wake <name> \| list \| help' "$(text)" \
     "help gives the usage"
 slack Jane.Doe ''
 t_match '^Usage: ' "$(text)" "an empty command gives the usage"
