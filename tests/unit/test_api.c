@@ -343,7 +343,7 @@ static void create_get_list(void **state)
 		assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(r.body, "items"), 0), "name")), "alice");
 		pv_response_dispose(&r);
 	}
-	call(f, &r, "GET", "/v1/environments", "status=sleeping", NULL, NULL);
+	call(f, &r, "GET", "/v1/environments", "status=napping", NULL, NULL);
 	assert_int_equal(r.status, 422);
 	assert_string_equal(json_string_value(json_object_get(r.body, "field")), "status");
 	pv_response_dispose(&r);
