@@ -61,6 +61,7 @@ hook() {
 # fetches: how many fetches previewd has made of the server: git-upload-pack
 # ref advertisements in lighttpd's access log (pushes are receive-pack) by
 # libgit2's user agent (the person's git CLI is "git/2.x").
+test_more_fetches() { [ "$(fetches)" -gt "$1" ]; }
 fetches() { grep 'info/refs?service=git-upload-pack' "$GITSERVER_DIR/access.log" | grep -c 'libgit2'; }
 
 # has_base NAME: /v1/info lists NAME among the bases.
@@ -137,9 +138,12 @@ big_hook() { # FILE: HTTP status of the signed GitHub push hook with FILE as its
 		-H "X-Hub-Signature-256: sha256=$(openssl dgst -sha256 -hmac "$SECRET" "$1" | awk '{ print $NF }')"
 }
 t_ok "the big payload is larger than PREVIEWD_MAX_BODY" test "$(stat -c %s "$T_TMP/big-push.json")" -gt 65536
+BIG_FETCHES=$(fetches)
 t_eq 202 "$(big_hook "$T_TMP/big-push.json")" "a signed push hook of $(($(stat -c %s "$T_TMP/big-push.json") / 1024)) KiB is accepted (PREVIEWD_MAX_HOOK_BODY)"
 head -c $((4 * 1048576 + 1)) /dev/zero | tr '\0' ' ' >"$T_TMP/huge-push.json"
 t_eq 413 "$(big_hook "$T_TMP/huge-push.json")" "a hook body above PREVIEWD_MAX_HOOK_BODY (4 MiB) is 413"
+# the big hook's fetch is done before the sections below count fetches
+t_eventually "$WAIT" "the big push hook made previewd fetch" test_more_fetches "$BIG_FETCHES"
 
 # ---------------------------------------------------------------- 2
 t_begin "2. GitLab's and Gitea's push hooks do the same"
