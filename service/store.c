@@ -156,6 +156,15 @@ int pv_store_open(struct pv_store **out, const struct pv_store_settings *setting
 		 * cache serves the rest; at 1 MiB each, the caches were a quarter
 		 * of the resident memory at 10,000 environments */
 		"PRAGMA cache_size = -256;", NULL, NULL, &errmsg);
+	if (rc == SQLITE_FULL) {
+		/* a full disk refuses writes, not reads: a connection opened
+		 * then (an HTTP thread's first request) keeps the settings that
+		 * need no write; the file is WAL already from its first open */
+		sqlite3_free(errmsg);
+		errmsg = NULL;
+		rc = sqlite3_exec(st->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+			"PRAGMA temp_store = MEMORY; PRAGMA cache_size = -256;", NULL, NULL, &errmsg);
+	}
 	if (rc != SQLITE_OK) {
 		error = pv_error_set(PV_EUNAVAIL, NULL, "configuring the database: %s", errmsg ? errmsg : "?");
 		sqlite3_free(errmsg);
