@@ -65,6 +65,7 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_MAX_BODY", "max-body", K_INT, OFF(max_body), "65536", 256, 16 << 20, "largest request body in bytes" },
 	{ "PREVIEWD_MAX_HOOK_BODY", "max-hook-body", K_INT, OFF(max_hook_body), "4194304", 256, 32 << 20, "largest forge webhook body in bytes (push payloads list commits and files)" },
 	{ "PREVIEWD_MAX_VALUES_BYTES", "max-values-bytes", K_INT, OFF(max_values_bytes), "65536", 256, 16 << 20, "largest rendered values.yaml" },
+	{ "PREVIEWD_VALUES_STRICT", "values-strict", K_BOOL, OFF(values_strict), "false", 0, 1, "refuse values with a key the base does not have, or a mapping, list or scalar where it has another (422, the path in field)" },
 	{ "PREVIEWD_HTTP_THREADS", "http-threads", K_INT, OFF(http_threads), "4", 1, 256, "HTTP worker threads" },
 	{ "PREVIEWD_REPACK_EVERY", "repack-every", K_INT, OFF(repack_every), "500", 1, 1000000, "commits between repacks of the local clone" },
 	{ "PREVIEWD_PUSH_BACKOFF_MAX_MS", "push-backoff-max-ms", K_INT, OFF(push_backoff_max_ms), "30000", 10, 3600000, "cap of the retry backoff when Git fails" },

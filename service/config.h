@@ -51,6 +51,7 @@ struct pv_config {
 	long long max_hook_body; /* bytes, for /v1/hooks/ */
 	long long http_threads;
 	long long max_values_bytes;
+	int values_strict;        /* values must fit their base: known keys, same shapes */
 	long long repack_every;  /* commits between local repacks of the clone */
 	long long push_backoff_max_ms;
 	long long git_timeout;   /* seconds a whole fetch or push may take */

@@ -277,6 +277,19 @@ int pv_env_check_values(const struct pv_envs *envs, const json_t *values)
 	return 0;
 }
 
+/* PREVIEWD_VALUES_STRICT: a request's values must fit the values they patch
+ * (values.h, pv_values_fit). */
+static int check_fit(const struct pv_envs *envs, const json_t *target, const json_t *patch, const char *kind,
+	const char *name)
+{
+	char what[96];
+
+	if (!envs->cfg->values_strict || !patch)
+		return 0;
+	snprintf(what, sizeof(what), "the %s %s", kind, name);
+	return pv_values_fit(target, patch, what, NULL);
+}
+
 /* The values an environment starts from: a live previewd environment's
  * recorded values (pushed or not), else a people-managed folder's
  * values.yaml from Git (its text in *yaml when yaml is not NULL, for
@@ -482,6 +495,8 @@ int pv_env_create(struct pv_envs *envs, const struct pv_actor *actor, const stru
 			error = pv_error_set(PV_EINVAL, "base", "%s", pv_error_last()->message);
 		goto out;
 	}
+	if ((error = check_fit(envs, base, spec->values, "base", base_name)) < 0)
+		goto out;
 	merged = spec->values ? pv_values_merge_patch(base, spec->values) : json_incref(base);
 	if (!merged) {
 		error = pv_error_set(PV_ERROR, NULL, "out of memory");
@@ -602,6 +617,11 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 			error = pv_error_set(PV_ERROR, NULL, "cannot apply the values patch");
 			goto out;
 		}
+		/* against the environment's own values, not its base's as they are
+		 * now: those are what its chart reads, keys added before strict
+		 * included */
+		if ((error = check_fit(envs, current, patch, "environment", name)) < 0)
+			goto out;
 		if ((error = pv_env_check_values(envs, merged)) < 0)
 			goto out;
 		if (!(values_json = json_dumps(merged, JSON_COMPACT | JSON_PRESERVE_ORDER))) {

@@ -120,6 +120,37 @@ int pv_values_to_yaml(char **out, size_t *out_len, const json_t *values) PV_WARN
  */
 json_t *pv_values_merge_patch(const json_t *target, const json_t *patch) PV_WARN_UNUSED;
 
+/* What pv_values_fit() found: the first misfit's kind and path. */
+enum { PV_VALUES_FITS = 0, PV_VALUES_UNKNOWN_KEY = 1, PV_VALUES_TYPE_CHANGE = 2 };
+
+struct pv_values_misfit {
+	int kind;        /* PV_VALUES_FITS, _UNKNOWN_KEY or _TYPE_CHANGE */
+	char path[160];  /* "image.tag", `ingress.annotations["a.b/c"]`; cut with "..." */
+};
+
+/*
+ * Whether the merge patch patch fits target, the values it is applied to
+ * (PREVIEWD_VALUES_STRICT), walked in patch's order:
+ *
+ *  - every key of patch must be one target has (null included: a null
+ *    deletes a key target has, and one it does not have is a typo);
+ *  - a value may not change shape, mapping vs list vs scalar; scalars of
+ *    different JSON types (string, number, boolean) are one shape, since
+ *    Helm values turn "1" into 1 and the template decides what it reads;
+ *  - below a null or an empty mapping in target anything goes (a
+ *    placeholder left for the user, a free-form map such as
+ *    podAnnotations: {}); lists replace lists wholesale, items unchecked.
+ *
+ * what names target in the message ("the base dev", "the environment web").
+ * Returns 0 when it fits; PV_EINVAL for the first misfit, with the field
+ * "values." and its path (cut to the field's size) and a message such as
+ * "values.image.tagg: the base dev has no such key (its keys here:
+ * repository, tag)"; PV_ERROR when either is not an object.  out, if not
+ * NULL, gets the kind and the path.
+ */
+int pv_values_fit(const json_t *target, const json_t *patch, const char *what,
+		  struct pv_values_misfit *out) PV_WARN_UNUSED;
+
 /*
  * Validate a values document: it must be an object, nest at most max_depth
  * levels (the object itself is level 1), hold no NaN or infinite real and

@@ -3,12 +3,13 @@
  * values_write.c, yamlscalar.c); not for the rest of previewd, which uses
  * values.h.
  *
- * The values module is one public API (values.h) over four files:
+ * The values module is one public API (values.h) over five files:
  *
  *   yamlscalar.c    go-yaml v2 scalar and key resolution (yamlscalar.h)
  *   values_read.c   YAML -> JSON: pv_values_from_yaml()
  *   values_write.c  JSON -> YAML: pv_values_to_yaml()
  *   values.c        merge patch, check, render, and the helpers below
+ *   values_fit.c    whether a patch fits its target: pv_values_fit()
  *
  * All of it is stateless, so these helpers are too.
  */

@@ -3,7 +3,9 @@
  *
  * The bytes are a values.yaml.  Whatever parses must render, read back as
  * exactly what was parsed, render again to the same bytes, and survive
- * merge patches derived from itself; anything else aborts.  Errors must be
+ * merge patches derived from itself, which pv_values_fit() judges (a
+ * document fits itself; a misfit is a PV_EINVAL whose field and message are
+ * UTF-8); anything else aborts.  Errors must be
  * the documented codes, leave *out NULL, and carry a message that is valid
  * UTF-8 (it ends up in a JSON problem response).
  *
@@ -96,6 +98,28 @@ static void check_render(const json_t *v)
 	json_decref(normalized);
 }
 
+/* pv_values_fit of patch over doc: fits, or one misfit named in UTF-8. */
+static void check_fit(const json_t *doc, const json_t *patch, int must_fit)
+{
+	struct pv_values_misfit m;
+	int error = pv_values_fit(doc, patch, "the base fuzz", &m);
+	json_t *s;
+
+	if (must_fit || error == 0) {
+		CHECK(error == 0 && m.kind == PV_VALUES_FITS && m.path[0] == '\0');
+		return;
+	}
+	CHECK(error == PV_EINVAL && pv_error_last()->code == PV_EINVAL);
+	CHECK(m.kind == PV_VALUES_UNKNOWN_KEY || m.kind == PV_VALUES_TYPE_CHANGE);
+	CHECK(strncmp(pv_error_last()->field, "values", 6) == 0);
+	CHECK((s = json_string(pv_error_last()->field)));
+	json_decref(s);
+	CHECK((s = json_string(pv_error_last()->message)));
+	json_decref(s);
+	CHECK((s = json_string(m.path)));
+	json_decref(s);
+}
+
 static void check_merge_patch(const json_t *doc)
 {
 	json_t *doc_copy = json_deep_copy(doc), *patch, *expected, *result, *again;
@@ -106,6 +130,7 @@ static void check_merge_patch(const json_t *doc)
 	CHECK(doc_copy);
 
 	/* a document patched with itself loses its nulls and nothing else */
+	check_fit(doc, doc, 1);
 	result = pv_values_merge_patch(doc, doc);
 	expected = strip_nulls(doc);
 	CHECK(result && expected);
@@ -143,6 +168,10 @@ static void check_merge_patch(const json_t *doc)
 	CHECK(json_object_set_new(patch, "added-by-fuzzer", json_integer((json_int_t)i)) == 0);
 	CHECK(json_object_set_new(expected, "added-by-fuzzer",
 				  json_integer((json_int_t)i)) == 0);
+	check_fit(doc, patch, 0);
+	/* the key added is one the document lacks, unless it has it */
+	if (!json_object_get(doc, "added-by-fuzzer"))
+		CHECK(pv_values_fit(doc, patch, NULL, NULL) == PV_EINVAL);
 	result = pv_values_merge_patch(doc, patch);
 	CHECK(result);
 	CHECK(json_equal(result, expected));

@@ -911,6 +911,167 @@ static void test_merge_patch_nested_and_inputs_untouched(void **state)
 	json_decref(patch_copy);
 }
 
+/* ------------------------------------------------------------------------
+ * pv_values_fit (PREVIEWD_VALUES_STRICT)
+ */
+
+#define FIT_BASE \
+	"{\"replicaCount\": 1, \"image\": {\"repository\": \"nginx\", \"tag\": \"1.27\"}," \
+	" \"hosts\": [\"a.example.com\"], \"podAnnotations\": {}, \"affinity\": null," \
+	" \"ingress\": {\"annotations\": {\"kubernetes.io/ingress.class\": \"nginx\"}}}"
+
+/* pv_values_fit of patch over FIT_BASE: its code, and the kind and path. */
+static int fit(const char *patch_text, struct pv_values_misfit *m)
+{
+	json_t *base = json_text(FIT_BASE), *patch = json_text(patch_text);
+	json_t *base_copy = json_deep_copy(base), *patch_copy = json_deep_copy(patch);
+	int error;
+
+	pv_error_clear();
+	error = pv_values_fit(base, patch, "the base dev", m);
+	assert_json_equal(base, base_copy);
+	assert_json_equal(patch, patch_copy);
+	json_decref(base);
+	json_decref(patch);
+	json_decref(base_copy);
+	json_decref(patch_copy);
+	return error;
+}
+
+static void test_fit_unknown_nested_key(void **state)
+{
+	struct pv_values_misfit m;
+
+	(void)state;
+	assert_int_equal(fit("{\"image\": {\"tag\": \"pr-1\", \"tagg\": \"pr-1\"}}", &m), PV_EINVAL);
+	assert_int_equal(m.kind, PV_VALUES_UNKNOWN_KEY);
+	assert_string_equal(m.path, "image.tagg");
+	assert_string_equal(pv_error_last()->field, "values.image.tagg");
+	assert_string_equal(pv_error_last()->message,
+		"values.image.tagg: the base dev has no such key (its keys here: repository, tag)");
+
+	/* a chart that reads frontend.tag is not patched through image.tag */
+	assert_int_equal(fit("{\"frontend\": {\"tag\": \"pr-1\"}}", &m), PV_EINVAL);
+	assert_string_equal(m.path, "frontend");
+	assert_string_equal(pv_error_last()->field, "values.frontend");
+
+	/* a key that would read as two is bracketed */
+	assert_int_equal(fit("{\"ingress\": {\"annotations\": {\"kubernetes.io/ingress.klass\": \"x\"}}}", &m),
+		PV_EINVAL);
+	assert_string_equal(m.path, "ingress.annotations[\"kubernetes.io/ingress.klass\"]");
+	assert_int_equal(fit("{\"ingress\": {\"annotations\": {\"kubernetes.io/ingress.class\": \"x\"}}}", &m), 0);
+	assert_int_equal(m.kind, PV_VALUES_FITS);
+}
+
+static void test_fit_type_change(void **state)
+{
+	struct pv_values_misfit m;
+
+	(void)state;
+	assert_int_equal(fit("{\"image\": \"nginx:1.27\"}", &m), PV_EINVAL);
+	assert_int_equal(m.kind, PV_VALUES_TYPE_CHANGE);
+	assert_string_equal(m.path, "image");
+	assert_string_equal(pv_error_last()->field, "values.image");
+	assert_string_equal(pv_error_last()->message, "values.image: the base dev has a mapping here, not a string");
+	/* a scalar turned mapping, a list turned mapping, a mapping turned list */
+	assert_int_equal(fit("{\"image\": {\"tag\": {\"major\": 1}}}", &m), PV_EINVAL);
+	assert_string_equal(m.path, "image.tag");
+	assert_string_equal(pv_error_last()->message,
+		"values.image.tag: the base dev has a string here, not a mapping");
+	assert_int_equal(fit("{\"hosts\": {\"a\": 1}}", &m), PV_EINVAL);
+	assert_int_equal(m.kind, PV_VALUES_TYPE_CHANGE);
+	assert_int_equal(fit("{\"image\": []}", &m), PV_EINVAL);
+	assert_string_equal(pv_error_last()->message, "values.image: the base dev has a mapping here, not a list");
+	assert_int_equal(fit("{\"replicaCount\": {}}", &m), PV_EINVAL);
+	/* scalars of other JSON types are one shape: Helm turns "1" into 1 */
+	assert_int_equal(fit("{\"replicaCount\": \"2\", \"image\": {\"tag\": 1.28}}", &m), 0);
+	assert_int_equal(fit("{\"replicaCount\": true}", &m), 0);
+}
+
+static void test_fit_null_deletes_known_keys_only(void **state)
+{
+	struct pv_values_misfit m;
+
+	(void)state;
+	assert_int_equal(fit("{\"image\": {\"tag\": null}, \"hosts\": null}", &m), 0);
+	assert_int_equal(fit("{\"image\": null}", &m), 0);
+	/* deleting what is not there is the same typo */
+	assert_int_equal(fit("{\"image\": {\"tagg\": null}}", &m), PV_EINVAL);
+	assert_int_equal(m.kind, PV_VALUES_UNKNOWN_KEY);
+	assert_string_equal(m.path, "image.tagg");
+	/* a null in the base is a placeholder: any shape goes there */
+	assert_int_equal(fit("{\"affinity\": {\"nodeAffinity\": {\"x\": [1]}}}", &m), 0);
+	assert_int_equal(fit("{\"affinity\": \"none\"}", &m), 0);
+}
+
+static void test_fit_arrays_and_open_maps(void **state)
+{
+	struct pv_values_misfit m;
+
+	(void)state;
+	/* a list replaces a list wholesale: its items are not compared */
+	assert_int_equal(fit("{\"hosts\": [{\"name\": \"b\"}, 2, []]}", &m), 0);
+	assert_int_equal(fit("{\"hosts\": []}", &m), 0);
+	assert_int_equal(fit("{\"hosts\": \"a.example.com\"}", &m), PV_EINVAL);
+	assert_string_equal(m.path, "hosts");
+	assert_string_equal(pv_error_last()->message, "values.hosts: the base dev has a list here, not a string");
+	/* an empty mapping in the base is free-form */
+	assert_int_equal(fit("{\"podAnnotations\": {\"a/b\": \"1\", \"c\": {\"d\": 1}}}", &m), 0);
+	assert_int_equal(fit("{\"podAnnotations\": \"x\"}", &m), PV_EINVAL);
+}
+
+static void test_fit_empty_patch_and_errors(void **state)
+{
+	struct pv_values_misfit m;
+	json_t *base = json_text("{}"), *patch = json_text("{\"a\": 1}");
+
+	(void)state;
+	assert_int_equal(fit("{}", &m), 0);
+	assert_int_equal(m.kind, PV_VALUES_FITS);
+	assert_string_equal(m.path, "");
+	assert_int_equal(fit("{\"image\": {}}", &m), 0);
+	/* an empty base has no keys at all */
+	assert_int_equal(pv_values_fit(base, patch, "the environment web", &m), PV_EINVAL);
+	assert_string_equal(pv_error_last()->message, "values.a: the environment web has no such key (it has no keys here)");
+	assert_int_equal(pv_values_fit(base, json_object_get(patch, "a"), "x", NULL), PV_ERROR);
+	json_decref(base);
+	json_decref(patch);
+}
+
+static void test_fit_long_paths_stay_text(void **state)
+{
+	struct pv_values_misfit m;
+	json_t *base = json_object(), *patch = json_object(), *b = base, *p = patch;
+	char key[64];
+
+	(void)state;
+	/* 30 levels of a 20-byte key ending in 'é': far more than the field
+	 * and the path hold, cut on a character boundary */
+	memset(key, 'k', 18);
+	memcpy(key + 18, "\xc3\xa9", 3);
+	for (int i = 0; i < 30; i++) {
+		json_t *nb = json_object(), *np = json_object();
+		json_object_set_new(nb, "x", json_integer(1));
+		json_object_set_new(b, key, nb);
+		json_object_set_new(p, key, np);
+		b = nb;
+		p = np;
+	}
+	json_object_set_new(p, "y", json_integer(1));
+	assert_int_equal(pv_values_fit(base, patch, "the base dev", &m), PV_EINVAL);
+	assert_int_equal(m.kind, PV_VALUES_UNKNOWN_KEY);
+	assert_true(strlen(m.path) < sizeof(m.path));
+	assert_int_equal(strcmp(m.path + strlen(m.path) - 3, "..."), 0);
+	assert_non_null(json_string(m.path));
+	assert_non_null(json_string(pv_error_last()->field));
+	assert_non_null(json_string(pv_error_last()->message));
+	/* not a plain key (not ASCII): bracketed, from the root on */
+	assert_int_equal(strncmp(pv_error_last()->field, "values[\"kkkk", 12), 0);
+	assert_int_equal(strncmp(m.path, "[\"kkkkkkkkkkkkkkkkkk\xc3\xa9\"][\"kk", 28), 0);
+	json_decref(base);
+	json_decref(patch);
+}
+
 /* Each thread parses, merges and renders on its own; with no globals in
  * values.c the results must match the single-threaded ones (and TSan builds
  * must stay quiet). */
@@ -996,6 +1157,12 @@ int main(void)
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_merge_patch_rfc7386_appendix_a),
 		cmocka_unit_test(test_merge_patch_nested_and_inputs_untouched),
+		cmocka_unit_test(test_fit_unknown_nested_key),
+		cmocka_unit_test(test_fit_type_change),
+		cmocka_unit_test(test_fit_null_deletes_known_keys_only),
+		cmocka_unit_test(test_fit_arrays_and_open_maps),
+		cmocka_unit_test(test_fit_empty_patch_and_errors),
+		cmocka_unit_test(test_fit_long_paths_stay_text),
 		cmocka_unit_test(test_threads),
 	};
 
