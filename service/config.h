@@ -98,6 +98,7 @@ struct pv_config {
 	long long max_conn_per_ip;
 	long long max_connections;
 	long long conn_timeout;       /* seconds of inactivity before a connection is closed */
+	long long max_streams;        /* open event streams (stream.h) */
 	int check_only;          /* --check-config */
 };
 

@@ -54,6 +54,7 @@
 #include "reaper.h"
 #include "recover.h"
 #include "store.h"
+#include "stream.h"
 #include "url.h"
 
 #ifndef PREVIEWD_VERSION
@@ -228,6 +229,7 @@ int main(int argc, char **argv)
 	struct pv_config cfg;
 	struct pv_store *st = NULL;
 	struct pv_http *http = NULL;
+	struct pv_stream *stream = NULL;
 	struct pv_gitops *git = NULL;
 	struct pv_api *api = NULL;
 	struct pv_api_git api_git;
@@ -419,7 +421,15 @@ int main(int argc, char **argv)
 	api_git = (struct pv_api_git){ .folder = folder_cb, .kick = kick_cb, .status = status_cb,
 		.metrics = metrics_cb, .bases = bases_cb, .argocd = argocd_status_cb, .fetch = fetch_cb, .tip = tip_cb,
 		.ctx = &wake };
-	if (pv_api_new(&api, &cfg, &db, &api_git) < 0 || pv_http_start(http, api) < 0) {
+	if (pv_api_new(&api, &cfg, &db, &api_git) < 0 ||
+	    pv_stream_new(&stream, &cfg, pv_api_envs(api)) < 0 || pv_stream_start(stream) < 0) {
+		log_error("%s", pv_error_last()->message);
+		goto out;
+	}
+	/* every commit that records history wakes the stream */
+	pv_store_set_events_hook(pv_stream_kick, stream);
+	pv_http_set_stream(http, stream);
+	if (pv_http_start(http, api) < 0) {
 		log_error("%s", pv_error_last()->message);
 		goto out;
 	}
@@ -441,6 +451,8 @@ out:
 	pv_http_free(http);   /* only now: the writer's last round may still call pv_http_landed */
 	pv_argocd_free(argocd);
 	pv_notify_free(notify);
+	pv_store_set_events_hook(NULL, NULL);
+	pv_stream_free(stream); /* after the server and every writer: responses and the hook point into it */
 	pv_api_free(api);
 	pv_store_free(st);
 	git_libgit2_shutdown();

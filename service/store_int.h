@@ -41,6 +41,8 @@ enum stmt {
 	S_INSTANCE_GET, S_INSTANCE_SET,
 	/* store_reaper.c */
 	S_REAP_DUE, S_REAP_HOLD, S_REAP_HELD, S_REAP_RELEASE, S_REAP_NEXT_EXPIRY, S_REAP_NEXT_WARN,
+	/* store_stream.c */
+	S_CHANGES, S_CHANGES_LAST,
 	S_COUNT
 };
 
@@ -54,7 +56,11 @@ struct pv_store {
 	int outbox;              /* queue notifications with their events */
 	char *warn_row_sql;      /* next_warn_at of one row, from the lead times */
 	char *warn_all_sql;      /* ... of every row */
+	int events_added;        /* this transaction recorded history (store_stream.c's hook) */
 };
+
+/* History was committed on st: tell the hook (store_stream.c). */
+void pv_store__events_committed(struct pv_store *st);
 
 /* The pv_error for SQLite result rc (logged), while doing what. */
 int pv_store__db_error(struct pv_store *st, int rc, const char *what);
