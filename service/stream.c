@@ -12,6 +12,7 @@
  */
 #include "stream.h"
 
+#include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -182,6 +183,28 @@ static void drop(struct client *c, const char *why)
 	if (c->fd >= 0)
 		shutdown(c->fd, SHUT_RDWR);
 	wake(c);
+}
+
+/* Suspended connections are not watched by libmicrohttpd: a client that
+ * went away would hold its slot (PREVIEWD_MAX_STREAMS, the connection
+ * limits) until the next keepalive failed.  A look at each idle socket
+ * (an end of file or an error) frees it within a poll. */
+static void reap_gone(struct pv_stream *s)
+{
+	char byte;
+
+	pthread_mutex_lock(&s->lock);
+	for (struct client *c = s->clients; c; c = c->next) {
+		ssize_t n;
+		if (!c->suspended || c->dropped || c->fd < 0)
+			continue;
+		n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+			c->dropped = 1; /* its reader ends the response, libmicrohttpd the connection */
+			wake(c);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
 }
 
 /* A live client's share of e: a buffer that would pass the cap drops it
@@ -477,6 +500,8 @@ static void run(struct pv_worker *w, void *arg)
 	while (!pv_worker_stopping(w)) {
 		int more = read_batch(s);
 		int64_t now = pv_monotonic_ms(), wait;
+
+		reap_gone(s);
 
 		if (now >= s->keepalive_at) {
 			keepalive(s);
