@@ -300,9 +300,10 @@ int pv_store_commit(struct pv_store *st)
 
 	if (error < 0)
 		pv_store_rollback(st);
-	else
+	else {
 		pv_dbhealth_wrote();
 		pv_store__events_committed(st);
+	}
 	return error;
 }
 
