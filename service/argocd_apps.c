@@ -141,12 +141,17 @@ int pv_argocd_event_read(const char *line, size_t len, json_t **doc, const char 
 	*app = json_object_get(result, "application");
 	if (*type && json_is_object(*app))
 		return 0;
+	/* the message lives in the document: say it before freeing that */
 	msg = json_string_value(path2(*doc, "error", "message"));
+	if (msg)
+		pv_error_set(PV_EINVAL, NULL, "the watch stream says: %.200s", msg);
+	else
+		pv_error_set(PV_EINVAL, NULL, "a watch event without a type or an application");
 	json_decref(*doc);
 	*doc = NULL;
-	if (msg)
-		return pv_error_set(PV_EINVAL, NULL, "the watch stream says: %.200s", msg);
-	return pv_error_set(PV_EINVAL, NULL, "a watch event without a type or an application");
+	*type = NULL;
+	*app = NULL;
+	return PV_EINVAL;
 }
 
 /* Record one Application; counts a first ready in *readies. */
