@@ -40,7 +40,9 @@ static int reserved_match(const char *s, const char *pattern)
 
 int pv_valid_reserved(const char *s, const char *field, char *const *extra, size_t n)
 {
-	static const char *const builtin[] = { "default", "argocd", "kube-*" };
+	/* "stream": /v1/environments/stream is the event stream, so an
+	 * environment of that name could not be read by its path */
+	static const char *const builtin[] = { "default", "argocd", "kube-*", "stream" };
 
 	for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
 		if (reserved_match(s, builtin[i]))
