@@ -77,6 +77,11 @@ void pv_api_free(struct pv_api *api)
 	free(api);
 }
 
+struct pv_envs *pv_api_envs(struct pv_api *api)
+{
+	return api->envs;
+}
+
 void pv_api_release(struct pv_api *api, struct pv_response *resp)
 {
 	pv_idem_release(api->idem, resp->idem_slot);
@@ -563,6 +568,43 @@ static int env_list(struct pv_api *api, const struct pv_request *req, struct pv_
 	return resp->body ? 0 : pv_error_set(PV_ERROR, NULL, "out of memory");
 }
 
+/* GET /v1/environments/stream: the filters of the list and where to
+ * resume; http.c answers with the stream (stream.h). */
+static int env_stream(const struct pv_request *req, struct pv_response *resp)
+{
+	const char *owner = req->query ? req->query(req->query_ctx, "owner") : NULL;
+	const char *status = req->query ? req->query(req->query_ctx, "status") : NULL;
+	const char *last = req->header ? req->header(req->header_ctx, "Last-Event-ID") : NULL;
+	static const char *const statuses[] = { PV_STATUS_PENDING, PV_STATUS_ACTIVE, PV_STATUS_DELETING,
+		PV_STATUS_DELETED, PV_STATUS_FAILED, NULL };
+	char *end;
+	int ok = 0;
+
+	if (!last || !*last) /* for clients that cannot set a header */
+		last = req->query ? req->query(req->query_ctx, "last_event_id") : NULL;
+	if (owner && pv_valid_name(owner, "owner") < 0)
+		return pv_error_set(PV_EINVAL, "owner", "owner must be a valid environment owner name");
+	if (status) {
+		for (size_t i = 0; statuses[i]; i++)
+			ok |= strcmp(status, statuses[i]) == 0;
+		if (!ok)
+			return pv_error_set(PV_EINVAL, "status", "status must be one of pending, active, deleting, deleted, failed");
+	}
+	resp->stream.after = -1;
+	if (last && *last) {
+		errno = 0;
+		long long v = strtoll(last, &end, 10);
+		if (errno || *end || v < 0)
+			return pv_error_set(PV_EBADREQ, "Last-Event-ID", "Last-Event-ID must be an event id this stream sent");
+		resp->stream.after = v;
+	}
+	snprintf(resp->stream.owner, sizeof(resp->stream.owner), "%s", owner ? owner : "");
+	snprintf(resp->stream.status, sizeof(resp->stream.status), "%s", status ? status : "");
+	resp->stream.on = 1;
+	resp->status = 200;
+	return 0;
+}
+
 static int health(struct pv_response *resp)
 {
 	resp->status = 200;
@@ -980,6 +1022,9 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 			return env_create(api, req, resp, idem);
 		return method_not_allowed(resp, "GET, HEAD, POST");
 	}
+	/* before the names: "stream" is a path, not an environment */
+	if (strcmp(p, "/v1/environments/stream") == 0)
+		return strcmp(m, "GET") == 0 ? env_stream(req, resp) : method_not_allowed(resp, "GET");
 	if (strncmp(p, prefix, sizeof(prefix) - 1) == 0 && p[sizeof(prefix) - 1] == '/') {
 		const char *name = p + sizeof(prefix), *slash = strchr(name, '/');
 		char buf[PV_NAME_MAX + 2];
@@ -1125,7 +1170,7 @@ void pv_api_handle(struct pv_api *api, const struct pv_request *in, struct pv_re
 	error = route(api, &req, resp, idem);
 	if (error < 0)
 		goto fail;
-	if (!resp->body && !resp->text) {
+	if (!resp->body && !resp->text && !resp->stream.on) {
 		error = pv_error_set(PV_ERROR, NULL, "out of memory building the response");
 		goto fail;
 	}

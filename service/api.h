@@ -23,6 +23,7 @@
 #include "env.h"
 #include "error.h"
 #include "strbuf.h"
+#include "stream.h"
 
 /* What the API needs from the Git side; gitops.c in the daemon, fakes in
  * unit tests.  folder and kick (semantics as pv_gitops_folder() and
@@ -90,6 +91,7 @@ struct pv_response {
 	char idem_slot[PV_IDEM_SLOT_LEN];
 	int replayed;               /* answered from a stored Idempotency-Key */
 	int route;                  /* enum pv_route, for metrics and logs */
+	struct pv_stream_want stream; /* GET /v1/environments/stream: http.c answers with the stream */
 };
 
 struct pv_api;
@@ -106,6 +108,9 @@ void pv_api_pullreq(struct pv_api *api, const struct pv_prrules *rules, void (*f
 int pv_api_new(struct pv_api **out, const struct pv_config *cfg, const struct pv_store_settings *settings,
 	const struct pv_api_git *git) PV_WARN_UNUSED;
 void pv_api_free(struct pv_api *api);
+
+/* The environment rules under the API (for the event stream's JSON). */
+struct pv_envs *pv_api_envs(struct pv_api *api);
 
 /* Route and run the request.  resp is reset first; the caller frees
  * resp->body with pv_response_dispose(). */

@@ -96,6 +96,7 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_TRUSTED_PROXIES", "trusted-proxies", K_STRING, OFF(trusted_proxies), "", 0, 0, "proxies (IPs, CIDRs, comma separated) exempt from the per-address limit, whose X-Forwarded-For names the client" },
 	{ "PREVIEWD_MAX_CONNECTIONS", "max-connections", K_INT, OFF(max_connections), "1000", 1, 100000, "open connections in total" },
 	{ "PREVIEWD_CONN_TIMEOUT", "conn-timeout", K_DURATION, OFF(conn_timeout), "30s", 1, 3600, "idle time before a connection is closed" },
+	{ "PREVIEWD_MAX_STREAMS", "max-streams", K_INT, OFF(max_streams), "100", 1, 100000, "open GET /v1/environments/stream connections; beyond: 503 with Retry-After" },
 	{ "PREVIEWD_ARGOCD_WEBHOOK_URL", "argocd-webhook-url", K_STRING, OFF(argocd_webhook_url), "", 0, 0, "Argo CD /api/webhook URL(s), comma separated: told after each push" },
 	{ "PREVIEWD_ARGOCD_WEBHOOK_SECRET", "argocd-webhook-secret", K_SECRET, OFF(argocd_webhook_secret), NULL, 0, 0, "the webhook's GitHub secret (X-Hub-Signature-256)" },
 	{ "PREVIEWD_ARGOCD_WEBHOOK_SECRET_FILE", "argocd-webhook-secret-file", K_STRING, OFF(argocd_webhook_secret_file), NULL, 0, 0, "file holding the webhook secret" },

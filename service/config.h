@@ -129,6 +129,7 @@ struct pv_config {
 	char *cost_paths;
 	char *cost_components;
 	struct pv_cost_model *cost;   /* parsed; NULL when cost_rates is "" */
+	long long max_streams;        /* open event streams (stream.h) */
 	int check_only;          /* --check-config */
 };
 

@@ -37,6 +37,7 @@
 #include "metrics.h"
 #include "peer.h"
 #include "strbuf.h"
+#include "stream.h"
 #include "worker.h"
 
 enum req_state { RS_NEW = 0, RS_BODY, RS_WAITING, RS_RESUMED };
@@ -66,6 +67,7 @@ struct req {
 struct pv_http {
 	const struct pv_config *cfg;
 	struct pv_api *api;
+	struct pv_stream *stream;   /* may be NULL: no event stream */
 	struct MHD_Daemon *daemon;
 	unsigned short port;
 
@@ -450,6 +452,40 @@ static enum MHD_Result send_problem(struct pv_http *h, struct MHD_Connection *co
 	return ret;
 }
 
+/* GET /v1/environments/stream, authorised and decoded by api.c: a
+ * response that libmicrohttpd reads from the client's buffer as events
+ * come (stream.h).  The connection is an ordinary one: it counts against
+ * both connection limits, and the keepalive comments keep it from being
+ * idle. */
+static enum MHD_Result send_stream(struct pv_http *h, struct MHD_Connection *conn, struct req *r,
+	const char *method, const char *url)
+{
+	struct MHD_Response *mr = NULL;
+	enum MHD_Result ret;
+	int error = h->stream ? pv_stream_open(h->stream, conn, &r->resp.stream, &mr)
+			      : pv_error_set(PV_ENOTFOUND, NULL, "no event stream here");
+
+	if (error < 0) {
+		struct pv_response resp = { 0 };
+		pv_api_problem(&resp, error, url);
+		if (error == PV_EUNAVAIL)
+			resp.retry_after = 5;
+		ret = send_response(h, conn, r, &resp, method, url);
+		pv_response_dispose(&resp);
+		return ret;
+	}
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(mr, "X-Accel-Buffering", "no"); /* nginx: pass each event on at once */
+	MHD_add_response_header(mr, "X-Request-Id", r->id);
+	add_cors(mr, cors_origin(h->cfg, conn));
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, mr);
+	MHD_destroy_response(mr);
+	pv_metrics_http_response((enum pv_route)r->resp.route, 200, seconds_since(&r->started));
+	log_info("http: %s %s %.100s 200 stream opened from %s", r->id, method, url, r->client[0] ? r->client : "unknown");
+	return ret;
+}
+
 /* A preflight: what a browser on an allowed origin may send. */
 static enum MHD_Result send_preflight(struct pv_http *h, struct MHD_Connection *conn)
 {
@@ -721,6 +757,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		.header_ctx = conn,
 	};
 	pv_api_handle(h->api, &preq, &r->resp);
+	if (r->resp.stream.on)
+		return send_stream(h, conn, r, method, url);
 	if (r->resp.wait != PV_WAIT_NONE && r->resp.wait_ms > 0) {
 		pthread_mutex_lock(&h->lock);
 		/* the push may have landed before we got here: the landed callback
@@ -842,6 +880,11 @@ int pv_http_start(struct pv_http *h, struct pv_api *api)
 	return 0;
 }
 
+void pv_http_set_stream(struct pv_http *h, struct pv_stream *stream)
+{
+	h->stream = stream;
+}
+
 unsigned short pv_http_port(const struct pv_http *h)
 {
 	return h->port;
@@ -861,6 +904,7 @@ void pv_http_stop(struct pv_http *h)
 	while (h->room)
 		room_release(h, h->room); /* they answer with what they have: 202 */
 	pthread_mutex_unlock(&h->lock);
+	pv_stream_close_all(h->stream); /* libmicrohttpd must stop with none suspended */
 	if (h->daemon) {
 		/* let resumed connections send their answers before closing */
 		MHD_quiesce_daemon(h->daemon);

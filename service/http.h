@@ -37,6 +37,11 @@ int pv_http_new(struct pv_http **out, const struct pv_config *cfg) PV_WARN_UNUSE
 /* Start listening; api must outlive the server. */
 int pv_http_start(struct pv_http *h, struct pv_api *api) PV_WARN_UNUSED;
 
+/* Serve GET /v1/environments/stream from stream (before pv_http_start);
+ * it must outlive the server. */
+struct pv_stream;
+void pv_http_set_stream(struct pv_http *h, struct pv_stream *stream);
+
 /* The port actually bound (useful with port 0). */
 unsigned short pv_http_port(const struct pv_http *h);
 

@@ -70,6 +70,7 @@
 #include "recover.h"
 #include "retention.h"
 #include "store.h"
+#include "stream.h"
 #include "url.h"
 
 #ifndef PREVIEWD_VERSION
@@ -265,6 +266,7 @@ int main(int argc, char **argv)
 	struct pv_config cfg;
 	struct pv_store *st = NULL;
 	struct pv_http *http = NULL;
+	struct pv_stream *stream = NULL;
 	struct pv_gitops *git = NULL;
 	struct pv_api *api = NULL;
 	struct pv_prrules *pr_rules = NULL;
@@ -486,7 +488,15 @@ int main(int argc, char **argv)
 	if (pr_rules)
 		log_info("pull requests: %zu rule(s) from %s", pr_rules->n, cfg.pr_rules);
 	if (pv_api_new(&api, &cfg, &db, &api_git) < 0 ||
-	    (pv_api_pullreq(api, pr_rules, forge_kick_cb, &wake), pv_http_start(http, api)) < 0) {
+	    pv_stream_new(&stream, &cfg, pv_api_envs(api)) < 0 || pv_stream_start(stream) < 0) {
+		log_error("%s", pv_error_last()->message);
+		goto out;
+	}
+	pv_api_pullreq(api, pr_rules, forge_kick_cb, &wake);
+	/* every commit that records history wakes the stream */
+	pv_store_set_events_hook(pv_stream_kick, stream);
+	pv_http_set_stream(http, stream);
+	if (pv_http_start(http, api) < 0) {
 		log_error("%s", pv_error_last()->message);
 		goto out;
 	}
@@ -511,6 +521,8 @@ out:
 	pv_notify_free(notify);
 	pv_retention_free(retention);
 	pv_chatreply_stop();
+	pv_store_set_events_hook(NULL, NULL);
+	pv_stream_free(stream); /* after the server and every writer: responses and the hook point into it */
 	pv_api_free(api);
 	pv_prrules_free(pr_rules);
 	pv_store_free(st);

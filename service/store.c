@@ -300,8 +300,10 @@ int pv_store_commit(struct pv_store *st)
 
 	if (error < 0)
 		pv_store_rollback(st);
-	else
+	else {
 		pv_dbhealth_wrote();
+		pv_store__events_committed(st);
+	}
 	return error;
 }
 
@@ -309,6 +311,7 @@ void pv_store_rollback(struct pv_store *st)
 {
 	if (!sqlite3_get_autocommit(st->db))
 		(void)exec_simple(st, S_ROLLBACK, "rolling back");
+	st->events_added = 0;
 }
 
 void pv_env_dispose(struct pv_env *env)

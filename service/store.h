@@ -485,4 +485,22 @@ int pv_store_ping(struct pv_store *st) PV_WARN_UNUSED;
 int pv_store_count_by_status(struct pv_store *st, void (*cb)(const char *status, long long n, void *payload),
 	void *payload) PV_WARN_UNUSED;
 
+/* ---- the changes stream (store_stream.c) ---- */
+
+/* Called after every commit that recorded history (any connection, any
+ * thread, the process's one hook; set it before the threads start).  The
+ * stream (stream.h) reads the new rows itself: the hook only wakes it. */
+void pv_store_set_events_hook(void (*hook)(void *payload), void *payload);
+
+/* One history row with the environment as it is now; pushed_before is 1
+ * when previewd had pushed the environment before this row. */
+typedef int (*pv_store_change_cb)(const struct pv_event *ev, const struct pv_env *env, int pushed_before,
+	void *payload);
+
+/* History rows with an id above after, oldest first, at most limit. */
+int pv_store_changes(struct pv_store *st, int64_t after, int limit, pv_store_change_cb cb, void *payload) PV_WARN_UNUSED;
+
+/* The id of the latest history row (0 when none). */
+int pv_store_changes_last(struct pv_store *st, int64_t *out) PV_WARN_UNUSED;
+
 #endif

@@ -179,6 +179,9 @@ int pv_store_event_add(struct pv_store *st, const struct pv_env *env, const char
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return pv_store__db_error(st, rc, "recording an event");
+	st->events_added = 1;
+	if (sqlite3_get_autocommit(st->db)) /* no transaction: it is committed */
+		pv_store__events_committed(st);
 	return pv_store__outbox_add(st, sqlite3_last_insert_rowid(st->db), env, kind, actor, at, detail_json);
 }
 

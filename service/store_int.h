@@ -48,6 +48,8 @@ enum stmt {
 	S_RET_OUTBOX, S_RET_IDEM, S_RET_WARNINGS, S_RET_FREELIST,
 	/* store_cost.c */
 	S_COST_SLEEP,
+	/* store_stream.c */
+	S_CHANGES, S_CHANGES_LAST,
 	S_COUNT
 };
 
@@ -61,7 +63,11 @@ struct pv_store {
 	int outbox;              /* queue notifications with their events */
 	char *warn_row_sql;      /* next_warn_at of one row, from the lead times */
 	char *warn_all_sql;      /* ... of every row */
+	int events_added;        /* this transaction recorded history (store_stream.c's hook) */
 };
+
+/* History was committed on st: tell the hook (store_stream.c). */
+void pv_store__events_committed(struct pv_store *st);
 
 /* The pv_error for SQLite result rc (logged), while doing what. */
 int pv_store__db_error(struct pv_store *st, int rc, const char *what);
