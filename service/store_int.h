@@ -21,6 +21,10 @@
 			  "expires_at, deleted_at, gen, pushed_gen, git_commit, git_error, pushed_at, " \
 			  "argocd_sync, argocd_health, argocd_checked_at, cluster, changed_by, idle_ttl, " \
 			  "sleep_values_json, slept_at, sleep_ttl_left"
+/* How many columns PV_STORE_ENV_COLS has: a statement that selects more
+ * after them reads those from this index on, so a new column moves them
+ * all at once (hard-coded indexes went stale when columns were added) */
+#define PV_STORE_ENV_NCOLS 25
 
 enum stmt {
 	/* store.c */

@@ -52,7 +52,7 @@ int pv_store_reap_due(struct pv_store *st, int64_t now, int limit, pv_store_reap
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if ((error = pv_store__read_row(&env, s)) < 0)
 			break;
-		error = cb(&env, sqlite3_column_int(s, 25), payload);
+		error = cb(&env, sqlite3_column_int(s, PV_STORE_ENV_NCOLS), payload);
 		pv_env_dispose(&env);
 		if (error)
 			break;

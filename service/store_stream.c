@@ -60,13 +60,13 @@ int pv_store_changes(struct pv_store *st, int64_t after, int limit, pv_store_cha
 		if ((error = pv_store__read_row(&env, s)) < 0)
 			break;
 		memset(&ev, 0, sizeof(ev));
-		ev.id = sqlite3_column_int64(s, 21);
+		ev.id = sqlite3_column_int64(s, PV_STORE_ENV_NCOLS);
 		ev.env_id = env.id;
 		memcpy(ev.name, env.name, sizeof(ev.name));
-		pv_store__copy_text(ev.kind, sizeof(ev.kind), s, 22);
-		ev.actor = pv_store__dup_text(s, 23);
-		ev.at = sqlite3_column_int64(s, 24);
-		error = ev.actor ? cb(&ev, &env, sqlite3_column_int(s, 25), payload)
+		pv_store__copy_text(ev.kind, sizeof(ev.kind), s, PV_STORE_ENV_NCOLS + 1);
+		ev.actor = pv_store__dup_text(s, PV_STORE_ENV_NCOLS + 2);
+		ev.at = sqlite3_column_int64(s, PV_STORE_ENV_NCOLS + 3);
+		error = ev.actor ? cb(&ev, &env, sqlite3_column_int(s, PV_STORE_ENV_NCOLS + 4), payload)
 				 : pv_error_set(PV_ERROR, NULL, "out of memory");
 		free(ev.actor);
 		pv_env_dispose(&env);
