@@ -1062,9 +1062,15 @@ static void test_fit_long_paths_stay_text(void **state)
 	assert_int_equal(m.kind, PV_VALUES_UNKNOWN_KEY);
 	assert_true(strlen(m.path) < sizeof(m.path));
 	assert_int_equal(strcmp(m.path + strlen(m.path) - 3, "..."), 0);
-	assert_non_null(json_string(m.path));
-	assert_non_null(json_string(pv_error_last()->field));
-	assert_non_null(json_string(pv_error_last()->message));
+	/* valid UTF-8 (jansson refuses anything else): cut at a character */
+	{
+		const char *texts[] = { m.path, pv_error_last()->field, pv_error_last()->message };
+		for (size_t i = 0; i < 3; i++) {
+			json_t *j = json_string(texts[i]);
+			assert_non_null(j);
+			json_decref(j);
+		}
+	}
 	/* not a plain key (not ASCII): bracketed, from the root on */
 	assert_int_equal(strncmp(pv_error_last()->field, "values[\"kkkk", 12), 0);
 	assert_int_equal(strncmp(m.path, "[\"kkkkkkkkkkkkkkkkkk\xc3\xa9\"][\"kk", 28), 0);
