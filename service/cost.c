@@ -279,7 +279,8 @@ int pv_cost_per_day(const struct pv_cost_model *m, const json_t *values, double 
 		total += replicas * (cpu * m->cpu_hour + mem / 0x1p30 * m->gib_hour);
 	}
 	total *= 24;
-	if (!isfinite(total))
+	/* bounded so that the rounding's scaling stays finite too */
+	if (!isfinite(total) || total > PV_COST_MAX_DAY)
 		return pv_error_set(PV_EINVAL, "values", "the requests in the values are out of range");
 	*out = pv_cost_round(total);
 	return 0;

@@ -36,6 +36,7 @@
 #define PV_COST_MAX_COMPONENTS 16
 #define PV_COST_PATH_MAX 128
 #define PV_COST_WINDOW (7 * 86400)  /* saved_by_sleep_last_7d */
+#define PV_COST_MAX_DAY 1e12  /* a larger daily figure is a typo, not a cluster */
 
 enum pv_cost_what { PV_COST_REPLICAS, PV_COST_CPU, PV_COST_MEMORY, PV_COST_WHATS };
 

@@ -70,6 +70,12 @@ has_base() {
 }
 no_base() { ! has_base "$1"; }
 
+# none_pending: every environment previewd accepted is pushed (a push
+# still in flight when a person pushes is rejected, and previewd fetches).
+none_pending() {
+	[ "$(jq_of "$(curl -s -m 5 "$PV_URL/v1/environments?status=pending")" '.items | length')" = 0 ]
+}
+
 # info_tip_is COMMIT: /v1/info's git.tip is COMMIT.
 info_tip_is() { [ "$(jq_of "$(curl -s -m 5 "$PV_URL/v1/info")" .git.tip)" = "$1" ]; }
 
@@ -171,6 +177,7 @@ t_eventually "$WAIT" "a create from base qa-tea succeeds (201)" base_create_201 
 
 # ---------------------------------------------------------------- 3, 4
 t_begin "3, 4. bad signatures are 401, other branches 202 ignored; neither fetches"
+t_eventually "$WAIT" "previewd has pushed everything it accepted" none_pending
 t_ok "a person pushes env/qa-bad/values.yaml" person "a base nobody announces right" 'qa_folder qa-bad'
 t_ok "... and a branch other than main" person "elsewhere" 'qa_folder qa-other' feature
 FETCHES=$(fetches)
@@ -222,7 +229,7 @@ t_eq 1 "$(hook_metric github push ignored)" "... the other branch as ignored"
 t_eq 1 "$(hook_metric gitea push ignored)" "... and the tag"
 # the counter above would have seen a fetch: a good hook now makes one
 hook github "$BODY" "X-GitHub-Event: push" "X-Hub-Signature-256: sha256=$(hmac "$BODY")"
-t_eventually "$WAIT" "a good hook after them fetches (the server's log shows it)" test "$(fetches)" -gt "$FETCHES"
+t_eventually "$WAIT" "a good hook after them fetches (the server's log shows it)" test_more_fetches "$FETCHES"
 t_eventually "$WAIT" "... and qa-bad appears" has_base qa-bad
 t_ok "the other branch's folder never became a base" no_base qa-other
 

@@ -34,6 +34,10 @@ printf '%s\n' "$GH_TOKEN" >"$T_TMP/gh" && printf '%s\n' "$GL_TOKEN" >"$T_TMP/gl"
 reqs() { jq -s "[.[] | select($1)]" "$LOG"; }
 count() { reqs "$1" | jq length; }
 has() { [ "$(count "$1")" -ge "${2:-1}" ]; }
+# t_eventually runs its command again each time: a "$(...)" in its
+# arguments would be read once, so each check that queries is a function
+reported() { test -n "$(sql "SELECT comment_id FROM pull_requests WHERE number = $1 AND reported LIKE '%\"ready\"%'")"; }
+held() { test "$(sql "SELECT count(*) FROM pull_requests WHERE number IN (11, 12) AND next_attempt_at > strftime('%s','now')")" = 2; }
 
 t_begin "pv-forge starts with the forges' tokens"
 bg_start F "$T_TMP/fake.out" python3 "$T_ROOT/tests/lib/fake_forge.py" --log "$LOG" --control "$CTL" \
@@ -87,8 +91,7 @@ for forge in github gitlab gitea; do
 	esac
 	t_eventually 30 "$forge: a sticky comment with the URL" \
 		has ".method == \"POST\" and .path == \"$cpath\" and (.json.body | contains(\"$url\"))"
-	t_eventually 10 "$forge: the row holds the comment id and the report" \
-		test -n "$(sql "SELECT comment_id FROM pull_requests WHERE number = $n AND reported LIKE '%\"ready\"%'")"
+	t_eventually 10 "$forge: the row holds the comment id and the report" reported "$n"
 
 	t_begin "$forge: a push"
 	sql "UPDATE pull_requests SET head_sha = '$SHA2' WHERE number = $n"
@@ -137,8 +140,7 @@ pr gitlab group/api 12 limited-pr-12 "$SHA1" 43
 http PATCH /v1/environments/limited-pr-11 '{"ttl":"8h"}'
 t_eventually 20 "github answers 429" has '.forge == "github" and .status == 429'
 t_eventually 20 "gitlab answers 403 with RateLimit-Reset" has '.forge == "gitlab" and .status == 403'
-t_eventually 10 "the hold is in next_attempt_at" \
-	test "$(sql "SELECT count(*) FROM pull_requests WHERE number IN (11, 12) AND next_attempt_at > strftime('%s','now')")" = 2
+t_eventually 10 "the hold is in next_attempt_at" held
 limited=$(count '.status == 429 or .status == 403')
 http PATCH /v1/environments/limited-pr-12 '{"ttl":"8h"}' # kicks do not end a hold
 sleep 1
@@ -148,7 +150,7 @@ t_eventually 40 "github: the deployment status arrives after the hold" \
 t_eventually 40 "gitlab: the commit status arrives after the hold" \
 	has ".path == \"/api/v4/projects/43/statuses/$SHA1\" and .json.state == \"success\""
 t_eventually 40 "both sticky comments arrive after the hold" \
-	test "$(count '.status == 201 and (.json.body // "" | contains("limited-pr-1"))')" -ge 2
+	has '.status == 201 and (.json.body // "" | contains("limited-pr-1"))' 2
 t_match 'rate-limiting' "$(cat "$PV_LOG")" "the log says the forge rate-limits"
 
 t_begin "tokens never logged"
