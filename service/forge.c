@@ -444,11 +444,33 @@ int pv_forge_wanted(const struct pv_config *cfg)
 	       (cfg->gitea_token && *cfg->gitea_token);
 }
 
-int pv_forge_start(struct pv_forge **out, const struct pv_config *cfg, const char *db_path)
+int pv_forge__api_setup(struct pv_forge_api *api, const struct pv_config *cfg, const char *forge, char *base,
+	size_t base_len)
 {
 	const char *tokens[NFORGES] = { cfg->github_token, cfg->gitlab_token, cfg->gitea_token };
 	const char *urls[NFORGES] = { cfg->github_api_url, cfg->gitlab_url, cfg->gitea_url };
 	const char *suffix[NFORGES] = { "", "/api/v4", "/api/v1" };
+	int k = forge_index(forge);
+
+	api->base = NULL;
+	api->cfg = cfg;
+	if (k < 0)
+		return pv_error_set(PV_EINVAL, NULL, "%s is not a forge previewd knows", forge);
+	api->forge = forge_names[k];
+	if (!tokens[k] || !*tokens[k] || !urls[k] || !*urls[k])
+		return 0;
+	if ((size_t)snprintf(base, base_len, "%s%s", urls[k], suffix[k]) >= base_len)
+		return pv_error_set(PV_EINVAL, NULL, "the %s URL is too long", forge_names[k]);
+	/* each forge's documented header for a token */
+	if ((size_t)snprintf(api->auth, sizeof(api->auth), k == GITHUB ? "Authorization: Bearer %s"
+			: k == GITLAB ? "PRIVATE-TOKEN: %s" : "Authorization: token %s", tokens[k]) >= sizeof(api->auth))
+		return pv_error_set(PV_EINVAL, NULL, "the %s token is too long", forge_names[k]);
+	api->base = base;
+	return 1;
+}
+
+int pv_forge_start(struct pv_forge **out, const struct pv_config *cfg, const char *db_path)
+{
 	struct pv_forge *f;
 	int error;
 
@@ -465,21 +487,13 @@ int pv_forge_start(struct pv_forge **out, const struct pv_config *cfg, const cha
 	for (int k = 0; k < NFORGES; k++) {
 		struct pv_forge_api *api = &f->api[k];
 
-		api->forge = forge_names[k];
+		if ((error = pv_forge__api_setup(api, cfg, forge_names[k], f->base[k], sizeof(f->base[k]))) < 0)
+			goto fail;
 		api->curl = f->curl;
 		api->store = f->store;
-		api->cfg = cfg;
-		if (!tokens[k] || !*tokens[k] || !urls[k] || !*urls[k])
-			continue;
-		snprintf(f->base[k], sizeof(f->base[k]), "%s%s", urls[k], suffix[k]);
-		api->base = f->base[k];
-		/* each forge's documented header for a token */
-		if ((size_t)snprintf(api->auth, sizeof(api->auth), k == GITHUB ? "Authorization: Bearer %s"
-				: k == GITLAB ? "PRIVATE-TOKEN: %s" : "Authorization: token %s", tokens[k]) >= sizeof(api->auth)) {
-			error = pv_error_set(PV_EINVAL, NULL, "the %s token is too long", forge_names[k]);
-			goto fail;
-		}
-		log_info("forge: reporting pull requests' environments to %s at %s", forge_names[k], urls[k]);
+		if (error > 0)
+			log_info("forge: reporting pull requests' environments to %s at %s", forge_names[k],
+				k == GITHUB ? cfg->github_api_url : k == GITLAB ? cfg->gitlab_url : cfg->gitea_url);
 	}
 	if ((error = pv_worker_start(&f->worker, "pv-forge", forge_run, f)) < 0)
 		goto fail;

@@ -57,6 +57,16 @@
 
 struct pv_forge;
 
+/*
+ * Whether user may run /preview commands on repo as a member: GitLab
+ * Developer or above on project_id (user_id is the note's user.id), a
+ * Gitea collaborator of repo (forge_member.c).  1 yes, 0 no, or a pv_error
+ * code when the forge could not be asked (no token, unreachable, another
+ * answer): the caller refuses then.  Blocks for up to the webhook timeout.
+ */
+int pv_forge_member(const struct pv_config *cfg, const char *forge, const char *repo, const char *project_id,
+	long long user_id, const char *user);
+
 /* Whether any forge has a token: main starts the thread only then. */
 int pv_forge_wanted(const struct pv_config *cfg);
 

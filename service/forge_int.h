@@ -35,6 +35,12 @@ struct pv_forge_report {
 	const char *reason;      /* failed: why; else "" */
 };
 
+/* Fill api for forge from cfg: its base URL (into base) and its token's
+ * header.  1 when the forge has a token and a URL, 0 when it has not (api
+ * stays off), or a pv_error code.  The handle and store are the caller's. */
+int pv_forge__api_setup(struct pv_forge_api *api, const struct pv_config *cfg, const char *forge, char *base,
+	size_t base_len) PV_WARN_UNUSED;
+
 /*
  * method base+path with body (NULL for none) as JSON; 0 on a 2xx with the
  * answer parsed into *answer when answer is not NULL (NULL when it is not

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "forge.h"
 #include "log.h"
 #include "store.h"
 #include "valid.h"
@@ -174,6 +175,7 @@ static int parse_gitlab(struct pv_pr_event *out, int comment, const json_t *doc)
 	put(out->base_branch, sizeof(out->base_branch), str_at(mr, "target_branch"));
 	if (comment) {
 		const json_t *uid = at(doc, "user.id"), *aid = json_object_get(mr, "author_id");
+		out->sender_id = json_is_integer(uid) ? json_integer_value(uid) : 0;
 		out->sender_is_author = json_is_integer(uid) && json_is_integer(aid) &&
 			json_integer_value(uid) == json_integer_value(aid);
 		put_text(out->comment, sizeof(out->comment), str_at(attrs, "note"));
@@ -452,15 +454,23 @@ static int command_of(const char *comment, char *verb, size_t vlen, char *arg, s
 static int may_command(const struct act *a)
 {
 	const struct pv_pr_event *ev = a->ev;
+	int member;
 
 	if (ev->sender_is_author || (ev->sender[0] && strcasecmp(ev->sender, a->row.author) == 0))
 		return 1;
 	for (size_t i = 0; i < a->rule->ncommenters; i++)
 		if (strcasecmp(a->rule->commenters[i], ev->sender) == 0)
 			return 1;
-	/* GitHub's association; GitLab's and Gitea's payloads carry none */
-	return strcmp(a->forge, "github") == 0 && (strcmp(ev->association, "OWNER") == 0 ||
-		strcmp(ev->association, "MEMBER") == 0 || strcmp(ev->association, "COLLABORATOR") == 0);
+	/* GitHub's payload says the association; GitLab's and Gitea's carry
+	 * none, so the forge is asked (a refusal when it cannot be) */
+	if (strcmp(a->forge, "github") == 0)
+		return strcmp(ev->association, "OWNER") == 0 || strcmp(ev->association, "MEMBER") == 0 ||
+		       strcmp(ev->association, "COLLABORATOR") == 0;
+	if ((member = pv_forge_member(pv_env_config(a->pr->envs), a->forge, ev->repo, ev->project_id, ev->sender_id,
+		     ev->sender)) < 0)
+		log_warn("pullreq: cannot ask %s whether %s may run /preview on %s: %s", a->forge, ev->sender, ev->repo,
+			pv_error_last()->message);
+	return member > 0;
 }
 
 static int on_comment(struct act *a, struct pv_response *resp)

@@ -86,6 +86,7 @@ struct pv_pr_event {
 	char base_branch[256];
 	char author[64];         /* the pull request's author ("" when the payload lacks it) */
 	char sender[64];         /* who caused the event */
+	long long sender_id;     /* GitLab: the note's user.id (0 when absent) */
 	int sender_is_author;    /* GitLab: the note's author is the MR's author (by id) */
 	char association[32];    /* GitHub comment: author_association */
 	int labels_known;        /* the payload lists the labels */

@@ -22,6 +22,9 @@ shape them:
     POST  /api/v1/repos/O/R/statuses/SHA         201 {"id", "status", "context", "target_url"}
     POST  /api/v1/repos/O/R/issues/N/comments    201 {"id", "body"}
     PATCH /api/v1/repos/O/R/issues/comments/ID   200; 404 for an unknown id
+  Membership (who may run /preview commands)
+    GET   /api/v4/projects/P/members/all/UID     200 {"id", "access_level"}; 404 not a member
+    GET   /api/v1/repos/O/R/collaborators/USER   204 a collaborator; 404 not
 
 A wrong or missing token is 401 with the forge's error body.  Every request
 is one JSON line in LOG, written before the answer (loopback.record plus
@@ -32,7 +35,9 @@ CONTROL is a JSON file read at each request; while
 until), that forge answers every request rate-limited: "429" with
 Retry-After (seconds left), "403" as GitHub's primary limit
 (X-RateLimit-Remaining: 0, X-RateLimit-Reset: until) and GitLab's
-(RateLimit-Remaining: 0, RateLimit-Reset: until).  Python 3 standard
+(RateLimit-Remaining: 0, RateLimit-Reset: until).  Its "members":
+{"gitlab": {"PROJECT_ID": {"USER_ID": ACCESS_LEVEL}}, "gitea": {"O/R":
+["USER", ...]}} answers the membership checks.  Python 3 standard
 library only.
 """
 import argparse
@@ -110,10 +115,13 @@ class H(loopback.Handler):
             with open(ARGS.log, "a") as f:
                 f.write(json.dumps(rec) + "\n")
                 f.flush()
-        data = json.dumps(body).encode()
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
+        if status == 204:  # no body, and no Content-Length (RFC 9110 8.6)
+            self.end_headers()
+            return
+        data = json.dumps(body).encode()
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -133,6 +141,8 @@ class H(loopback.Handler):
                                                                  "X-RateLimit-Reset": str(int(lim["until"]))}
         if not authorised(forge, headers):
             return 401, {"message": "Bad credentials" if forge == "github" else "401 Unauthorized"}, {}
+        if self.command == "GET":
+            return self.membership(forge)
         for f, method, pattern, kind in ROUTES:
             m = re.match(pattern, self.path)
             if f != forge or method != self.command or not m:
@@ -158,6 +168,24 @@ class H(loopback.Handler):
                     return 404, {"message": "Not Found"}, {}
                 COMMENTS[(forge, cid)] = doc.get("body")
             return 200, {"id": cid, "body": doc.get("body")}, {}
+        return 404, {"message": "Not Found"}, {}
+
+    def membership(self, forge):
+        """GitLab's project member (all, inherited too) and Gitea's
+        collaborator check, answered from CONTROL's "members"."""
+        members = (control().get("members") or {}).get(forge) or {}
+        m = re.match(r"^/api/v4/projects/(\d+)/members/all/(\d+)$", self.path)
+        if forge == "gitlab" and m:
+            level = (members.get(m.group(1)) or {}).get(m.group(2))
+            if level is None:
+                return 404, {"message": "404 Not found"}, {}
+            return 200, {"id": int(m.group(2)), "username": "u%s" % m.group(2), "state": "active",
+                         "access_level": level}, {}
+        m = re.match(r"^/api/v1/repos/([^/]+/[^/]+)/collaborators/([^/]+)$", self.path)
+        if forge == "gitea" and m:
+            if m.group(2) in (members.get(m.group(1)) or []):
+                return 204, None, {}
+            return 404, {"message": "user is not a collaborator"}, {}
         return 404, {"message": "Not Found"}, {}
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = handle_any
