@@ -27,6 +27,7 @@
 #include "pullreq.h"
 #include "log.h"
 #include "metrics.h"
+#include "opencost.h"
 #include "valid.h"
 #include "values.h"
 
@@ -711,28 +712,33 @@ static void count_status(const char *status, long long n, void *payload)
  * one series per environment running now, so ended ones leave the
  * scrape and the cardinality stays that of the live set */
 struct cost_lines {
-	const struct pv_cost_model *model;
+	const struct pv_config *cfg;
+	struct pv_store *st;
+	int64_t now;
 	struct pv_strbuf *out;
 };
 
 static int cost_line(const struct pv_env *env, void *payload)
 {
 	struct cost_lines *c = payload;
+	const char *source;
 	double per_day;
+	int found;
 
-	if (pv_cost_per_day_text(c->model, env->values_json, &per_day) < 0)
-		return 0;
-	return pv_strbuf_printf(c->out, "previewd_environment_cost_per_day{name=\"%s\"} %.4f\n", env->name, per_day);
+	if ((found = pv_store_cost(c->st, c->cfg, env, c->now, &per_day, &source)) <= 0)
+		return found;
+	return pv_strbuf_printf(c->out, "previewd_environment_cost_per_day{name=\"%s\",source=\"%s\"} %.4f\n", env->name,
+		source, per_day);
 }
 
 static int cost_metrics(struct pv_api *api, struct pv_store *st, struct pv_strbuf *out)
 {
 	static const char *const running[] = { PV_STATUS_PENDING, PV_STATUS_ACTIVE };
 	const struct pv_config *cfg = pv_env_config(api->envs);
-	struct cost_lines c = { cfg->cost, out };
+	struct cost_lines c = { cfg, st, (int64_t)time(NULL), out };
 	int error;
 
-	if (!cfg->cost)
+	if (!cfg->cost && !PV_OPENCOST_ON(cfg))
 		return 0;
 	if ((error = pv_strbuf_printf(out,
 		     "# HELP previewd_environment_cost_per_day Estimated price of a day of a live environment's requests.\n"

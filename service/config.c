@@ -132,6 +132,8 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_PUBLIC_URL", "public-url", K_STRING, OFF(public_url), "", 0, 0, "URL users reach previewd at, for hints in notifications (default: http://LISTEN)" },
 	{ "PREVIEWD_COST_RATES", "cost-rates", K_STRING, OFF(cost_rates), "", 0, 0, "prices of requests per hour, cpu=PER_CPU,memory=PER_GIB (e.g. cpu=0.04,memory=0.005): shows each environment's cost (empty: off)" },
 	{ "PREVIEWD_COST_PATHS", "cost-paths", K_STRING, OFF(cost_paths), "replicas=replicaCount,cpu=resources.requests.cpu,memory=resources.requests.memory", 0, 0, "where the values hold the replica count and the CPU and memory requests, as dotted paths" },
+	{ "PREVIEWD_OPENCOST_URL", "opencost-url", K_STRING, OFF(opencost_url), "", 0, 0, "OpenCost's API (e.g. http://opencost.opencost:9003): each environment's cost is its namespace's, as OpenCost measured it (empty: off)" },
+	{ "PREVIEWD_OPENCOST_INTERVAL", "opencost-interval", K_DURATION, OFF(opencost_interval), "10m", 1, 86400, "time between reads of OpenCost's allocation API; a figure older than three of these is not shown" },
 	{ "PREVIEWD_COST_COMPONENTS", "cost-components", K_STRING, OFF(cost_components), "", 0, 0, "prefixes of the chart's components, comma separated (e.g. frontend.,backend.): their costs add up (empty: the values' root)" },
 };
 
@@ -510,6 +512,9 @@ static int derive(struct pv_config *cfg)
 		if ((error = pv_cost_model_parse(cfg->cost, cfg->cost_rates, cfg->cost_paths, cfg->cost_components)) < 0)
 			return error;
 	}
+	if (*cfg->opencost_url && strncmp(cfg->opencost_url, "http://", 7) != 0 && strncmp(cfg->opencost_url, "https://", 8) != 0)
+		return pv_error_set(PV_EINVAL, "PREVIEWD_OPENCOST_URL", "PREVIEWD_OPENCOST_URL '%s' must be an http:// or https:// URL",
+			cfg->opencost_url);
 	if (strpbrk(cfg->git_branch, " ~^:?*[\\") || cfg->git_branch[0] == '-' || !*cfg->git_branch)
 		return pv_error_set(PV_EINVAL, "PREVIEWD_GIT_BRANCH", "PREVIEWD_GIT_BRANCH '%s' is not a valid branch name", cfg->git_branch);
 	return 0;

@@ -129,6 +129,8 @@ struct pv_config {
 	char *cost_paths;
 	char *cost_components;
 	struct pv_cost_model *cost;   /* parsed; NULL when cost_rates is "" */
+	char *opencost_url;           /* OpenCost's API; "" = estimates only (opencost.h) */
+	long long opencost_interval;  /* seconds between its reads */
 	long long max_streams;        /* open event streams (stream.h) */
 	int check_only;          /* --check-config */
 };

@@ -20,8 +20,9 @@
  * history shows the environment asleep (between a "slept" and the next
  * "woke") in that window.
  *
- * Pure functions on the caller's data, except pv_store_asleep (store_cost.c),
- * which reads the history.  Thread-safe; no global state.  Errors: error.h.
+ * Pure functions on the caller's data, except the store's three at the end
+ * (store_cost.c: the sleep history, OpenCost's figures, the one rule that
+ * picks a figure).  Thread-safe; no global state.  Errors: error.h.
  */
 #ifndef PV_COST_H
 #define PV_COST_H
@@ -117,5 +118,27 @@ struct pv_store;
 /* Seconds environment row env_id was asleep within [from, to), from its
  * "slept" and "woke" events (store_cost.c). */
 int pv_store_asleep(struct pv_store *st, int64_t env_id, int64_t from, int64_t to, int64_t *out) PV_WARN_UNUSED;
+
+/* Replace the opencost table's rows with per (namespace -> per_day, from
+ * pv_opencost_parse), read at `at`, in one transaction (opencost.h). */
+int pv_store_opencost_replace(struct pv_store *st, const json_t *per, int64_t at) PV_WARN_UNUSED;
+
+struct pv_config;
+struct pv_env;
+
+/* The kinds of figure pv_store_cost gives. */
+#define PV_COST_SOURCE_OPENCOST "opencost"
+#define PV_COST_SOURCE_ESTIMATE "estimate"
+
+/*
+ * What a day of env costs, the one rule for the JSON, /metrics and the
+ * expiry warnings: OpenCost's figure for its namespace when
+ * PREVIEWD_OPENCOST_URL is set and the figure is fresh (opencost.h), else
+ * the estimate from its values under PREVIEWD_COST_RATES.  1 with
+ * *per_day and *source set, 0 when there is neither (or the values cannot
+ * be read), or a pv_error code.
+ */
+int pv_store_cost(struct pv_store *st, const struct pv_config *cfg, const struct pv_env *env, int64_t now,
+	double *per_day, const char **source) PV_WARN_UNUSED;
 
 #endif

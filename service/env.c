@@ -11,6 +11,7 @@
 
 #include "cost.h"
 #include "log.h"
+#include "opencost.h"
 #include "ratelimit.h"
 #include "timefmt.h"
 #include "valid.h"
@@ -98,20 +99,29 @@ json_t *pv_env_json(const struct pv_envs *envs, const struct pv_env *env)
 	return pv_env_json_part(envs, env, 1);
 }
 
-/* cost: {per_day, saved_by_sleep_last_7d} under PREVIEWD_COST_RATES (cost.h);
- * per_day is null when the values' requests cannot be read, the saving
- * null when the history cannot */
+/* cost: {per_day, source, saved_by_sleep_last_7d} (cost.h, pv_store_cost):
+ * per_day is OpenCost's figure or the estimate, null when there is
+ * neither.  The saving is always the estimate's: what OpenCost measured
+ * includes the hours asleep, when the namespace cost next to nothing, so
+ * it cannot say what they saved; null without PREVIEWD_COST_RATES or when
+ * the values or the history cannot be read. */
 static json_t *cost_json(const struct pv_envs *envs, const struct pv_env *env, int64_t now)
 {
 	int64_t end = env->deleted_at > 0 && env->deleted_at < now ? env->deleted_at : now, asleep = 0;
+	const char *source = NULL;
 	struct pv_store *st;
-	double per_day;
+	double per_day = 0, estimate;
+	json_t *j;
 
-	if (pv_cost_per_day_text(envs->cfg->cost, env->values_json, &per_day) < 0)
-		return json_pack("{s:n, s:n}", "per_day", "saved_by_sleep_last_7d");
-	if (pv_store_threads_get(envs->db, &st) < 0 || pv_store_asleep(st, env->id, end - PV_COST_WINDOW, end, &asleep) < 0)
-		return json_pack("{s:f, s:n}", "per_day", per_day, "saved_by_sleep_last_7d");
-	return json_pack("{s:f, s:f}", "per_day", per_day, "saved_by_sleep_last_7d", pv_cost_saved(per_day, asleep));
+	if (pv_store_threads_get(envs->db, &st) < 0)
+		return json_pack("{s:n, s:n, s:n}", "per_day", "source", "saved_by_sleep_last_7d");
+	j = pv_store_cost(st, envs->cfg, env, now, &per_day, &source) > 0
+		? json_pack("{s:f, s:s, s:n}", "per_day", per_day, "source", source, "saved_by_sleep_last_7d")
+		: json_pack("{s:n, s:n, s:n}", "per_day", "source", "saved_by_sleep_last_7d");
+	if (j && envs->cfg->cost && pv_cost_per_day_text(envs->cfg->cost, env->values_json, &estimate) == 0 &&
+	    pv_store_asleep(st, env->id, end - PV_COST_WINDOW, end, &asleep) == 0)
+		json_object_set_new(j, "saved_by_sleep_last_7d", json_real(pv_cost_saved(estimate, asleep)));
+	return j;
 }
 
 json_t *pv_env_json_part(const struct pv_envs *envs, const struct pv_env *env, int with_values)
@@ -159,7 +169,7 @@ json_t *pv_env_json_part(const struct pv_envs *envs, const struct pv_env *env, i
 	 * size (up to PREVIEWD_MAX_VALUES_BYTES each) */
 	if (j && !with_values)
 		json_object_del(j, "values");
-	if (j && envs->cfg->cost)
+	if (j && (envs->cfg->cost || PV_OPENCOST_ON(envs->cfg)))
 		json_object_set_new(j, "cost", cost_json(envs, env, now));
 	return j;
 }

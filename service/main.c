@@ -24,14 +24,17 @@
  *   pv-forge       each pull request's environment shown on GitHub, GitLab or
  *                  Gitea, its own CURL handle and SQLite connection (forge.c);
  *                  only with a forge token
+ *   pv-opencost    each namespace's cost read from OpenCost, its own CURL
+ *                  handle and SQLite connection (opencost.c); only with
+ *                  PREVIEWD_OPENCOST_URL
  *
  * Start: config -> database (migrations) -> retention (its one-time rebuild
  * of an older database runs before any other thread) -> notifier -> forge
- * reporter -> Argo CD poller -> HTTP object -> Git writer -> reaper -> API -> HTTP timer and
+ * reporter -> OpenCost reader -> Argo CD poller -> HTTP object -> Git writer -> reaper -> API -> HTTP timer and
  * listen.
  * Stop (SIGINT/SIGTERM): stop listening, answer waiting requests and stop the
  * HTTP timer -> reaper -> the writer after its push in flight -> free the
- * HTTP object -> Argo CD poller -> forge reporter -> notifier -> retention -> API -> close the
+ * HTTP object -> Argo CD poller -> forge reporter -> OpenCost reader -> notifier -> retention -> API -> close the
  * database.
  * Each thread is stopped only after every thread that kicks it.
  * Nothing acknowledged is lost at any point: it is in SQLite before the
@@ -66,6 +69,7 @@
 #include "log.h"
 #include "chatreply.h"
 #include "notify.h"
+#include "opencost.h"
 #include "reaper.h"
 #include "recover.h"
 #include "retention.h"
@@ -276,6 +280,7 @@ int main(int argc, char **argv)
 	struct pv_argocd *argocd = NULL;
 	struct pv_retention *retention = NULL;
 	struct pv_forge *forge = NULL;
+	struct pv_opencost *opencost = NULL;
 	struct pv_gitops_hooks hooks;
 	struct wakeups wake = { 0 };
 	char db_path[4096];
@@ -460,6 +465,10 @@ int main(int argc, char **argv)
 		}
 		wake.forge = forge;
 	}
+	if (*cfg.opencost_url && pv_opencost_start(&opencost, &cfg, db_path) < 0) {
+		log_error("%s", pv_error_last()->message);
+		goto out;
+	}
 	if (cfg.slack_signing_secret && *cfg.slack_signing_secret && pv_chatreply_start(&cfg) < 0) {
 		log_error("%s", pv_error_last()->message);
 		goto out;
@@ -518,6 +527,7 @@ out:
 	pv_http_free(http);   /* only now: the writer's last round may still call pv_http_landed */
 	pv_argocd_free(argocd);
 	pv_forge_free(forge);
+	pv_opencost_free(opencost);
 	pv_notify_free(notify);
 	pv_retention_free(retention);
 	pv_chatreply_stop();

@@ -174,10 +174,10 @@ static int reap_once(struct pv_reaper *r, int64_t now, size_t *changed, int *mor
 			goto fail;
 		for (size_t i = 0; i < b.n; i++) {
 			struct pv_env *e = &b.v[i];
+			const char *source;
 			double per_day;
-			/* the warning says what keeping it costs (PREVIEWD_COST_RATES) */
-			if (r->cfg->cost && pv_cost_per_day_text(r->cfg->cost, e->values_json, &per_day) == 0 &&
-			    per_day < 1e12)
+			/* the warning says what keeping it costs (cost.h, pv_store_cost) */
+			if (pv_store_cost(r->store, r->cfg, e, now, &per_day, &source) > 0)
 				snprintf(detail, sizeof(detail), "{\"lead_seconds\":%lld,\"expires_at\":%lld,\"seconds_left\":%lld,"
 					"\"cost_per_day\":%.4f}", lead, (long long)e->expires_at, (long long)(e->expires_at - now), per_day);
 			else

@@ -51,7 +51,7 @@ http GET '/v1/environments?owner=o'
 t_eq "plain=0.0555 web=0.6" "$(jqr '[.items[] | "\(.name)=\(.cost.per_day)"] | sort | join(" ")')" \
 	"the list shows each one's per_day"
 http GET '/v1/environments?owner=o&fields=name,cost'
-t_eq '{"cost":{"per_day":0.6,"saved_by_sleep_last_7d":0},"name":"web"}' \
+t_eq '{"cost":{"per_day":0.6,"saved_by_sleep_last_7d":0,"source":"estimate"},"name":"web"}' \
 	"$(jqr -cS '.items[] | select(.name == "web") | .cost.per_day |= (. * 10000 | round / 10000)')" "fields=name,cost keeps the cost"
 http PATCH /v1/environments/web '{"values":{"replicaCount":4,"resources":{"requests":{"memory":"1Gi"}}}}'
 t_eq 200 "$HTTP_STATUS" "a values PATCH is taken"
@@ -79,12 +79,12 @@ t_ok "another environment's history is its own" eq_num 0 "$(cost_of plain saved_
 
 # ---------------------------------------------------------------- 3
 t_begin "3: /metrics has previewd_environment_cost_per_day of live environments"
-t_ok "web's series is 1.44" eq_num 1.44 "$(metric 'previewd_environment_cost_per_day{name="web"}')"
-t_ok "plain's series is 0.0555" eq_num 0.0555 "$(metric 'previewd_environment_cost_per_day{name="plain"}')"
+t_ok "web's series is 1.44" eq_num 1.44 "$(metric 'previewd_environment_cost_per_day{name="web",source="estimate"}')"
+t_ok "plain's series is 0.0555" eq_num 0.0555 "$(metric 'previewd_environment_cost_per_day{name="plain",source="estimate"}')"
 t_ok "the family is typed a gauge" bash -c "curl -s '$PV_URL/metrics' | grep -qx '# TYPE previewd_environment_cost_per_day gauge'"
 http DELETE /v1/environments/plain
 t_eq 200 "$HTTP_STATUS" "plain is deleted"
-t_eq "" "$(metric 'previewd_environment_cost_per_day{name="plain"}')" "its series leaves the scrape"
+t_eq "" "$(metric 'previewd_environment_cost_per_day{name="plain",source="estimate"}')" "its series leaves the scrape"
 t_eq 1 "$(curl -s "$PV_URL/metrics" | grep -c '^previewd_environment_cost_per_day{')" "one series: the live environment"
 
 # ---------------------------------------------------------------- 4
@@ -110,7 +110,7 @@ t_ok "per_day adds up the components: 2.16" eq_num 2.16 "$(jqr -c .cost.per_day)
 http POST /v1/environments '{"owner":"o","name":"odd","ttl":"1h","values":{"frontend":{"cpu":"lots"}}}'
 t_eq 201 "$HTTP_STATUS" "values with an unreadable request are still taken"
 t_eq null "$(jqr -c .cost.per_day)" "their per_day is null, not a guess"
-t_eq "" "$(metric 'previewd_environment_cost_per_day{name="odd"}')" "and they have no series"
+t_eq "" "$(metric 'previewd_environment_cost_per_day{name="odd",source="estimate"}')" "and they have no series"
 pv_stop
 
 # ---------------------------------------------------------------- 6

@@ -1,5 +1,6 @@
 /* Unit tests for cost.c: Kubernetes quantities, the settings, the estimate
  * and the hours asleep. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <cmocka.h>
 
 #include "cost.h"
+#include "opencost.h"
 
 static double q(const char *s)
 {
@@ -210,6 +212,54 @@ static void asleep(void **state)
 	assert_true(pv_cost_round(0.123456) == 0.1235);
 }
 
+/* OpenCost's allocation answer, as its API documents it */
+static void opencost_answer(void **state)
+{
+	static const char doc[] =
+		"{\"code\":200,\"data\":[{"
+		"\"web\":{\"name\":\"web\",\"totalCost\":1.2,\"minutes\":1440,\"cpuCost\":1,\"ramCost\":0.2},"
+		"\"young\":{\"name\":\"young\",\"totalCost\":0.1,\"minutes\":120},"
+		"\"nomin\":{\"name\":\"nomin\",\"totalCost\":3},"
+		"\"__idle__\":{\"name\":\"__idle__\",\"totalCost\":9,\"minutes\":1440},"
+		"\"kube-system\":{\"name\":\"kube-system\",\"totalCost\":0.5,\"minutes\":1440},"
+		"\"Not_A_Name\":{\"name\":\"x\",\"totalCost\":1,\"minutes\":1}},"
+		"{\"web\":{\"name\":\"web\",\"totalCost\":0.3,\"minutes\":360}},null]}";
+	json_t *per = NULL;
+
+	(void)state;
+	assert_int_equal(pv_opencost_parse(&per, doc, strlen(doc)), 0);
+	/* two sets of web add up: 1.5 over 1800 minutes is 1.2 a day */
+	assert_true(fabs(json_real_value(json_object_get(per, "web")) - 1.2) < 1e-9);
+	/* two hours of 0.1 is 1.2 a day */
+	assert_true(fabs(json_real_value(json_object_get(per, "young")) - 1.2) < 1e-9);
+	/* no minutes: the window, a day */
+	assert_true(json_real_value(json_object_get(per, "nomin")) == 3);
+	assert_non_null(json_object_get(per, "kube-system"));
+	assert_null(json_object_get(per, "__idle__"));
+	assert_null(json_object_get(per, "Not_A_Name"));
+	assert_int_equal(json_object_size(per), 4);
+	json_decref(per);
+
+	/* what is not its answer is refused, naming why */
+	static const char *const bad[] = {
+		"", "[]", "{\"code\":500,\"message\":\"boom\"}", "{\"code\":200}", "{\"data\":{}}",
+		"{\"data\":[1]}", "{\"data\":[{\"web\":1}]}", "{\"data\":[{\"web\":{\"minutes\":1}}]}",
+		"{\"data\":[{\"web\":{\"totalCost\":-1}}]}", "{\"data\":[{\"web\":{\"totalCost\":\"1\"}}]}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		per = NULL;
+		assert_int_equal(pv_opencost_parse(&per, bad[i], strlen(bad[i])), PV_EINVAL);
+		assert_null(per);
+	}
+	assert_int_equal(pv_opencost_parse(&per, bad[2], strlen(bad[2])), PV_EINVAL);
+	assert_non_null(strstr(pv_error_last()->message, "boom"));
+	/* a figure no namespace costs is dropped, not shown */
+	static const char huge[] = "{\"data\":[{\"web\":{\"totalCost\":1e300,\"minutes\":1e-300}}]}";
+	assert_int_equal(pv_opencost_parse(&per, huge, strlen(huge)), 0);
+	assert_int_equal(json_object_size(per), 0);
+	json_decref(per);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,6 +270,7 @@ int main(void)
 		cmocka_unit_test(estimate),
 		cmocka_unit_test(components),
 		cmocka_unit_test(asleep),
+		cmocka_unit_test(opencost_answer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
