@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "valid.h"
 #include "values.h"
+#include "wakepage.h"
 
 #define LIST_DEFAULT 50
 #define LIST_MAX 200     /* a larger limit is cut to this; the answer says so */
@@ -41,6 +42,7 @@ struct pv_api {
 	struct pv_envs *envs;
 	struct pv_idem_set *idem;
 	struct pv_pullreq pr;         /* rules NULL: pull-request hooks are ignored */
+	struct pv_wakepage *wake;     /* GET /wake: anonymous, rate-limited wakes */
 };
 
 void pv_api_pullreq(struct pv_api *api, const struct pv_prrules *rules, void (*forge_kick)(void *ctx), void *ctx)
@@ -60,7 +62,8 @@ int pv_api_new(struct pv_api **out, const struct pv_config *cfg, const struct pv
 		return pv_error_set(PV_ERROR, NULL, "out of memory");
 	api->cfg = cfg;
 	api->git = *git;
-	if ((error = pv_env_new(&api->envs, cfg, settings, &eg)) < 0 || (error = pv_idem_set_new(&api->idem)) < 0) {
+	if ((error = pv_env_new(&api->envs, cfg, settings, &eg)) < 0 || (error = pv_idem_set_new(&api->idem)) < 0 ||
+	    (error = pv_wakepage_new(&api->wake, cfg)) < 0) {
 		pv_api_free(api);
 		return error;
 	}
@@ -73,6 +76,7 @@ void pv_api_free(struct pv_api *api)
 	if (!api)
 		return;
 	pv_idem_set_free(api->idem);
+	pv_wakepage_free(api->wake);
 	pv_env_free(api->envs);
 	free(api);
 }
@@ -800,7 +804,7 @@ static enum pv_route classify(const char *m, const char *p)
 		return PV_ROUTE_READYZ;
 	if (strcmp(p, "/metrics") == 0)
 		return PV_ROUTE_METRICS;
-	if (page_file(p))
+	if (page_file(p) || strcmp(p, "/wake") == 0 || strcmp(p, "/wake/status") == 0)
 		return PV_ROUTE_PAGE;
 	if (strcmp(p, "/v1/info") == 0 || strcmp(p, "/v1/whoami") == 0)
 		return PV_ROUTE_INFO;
@@ -993,6 +997,13 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? metrics(api, resp) : method_not_allowed(resp, "GET, HEAD");
 	if ((f = page_file(p)))
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? page(f, resp) : method_not_allowed(resp, "GET, HEAD");
+	/* a sleeping environment's visitors, without a token (wakepage.h) */
+	if (strcmp(p, "/wake") == 0)
+		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? pv_wakepage_page(api->wake, api->envs, req, resp)
+								      : method_not_allowed(resp, "GET, HEAD");
+	if (strcmp(p, "/wake/status") == 0)
+		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? pv_wakepage_status(api->wake, api->envs, req, resp)
+								      : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/v1/info") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? info(api, resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/v1/whoami") == 0)
