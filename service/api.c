@@ -989,15 +989,20 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 	static const char prefix[] = "/v1/environments";
 	const struct pv_embedded_file *f;
 
+	/* ingress-nginx's error backend: a sleeping environment's visitor,
+	 * whatever the path (wakepage.h) */
+	if ((strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) && strncmp(p, "/v1/", 4) != 0 &&
+	    pv_wakepage_claims(api->wake, req))
+		return pv_wakepage_page(api->wake, api->envs, req, resp);
 	if (strcmp(p, "/healthz") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? health(resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/readyz") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? ready(api, resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/metrics") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? metrics(api, resp) : method_not_allowed(resp, "GET, HEAD");
+	/* a sleeping environment's visitors, without a token (wakepage.h) */
 	if ((f = page_file(p)))
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? page(f, resp) : method_not_allowed(resp, "GET, HEAD");
-	/* a sleeping environment's visitors, without a token (wakepage.h) */
 	if (strcmp(p, "/wake") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? pv_wakepage_page(api->wake, api->envs, req, resp)
 								      : method_not_allowed(resp, "GET, HEAD");

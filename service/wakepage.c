@@ -129,7 +129,26 @@ static const char *const says[] = {
 	"is awake: taking you there.",
 };
 
-/* The environment named by ?host=, live; 0 or an error (404 when there is
+static const char *header(const struct pv_request *req, const char *name)
+{
+	return req->header ? req->header(req->header_ctx, name) : NULL;
+}
+
+/* ingress-nginx's custom error backend: it sends the request that failed
+ * with X-Code and the visitor's Host (deploy/README.md) */
+static int error_backend(const struct pv_request *req)
+{
+	return header(req, "X-Code") && header(req, "Host");
+}
+
+int pv_wakepage_claims(const struct pv_wakepage *wp, const struct pv_request *req)
+{
+	char name[64], canon[PV_WAKEPAGE_HOST_MAX];
+
+	return error_backend(req) && pv_wakepage_host(name, sizeof(name), canon, header(req, "Host"), wp->cfg->domain) == 0;
+}
+
+/* The environment named by ?host= (or an error backend's Host), live; 0 or an error (404 when there is
  * no live environment by that name). */
 static int lookup(struct pv_wakepage *wp, struct pv_envs *envs, const struct pv_request *req, struct pv_env *env,
 	char *canon)
@@ -139,6 +158,8 @@ static int lookup(struct pv_wakepage *wp, struct pv_envs *envs, const struct pv_
 	int error;
 
 	memset(env, 0, sizeof(*env));
+	if (!host && error_backend(req))
+		host = header(req, "Host");
 	if (!host)
 		return pv_error_set(PV_EBADREQ, "host", "host is required: /wake?host=NAME.%s", wp->cfg->domain);
 	if ((error = pv_wakepage_host(name, sizeof(name), canon, host, wp->cfg->domain)) < 0)

@@ -18,6 +18,11 @@
  * address is a preview environment and whether it is up: no owner, no
  * values.  PREVIEWD_DOMAIN is the only domain answered.
  *
+ * It is reached two ways: GET /wake?host=NAME.DOMAIN (a redirect from the
+ * sleeping environment's Ingress), or as ingress-nginx's custom error
+ * backend, which passes the request it could not serve on with an X-Code
+ * header and the visitor's Host (pv_wakepage_claims).
+ *
  * The page is HTML without inline script (the Content-Security-Policy):
  * wake.js (service/page/) polls the status and goes to http://HOST when
  * the environment is awake; a <meta http-equiv="refresh"> does the same
@@ -52,7 +57,14 @@ void pv_wakepage_free(struct pv_wakepage *wp);
  */
 int pv_wakepage_host(char *name, size_t len, char *canon, const char *host, const char *domain) PV_WARN_UNUSED;
 
-/* GET /wake: the HTML page; wakes a sleeping environment first. */
+/* 1 when req comes from ingress-nginx's custom error backend (an X-Code
+ * header) for a host under PREVIEWD_DOMAIN: a sleeping environment's
+ * visitor whose request the ingress could not serve, answered with the
+ * wake page whatever its path.  Pure. */
+int pv_wakepage_claims(const struct pv_wakepage *wp, const struct pv_request *req);
+
+/* GET /wake: the HTML page; wakes a sleeping environment first.  The host
+ * is ?host=, else (pv_wakepage_claims) the Host header. */
 int pv_wakepage_page(struct pv_wakepage *wp, struct pv_envs *envs, const struct pv_request *req,
 	struct pv_response *resp) PV_WARN_UNUSED;
 

@@ -1,12 +1,15 @@
 "use strict";
 // The wake page's poller (GET /wake serves the page; no inline script).  It
-// asks previewd's /wake/status for the host it was opened for and goes to
-// the environment once it is awake.  Everything shown is set as text.
+// asks previewd's /wake/status for the host the page is about (data-host,
+// written by previewd) and goes to the environment once it is awake.
+// Everything shown is set as text.
 
 (function () {
   const main = document.querySelector("main.wake");
-  if (!main) return;
-  const host = new URLSearchParams(location.search).get("host") || "";
+  // served as ingress-nginx's error page on the environment's own host,
+  // /wake/status would go to the ingress too: the meta refresh does it there
+  if (!main || location.pathname !== "/wake") return;
+  const host = main.dataset.host || "";
   const state = document.getElementById("state");
   let tries = 0;
 
