@@ -565,6 +565,10 @@ static int record_round(struct pv_gitops *g, const struct pv_env_list *rows, con
 			error = pv_store_mark_pushed(g->store, r->id, r->gen, commit, now);
 			if (error == 0 && p->action == PV_PLAN_WRITE)
 				error = record_blobs(g, plan, &cursor, r);
+			/* the end of a "git_error", before the push's own row: the
+			 * stream and the page show it ended, and why this landed now */
+			if (error == 0 && rows->v[i].git_error)
+				error = git_recovered(g, r, rows->v[i].git_error, commit, now);
 			if (error == 0) {
 				/* with Argo CD's status at hand, "ready" waits for Healthy */
 				const char *kind = strcmp(rows->v[i].status, PV_STATUS_DELETING) == 0 ? "deleted"
@@ -575,9 +579,6 @@ static int record_round(struct pv_gitops *g, const struct pv_env_list *rows, con
 					snprintf(after.status, sizeof(after.status), "%s", PV_STATUS_DELETED);
 				error = pv_store_event_add(g->store, r, kind, "previewd", NULL, now, detail);
 			}
-			/* the end of a "git_error": the stream and the page show it ended */
-			if (error == 0 && rows->v[i].git_error)
-				error = git_recovered(g, r, rows->v[i].git_error, commit, now);
 		}
 		if (error < 0) {
 			pv_store_rollback(g->store);
