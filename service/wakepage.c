@@ -272,8 +272,10 @@ int pv_wakepage_status(struct pv_wakepage *wp, struct pv_envs *envs, const struc
 	struct pv_env env;
 	int error;
 
-	if ((error = lookup(wp, envs, req, &env, canon)) < 0)
+	if ((error = lookup(wp, envs, req, &env, canon)) < 0) {
+		pv_env_dispose(&env);
 		return error;
+	}
 	snprintf(url, sizeof(url), "http://%s/", canon);
 	resp->status = 200;
 	resp->body = json_pack("{s:s, s:s, s:s}", "name", env.name, "state", states[state_of(wp, &env)], "url", url);
