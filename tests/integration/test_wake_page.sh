@@ -67,7 +67,8 @@ t_match 'shop is waking up' "$HTTP_BODY" "it says shop is waking up"
 t_match '<meta http-equiv="refresh" content="5">' "$HTTP_BODY" "it refreshes itself without script"
 t_match '<script src="/wake.js" defer></script>' "$HTTP_BODY" "its script is the served wake.js"
 t_not "no inline script" grep -qE '<script>|<script [^s]| on[a-z]+=' <<<"$HTTP_BODY"
-t_not "no third-party asset" grep -qE '(src|href)="(https?:)?//[^"]*' <<<"$(sed 's|href="http://shop.preview.example.com/"||g' <<<"$HTTP_BODY")"
+# the one link to another origin is the environment's own address
+t_not "no third-party asset" grep -qE '(src|href)="(https?:)?//[^"]*' <<<"${HTTP_BODY//href=\"http:\/\/shop.preview.example.com\/\"/}"
 t_match "script-src 'self'" "$(http_header Content-Security-Policy)" "under the project's Content-Security-Policy"
 http GET /wake.js
 t_eq 200 "$HTTP_STATUS" "wake.js is served"
