@@ -30,6 +30,7 @@
 #include "opencost.h"
 #include "valid.h"
 #include "values.h"
+#include "wakepage.h"
 
 #define LIST_DEFAULT 50
 #define LIST_MAX 200     /* a larger limit is cut to this; the answer says so */
@@ -42,6 +43,7 @@ struct pv_api {
 	struct pv_envs *envs;
 	struct pv_idem_set *idem;
 	struct pv_pullreq pr;         /* rules NULL: pull-request hooks are ignored */
+	struct pv_wakepage *wake;     /* GET /wake: anonymous, rate-limited wakes */
 };
 
 void pv_api_pullreq(struct pv_api *api, const struct pv_prrules *rules, void (*forge_kick)(void *ctx), void *ctx)
@@ -61,7 +63,8 @@ int pv_api_new(struct pv_api **out, const struct pv_config *cfg, const struct pv
 		return pv_error_set(PV_ERROR, NULL, "out of memory");
 	api->cfg = cfg;
 	api->git = *git;
-	if ((error = pv_env_new(&api->envs, cfg, settings, &eg)) < 0 || (error = pv_idem_set_new(&api->idem)) < 0) {
+	if ((error = pv_env_new(&api->envs, cfg, settings, &eg)) < 0 || (error = pv_idem_set_new(&api->idem)) < 0 ||
+	    (error = pv_wakepage_new(&api->wake, cfg)) < 0) {
 		pv_api_free(api);
 		return error;
 	}
@@ -74,6 +77,7 @@ void pv_api_free(struct pv_api *api)
 	if (!api)
 		return;
 	pv_idem_set_free(api->idem);
+	pv_wakepage_free(api->wake);
 	pv_env_free(api->envs);
 	free(api);
 }
@@ -806,7 +810,7 @@ static enum pv_route classify(const char *m, const char *p)
 		return PV_ROUTE_READYZ;
 	if (strcmp(p, "/metrics") == 0)
 		return PV_ROUTE_METRICS;
-	if (page_file(p))
+	if (page_file(p) || strcmp(p, "/wake") == 0 || strcmp(p, "/wake/status") == 0)
 		return PV_ROUTE_PAGE;
 	if (strcmp(p, "/v1/info") == 0 || strcmp(p, "/v1/whoami") == 0)
 		return PV_ROUTE_INFO;
@@ -991,14 +995,26 @@ static int route(struct pv_api *api, const struct pv_request *req, struct pv_res
 	static const char prefix[] = "/v1/environments";
 	const struct pv_embedded_file *f;
 
+	/* ingress-nginx's error backend: a sleeping environment's visitor,
+	 * whatever the path (wakepage.h) */
+	if ((strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) && strncmp(p, "/v1/", 4) != 0 &&
+	    pv_wakepage_claims(api->wake, req))
+		return pv_wakepage_page(api->wake, api->envs, req, resp);
 	if (strcmp(p, "/healthz") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? health(resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/readyz") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? ready(api, resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/metrics") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? metrics(api, resp) : method_not_allowed(resp, "GET, HEAD");
+	/* a sleeping environment's visitors, without a token (wakepage.h) */
 	if ((f = page_file(p)))
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? page(f, resp) : method_not_allowed(resp, "GET, HEAD");
+	if (strcmp(p, "/wake") == 0)
+		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? pv_wakepage_page(api->wake, api->envs, req, resp)
+								      : method_not_allowed(resp, "GET, HEAD");
+	if (strcmp(p, "/wake/status") == 0)
+		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? pv_wakepage_status(api->wake, api->envs, req, resp)
+								      : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/v1/info") == 0)
 		return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 ? info(api, resp) : method_not_allowed(resp, "GET, HEAD");
 	if (strcmp(p, "/v1/whoami") == 0)

@@ -56,14 +56,19 @@ static int claim(const char *key)
 
 /* ---- decoding ----------------------------------------------------------- */
 
-int pv_chatact_action_parse(const char *action, long long *seconds)
+int pv_chatact_action_parse(const char *action, int *verb, long long *seconds)
 {
 	long long v = 0;
 	const char *p;
 
 	*seconds = 0;
+	*verb = PV_CHATACT_DELETE;
 	if (strcmp(action, "delete") == 0)
 		return 0;
+	if (strcmp(action, "wake") == 0) {
+		*verb = PV_CHATACT_WAKE;
+		return 0;
+	}
 	if (strncmp(action, "extend:", 7) != 0 || !action[7])
 		return pv_error_set(PV_EINVAL, "action_id", "unknown action");
 	for (p = action + 7; *p; p++) {
@@ -73,6 +78,7 @@ int pv_chatact_action_parse(const char *action, long long *seconds)
 	}
 	if (v < 1 || v > MAX_EXTEND)
 		return pv_error_set(PV_EINVAL, "action_id", "unknown action");
+	*verb = PV_CHATACT_EXTEND;
 	*seconds = v;
 	return 0;
 }
@@ -143,7 +149,7 @@ int pv_chatact_slack_parse(const char *body, size_t len, struct pv_chatact_press
 		goto out;
 	}
 	if (copy(out->action, sizeof(out->action), str(action, "action_id")) < 0 ||
-	    pv_chatact_action_parse(out->action, &out->seconds) < 0 || press_env(out, value) < 0) {
+	    pv_chatact_action_parse(out->action, &out->verb, &out->seconds) < 0 || press_env(out, value) < 0) {
 		pv_error_set(PV_EBADREQ, "actions", "the payload's action is not one of previewd's buttons");
 		goto out;
 	}
@@ -197,18 +203,28 @@ static int mapped_owner(const struct pv_config *cfg, const char *id, char *out, 
 	return found;
 }
 
+static const char *const verbs[] = { [PV_CHATACT_EXTEND] = "extend", [PV_CHATACT_DELETE] = "delete",
+	[PV_CHATACT_WAKE] = "wake" };
+
+/* The reason of the last error for a refusal's sentence. */
+static const char *why(int error)
+{
+	return pv_error_last()->message[0] ? pv_error_last()->message : pv_error_title(error);
+}
+
 /*
  * Act on one press as owner; the outcome sentence into out.  *buttons is 1
- * when the environment is still there to press on.
+ * when the environment is still there to press on, *asleep when it sleeps
+ * (its buttons then lead with Wake).
  */
 static void act(struct pv_envs *envs, const char *door, const char *owner, const char *from, const char *name,
-	long long seconds, char *out, size_t len, int *buttons)
+	int verb, long long seconds, char *out, size_t len, int *buttons, int *asleep)
 {
 	const struct pv_config *cfg = pv_env_config(envs);
 	char actor[96], until[PV_TIME_LEN] = "never", amount[32];
 	struct pv_actor who = { .name = actor, .role = PV_ROLE_WRITER, .from = from };
 	struct pv_env env;
-	int error;
+	int error, was_asleep;
 
 	memset(&env, 0, sizeof(env));
 	*buttons = 0;
@@ -218,14 +234,15 @@ static void act(struct pv_envs *envs, const char *door, const char *owner, const
 		goto done;
 	}
 	*buttons = strcmp(env.status, PV_STATUS_FAILED) != 0;
+	*asleep = was_asleep = pv_env_is_asleep(&env);
 	if (!cfg->chatops_anyone && strcmp(env.owner, owner) != 0) {
-		snprintf(out, len, "Refused: @%s may not %s environment %s; only its owner @%s may.", owner,
-			seconds ? "extend" : "delete", name, env.owner);
+		snprintf(out, len, "Refused: @%s may not %s environment %s; only its owner @%s may.", owner, verbs[verb],
+			name, env.owner);
 		goto done;
 	}
 	pv_env_dispose(&env);
 	memset(&env, 0, sizeof(env));
-	if (seconds) {
+	if (verb == PV_CHATACT_EXTEND) {
 		json_t *ttl = json_integer(seconds);
 		struct pv_env_change change = { .ttl = ttl };
 
@@ -233,17 +250,28 @@ static void act(struct pv_envs *envs, const char *door, const char *owner, const
 		error = pv_env_patch(envs, &who, name, &change, NULL, &env);
 		json_decref(ttl);
 		if (error < 0) {
-			snprintf(out, len, "Refused: environment %s cannot be extended by %s: %s", name, amount,
-				pv_error_last()->message[0] ? pv_error_last()->message : pv_error_title(error));
+			snprintf(out, len, "Refused: environment %s cannot be extended by %s: %s", name, amount, why(error));
 			goto done;
 		}
 		if (env.expires_at > 0)
 			pv_time_format(until, sizeof(until), env.expires_at);
 		snprintf(out, len, "Environment %s was extended by @%s: it now expires at %s.", name, owner, until);
+	} else if (verb == PV_CHATACT_WAKE) {
+		/* waking an awake environment changes nothing (env_sleep.c): a
+		 * press from an older message says so instead of failing */
+		if ((error = pv_env_wake(envs, &who, name, NULL, &env)) < 0) {
+			snprintf(out, len, "Refused: environment %s cannot be woken: %s", name, why(error));
+			goto done;
+		}
+		*asleep = 0;
+		if (was_asleep)
+			snprintf(out, len, "Environment %s was woken by @%s and is coming back at http://%s.%s.", name, owner,
+				name, cfg->domain);
+		else
+			snprintf(out, len, "Environment %s is awake at http://%s.%s.", name, name, cfg->domain);
 	} else {
 		if ((error = pv_env_delete(envs, &who, name, NULL, &env)) < 0) {
-			snprintf(out, len, "Refused: environment %s cannot be deleted: %s", name,
-				pv_error_last()->message[0] ? pv_error_last()->message : pv_error_title(error));
+			snprintf(out, len, "Refused: environment %s cannot be deleted: %s", name, why(error));
 			goto done;
 		}
 		*buttons = 0;
@@ -251,7 +279,7 @@ static void act(struct pv_envs *envs, const char *door, const char *owner, const
 	}
 done:
 	pv_env_dispose(&env);
-	log_info("chatops: %s:%s pressed %s on %s: %s", door, owner, seconds ? "extend" : "delete", name, out);
+	log_info("chatops: %s:%s pressed %s on %s: %s", door, owner, verbs[verb], name, out);
 }
 
 /* ---- Slack -------------------------------------------------------------- */
@@ -262,7 +290,7 @@ int pv_chatact_slack(struct pv_envs *envs, const struct pv_request *req, struct 
 	struct pv_chatact_press p;
 	char owner[64], outcome[1024];
 	json_t *msg;
-	int error, buttons = 0;
+	int error, buttons = 0, asleep = 0;
 
 	if (!cfg->slack_signing_secret || !*cfg->slack_signing_secret)
 		return pv_error_set(PV_ENOTFOUND, NULL, "Slack buttons are off: set PREVIEWD_SLACK_SIGNING_SECRET");
@@ -286,8 +314,9 @@ int pv_chatact_slack(struct pv_envs *envs, const struct pv_request *req, struct 
 	    pv_chatops_owner_from_user(owner, sizeof(owner), p.user_name) < 0)
 		snprintf(outcome, sizeof(outcome), "Refused: your Slack user cannot be turned into an environment owner.");
 	else
-		act(envs, "slack", owner, req->remote_addr, p.env, p.seconds, outcome, sizeof(outcome), &buttons);
-	if (!(msg = pv_chatmsg_slack(cfg, outcome, buttons ? p.env : NULL, p.tag)) ||
+		act(envs, "slack", owner, req->remote_addr, p.env, p.verb, p.seconds, outcome, sizeof(outcome), &buttons,
+			&asleep);
+	if (!(msg = pv_chatmsg_slack(cfg, outcome, buttons ? p.env : NULL, p.tag, asleep)) ||
 	    json_object_set_new(msg, "replace_original", json_true()) < 0 ||
 	    pv_chatreply_post(p.response_url, msg) < 0)
 		log_warn("chatops: the outcome for %s is not posted: %s", p.env, pv_error_last()->message);
@@ -304,7 +333,7 @@ int pv_chatact_mattermost(struct pv_envs *envs, const struct pv_request *req, st
 	const char *env, *action, *sig, *user;
 	long long exp, seconds, now = (long long)time(NULL);
 	json_t *doc, *ctx, *msg = NULL;
-	int buttons = 0;
+	int buttons = 0, asleep = 0, verb;
 
 	if (!cfg->chatops_action_secret || !*cfg->chatops_action_secret)
 		return pv_error_set(PV_ENOTFOUND, NULL,
@@ -322,7 +351,7 @@ int pv_chatact_mattermost(struct pv_envs *envs, const struct pv_request *req, st
 	pv_chatmsg_context_sign(want, cfg->chatops_action_secret, env, action, exp);
 	/* Mattermost signs nothing: the context's own signature is the check */
 	if (!*want || strlen(sig) != strlen(want) || CRYPTO_memcmp(sig, want, strlen(want)) != 0 ||
-	    pv_valid_name(env, "env") < 0 || pv_chatact_action_parse(action, &seconds) < 0) {
+	    pv_valid_name(env, "env") < 0 || pv_chatact_action_parse(action, &verb, &seconds) < 0) {
 		json_decref(doc);
 		return pv_error_set(PV_EAUTH, "context", "the action's context is not one previewd signed");
 	}
@@ -342,8 +371,9 @@ int pv_chatact_mattermost(struct pv_envs *envs, const struct pv_request *req, st
 	if (pv_chatops_owner_from_user(owner, sizeof(owner), user) < 0)
 		snprintf(outcome, sizeof(outcome), "Refused: your Mattermost user cannot be turned into an environment owner.");
 	else
-		act(envs, "mattermost", owner, req->remote_addr, env, seconds, outcome, sizeof(outcome), &buttons);
-	if ((msg = pv_chatmsg_mattermost(cfg, outcome, buttons ? env : NULL, now)))
+		act(envs, "mattermost", owner, req->remote_addr, env, verb, seconds, outcome, sizeof(outcome), &buttons,
+			&asleep);
+	if ((msg = pv_chatmsg_mattermost(cfg, outcome, buttons ? env : NULL, asleep, now)))
 		resp->body = json_pack("{s:{s:s, s:{s:O}}}", "update", "message", outcome, "props", "attachments",
 			json_object_get(msg, "attachments"));
 	json_decref(msg);

@@ -3,7 +3,9 @@
  * (Slack's block_actions, signed like slash commands) and POST
  * /v1/chatops/mattermost/actions (a context signed by previewd, chatmsg.h).
  *
- * A press names an environment and "extend:<seconds>" or "delete".  It is
+ * A press names an environment and "extend:<seconds>", "delete" or "wake"
+ * (pv_env_wake: a second press, or one on an awake environment, changes
+ * nothing and says it is awake).  It is
  * allowed to the environment's owner, or to anyone with
  * PREVIEWD_CHATOPS_ANYONE=true; the Slack user is an owner through
  * PREVIEWD_SLACK_USERS (lines "U123ABC owner", '#' comments) or else by
@@ -30,11 +32,14 @@
 int pv_chatact_slack(struct pv_envs *envs, const struct pv_request *req, struct pv_response *resp) PV_WARN_UNUSED;
 int pv_chatact_mattermost(struct pv_envs *envs, const struct pv_request *req, struct pv_response *resp) PV_WARN_UNUSED;
 
+enum pv_chatact_verb { PV_CHATACT_EXTEND, PV_CHATACT_DELETE, PV_CHATACT_WAKE };
+
 /* One press, decoded. */
 struct pv_chatact_press {
 	char user_id[64];
 	char user_name[128];
-	char action[32];        /* "extend:<seconds>" or "delete" */
+	char action[32];        /* "extend:<seconds>", "delete" or "wake" */
+	int verb;               /* enum pv_chatact_verb */
 	long long seconds;      /* of an extend */
 	char env[64];
 	char tag[32];           /* digits: tells this press's rendering from the last */
@@ -46,8 +51,8 @@ struct pv_chatact_press {
  * reason.  Pure: any thread (the fuzz target's entry). */
 int pv_chatact_slack_parse(const char *body, size_t len, struct pv_chatact_press *out) PV_WARN_UNUSED;
 
-/* "extend:<seconds>" or "delete" into *seconds (0 for delete): 0 or
- * PV_EINVAL. */
-int pv_chatact_action_parse(const char *action, long long *seconds) PV_WARN_UNUSED;
+/* "extend:<seconds>", "delete" or "wake" into *verb and *seconds (0 but
+ * for an extend): 0 or PV_EINVAL. */
+int pv_chatact_action_parse(const char *action, int *verb, long long *seconds) PV_WARN_UNUSED;
 
 #endif

@@ -30,7 +30,7 @@ void pv_chatmsg_context_sign(char out[PV_CHATMSG_SIG_LEN], const char *secret, c
 
 /* Section text is plain_text: names, owners and Git's errors are shown as
  * they are, never read as mrkdwn (no "<!channel>" from a branch name). */
-json_t *pv_chatmsg_slack(const struct pv_config *cfg, const char *text, const char *name, const char *tag)
+json_t *pv_chatmsg_slack(const struct pv_config *cfg, const char *text, const char *name, const char *tag, int asleep)
 {
 	json_t *msg, *elements;
 	char label[48], id[48], value[160];
@@ -45,6 +45,11 @@ json_t *pv_chatmsg_slack(const struct pv_config *cfg, const char *text, const ch
 		snprintf(value, sizeof(value), "%s", name);
 	if (!(elements = json_array()))
 		goto oom;
+	/* first, as it is what a sleeping environment's reader came for */
+	if (asleep && json_array_append_new(elements, json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:s}", "type", "button",
+			      "text", "type", "plain_text", "text", "Wake", "action_id", "wake", "value", value,
+			      "style", "primary")) < 0)
+		goto oom_el;
 	for (size_t i = 0; i < cfg->chat_extend_count; i++) {
 		pv_chatmsg_extend_label(label, sizeof(label), cfg->chat_extend[i]);
 		snprintf(id, sizeof(id), "extend:%lld", cfg->chat_extend[i]);
@@ -87,7 +92,8 @@ static json_t *mm_action(const struct pv_config *cfg, const char *id, const char
 		"env", name, "action", action, "exp", (json_int_t)exp, "sig", sig);
 }
 
-json_t *pv_chatmsg_mattermost(const struct pv_config *cfg, const char *text, const char *name, long long now)
+json_t *pv_chatmsg_mattermost(const struct pv_config *cfg, const char *text, const char *name, int asleep,
+	long long now)
 {
 	/* the text is the message's; the attachment only holds the buttons */
 	json_t *msg = json_pack("{s:s, s:[{s:s, s:s, s:[]}]}", "text", text, "attachments", "fallback", text,
@@ -97,6 +103,8 @@ json_t *pv_chatmsg_mattermost(const struct pv_config *cfg, const char *text, con
 	if (!msg || !name || !cfg->chatops_action_secret || !*cfg->chatops_action_secret)
 		return msg;
 	actions = json_object_get(json_array_get(json_object_get(msg, "attachments"), 0), "actions");
+	if (asleep && json_array_append_new(actions, mm_action(cfg, "wake", "Wake", "primary", name, "wake", now)) < 0)
+		goto oom;
 	for (size_t i = 0; i < cfg->chat_extend_count; i++) {
 		pv_chatmsg_extend_label(label, sizeof(label), cfg->chat_extend[i]);
 		/* Mattermost's action ids are letters and digits only */

@@ -4,9 +4,10 @@
  *
  * One environment's message is its text plus, where the chat can call back,
  * an "Extend <amount>" button for each of PREVIEWD_CHAT_EXTEND_AMOUNTS and a
- * "Delete now" button behind a confirmation.  Slack's buttons come back to
+ * "Delete now" button behind a confirmation, led by a "Wake" button when the
+ * environment is asleep.  Slack's buttons come back to
  * POST /v1/chatops/slack/interactions signed by Slack (chatact.h); a
- * Slack button's action_id is "extend:<seconds>" or "delete" and its value
+ * Slack button's action_id is "extend:<seconds>", "delete" or "wake" and its value
  * "<name>" or "<name>:<tag>", the tag telling one rendering of a message from
  * the next (a press is acted on once per rendering).  Mattermost does not
  * sign the requests its buttons send, so each button carries a context
@@ -29,12 +30,14 @@
 #define PV_CHATMSG_SIG_LEN 65
 
 /* {"text", "blocks": [section, actions]}; no actions block when name is
- * NULL.  tag may be NULL.  NULL when out of memory. */
-json_t *pv_chatmsg_slack(const struct pv_config *cfg, const char *text, const char *name, const char *tag);
+ * NULL.  tag may be NULL; asleep adds the Wake button.  NULL when out of
+ * memory. */
+json_t *pv_chatmsg_slack(const struct pv_config *cfg, const char *text, const char *name, const char *tag, int asleep);
 
 /* {"text", "attachments": [{"text", "actions": [...]}]}, buttons only with
  * a name and an action secret; now is the signing time. */
-json_t *pv_chatmsg_mattermost(const struct pv_config *cfg, const char *text, const char *name, long long now);
+json_t *pv_chatmsg_mattermost(const struct pv_config *cfg, const char *text, const char *name, int asleep,
+	long long now);
 
 /* {"type": "message", "attachments": [an Adaptive Card]} with Action.OpenUrl
  * links to the environment and to PREVIEWD_PUBLIC_URL/#env=NAME. */

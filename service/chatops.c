@@ -436,7 +436,8 @@ int pv_chatops_slack(struct pv_envs *envs, const struct pv_request *req, struct 
 	resp->status = 200;
 	/* ephemeral: only the asker sees it; the created notification, if a
 	 * webhook is configured, tells the channel */
-	if (c.buttons && (resp->body = pv_chatmsg_slack(cfg, c.reply, field(c.environment, "name"), NULL)))
+	if (c.buttons && (resp->body = pv_chatmsg_slack(cfg, c.reply, field(c.environment, "name"), NULL,
+				  strcmp(field(c.environment, "status"), PV_STATUS_SLEEPING) == 0)))
 		json_object_set_new(resp->body, "response_type", json_string("ephemeral"));
 	else
 		resp->body = json_pack("{s:s, s:s}", "response_type", "ephemeral", "text", c.reply);

@@ -514,6 +514,19 @@ static int record_blobs(struct pv_gitops *g, const struct pv_plan *plan, size_t 
 	return pv_store_set_blobs(g->store, env->id, hex[0], hex[1]);
 }
 
+/* The history row of a push that landed after one that failed with why. */
+static int git_recovered(struct pv_gitops *g, const struct pv_env *r, const char *why, const char *commit, int64_t now)
+{
+	json_t *detail = json_pack("{s:s, s:s}", "error", why, "commit", commit);
+	char *d = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+	int error = d ? pv_store_event_add(g->store, r, "git_recovered", "previewd", NULL, now, d)
+		      : pv_error_set(PV_ERROR, NULL, "out of memory");
+
+	free(d);
+	json_decref(detail);
+	return error;
+}
+
 /* Record the round in SQLite and tell the HTTP side. */
 static int record_round(struct pv_gitops *g, const struct pv_env_list *rows, const struct pv_plan *plan, const char *commit)
 {
@@ -552,6 +565,10 @@ static int record_round(struct pv_gitops *g, const struct pv_env_list *rows, con
 			error = pv_store_mark_pushed(g->store, r->id, r->gen, commit, now);
 			if (error == 0 && p->action == PV_PLAN_WRITE)
 				error = record_blobs(g, plan, &cursor, r);
+			/* the end of a "git_error", before the push's own row: the
+			 * stream and the page show it ended, and why this landed now */
+			if (error == 0 && rows->v[i].git_error)
+				error = git_recovered(g, r, rows->v[i].git_error, commit, now);
 			if (error == 0) {
 				/* with Argo CD's status at hand, "ready" waits for Healthy */
 				const char *kind = strcmp(rows->v[i].status, PV_STATUS_DELETING) == 0 ? "deleted"
@@ -709,7 +726,7 @@ fail:
 		pthread_mutex_unlock(&g->lock);
 	}
 	g->need_fetch = 1;
-	if (pv_store_set_dirty_error(g->store, msg) < 0)
+	if (pv_store_set_dirty_error(g->store, msg, (int64_t)time(NULL), ROUND_LIMIT) < 0)
 		log_warn_every(STATE_LOG_EVERY_MS, "gitops: %s", pv_error_last()->message);
 out:
 	pv_oidlist_dispose(&news);

@@ -116,7 +116,8 @@ char *pv_notify_render(const struct pv_config *cfg, int64_t id, const char *kind
 	char text[1024], when[32], until[32], url[256], idbuf[32], extend[512], ttl[32], hint_body[64];
 	char *body = NULL;
 	long long expires;
-	const char *name;
+	const char *name, *buttons;
+	int asleep;
 
 	if (!p)
 		return NULL;
@@ -131,11 +132,14 @@ char *pv_notify_render(const struct pv_config *cfg, int64_t id, const char *kind
 	snprintf(extend, sizeof(extend), "%s/v1/environments/%s", cfg->public_url, name ? name : "");
 	pv_valid_format_duration(ttl, sizeof(ttl), hint_ttl(cfg, p));
 	snprintf(hint_body, sizeof(hint_body), "{\"ttl\":\"%s\"}", ttl);
-	/* chat: an expiry warning carries the buttons that answer it */
+	/* chat: an expiry warning carries the buttons that answer it, and a
+	 * sleeping environment's (its slept notice too) a Wake button */
+	asleep = json_is_true(json_object_get(p, "asleep"));
+	buttons = strcmp(kind, "expiring") == 0 || strcmp(kind, "slept") == 0 ? name : NULL;
 	if (strcmp(cfg->webhook_format, "slack") == 0) {
-		out = pv_chatmsg_slack(cfg, text, strcmp(kind, "expiring") == 0 ? name : NULL, NULL);
+		out = pv_chatmsg_slack(cfg, text, buttons, NULL, asleep);
 	} else if (strcmp(cfg->webhook_format, "mattermost") == 0) {
-		out = pv_chatmsg_mattermost(cfg, text, strcmp(kind, "expiring") == 0 ? name : NULL, (long long)time(NULL));
+		out = pv_chatmsg_mattermost(cfg, text, buttons, asleep, (long long)time(NULL));
 	} else if (strcmp(cfg->webhook_format, "teams") == 0) {
 		out = pv_chatmsg_teams(cfg, text, name);
 	} else {

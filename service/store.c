@@ -337,9 +337,10 @@ int pv_env_list_add(const struct pv_env *env, void *payload)
 	*dst = *env;
 	dst->values_json = strdup(env->values_json);
 	dst->requested_by = strdup(env->requested_by);
-	dst->git_error = NULL;
+	dst->git_error = env->git_error ? strdup(env->git_error) : NULL;
 	dst->sleep_values_json = env->sleep_values_json ? strdup(env->sleep_values_json) : NULL;
-	if (!dst->values_json || !dst->requested_by || (env->sleep_values_json && !dst->sleep_values_json)) {
+	if (!dst->values_json || !dst->requested_by || (env->sleep_values_json && !dst->sleep_values_json) ||
+	    (env->git_error && !dst->git_error)) {
 		pv_env_dispose(dst);
 		return pv_error_set(PV_ERROR, NULL, "out of memory");
 	}

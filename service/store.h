@@ -75,8 +75,8 @@ struct pv_env_list {
 #define PV_ENV_LIST_INIT { NULL, 0, 0 }
 
 /* A row callback for the pv_store_* walks: appends a copy of env to the
- * struct pv_env_list payload (git_error is left out: no caller of a walk
- * needs it).  0 or PV_ERROR (out of memory). */
+ * struct pv_env_list payload (git_error with it: the Git writer records a
+ * recovery from it).  0 or PV_ERROR (out of memory). */
 int pv_env_list_add(const struct pv_env *env, void *payload) PV_WARN_UNUSED;
 
 /* Dispose of the rows and keep the array for the next walk. */
@@ -426,8 +426,11 @@ int pv_store_mark_pushed(struct pv_store *st, int64_t id, int64_t gen, const cha
 /* Git refused row id for good (e.g. a foreign folder took its name). */
 int pv_store_mark_failed(struct pv_store *st, int64_t id, int64_t gen, const char *why, int64_t now) PV_WARN_UNUSED;
 
-/* Record (or clear, with NULL) the transient push error on every dirty row. */
-int pv_store_set_dirty_error(struct pv_store *st, const char *error) PV_WARN_UNUSED;
+/* Record (or clear, with NULL) the transient push error on every dirty row,
+ * in one transaction with a history row "git_error" ({"error"}) for each of
+ * at most limit rows it is news to: a retry that fails with the same words
+ * records none, a different error one more. */
+int pv_store_set_dirty_error(struct pv_store *st, const char *error, int64_t now, int limit) PV_WARN_UNUSED;
 
 /* The instance id: 32 lowercase hex digits naming this database, written
  * into every previewd.json (planner.h) to prove a folder is ours. */

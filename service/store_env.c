@@ -5,6 +5,7 @@
  */
 #include "store_int.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,9 @@ static const char *const family_sql[S_COUNT] = {
 	[S_FAILED] = "UPDATE envs SET pushed_gen = max(pushed_gen, ?2), status = 'failed', git_error = ?3, "
 		     "updated_at = ?4, next_warn_at = NULL WHERE id = ?1",
 	[S_DIRTY_ERROR] = "UPDATE envs SET git_error = ?1 WHERE gen > pushed_gen",
+	/* the rows a push error is news to: a retry that fails alike is not */
+	[S_DIRTY_ERROR_NEW] = "SELECT " PV_STORE_ENV_COLS " FROM envs WHERE gen > pushed_gen AND git_error IS NOT ?1 "
+			      "ORDER BY id LIMIT ?2",
 	[S_COUNT_STATUS] = "SELECT status, count(*) FROM envs GROUP BY status",
 	[S_COUNT_LIVE_OWNER] = "SELECT count(*) FROM envs WHERE owner = ?1 AND status IN ('pending','active','deleting')",
 	[S_COUNT_LIVE] = "SELECT count(*) FROM envs WHERE status IN ('pending','active','deleting')",
@@ -332,20 +336,50 @@ int pv_store_mark_failed(struct pv_store *st, int64_t id, int64_t gen, const cha
 	return 0;
 }
 
-int pv_store_set_dirty_error(struct pv_store *st, const char *msg)
+int pv_store_set_dirty_error(struct pv_store *st, const char *msg, int64_t now, int limit)
 {
+	struct pv_env_list rows = PV_ENV_LIST_INIT;
 	sqlite3_stmt *s = NULL;
+	json_t *detail = NULL;
+	char *d = NULL;
 	int rc, error;
 
-	if ((error = prepare(st, S_DIRTY_ERROR, &s)) < 0)
+	if ((error = pv_store_begin(st)) < 0)
 		return error;
+	if (msg) {
+		if ((error = prepare(st, S_DIRTY_ERROR_NEW, &s)) < 0)
+			goto out;
+		sqlite3_bind_text(s, 1, msg, -1, SQLITE_STATIC);
+		sqlite3_bind_int(s, 2, limit);
+		if ((error = pv_store__walk(st, s, pv_env_list_add, &rows)) < 0)
+			goto out;
+		if (rows.n && (!(detail = json_pack("{s:s}", "error", msg)) ||
+				      !(d = json_dumps(detail, JSON_COMPACT)))) {
+			error = pv_error_set(PV_ERROR, NULL, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < rows.n && error == 0; i++)
+			error = pv_store_event_add(st, &rows.v[i], "git_error", "previewd", NULL, now, d);
+		if (error < 0)
+			goto out;
+	}
+	if ((error = prepare(st, S_DIRTY_ERROR, &s)) < 0)
+		goto out;
 	if (msg)
 		sqlite3_bind_text(s, 1, msg, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
-		return pv_store__db_error(st, rc, "recording a push error");
-	return 0;
+		error = pv_store__db_error(st, rc, "recording a push error");
+	else
+		error = pv_store_commit(st);
+out:
+	if (error < 0)
+		pv_store_rollback(st);
+	free(d);
+	json_decref(detail);
+	pv_env_list_dispose(&rows);
+	return error;
 }
 
 int pv_store_count_by_status(struct pv_store *st, void (*cb)(const char *status, long long n, void *payload),

@@ -71,11 +71,12 @@ static char *outbox_payload(const struct pv_env *env, const char *actor, int64_t
 	json_t *o, *detail = detail_json ? json_loads(detail_json, 0, NULL) : NULL;
 	char *s;
 
-	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:o}",
+	/* asleep: a chat message about a sleeping environment offers Wake */
+	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:b, s:o}",
 		"name", env->name, "owner", env->owner, "status", env->status, "base", env->base,
 		"created_at", (json_int_t)env->created_at, "expires_at", (json_int_t)env->expires_at,
 		"at", (json_int_t)at, "actor", actor, "env_id", (json_int_t)env->id,
-		"detail", detail ? detail : json_null());
+		"asleep", pv_env_is_asleep(env), "detail", detail ? detail : json_null());
 	if (!o)
 		return NULL;
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);

@@ -21,9 +21,10 @@ static const char *const family_sql[S_COUNT] = {
 	 * same record, so this push is not the one that made it active */
 	[S_CHANGES] = "SELECT " PV_STORE_ENV_COLS ", ev_id, ev_kind, ev_actor, ev_at, "
 		      "EXISTS (SELECT 1 FROM events p WHERE p.env_id = ev_env AND p.id < ev_id "
-		      "AND p.actor = 'previewd' AND p.kind IN ('pushed', 'ready')) "
-		      "FROM (SELECT id AS ev_id, env_id AS ev_env, kind AS ev_kind, actor AS ev_actor, at AS ev_at "
-		      "FROM events WHERE id > ?1 ORDER BY id LIMIT ?2) JOIN envs ON envs.id = ev_env ORDER BY ev_id",
+		      "AND p.actor = 'previewd' AND p.kind IN ('pushed', 'ready')), ev_detail "
+		      "FROM (SELECT id AS ev_id, env_id AS ev_env, kind AS ev_kind, actor AS ev_actor, at AS ev_at, "
+		      "detail AS ev_detail FROM events WHERE id > ?1 ORDER BY id LIMIT ?2) JOIN envs ON envs.id = ev_env "
+		      "ORDER BY ev_id",
 	[S_CHANGES_LAST] = "SELECT coalesce(max(id), 0) FROM events",
 };
 
@@ -66,8 +67,11 @@ int pv_store_changes(struct pv_store *st, int64_t after, int limit, pv_store_cha
 		pv_store__copy_text(ev.kind, sizeof(ev.kind), s, PV_STORE_ENV_NCOLS + 1);
 		ev.actor = pv_store__dup_text(s, PV_STORE_ENV_NCOLS + 2);
 		ev.at = sqlite3_column_int64(s, PV_STORE_ENV_NCOLS + 3);
+		ev.detail_json = sqlite3_column_type(s, PV_STORE_ENV_NCOLS + 5) == SQLITE_NULL
+					 ? NULL : pv_store__dup_text(s, PV_STORE_ENV_NCOLS + 5);
 		error = ev.actor ? cb(&ev, &env, sqlite3_column_int(s, PV_STORE_ENV_NCOLS + 4), payload)
 				 : pv_error_set(PV_ERROR, NULL, "out of memory");
+		free(ev.detail_json);
 		free(ev.actor);
 		pv_env_dispose(&env);
 		if (error)

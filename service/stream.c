@@ -77,7 +77,8 @@ struct pv_stream {
  * their own (a summary of many holds). */
 static const char *event_kind(const struct pv_event *ev, int pushed_before)
 {
-	static const char *const same[] = { "created", "updated", "extended", "expiring", "deleted", "failed" };
+	static const char *const same[] = { "created", "updated", "extended", "expiring", "deleted", "failed",
+		"git_error", "git_recovered" };
 
 	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
 		if (strcmp(ev->kind, same[i]) == 0)
@@ -109,6 +110,13 @@ static int format_event(struct pv_stream *s, const struct pv_event *ev, const st
 		return 0;
 	if (!(j = pv_env_json(s->envs, env)))
 		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	/* a Git error is the row's news, not the record's: by the time it is
+	 * read the record may hold the next error, or none */
+	if (strncmp(ev->kind, "git_", 4) == 0 && ev->detail_json &&
+	    json_object_set_new(j, "detail", json_loads(ev->detail_json, 0, NULL)) < 0) {
+		json_decref(j);
+		return pv_error_set(PV_ERROR, NULL, "out of memory");
+	}
 	/* compact JSON is one line: a newline in a string is escaped */
 	data = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(j);

@@ -22,7 +22,10 @@
  * and an empty line per change, N the history row's id; `: keepalive`
  * every PV_STREAM_KEEPALIVE_MS.  The kinds: created, active (first pushed),
  * ready (Argo CD Synced and Healthy), extended, updated, expiring,
- * deleted, failed.
+ * deleted, failed, git_error (a push or fetch failed; once per distinct
+ * error per environment, the writer's retries record no more) and
+ * git_recovered (the push that landed after one); those two add the
+ * history row's "detail" ({"error"}) to the environment's JSON.
  *
  * Threads: pv_stream_open on an HTTP worker; the content reader on the
  * client's worker; pv_stream_kick on any thread; the rest on main.

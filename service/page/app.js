@@ -169,8 +169,15 @@ function statusCell(e) {
 
 function actionsCell(e) {
   const td = el("td", null, "actions");
-  const live = e.status === "pending" || e.status === "active";
+  const live = e.status === "pending" || e.status === "active" || e.status === "sleeping";
   if (canWrite() && live) {
+    // POST .../wake or .../sleep: a commit of the awake or the sleeping values
+    const asleep = e.status === "sleeping";
+    const sw = el("button", asleep ? "Wake" : "Sleep");
+    sw.type = "button";
+    sw.dataset.action = asleep ? "wake" : "sleep";
+    sw.addEventListener("click", () => setAsleep(e.name, !asleep));
+    td.appendChild(sw);
     [["+4h", 4 * 3600], ["+1d", 86400]].forEach(([label, add]) => {
       const b = el("button", label);
       b.type = "button";
@@ -311,6 +318,16 @@ function extend(name, add) {
   return patchTtl(name, remaining + add, form);
 }
 
+async function setAsleep(name, asleep) {
+  notice("");
+  try {
+    const env = await api("POST", "/v1/environments/" + encodeURIComponent(name) + (asleep ? "/sleep" : "/wake"), {});
+    if (env && env.name) state.items.set(env.name, env);
+    notice(asleep ? name + " is going to sleep" : name + " is waking up");
+    render();
+  } catch (e) { fail(e); }
+}
+
 async function remove(name) {
   if (!window.confirm("Delete " + name + "? Its folder leaves Git and Argo CD removes what runs.")) return;
   notice("");
@@ -355,7 +372,7 @@ function renderDetail() {
   const life = ttl.max_lifetime_seconds && e.created_at ? new Date(Date.parse(e.created_at) + ttl.max_lifetime_seconds * 1000) : null;
   $("#d-lifetime").textContent = "A TTL of at most " + (ttl.max || "?") + " at a time" +
     (life ? "; maximum lifetime " + ttl.max_lifetime + ": not beyond " + life.toLocaleString() : "; no maximum lifetime");
-  $("#extend").hidden = !(canWrite() && (e.status === "pending" || e.status === "active"));
+  $("#extend").hidden = !(canWrite() && (e.status === "pending" || e.status === "active" || e.status === "sleeping"));
 }
 
 // ---------------------------------------------------------------- live updates
@@ -408,7 +425,18 @@ function streamEvent(block) {
   if (!data) return;
   try {
     const env = JSON.parse(data);
-    if (env && typeof env.name === "string") state.items.set(env.name, env);
+    if (env && typeof env.name === "string") {
+      // the event's own detail is not part of the record the list keeps
+      const detail = env.detail;
+      delete env.detail;
+      state.items.set(env.name, env);
+      if (kind === "git_error" && detail && typeof detail.error === "string")
+        fail("Git refused the change of " + env.name + ": " + detail.error);
+      else if (kind === "git_recovered") {
+        fail(null);
+        notice("Git took the change of " + env.name + " after all");
+      }
+    }
     render();
     if (kind && state.selected === env.name) select(env.name);
   } catch (e) { /* not an environment: ignore */ }

@@ -16,9 +16,14 @@
 #      beyond PREVIEWD_MAX_LIFETIME is refused with the reason; a
 #      response_url outside PREVIEWD_SLACK_RESPONSE_URL_PREFIX is 400; the
 #      owner deletes
+#   2b. a sleeping environment's slept notice leads with Wake: a non-owner
+#      is refused, the owner wakes it (woke, by slack:<owner>), the message
+#      loses its Wake button, pressing again (or on an older message) wakes
+#      nothing more
 #   3. PREVIEWD_CHATOPS_ANYONE=true lets a non-owner press
 #   4. Mattermost: the warning's attachment actions come back with their
-#      signed context (acts), a forged one (401), an expired one (refused)
+#      signed context (acts), a forged one (401), an expired one (refused);
+#      a slept notice's signed Wake
 #   5. Teams: the Adaptive Card's shape, with links to the page
 #
 #   bash tests/integration/test_chat_buttons.sh   (KEEP_TMP=1 keeps the logs)
@@ -180,6 +185,46 @@ ts=$(date +%s)
 press_raw "$body" "$ts" "$(sign "$SECRET" "$ts" "$body")"
 t_eq 400 "$HTTP_STATUS" "another interaction type is 400"
 
+t_begin "Slack: a sleeping environment's Wake button"
+http POST /v1/environments '{"name":"sl-1","owner":"alice"}'
+t_match '^20[12]$' "$HTTP_STATUS" "sl-1 is created for alice"
+http POST /v1/environments/sl-1/sleep
+t_match '^20[02]$' "$HTTP_STATUS" "sl-1 is put to sleep through the API"
+slept_notice() { jq -s '[.[] | select(.headers["x-previewd-event"] == "slept") | .body | fromjson][0]' "$LOG"; }
+has_slept_notice() { [ "$(slept_notice | jq -r '.text // empty')" != "" ]; }
+t_eventually 20 "the slept notice reaches the webhook" has_slept_notice
+w=$(slept_notice)
+t_eq "wake extend:14400 extend:86400 delete" "$(jq_of "$w" '[.blocks[] | select(.type == "actions") | .elements[].action_id] | join(" ")')" \
+    "the slept notice leads its buttons with Wake"
+t_eq "Wake" "$(jq_of "$w" '.blocks[1].elements[0].text.text')" "labelled Wake"
+t_eq "sl-1" "$(jq_of "$w" '.blocks[1].elements[0].value')" "naming sl-1"
+press U0BOB bob wake sl-1 /r/w0 1700000010.000100
+t_eventually 10 "the refusal is POSTed" got /r/w0
+t_match 'Refused: @bob may not wake environment sl-1; only its owner @alice may' "$(at /r/w0 | jq -r '.[0].text')" \
+    "a non-owner may not wake it"
+t_eq "wake" "$(at /r/w0 | jq -r '.[0].blocks[1].elements[0].action_id')" "the refused message keeps its Wake button"
+t_eq 0 "$(kinds sl-1 woke)" "sl-1 still sleeps"
+press U0ALICE alice wake sl-1 /r/w1 1700000011.000100
+t_eq 200 "$HTTP_STATUS" "the owner's press answers 200"
+t_eventually 10 "the outcome is POSTed" got /r/w1
+o=$(at /r/w1 | jq '.[0]')
+t_eq true "$(jq_of "$o" .replace_original)" "it replaces the original message"
+t_match 'sl-1 was woken by @alice and is coming back at http://sl-1.env.my' "$(jq_of "$o" .text)" "saying it was woken"
+t_eq "extend:14400 extend:86400 delete" "$(jq_of "$o" '[.blocks[1].elements[].action_id] | join(" ")')" \
+    "and its buttons no longer offer Wake"
+t_eq 1 "$(kinds sl-1 woke)" "sl-1 woke once"
+http GET /v1/environments/sl-1/events
+t_eq slack:alice "$(jqr '[.items[] | select(.kind == "woke")][0].actor')" "requested by slack:alice"
+http GET /v1/environments/sl-1
+t_eq active "$(jqr .status)" "sl-1 is active again"
+press U0ALICE alice wake sl-1 /r/w1 1700000011.000100
+t_eq 200 "$HTTP_STATUS" "the same press again answers 200"
+press U0ALICE alice wake sl-1 /r/w2 1700000012.000100
+t_eventually 10 "a press on an older message gets an outcome" got /r/w2
+t_match 'sl-1 is awake at http://sl-1.env.my' "$(at /r/w2 | jq -r '.[0].text')" "which says it is awake already"
+t_eq 1 "$(kinds sl-1 woke)" "neither woke it again"
+t_eq 1 "$(at /r/w1 | jq length)" "the repeated press posted no second outcome"
+
 t_begin "Slack: the owner deletes"
 press U0ALICE alice delete pr-1 /r/5 1700000006.000100
 t_eventually 10 "the outcome is POSTed" got /r/5
@@ -230,6 +275,21 @@ t_match 'mm-1 was extended by @alice' "$(jqr .update.message)" "with Mattermost'
 t_eq 1 "$(kinds mm-1 extended)" "mm-1 was extended"
 http GET /v1/environments/mm-1/events
 t_eq mattermost:alice "$(jqr '[.items[] | select(.kind == "extended")][0].actor')" "requested by mattermost:alice"
+http POST /v1/environments/mm-1/sleep
+t_match '^20[02]$' "$HTTP_STATUS" "mm-1 is put to sleep"
+t_eventually 20 "the slept notice reaches the webhook" has_slept_notice
+w=$(slept_notice)
+t_eq "Wake|Extend 4h|Extend 1d|Delete now" "$(jq_of "$w" '[.attachments[0].actions[].name] | join("|")')" \
+    "the slept notice's actions lead with Wake"
+ctx=$(jq_of "$w" -c '.attachments[0].actions[0].integration.context')
+t_eq "mm-1 wake" "$(jq_of "$ctx" '"\(.env) \(.action)"')" "its context is a signed wake"
+mm "$ctx" alice
+t_eq 200 "$HTTP_STATUS" "the Wake press answers 200"
+t_match 'mm-1 was woken by @alice' "$(jqr .update.message)" "and updates the message"
+t_eq "Extend 4h|Extend 1d|Delete now" "$(jqr '[.update.props.attachments[0].actions[].name] | join("|")')" "without Wake now"
+t_eq 1 "$(kinds mm-1 woke)" "mm-1 woke"
+mm "$ctx" alice
+t_eq 1 "$(kinds mm-1 woke)" "pressing it again wakes it not again"
 t_ok "previewd stops cleanly" pv_stop
 
 # ------------------------------------------------------------------ 5. Teams

@@ -442,7 +442,11 @@ for i in 1 2 3 4; do
 	t_eventually 5 "c$i is deleted" env_status_is "c$i" deleted "$C_URL"
 done
 http GET "$C_URL/v1/environments/c1/events"
-t_eq "created ready expired deleted" "$(jqr '[.items[].kind] | join(" ")')" "c1's history: one expiry, one removal"
+t_eq "created ready expired deleted" "$(jqr '[.items[].kind | select(startswith("git_") | not)] | join(" ")')" \
+	"c1's history: one expiry, one removal"
+# the unreachable repository's errors (the push's, then the fetch's) and the end of them
+t_match '^(git_error )+git_recovered deleted$' "$(jqr '[.items[].kind | select(. == "deleted" or startswith("git_"))] | join(" ")')" \
+	"c1's history: the Git errors while it was away, then git_recovered and the removal"
 t_eq "$(G=$C_DATA/gitops.git g rev-parse "$C_HEAD:env/dev")" "$(G=$C_DATA/gitops.git g rev-parse main:env/dev)" \
 	"C: env/dev unchanged"
 t_eq "ok" "$(sqlite3 "$C_DATA/previewd.db" 'PRAGMA integrity_check')" "C: SQLite integrity_check"

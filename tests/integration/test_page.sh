@@ -15,7 +15,9 @@
 #   5-9. driven over the DevTools protocol (tests/lib/cdp.py): a writer
 #      signs in, creates from the form (values as YAML), sees it active,
 #      extends it (+4h, a chosen TTL, a refusal past the maximum lifetime
-#      shown next to the field), reads its events, deletes it after a
+#      shown next to the field), reads its events, puts one to sleep and
+#      wakes it (Sleep / Wake through the public API), sees a git_error
+#      stream event's words as text, deletes it after a
 #      confirmation; the form's own checks and the server's problem detail
 #      next to the field it names; a value <img src=x onerror=alert(1)> is
 #      shown as text and runs nothing; a reader sees no write buttons; the
@@ -445,6 +447,41 @@ shot 6-deleted
 t_eq 0 "$(js 'window.__alerts.length')" "still no alert() call"
 t_eq 0 "$(js 'document.querySelectorAll("img").length')" "still no <img> element"
 
+# ------------------------------------------------------------------ 7b. sleep and wake
+t_begin "a writer puts an environment to sleep and wakes it from the list"
+t_eq "Sleep" "$(js "document.querySelector('$(row pr-90) button[data-action=sleep]')?.textContent")" "an awake row has a Sleep button"
+t_eq 0 "$(js "document.querySelectorAll('$(row pr-90) button[data-action=wake]').length")" "and no Wake button"
+js "document.querySelector('$(row pr-90) button[data-action=sleep]').click(); 1" >/dev/null
+t_ok "the page says it is going to sleep" js_wait 'document.querySelector("#notice").textContent === "pr-90 is going to sleep"'
+t_eventually 20 "the API says pr-90 is sleeping" env_status_is_as pr-90 sleeping
+t_ok "its row shows sleeping" js_wait "document.querySelector('$(row pr-90) .status')?.textContent === 'sleeping'" 20
+t_ok "with a Wake button instead of Sleep" js_wait "!!document.querySelector('$(row pr-90) button[data-action=wake]') && !document.querySelector('$(row pr-90) button[data-action=sleep]')"
+t_eq 1 "$(js "document.querySelectorAll('$(row pr-90) button[data-action=extend]').length > 0 ? 1 : 0")" "a sleeping row can still be extended"
+shot 5b-sleeping
+js "document.querySelector('$(row pr-90) button[data-action=wake]').click(); 1" >/dev/null
+t_ok "the page says it is waking up" js_wait 'document.querySelector("#notice").textContent === "pr-90 is waking up"'
+t_eventually 20 "the API says pr-90 is active again" env_status_is_as pr-90 active
+t_ok "its row shows active, with Sleep again" js_wait "document.querySelector('$(row pr-90) .status')?.textContent === 'active' && !!document.querySelector('$(row pr-90) button[data-action=sleep]')" 20
+api_as "$WRITER" GET /v1/environments/pr-90/events
+t_eq "page-writer page-writer" "$(jqr '[.items[] | select(.kind == "slept" or .kind == "woke") | .actor] | join(" ")')" \
+    "the history has slept and woke, requested by the page's token (the public API)"
+shot 5c-woken
+# a Git error as the stream sends it, its words from a hook: shown as text
+js 'streamEvent("id: 40\nevent: git_error\ndata: " + JSON.stringify(Object.assign({}, state.items.get("pr-90"),
+    {git: {error: "remote: <b>branch main is protected</b>"}, detail: {error: "remote: <b>branch main is protected</b>"}}))); 1' >/dev/null
+t_eq "Git refused the change of pr-90: remote: <b>branch main is protected</b>" "$(js 'document.querySelector("#error").textContent')" \
+    "a git_error event shows the error's words (as an error)"
+t_eq 0 "$(js 'document.querySelectorAll("#error b, #envs b:not(.ready)").length')" "as text, not markup"
+t_match 'branch main is protected' "$(js "document.querySelector('$(row pr-90) .git-error')?.textContent")" "and in the row's Git error"
+t_eq undefined "$(js 'String(state.items.get("pr-90").detail)')" "the event's detail is not kept as the record's"
+shot 5d-git-error
+js 'streamEvent("id: 41\nevent: git_recovered\ndata: " + JSON.stringify(Object.assign({}, state.items.get("pr-90"),
+    {git: {error: null}, detail: {error: "remote: <b>branch main is protected</b>"}}))); 1' >/dev/null
+t_eq "Git took the change of pr-90 after all" "$(js 'document.querySelector("#notice").textContent')" "git_recovered says the change landed"
+t_eq "" "$(js 'document.querySelector("#error").textContent')" "and the error is gone"
+# the record as the API has it again
+js 'load().then(() => 1)' >/dev/null
+
 # ------------------------------------------------------------------ 8. a reader
 t_begin "a reader sees no write buttons"
 js 'document.querySelector("#signout").click(); 1' >/dev/null
@@ -454,6 +491,7 @@ t_ok "signed in as the reader" js_wait 'document.querySelector("#who").textConte
 t_ok "the rows are listed" js_wait 'document.querySelectorAll("#envs tbody tr").length === 3'
 t_eq true "$(js 'document.querySelector("#create-section").hidden')" "no create form"
 t_eq 0 "$(js 'document.querySelectorAll("#envs button[data-action=extend], #envs button[data-action=delete]").length')" "no extend or delete button in the list"
+t_eq 0 "$(js 'document.querySelectorAll("#envs button[data-action=sleep], #envs button[data-action=wake]").length')" "no sleep or wake button either"
 t_eq 3 "$(js 'document.querySelectorAll("#envs button[data-action=events]").length')" "but every row has its events"
 js "document.querySelector('$(row pr-90) button[data-action=events]').click(); 1" >/dev/null
 t_ok "the detail panel opens on pr-90" js_wait 'document.querySelector("#d-title").textContent === "pr-90" && document.querySelectorAll("#events tbody tr").length > 0'

@@ -48,6 +48,7 @@ static void parses_an_extend(void **state)
 	assert_string_equal(p.user_name, "jane.doe");
 	assert_string_equal(p.env, "pr-1");
 	assert_int_equal(p.seconds, 14400);
+	assert_int_equal(p.verb, PV_CHATACT_EXTEND);
 	assert_string_equal(p.tag, "176");
 	assert_string_equal(p.response_url, "https://hooks.slack.com/actions/T/1/x");
 	assert_string_equal(p.key, "slack|U1|C9|17.5|extend:14400|pr-1:42");
@@ -60,7 +61,20 @@ static void parses_a_delete(void **state)
 	(void)state;
 	assert_int_equal(parse(PRESS("delete", "pr-2"), &p), 0);
 	assert_int_equal(p.seconds, 0);
+	assert_int_equal(p.verb, PV_CHATACT_DELETE);
 	assert_string_equal(p.env, "pr-2");
+}
+
+static void parses_a_wake(void **state)
+{
+	struct pv_chatact_press p;
+
+	(void)state;
+	assert_int_equal(parse(PRESS("wake", "pr-3:7"), &p), 0);
+	assert_int_equal(p.verb, PV_CHATACT_WAKE);
+	assert_int_equal(p.seconds, 0);
+	assert_string_equal(p.env, "pr-3");
+	assert_string_equal(p.key, "slack|U1|C9|17.5|wake|pr-3:7");
 }
 
 static void refuses_what_is_not_a_press(void **state)
@@ -72,6 +86,7 @@ static void refuses_what_is_not_a_press(void **state)
 	assert_int_equal(parse(PRESS("extend:-5", "pr-1"), &p), PV_EBADREQ);
 	assert_int_equal(parse(PRESS("extend:99999999999999999999", "pr-1"), &p), PV_EBADREQ);
 	assert_int_equal(parse(PRESS("reboot", "pr-1"), &p), PV_EBADREQ);
+	assert_int_equal(parse(PRESS("wake:1", "pr-1"), &p), PV_EBADREQ);
 	assert_int_equal(parse(PRESS("delete", "../etc"), &p), PV_EBADREQ);
 	assert_int_equal(parse(PRESS("delete", ""), &p), PV_EBADREQ);
 	assert_int_equal(parse("{\"type\":\"view_submission\"}", &p), PV_EBADREQ);
@@ -102,6 +117,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(parses_an_extend),
 		cmocka_unit_test(parses_a_delete),
+		cmocka_unit_test(parses_a_wake),
 		cmocka_unit_test(refuses_what_is_not_a_press),
 		cmocka_unit_test(response_url_stays_under_the_prefix),
 	};

@@ -201,6 +201,43 @@ static void slack_expiring_has_buttons(void **state)
 	free(p);
 }
 
+/* a sleeping environment's warning and slept notice lead with Wake */
+static void slack_asleep_has_a_wake_button(void **state)
+{
+	static const char *const kinds[] = { "expiring", "slept" };
+	char *p = payload("active", EXPIRES, "reaper",
+		"{\"lead_seconds\":3600,\"expires_at\":1700028800,\"seconds_left\":3600}");
+	/* as outbox_payload writes it for a sleeping environment */
+	const char *asleep = "{\"name\":\"alice\",\"owner\":\"alice-o\",\"status\":\"active\",\"base\":\"dev\","
+			     "\"created_at\":1700000000,\"expires_at\":1700028800,\"at\":1700000005,\"actor\":\"reaper\","
+			     "\"env_id\":7,\"asleep\":true,\"detail\":{\"lead_seconds\":3600,\"seconds_left\":3600}}";
+
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		json_t *j = render("slack", 6, kinds[k], asleep);
+		json_t *el = json_object_get(json_array_get(json_object_get(j, "blocks"), 1), "elements");
+
+		assert_int_equal(json_array_size(el), 4);
+		assert_string_equal(json_string_value(json_object_get(json_array_get(el, 0), "action_id")), "wake");
+		assert_string_equal(json_string_value(json_object_get(json_array_get(el, 0), "value")), "alice");
+		assert_string_equal(json_string_value(json_object_get(json_array_get(el, 3), "action_id")), "delete");
+		json_decref(j);
+		j = render("mattermost", 6, kinds[k], asleep);
+		el = json_object_get(json_array_get(json_object_get(j, "attachments"), 0), "actions");
+		assert_int_equal(json_array_size(el), 4);
+		assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(json_array_get(el, 0),
+			"integration"), "context"), "action")), "wake");
+		json_decref(j);
+	}
+	/* awake: the warning has no Wake */
+	json_t *j = render("slack", 7, "expiring", p);
+	json_t *el = json_object_get(json_array_get(json_object_get(j, "blocks"), 1), "elements");
+
+	assert_string_equal(json_string_value(json_object_get(json_array_get(el, 0), "action_id")), "extend:14400");
+	json_decref(j);
+	free(p);
+}
+
 /* other events: the text only, no actions */
 static void slack_created_has_no_buttons(void **state)
 {
@@ -364,6 +401,7 @@ int main(void)
 		cmocka_unit_test(json_each_kind_has_a_sentence),
 		cmocka_unit_test(slack_expiring_has_buttons),
 		cmocka_unit_test(slack_created_has_no_buttons),
+		cmocka_unit_test(slack_asleep_has_a_wake_button),
 		cmocka_unit_test(mattermost_expiring_has_signed_actions),
 		cmocka_unit_test(teams_is_an_adaptive_card),
 		cmocka_unit_test(slack_escapes_quotes),
