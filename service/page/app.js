@@ -199,8 +199,19 @@ function actionsCell(e) {
   return td;
 }
 
+// cost: {per_day, source, saved_by_sleep_last_7d} when previewd has rates
+// or OpenCost (the list carries it); "" when the figure is unknown
+function money(v) { return typeof v === "number" ? v.toFixed(2) : ""; }
+function costCell(e) {
+  const td = el("td", e.cost ? money(e.cost.per_day) : "", "cost");
+  if (e.cost && e.cost.source) td.title = e.cost.source === "opencost" ? "measured by OpenCost" : "estimated from its requests";
+  return td;
+}
+
 function render() {
   const rows = visible();
+  const costs = rows.some(e => e.cost);
+  $("#envs thead th.cost").hidden = !costs;
   $("#envs tbody").replaceChildren(...rows.map(e => {
     const tr = el("tr");
     tr.dataset.name = e.name;
@@ -212,6 +223,7 @@ function render() {
     url.appendChild(a);
     tr.appendChild(url);
     tr.appendChild(el("td", left(e.expires_at), "left"));
+    if (costs) tr.appendChild(costCell(e));
     tr.appendChild(actionsCell(e));
     return tr;
   }));
@@ -372,6 +384,14 @@ function renderDetail() {
   const life = ttl.max_lifetime_seconds && e.created_at ? new Date(Date.parse(e.created_at) + ttl.max_lifetime_seconds * 1000) : null;
   $("#d-lifetime").textContent = "A TTL of at most " + (ttl.max || "?") + " at a time" +
     (life ? "; maximum lifetime " + ttl.max_lifetime + ": not beyond " + life.toLocaleString() : "; no maximum lifetime");
+  const c = e.cost;
+  $("#d-cost").hidden = !c;
+  if (c) {
+    $("#d-cost").textContent = (typeof c.per_day === "number"
+      ? "Costs ~" + money(c.per_day) + " a day (" + (c.source === "opencost" ? "measured by OpenCost" : "estimated from its requests") + ")"
+      : "Its cost cannot be read from its values") +
+      (typeof c.saved_by_sleep_last_7d === "number" ? "; sleeping saved " + money(c.saved_by_sleep_last_7d) + " in the last 7 days" : "");
+  }
   $("#extend").hidden = !(canWrite() && (e.status === "pending" || e.status === "active" || e.status === "sleeping"));
 }
 

@@ -337,7 +337,9 @@ row() { printf '#envs tbody tr[data-name="%s"]' "$1"; }
 t_begin "a writer signs in and creates an environment from the form"
 t_need "previewd stops" pv_stop
 # a maximum lifetime of 1d, to show the page says it and how a refusal looks
-t_need "previewd restarts with PREVIEWD_MAX_LIFETIME=1d" pv_start "$DATA" PREVIEWD_MAX_LIFETIME=1d
+# cost rates too, so the list and the detail show what a day costs
+t_need "previewd restarts with PREVIEWD_MAX_LIFETIME=1d" pv_start "$DATA" PREVIEWD_MAX_LIFETIME=1d \
+    PREVIEWD_COST_RATES=cpu=0.04,memory=0.005
 pv_token create page-writer --role writer
 WRITER=$PV_OUT
 READER=$TOKEN
@@ -361,7 +363,7 @@ t_ok "the list shows the three live environments" js_wait 'document.querySelecto
 shot 1-signed-in
 js 'document.querySelector("#c-owner").value = "erin"; document.querySelector("#c-name").value = "pr-7";
     document.querySelector("#c-ttl").value = "2h"; document.querySelector("#c-format").value = "yaml";
-    document.querySelector("#c-values").value = "# from the page\nimage:\n  tag: pr-7\nreplicas: 2\nnote: \"<img src=x onerror=alert(1)>\"\n";
+    document.querySelector("#c-values").value = "# from the page\nimage:\n  tag: pr-7\nreplicas: 2\nnote: \"<img src=x onerror=alert(1)>\"\nreplicaCount: 1\nresources:\n  requests:\n    cpu: \"1\"\n    memory: \"0\"\n";
     document.querySelector("#create").requestSubmit(); 1' >/dev/null
 t_ok "the form answers: created" js_wait 'document.querySelector("#notice").textContent.startsWith("Created pr-7")'
 t_ok "the new row becomes active" js_wait "document.querySelector('$(row pr-7) .status')?.textContent === 'active'"
@@ -372,6 +374,9 @@ t_eq '{"tag":"pr-7","replicas":2,"note":"<img src=x onerror=alert(1)>"}' \
     "$(jqr -c '.values | {tag: .image.tag, replicas, note}')" "the YAML values arrived as the object they say (merged over the base)"
 left=$(( $(iso2s "$(jqr .expires_at)") - $(date +%s) ))
 t_ok "ttl 2h ($left s left)" test "$left" -gt 7000 -a "$left" -le 7200
+t_eq 0.96 "$(jqr .cost.per_day)" "its cost: 1 CPU at 0.04 an hour, 0.96 a day"
+t_eq 0.96 "$(js "document.querySelector('$(row pr-7) td.cost').textContent")" "the list's Cost/day column shows it"
+t_eq "estimated from its requests" "$(js "document.querySelector('$(row pr-7) td.cost').title")" "... saying it is an estimate"
 shot 2-created
 
 # ------------------------------------------------------------------ 6. the form's checks, the server's problem
@@ -420,6 +425,8 @@ t_eq "$(jqr '[.items[].kind] | join(" ")')" "$(js '[...document.querySelectorAll
 created=$(api_as "$WRITER" GET /v1/environments/pr-7 && jqr .created_at)
 t_match "maximum lifetime 1d: not beyond $(js "new Date(Date.parse('$created') + 86400000).toLocaleString()")" \
     "$(js 'document.querySelector("#d-lifetime").textContent')" "the maximum lifetime and the latest expiry are shown"
+t_eq "Costs ~0.96 a day (estimated from its requests); sleeping saved 0.00 in the last 7 days" \
+    "$(js 'document.querySelector("#d-cost").textContent')" "the detail says what a day costs and what sleep saved"
 js 'document.querySelector("#e-ttl").value = "3h"; document.querySelector("#extend").requestSubmit(); 1' >/dev/null
 t_ok "a chosen TTL answers" js_wait 'document.querySelector("#notice").textContent.startsWith("pr-7 now expires") && /\((2h 59m|3h 0m) /.test(document.querySelector("#d-expiry").textContent)'
 e2=$(exp_of pr-7)
