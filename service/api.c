@@ -258,7 +258,7 @@ static void actor_of(struct pv_actor *out, const struct pv_request *req)
 static int env_create(struct pv_api *api, const struct pv_request *req, struct pv_response *resp,
 	const struct pv_idem_key *idem)
 {
-	static const char *const allowed[] = { "owner", "name", "ttl", "idle_ttl", "base", "values", "cluster", NULL };
+	static const char *const allowed[] = { "owner", "name", "ttl", "idle_ttl", "base", "values", "cluster", "schedule", NULL };
 	struct pv_env_spec spec = { 0 };
 	struct pv_actor actor;
 	struct pv_env env = { 0 };
@@ -272,6 +272,7 @@ static int env_create(struct pv_api *api, const struct pv_request *req, struct p
 	spec.ttl = json_object_get(doc, "ttl");
 	spec.idle_ttl = json_object_get(doc, "idle_ttl");
 	spec.values = json_object_get(doc, "values");
+	spec.schedule = json_object_get(doc, "schedule");
 	actor_of(&actor, req);
 	if ((error = pv_env_create(api->envs, &actor, &spec, idem, &env)) < 0)
 		goto out;
@@ -301,7 +302,7 @@ static int env_get(struct pv_api *api, const char *name, struct pv_response *res
 static int env_patch(struct pv_api *api, const struct pv_request *req, const char *name, struct pv_response *resp,
 	const struct pv_idem_key *idem)
 {
-	static const char *const allowed[] = { "ttl", "idle_ttl", "values", "cluster", NULL };
+	static const char *const allowed[] = { "ttl", "idle_ttl", "values", "cluster", "schedule", NULL };
 	struct pv_env_change change = { 0 };
 	struct pv_actor actor;
 	struct pv_env env = { 0 };
@@ -314,6 +315,7 @@ static int env_patch(struct pv_api *api, const struct pv_request *req, const cha
 	change.ttl = json_object_get(doc, "ttl");
 	change.idle_ttl = json_object_get(doc, "idle_ttl");
 	change.values = json_object_get(doc, "values");
+	change.schedule = json_object_get(doc, "schedule");
 	actor_of(&actor, req);
 	if ((error = pv_env_patch(api->envs, &actor, name, &change, idem, &env)) < 0)
 		goto out;
@@ -472,7 +474,7 @@ bad:
 static int list_shape(struct list_ctx *lc, const char *include, const char *fields, char *buf, size_t len)
 {
 	static const char *const known[] = { "name", "owner", "status", "url", "namespace", "base", "requested_by",
-		"cluster", "created_at", "updated_at", "expires_at", "deleted_at", "values", "ttl_seconds", "idle_ttl_seconds",
+		"cluster", "created_at", "updated_at", "expires_at", "deleted_at", "values", "ttl_seconds", "idle_ttl_seconds", "schedule",
 		"git", "argocd", "cost", NULL };
 	char *tok, *save = NULL;
 

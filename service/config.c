@@ -78,6 +78,13 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_ALLOW_NEVER", "allow-never", K_BOOL, OFF(allow_never), "false", 0, 1, "accept ttl \"never\" (no expiry)" },
 	{ "PREVIEWD_SLEEP_VALUES", "sleep-values", K_STRING, OFF(sleep_values), "{\"replicaCount\": 0}", 0, 0, "JSON merge patch over an environment's values that puts it to sleep (a base's previewd.yaml sleep_values comes first)" },
 	{ "PREVIEWD_SLEEP_PAUSES_TTL", "sleep-pauses-ttl", K_BOOL, OFF(sleep_pauses_ttl), "false", 0, 1, "a sleeping environment's TTL stands still until it wakes (default: it keeps running)" },
+	{ "PREVIEWD_SLEEP_SCHEDULE", "sleep-schedule", K_STRING, OFF(sleep_schedule), "", 0, 0, "when environments sleep, e.g. \"Mon-Fri 19:00-08:00; Sat-Sun\" (windows may cross midnight; days alone: the whole day; empty: never); an environment's \"schedule\" overrides it" },
+	{ "PREVIEWD_TIMEZONE", "timezone", K_STRING, OFF(timezone), "UTC", 0, 0, "IANA time zone the sleep schedules are read in (e.g. Europe/Berlin)" },
+	{ "PREVIEWD_IDLE_SLEEP", "idle-sleep", K_DURATION, OFF(idle_sleep), "0", 0, 100LL * 365 * 86400, "an environment with no activity for this long sleeps (0: off)" },
+	{ "PREVIEWD_PROMETHEUS_URL", "prometheus-url", K_STRING, OFF(prometheus_url), "", 0, 0, "Prometheus whose ingress request rates count as activity for PREVIEWD_IDLE_SLEEP (empty: previewd's own writes only)" },
+	{ "PREVIEWD_ACTIVITY_QUERY", "activity-query", K_STRING, OFF(activity_query), "sum by (exported_namespace) (rate(nginx_ingress_controller_requests{exported_namespace=~\"{namespaces}\"}[{window}]))", 0, 0, "PromQL template of the activity query: {namespaces} becomes ns1|ns2|..., {window} PREVIEWD_ACTIVITY_WINDOW; a series with a value above 0 and a namespace or exported_namespace label is activity" },
+	{ "PREVIEWD_ACTIVITY_WINDOW", "activity-window", K_DURATION, OFF(activity_window), "5m", 1, 86400, "the range of the activity query's rate ({window})" },
+	{ "PREVIEWD_ACTIVITY_POLL", "activity-poll", K_DURATION, OFF(activity_poll), "60s", 1, 86400, "time between activity queries to Prometheus" },
 	{ "PREVIEWD_REAP_HOLD", "reap-hold", K_INT, OFF(reap_hold), "25", 0, 10000000, "more environments than this overdue at once are held, not removed, until an admin releases them (0: off)" },
 	{ "PREVIEWD_REAP_HOLD_AFTER", "reap-hold-after", K_DURATION, OFF(reap_hold_after), "5m", 1, 100LL * 365 * 86400, "an expiry this far past is overdue (counts toward PREVIEWD_REAP_HOLD); a timelier one is never held" },
 	{ "PREVIEWD_RETENTION", "retention", K_DURATION, OFF(retention), "90d", 0, 100LL * 365 * 86400, "ended environments and their events, Idempotency-Keys and delivered notifications are pruned this long after (0: kept forever)" },
@@ -385,6 +392,30 @@ static int forge_settings(struct pv_config *cfg)
 	return 0;
 }
 
+/* The schedule read, the zone known to the C library (an unknown name
+ * would silently be UTC), the Prometheus URL and query template usable. */
+static int sleep_settings(struct pv_config *cfg)
+{
+	const char *tzdir = getenv("TZDIR");
+	char path[PATH_MAX];
+	int error;
+
+	if ((error = pv_schedule_parse(&cfg->schedule, cfg->sleep_schedule, "PREVIEWD_SLEEP_SCHEDULE")) < 0)
+		return error;
+	snprintf(path, sizeof(path), "%s/%s", tzdir && *tzdir ? tzdir : "/usr/share/zoneinfo", cfg->timezone);
+	if (!*cfg->timezone || cfg->timezone[0] == '/' || strstr(cfg->timezone, "..") ||
+	    (strcmp(cfg->timezone, "UTC") != 0 && access(path, R_OK) != 0))
+		return pv_error_set(PV_EINVAL, "PREVIEWD_TIMEZONE",
+			"PREVIEWD_TIMEZONE '%s' is not a zone of the system's zone data (e.g. Europe/Berlin, UTC)", cfg->timezone);
+	if (*cfg->prometheus_url && strncmp(cfg->prometheus_url, "http://", 7) != 0 &&
+	    strncmp(cfg->prometheus_url, "https://", 8) != 0)
+		return pv_error_set(PV_EINVAL, "PREVIEWD_PROMETHEUS_URL", "PREVIEWD_PROMETHEUS_URL must be an http:// or https:// URL");
+	if (!strstr(cfg->activity_query, "{namespaces}"))
+		return pv_error_set(PV_EINVAL, "PREVIEWD_ACTIVITY_QUERY",
+			"PREVIEWD_ACTIVITY_QUERY must select the namespaces it is asked about with {namespaces}");
+	return 0;
+}
+
 static int derive(struct pv_config *cfg)
 {
 	enum pv_drift_mode drift;
@@ -466,6 +497,8 @@ static int derive(struct pv_config *cfg)
 	if ((error = chat_settings(cfg)) < 0)
 		return error;
 	if ((error = forge_settings(cfg)) < 0)
+		return error;
+	if ((error = sleep_settings(cfg)) < 0)
 		return error;
 	if (*cfg->argocd_url && (!cfg->argocd_token || !*cfg->argocd_token))
 		return pv_error_set(PV_EINVAL, "PREVIEWD_ARGOCD_TOKEN",

@@ -17,6 +17,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "schedule.h"
 
 struct pv_cost_model;
 
@@ -70,6 +71,15 @@ struct pv_config {
 	long long retention;       /* seconds ended records, keys and delivered notifications are kept; 0 = forever */
 	char *sleep_values;        /* JSON merge patch of a sleeping environment (checked to be an object) */
 	int sleep_pauses_ttl;      /* a sleeping environment's TTL stands still */
+	/* sleeping on a schedule and when idle (sleeper.h) */
+	char *sleep_schedule;      /* PREVIEWD_SLEEP_SCHEDULE as given; "" = none */
+	struct pv_schedule schedule; /* parsed */
+	char *timezone;            /* IANA zone the schedules are read in */
+	long long idle_sleep;      /* seconds without activity before sleeping; 0 = off */
+	char *prometheus_url;      /* "" = activity is previewd's own writes only */
+	char *activity_query;      /* PromQL template: {namespaces}, {window} */
+	long long activity_window; /* seconds, the {window} */
+	long long activity_poll;   /* seconds between Prometheus queries */
 	/* notifications */
 	char *webhook_url;       /* "" = notifications off */
 	char *webhook_format;    /* json | slack | mattermost | teams */

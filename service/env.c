@@ -13,6 +13,7 @@
 #include "log.h"
 #include "opencost.h"
 #include "ratelimit.h"
+#include "schedule.h"
 #include "timefmt.h"
 #include "valid.h"
 #include "values.h"
@@ -161,10 +162,19 @@ json_t *pv_env_json_part(const struct pv_envs *envs, const struct pv_env *env, i
 	/* asleep: since when, and a paused TTL's seconds left (expires_at is
 	 * null until it wakes); values stay the awake ones */
 	if (j && pv_env_is_asleep(env))
-		json_object_set_new(j, "sleep", json_pack("{s:o, s:o}", "since", pv_env_time_json(env->slept_at),
-			"ttl_left_seconds", env->sleep_ttl_left > 0 ? json_integer(env->sleep_ttl_left) : json_null()));
+		json_object_set_new(j, "sleep", json_pack("{s:o, s:o, s:s}", "since", pv_env_time_json(env->slept_at),
+			"ttl_left_seconds", env->sleep_ttl_left > 0 ? json_integer(env->sleep_ttl_left) : json_null(),
+			"by", env->sleep_by[0] ? env->sleep_by : "hand"));
 	else if (j)
 		json_object_set_new(j, "sleep", json_null());
+	/* its own schedule (null: PREVIEWD_SLEEP_SCHEDULE's), and until when a
+	 * sleep or wake by hand holds the schedule off */
+	if (j) {
+		int64_t held = env->sched_hold_until > pv_schedule_now() && pv_env_is_live(env) ? env->sched_hold_until : 0;
+		json_object_set_new(j, "schedule", env->schedule[0] ? json_string(env->schedule) : json_null());
+		json_object_set_new(j, "schedule_held_until", held && held != INT64_MAX ? pv_env_time_json(held)
+			: held ? json_string("never") : json_null());
+	}
 	/* a list page leaves out the values: they are most of an environment's
 	 * size (up to PREVIEWD_MAX_VALUES_BYTES each) */
 	if (j && !with_values)
@@ -229,6 +239,23 @@ int pv_env_idle_ttl(const struct pv_envs *envs, const json_t *v, long long *out)
 		return error;
 	if ((error = pv_env_ttl(envs, v, out)) < 0)
 		return pv_error_set(error, "idle_ttl", "idle_%s", pv_error_last()->message);
+	return 0;
+}
+
+int pv_env_schedule_text(const json_t *v, const char **out)
+{
+	struct pv_schedule sched;
+	const char *text;
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || !*(text = json_string_value(v)))
+		return pv_error_set(PV_EINVAL, "schedule",
+			"schedule must be a sleep schedule such as \"Mon-Fri 19:00-08:00; Sat-Sun\", or \"none\"");
+	if (pv_schedule_parse(&sched, text, "schedule") < 0)
+		return PV_EINVAL;
+	*out = text;
 	return 0;
 }
 
@@ -454,7 +481,7 @@ int pv_env_create(struct pv_envs *envs, const struct pv_actor *actor, const stru
 	const struct pv_idem_key *idem, struct pv_env *out)
 {
 	const struct pv_config *cfg = envs->cfg;
-	const char *owner = spec->owner, *name = spec->name, *base_name = spec->base, *cluster = spec->cluster;
+	const char *owner = spec->owner, *name = spec->name, *base_name = spec->base, *cluster = spec->cluster, *schedule;
 	json_t *base = NULL, *merged = NULL;
 	struct pv_store *st;
 	long long ttl, idle;
@@ -479,7 +506,8 @@ int pv_env_create(struct pv_envs *envs, const struct pv_actor *actor, const stru
 	if ((error = pv_valid_name(owner, "owner")) < 0 || (error = pv_valid_name(name, "name")) < 0 ||
 	    (error = pv_valid_reserved(name, "name", cfg->reserved, cfg->reserved_count)) < 0 ||
 	    (error = pv_valid_name(base_name, "base")) < 0 || (error = pv_env_ttl(envs, spec->ttl, &ttl)) < 0 ||
-	    (error = pv_env_idle_ttl(envs, spec->idle_ttl, &idle)) < 0)
+	    (error = pv_env_idle_ttl(envs, spec->idle_ttl, &idle)) < 0 ||
+	    (error = pv_env_schedule_text(spec->schedule, &schedule)) < 0)
 		goto out;
 	if (spec->values && !json_is_object(spec->values)) {
 		error = pv_error_set(PV_EINVAL, "values", "values must be a JSON object");
@@ -525,6 +553,11 @@ int pv_env_create(struct pv_envs *envs, const struct pv_actor *actor, const stru
 	out->created_at = out->updated_at = now;
 	out->expires_at = ttl ? now + ttl : 0;
 	out->idle_ttl = idle;
+	snprintf(out->schedule, sizeof(out->schedule), "%s", schedule ? schedule : "");
+	/* asked for now: awake until the schedule's next boundary, even in a
+	 * sleep window (as a wake by hand) */
+	out->active_at = pv_schedule_now();
+	out->sched_hold_until = pv_env_schedule_hold(envs, out, out->active_at);
 	if (idle && !spec->ttl) {
 		/* the inactivity expiry alone: the default TTL does not apply */
 		out->expires_at = now + idle;
@@ -588,14 +621,17 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 	int error, in_tx = 0, extend = change->ttl != NULL;
 	int64_t now = (int64_t)time(NULL);
 	char *values_json = NULL;
+	const char *schedule = NULL;
 
 	memset(out, 0, sizeof(*out));
 	if ((error = pv_env_check_writer(actor)) < 0)
 		goto out;
-	if (!patch && !extend && !cluster && !change->idle_ttl) {
-		error = pv_error_set(PV_EINVAL, "ttl", "a PATCH needs ttl, idle_ttl, values or cluster");
+	if (!patch && !extend && !cluster && !change->idle_ttl && !change->schedule) {
+		error = pv_error_set(PV_EINVAL, "ttl", "a PATCH needs ttl, idle_ttl, values, cluster or schedule");
 		goto out;
 	}
+	if ((error = pv_env_schedule_text(change->schedule, &schedule)) < 0)
+		goto out;
 	if (patch && !json_is_object(patch)) {
 		error = pv_error_set(PV_EINVAL, "values", "values must be a JSON object (a JSON merge patch)");
 		goto out;
@@ -618,7 +654,7 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 		error = pv_error_set(PV_ECONFLICT, NULL, "environment '%s' is %s and can no longer be changed", name, out->status);
 		goto out;
 	}
-	if (patch || cluster)
+	if (patch || cluster || change->schedule)
 		updated = json_object();
 	if (patch) {
 		current = json_loads(out->values_json, 0, NULL);
@@ -652,6 +688,13 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 		json_object_set_new(updated, "cluster", cluster[0] ? json_string(cluster) : json_null());
 		snprintf(out->cluster, sizeof(out->cluster), "%s", cluster);
 	}
+	if (change->schedule) {
+		/* a new schedule applies at once: no hold by hand carries over */
+		json_object_set_new(updated, "previous_schedule", out->schedule[0] ? json_string(out->schedule) : json_null());
+		json_object_set_new(updated, "schedule", schedule ? json_string(schedule) : json_null());
+		snprintf(out->schedule, sizeof(out->schedule), "%s", schedule ? schedule : "");
+		out->sched_hold_until = 0;
+	}
 	if (extend) {
 		int64_t expires = ttl ? now + ttl : 0;
 		if ((error = check_lifetime(envs, out->created_at, expires)) < 0)
@@ -682,6 +725,7 @@ int pv_env_patch(struct pv_envs *envs, const struct pv_actor *actor, const char 
 		}
 	}
 	out->updated_at = now;
+	out->active_at = pv_schedule_now(); /* a PATCH is activity: the idle clock restarts */
 	snprintf(out->changed_by, sizeof(out->changed_by), "%s", actor->name);
 	if ((error = pv_store_env_save(st, out)) < 0 ||
 	    (error = pv_idem_record(st, idem, out->id, PV_WAIT_UPDATE, out->gen)) < 0 ||

@@ -76,6 +76,7 @@ struct pv_env_spec {
 	const json_t *ttl;      /* seconds (integer), a duration or "never" (string); default PREVIEWD_DEFAULT_TTL */
 	const json_t *values;   /* a JSON merge patch over the base's values */
 	const json_t *idle_ttl; /* as ttl (never "never"): expire this long after the last activity; default none */
+	const json_t *schedule; /* its own sleep schedule (schedule.h) or "none"; default PREVIEWD_SLEEP_SCHEDULE */
 };
 
 /* A change of a live environment; at least one member set. */
@@ -84,6 +85,7 @@ struct pv_env_change {
 	const json_t *values;   /* a JSON merge patch over the current values */
 	const char *cluster;    /* the Argo CD cluster to move to ("": the ApplicationSet's default) */
 	const json_t *idle_ttl; /* the new inactivity expiry; 0 turns it off */
+	const json_t *schedule; /* as in pv_env_spec; JSON null: back to PREVIEWD_SLEEP_SCHEDULE */
 };
 
 struct pv_envs;
@@ -138,6 +140,27 @@ int pv_env_wake(struct pv_envs *envs, const struct pv_actor *actor, const char *
 int pv_env_sleep_many(struct pv_envs *envs, const struct pv_actor *actor, const char *const *names, size_t n,
 	int asleep, int *errors, size_t *changed) PV_WARN_UNUSED;
 
+/* Who puts an environment to sleep: the schedule wakes only what it put
+ * to sleep itself (sleeper.h). */
+enum pv_sleep_cause { PV_SLEEP_BY_HAND = 0, PV_SLEEP_BY_SCHEDULE, PV_SLEEP_BY_IDLE };
+
+/* Asked inside the batch's transaction of each row: still due? */
+typedef int (*pv_env_due_cb)(const struct pv_env *env, void *payload);
+
+/* The sleeper's batch: as pv_env_sleep_many, by cause, each row only when
+ * due(row) says it still is (NULL: always). */
+int pv_env_sleep_due(struct pv_envs *envs, const struct pv_actor *actor, const char *const *names, size_t n,
+	int asleep, enum pv_sleep_cause cause, pv_env_due_cb due, void *payload, size_t *changed) PV_WARN_UNUSED;
+
+/* env's schedule into *out (its own, else PREVIEWD_SLEEP_SCHEDULE); 1 when
+ * it has one, 0 for none. */
+struct pv_schedule;
+int pv_env_schedule_of(const struct pv_envs *envs, const struct pv_env *env, struct pv_schedule *out);
+
+/* Until when a sleep or wake by hand at now holds env's schedule off: its
+ * next boundary (INT64_MAX when it has none), 0 without a schedule. */
+int64_t pv_env_schedule_hold(const struct pv_envs *envs, const struct pv_env *env, int64_t now);
+
 /* Reads.  get: the live environment of that name, else its latest record. */
 int pv_env_get(struct pv_envs *envs, const char *name, struct pv_env *out) PV_WARN_UNUSED;
 int pv_env_reload(struct pv_envs *envs, int64_t id, struct pv_env *out) PV_WARN_UNUSED;
@@ -160,6 +183,11 @@ int pv_env_check_cluster(const char *cluster) PV_WARN_UNUSED;
 /* The inactivity expiry a request asks for in seconds, checked as a TTL
  * ("never" is no inactivity expiry: PV_EINVAL; 0 turns it off in a PATCH). */
 int pv_env_idle_ttl(const struct pv_envs *envs, const json_t *idle, long long *out) PV_WARN_UNUSED;
+
+/* The schedule a request asks for: *out the text (NULL for JSON null or
+ * absent: PREVIEWD_SLEEP_SCHEDULE's), PV_EINVAL (field "schedule") when
+ * it does not read. */
+int pv_env_schedule_text(const json_t *v, const char **out) PV_WARN_UNUSED;
 
 /* The TTL a request asks for in seconds (0: never), checked against the
  * limits; the default when ttl is NULL. */

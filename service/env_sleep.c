@@ -12,9 +12,15 @@
  * schema/015_sleep.sql).  Waking clears those, so the next push writes
  * values_json again: the same bytes as before it slept, never re-derived.
  *
- * A batch (pv_env_sleep_many) is one transaction and one kick of the Git
- * writer, whose rounds take every dirty row at once: a few commits however
- * many environments fall asleep together.
+ * A batch (pv_env_sleep_many, pv_env_sleep_due) is one transaction and
+ * one kick of the Git writer, whose rounds take every dirty row at once: a
+ * few commits however many environments fall asleep together.
+ *
+ * Who put it to sleep is kept (sleep_by, schema/016_schedule.sql): the
+ * schedule wakes only what it owns.  A sleep or wake by hand holds the
+ * schedule off until its next boundary (sched_hold_until), after which the
+ * schedule owns the environment again whatever state it is in; a wake by
+ * hand is activity (the idle clock restarts).  sleeper.h has the whole rule.
  */
 #include "env_int.h"
 
@@ -24,6 +30,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "schedule.h"
 #include "timefmt.h"
 #include "values.h"
 
@@ -124,6 +131,36 @@ out:
 	return error;
 }
 
+_Static_assert(sizeof(((struct pv_env *)0)->schedule) == PV_SCHEDULE_MAX_TEXT, "a schedule's text fits the row");
+
+static const char *const cause_names[] = {
+	[PV_SLEEP_BY_HAND] = "hand", [PV_SLEEP_BY_SCHEDULE] = "schedule", [PV_SLEEP_BY_IDLE] = "idle"
+};
+
+int pv_env_schedule_of(const struct pv_envs *envs, const struct pv_env *env, struct pv_schedule *out)
+{
+	if (!env->schedule[0]) {
+		*out = pv_env_config(envs)->schedule;
+		return out->n > 0;
+	}
+	/* checked when it was set; one that no longer reads is no schedule */
+	if (pv_schedule_parse(out, env->schedule, "schedule") < 0)
+		out->n = 0;
+	return out->n > 0;
+}
+
+int64_t pv_env_schedule_hold(const struct pv_envs *envs, const struct pv_env *env, int64_t now)
+{
+	struct pv_schedule sched;
+	int64_t next;
+
+	if (!pv_env_schedule_of(envs, env, &sched))
+		return 0;
+	/* a schedule that never changes its answer: held for good */
+	next = pv_schedule_next(&sched, now);
+	return next ? next : INT64_MAX;
+}
+
 /* The latest expiry a paused TTL may resume to (the lifetime cap). */
 static int64_t resume_expiry(const struct pv_envs *envs, const struct pv_env *env, int64_t now)
 {
@@ -138,8 +175,10 @@ static int64_t resume_expiry(const struct pv_envs *envs, const struct pv_env *en
  * transaction; env is its row, changed in place.  *changed: it was not in
  * that state yet (a repeat changes nothing and records nothing). */
 static int set_asleep(struct pv_envs *envs, struct pv_store *st, const struct pv_actor *actor, struct pv_env *env,
-	int asleep, int64_t now, int *changed)
+	int asleep, enum pv_sleep_cause cause, int64_t now, int *changed)
 {
+	int64_t clock = pv_schedule_now();
+
 	json_t *detail;
 	char *d = NULL;
 	int error;
@@ -148,8 +187,21 @@ static int set_asleep(struct pv_envs *envs, struct pv_store *st, const struct pv
 	if (strcmp(env->status, PV_STATUS_PENDING) != 0 && strcmp(env->status, PV_STATUS_ACTIVE) != 0)
 		return pv_error_set(PV_ECONFLICT, NULL, "environment '%s' is %s and cannot %s", env->name, env->status,
 			asleep ? "sleep" : "wake");
+	if (cause == PV_SLEEP_BY_HAND) {
+		/* by hand: the schedule waits for its next boundary, also when
+		 * nothing changes (a wake of an awake environment in a window
+		 * keeps it awake) */
+		env->sched_hold_until = pv_env_schedule_hold(envs, env, clock);
+		if (!asleep)
+			env->active_at = clock;
+		if (asleep == pv_env_is_asleep(env))
+			return pv_store_sleep_hold(st, env->id, env->sched_hold_until, asleep ? 0 : clock);
+	} else {
+		env->sched_hold_until = 0;
+	}
 	if (asleep == pv_env_is_asleep(env))
 		return 0;
+	snprintf(env->sleep_by, sizeof(env->sleep_by), "%s", asleep ? cause_names[cause] : "");
 	if (asleep) {
 		if ((error = pv_env_sleep_values(envs, st, env)) < 0)
 			return error;
@@ -160,13 +212,13 @@ static int set_asleep(struct pv_envs *envs, struct pv_store *st, const struct pv
 			env->sleep_ttl_left = env->expires_at > now ? env->expires_at - now : 1;
 			env->expires_at = 0;
 		}
-		detail = json_pack("{s:b, s:o}", "ttl_paused", env->sleep_ttl_left > 0,
+		detail = json_pack("{s:s, s:b, s:o}", "by", cause_names[cause], "ttl_paused", env->sleep_ttl_left > 0,
 			"ttl_left_seconds", env->sleep_ttl_left > 0 ? json_integer(env->sleep_ttl_left) : json_null());
 	} else {
 		int64_t slept = env->slept_at && now > env->slept_at ? now - env->slept_at : 0;
 		if (env->sleep_ttl_left > 0)
 			env->expires_at = resume_expiry(envs, env, now);
-		detail = json_pack("{s:o, s:I, s:o}", "slept_at", pv_env_time_json(env->slept_at),
+		detail = json_pack("{s:s, s:o, s:I, s:o}", "by", cause_names[cause], "slept_at", pv_env_time_json(env->slept_at),
 			"slept_seconds", (json_int_t)slept, "expires_at", pv_env_time_json(env->expires_at));
 		free(env->sleep_values_json);
 		env->sleep_values_json = NULL;
@@ -203,7 +255,7 @@ static int one(struct pv_envs *envs, const struct pv_actor *actor, const char *n
 	    (error == 0 && !pv_env_is_live(out) && strcmp(out->status, PV_STATUS_FAILED) != 0))
 		error = pv_error_set(PV_ENOTFOUND, NULL, "no live environment named '%s'", name);
 	if (error < 0 ||
-	    (error = set_asleep(envs, st, actor, out, asleep, now, &changed)) < 0 ||
+	    (error = set_asleep(envs, st, actor, out, asleep, PV_SLEEP_BY_HAND, now, &changed)) < 0 ||
 	    (error = pv_idem_record(st, idem, out->id, PV_WAIT_UPDATE, out->gen)) < 0 ||
 	    (error = pv_store_commit(st)) < 0) {
 		pv_store_rollback(st);
@@ -228,8 +280,11 @@ int pv_env_wake(struct pv_envs *envs, const struct pv_actor *actor, const char *
 	return one(envs, actor, name, 0, idem, out);
 }
 
-int pv_env_sleep_many(struct pv_envs *envs, const struct pv_actor *actor, const char *const *names, size_t n,
-	int asleep, int *errors, size_t *changed_out)
+/* A batch: one transaction, one kick.  due (NULL: always) is asked again
+ * inside the transaction, so a change that committed since the caller
+ * decided (a wake by hand) wins. */
+static int batch(struct pv_envs *envs, const struct pv_actor *actor, const char *const *names, size_t n, int asleep,
+	enum pv_sleep_cause cause, pv_env_due_cb due, void *payload, int *errors, size_t *changed_out)
 {
 	struct pv_store *st;
 	struct pv_env env;
@@ -248,8 +303,8 @@ int pv_env_sleep_many(struct pv_envs *envs, const struct pv_actor *actor, const 
 		error = pv_store_env_get(st, &env, names[i]);
 		if (error == PV_ENOTFOUND || (error == 0 && !pv_env_is_live(&env)))
 			error = pv_error_set(PV_ENOTFOUND, NULL, "no live environment named '%s'", names[i]);
-		if (error == 0)
-			error = set_asleep(envs, st, actor, &env, asleep, now, &ch);
+		if (error == 0 && (!due || due(&env, payload)))
+			error = set_asleep(envs, st, actor, &env, asleep, cause, now, &ch);
 		pv_env_dispose(&env);
 		if (errors)
 			errors[i] = error;
@@ -271,4 +326,16 @@ int pv_env_sleep_many(struct pv_envs *envs, const struct pv_actor *actor, const 
 	if (changed_out)
 		*changed_out = changed;
 	return 0;
+}
+
+int pv_env_sleep_many(struct pv_envs *envs, const struct pv_actor *actor, const char *const *names, size_t n,
+	int asleep, int *errors, size_t *changed_out)
+{
+	return batch(envs, actor, names, n, asleep, PV_SLEEP_BY_HAND, NULL, NULL, errors, changed_out);
+}
+
+int pv_env_sleep_due(struct pv_envs *envs, const struct pv_actor *actor, const char *const *names, size_t n,
+	int asleep, enum pv_sleep_cause cause, pv_env_due_cb due, void *payload, size_t *changed_out)
+{
+	return batch(envs, actor, names, n, asleep, cause, due, payload, NULL, changed_out);
 }

@@ -27,13 +27,16 @@
  *   pv-opencost    each namespace's cost read from OpenCost, its own CURL
  *                  handle and SQLite connection (opencost.c); only with
  *                  PREVIEWD_OPENCOST_URL
+ *   pv-sleeper     sleep on a schedule and when idle, through the env rules
+ *                  on its own connection, its own CURL handle for Prometheus
+ *                  (sleeper.c, activity.c)
  *
  * Start: config -> database (migrations) -> retention (its one-time rebuild
  * of an older database runs before any other thread) -> notifier -> forge
- * reporter -> OpenCost reader -> Argo CD poller -> HTTP object -> Git writer -> reaper -> API -> HTTP timer and
- * listen.
+ * reporter -> OpenCost reader -> Argo CD poller -> HTTP object -> Git writer -> reaper -> API ->
+ * sleeper -> HTTP timer and listen.  TZ is set from PREVIEWD_TIMEZONE before any thread.
  * Stop (SIGINT/SIGTERM): stop listening, answer waiting requests and stop the
- * HTTP timer -> reaper -> the writer after its push in flight -> free the
+ * HTTP timer -> sleeper -> reaper -> the writer after its push in flight -> free the
  * HTTP object -> Argo CD poller -> forge reporter -> OpenCost reader -> notifier -> retention -> API -> close the
  * database.
  * Each thread is stopped only after every thread that kicks it.
@@ -73,6 +76,8 @@
 #include "reaper.h"
 #include "recover.h"
 #include "retention.h"
+#include "schedule.h"
+#include "sleeper.h"
 #include "store.h"
 #include "stream.h"
 #include "url.h"
@@ -146,6 +151,7 @@ struct wakeups {
 	struct pv_argocd *argocd;
 	struct pv_retention *retention;
 	struct pv_forge *forge;
+	struct pv_sleeper *sleeper;
 };
 
 static void forge_kick_cb(void *ctx)
@@ -218,6 +224,8 @@ static int metrics_cb(void *ctx, struct pv_strbuf *out)
 		error = pv_notify_metrics(w->notify, out);
 	if (error == 0)
 		error = pv_retention_metrics(w->retention, out);
+	if (error == 0)
+		error = pv_sleeper_metrics(w->sleeper, out);
 	return error;
 }
 
@@ -230,6 +238,7 @@ static void kick_cb(void *ctx)
 	pv_reaper_kick(w->reaper);
 	pv_notify_kick(w->notify);
 	pv_forge_kick(w->forge);
+	pv_sleeper_kick(w->sleeper);
 }
 
 /* the reaper expired or warned: push removals, deliver events */
@@ -281,6 +290,7 @@ int main(int argc, char **argv)
 	struct pv_retention *retention = NULL;
 	struct pv_forge *forge = NULL;
 	struct pv_opencost *opencost = NULL;
+	struct pv_sleeper *sleeper = NULL;
 	struct pv_gitops_hooks hooks;
 	struct wakeups wake = { 0 };
 	char db_path[4096];
@@ -403,6 +413,20 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	/* schedules are wall-clock times in one zone, set while no other
+	 * thread can read it (schedule.h) */
+	setenv("TZ", cfg.timezone, 1);
+	tzset();
+	{
+		/* test-only: the schedule's clock shifted, to cross weekends and
+		 * daylight-saving changes without waiting (schedule.h) */
+		const char *off = getenv("PREVIEWD_NOW_OFFSET");
+		if (off && *off) {
+			pv_schedule_set_offset(strtoll(off, NULL, 10));
+			log_warn("PREVIEWD_NOW_OFFSET=%s: schedules and idle sleep run on a shifted clock (tests only)", off);
+		}
+	}
+
 	/* threads inherit this mask: only the main thread takes these signals */
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGINT);
@@ -502,6 +526,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	pv_api_pullreq(api, pr_rules, forge_kick_cb, &wake);
+	if (pv_sleeper_new(&sleeper, &cfg, pv_api_envs(api)) < 0 ||
+	    (wake.sleeper = sleeper, pv_sleeper_start(sleeper)) < 0) {
+		log_error("%s", pv_error_last()->message);
+		goto out;
+	}
 	/* every commit that records history wakes the stream */
 	pv_store_set_events_hook(pv_stream_kick, stream);
 	pv_http_set_stream(http, stream);
@@ -522,6 +551,8 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	pv_http_stop(http);   /* first: no new work, waiting requests answered */
+	pv_sleeper_free(sleeper); /* it writes through the env rules and kicks the writer */
+	wake.sleeper = NULL;
 	pv_reaper_free(reaper);
 	pv_gitops_free(git);  /* then the writer, after its push in flight */
 	pv_http_free(http);   /* only now: the writer's last round may still call pv_http_landed */

@@ -435,6 +435,10 @@ int pv_store__read_row(struct pv_env *out, sqlite3_stmt *s)
 	out->sleep_values_json = pv_store__dup_text(s, 22);
 	out->slept_at = sqlite3_column_int64(s, 23);
 	out->sleep_ttl_left = sqlite3_column_int64(s, 24);
+	pv_store__copy_text(out->schedule, sizeof(out->schedule), s, 25);
+	out->sched_hold_until = sqlite3_column_int64(s, 26);
+	out->active_at = sqlite3_column_int64(s, 27);
+	pv_store__copy_text(out->sleep_by, sizeof(out->sleep_by), s, 28);
 	if (!out->values_json || !out->requested_by || (sqlite3_column_type(s, 22) != SQLITE_NULL && !out->sleep_values_json)) {
 		pv_env_dispose(out);
 		return pv_error_set(PV_ERROR, NULL, "out of memory reading a row");

@@ -62,6 +62,13 @@ struct pv_env {
 	char *sleep_values_json;
 	int64_t slept_at;
 	int64_t sleep_ttl_left;
+	/* the schedule (schema/016_schedule.sql): its own ("" follows
+	 * PREVIEWD_SLEEP_SCHEDULE, "none": never), a hold of it by hand until
+	 * then, the last activity (0: created_at), who put it to sleep */
+	char schedule[160];                       /* PV_SCHEDULE_MAX_TEXT */
+	int64_t sched_hold_until;
+	int64_t active_at;
+	char sleep_by[16];                        /* "hand", "schedule", "idle"; "" awake */
 };
 
 void pv_env_dispose(struct pv_env *env);
@@ -301,6 +308,20 @@ int pv_store_next_due(struct pv_store *st, int64_t *out) PV_WARN_UNUSED;
 /* Recompute every environment's next warning time from the connection's
  * lead times (at start: they may have changed since the last run). */
 int pv_store_warn_refresh(struct pv_store *st) PV_WARN_UNUSED;
+
+/* ---- the sleeper (store_sleep.c, schema/016_schedule.sql) ---- */
+
+/* Every pending or active environment, by id. */
+int pv_store_sleep_live(struct pv_store *st, pv_store_env_cb cb, void *payload) PV_WARN_UNUSED;
+
+/* Activity seen in name's namespace at `at`: its idle clock restarts (no
+ * Git change; a later activity already recorded stays). */
+int pv_store_sleep_touch(struct pv_store *st, const char *name, int64_t at) PV_WARN_UNUSED;
+
+/* A sleep or wake by hand that changed no state still holds the schedule
+ * off (hold_until, 0: none) and counts as activity at active_at (0: none);
+ * no Git change. */
+int pv_store_sleep_hold(struct pv_store *st, int64_t id, int64_t hold_until, int64_t active_at) PV_WARN_UNUSED;
 
 /* ---- the reaper's holds (store_reaper.c, schema/012_reaper_hold.sql) ---- */
 

@@ -15,11 +15,14 @@ static const char *const family_sql[S_COUNT] = {
 		       "ORDER BY status IN ('pending','active','deleting') DESC, id DESC LIMIT 1",
 	[S_GET_ID] = "SELECT " PV_STORE_ENV_COLS " FROM envs WHERE id = ?1",
 	[S_INSERT] = "INSERT INTO envs (name, owner, status, base, values_json, requested_by, created_at, "
-		     "updated_at, expires_at, cluster, changed_by, idle_ttl, gen, pushed_gen) "
-		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?6, ?11, 1, 0)",
+		     "updated_at, expires_at, cluster, changed_by, idle_ttl, schedule, sched_hold_until, active_at, gen, pushed_gen) "
+		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?6, ?11, ?12, ?13, ?14, 1, 0)",
 	[S_SAVE] = "UPDATE envs SET values_json = ?2, expires_at = ?3, status = ?4, updated_at = ?5, "
 		   "deleted_at = ?6, changed_by = coalesce(?7, changed_by), cluster = ?8, idle_ttl = ?9, "
-		   "sleep_values_json = ?10, slept_at = ?11, sleep_ttl_left = ?12, gen = gen + 1 WHERE id = ?1 RETURNING gen",
+		   "sleep_values_json = ?10, slept_at = ?11, sleep_ttl_left = ?12, schedule = ?13, sched_hold_until = ?14, "
+		   /* the sleeper records activity beside this row's writers */
+		   "active_at = max(coalesce(active_at, 0), coalesce(?15, 0)), sleep_by = ?16, "
+		   "gen = gen + 1 WHERE id = ?1 RETURNING gen",
 	[S_EVENT] = "INSERT INTO events (env_id, name, kind, actor, at, detail, remote_addr) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_EVENTS] = "SELECT id, env_id, name, kind, actor, at, detail, remote_addr FROM events WHERE name = ?1 ORDER BY id",
 	[S_DIRTY] = "SELECT " PV_STORE_ENV_COLS " FROM envs WHERE gen > pushed_gen ORDER BY id LIMIT ?1",
@@ -115,6 +118,12 @@ int pv_store_env_insert(struct pv_store *st, struct pv_env *env)
 	sqlite3_bind_int64(s, 9, env->expires_at);
 	sqlite3_bind_text(s, 10, env->cluster, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 11, env->idle_ttl);
+	if (env->schedule[0])
+		sqlite3_bind_text(s, 12, env->schedule, -1, SQLITE_STATIC);
+	if (env->sched_hold_until)
+		sqlite3_bind_int64(s, 13, env->sched_hold_until);
+	if (env->active_at)
+		sqlite3_bind_int64(s, 14, env->active_at);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc == SQLITE_CONSTRAINT)
@@ -151,6 +160,14 @@ int pv_store_env_save(struct pv_store *st, struct pv_env *env)
 		if (env->sleep_ttl_left > 0)
 			sqlite3_bind_int64(s, 12, env->sleep_ttl_left);
 	}
+	if (env->schedule[0])
+		sqlite3_bind_text(s, 13, env->schedule, -1, SQLITE_STATIC);
+	if (env->sched_hold_until)
+		sqlite3_bind_int64(s, 14, env->sched_hold_until);
+	if (env->active_at)
+		sqlite3_bind_int64(s, 15, env->active_at);
+	if (env->sleep_values_json && env->sleep_by[0])
+		sqlite3_bind_text(s, 16, env->sleep_by, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		env->gen = sqlite3_column_int64(s, 0);

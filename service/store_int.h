@@ -20,11 +20,11 @@
 #define PV_STORE_ENV_COLS "id, name, owner, status, base, values_json, requested_by, created_at, updated_at, " \
 			  "expires_at, deleted_at, gen, pushed_gen, git_commit, git_error, pushed_at, " \
 			  "argocd_sync, argocd_health, argocd_checked_at, cluster, changed_by, idle_ttl, " \
-			  "sleep_values_json, slept_at, sleep_ttl_left"
+			  "sleep_values_json, slept_at, sleep_ttl_left, schedule, sched_hold_until, active_at, sleep_by"
 /* How many columns PV_STORE_ENV_COLS has: a statement that selects more
  * after them reads those from this index on, so a new column moves them
  * all at once (hard-coded indexes went stale when columns were added) */
-#define PV_STORE_ENV_NCOLS 25
+#define PV_STORE_ENV_NCOLS 29
 
 enum stmt {
 	/* store.c */
@@ -54,6 +54,8 @@ enum stmt {
 	S_COST_SLEEP, S_OPENCOST_CLEAR, S_OPENCOST_PUT, S_OPENCOST_GET,
 	/* store_stream.c */
 	S_CHANGES, S_CHANGES_LAST,
+	/* store_sleep.c */
+	S_SLEEP_LIVE, S_SLEEP_TOUCH, S_SLEEP_HOLD,
 	S_COUNT
 };
 
