@@ -225,6 +225,41 @@ static void bounds(void **state)
 	assert_refused(f, load_env(f), "PREVIEWD_MIN_TTL must be a positive duration");
 }
 
+/* PREVIEWD_SLEEP_SCHEDULE read at start, the zone known to the zone data,
+ * the activity query over {namespaces} */
+static void sleep_settings(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(load_env(f), 0);
+	assert_int_equal(f->cfg.schedule.n, 0);
+	assert_string_equal(f->cfg.timezone, "UTC");
+	assert_int_equal(f->cfg.idle_sleep, 0);
+	assert_int_equal(f->cfg.activity_poll, 60);
+	assert_int_equal(f->cfg.activity_window, 300);
+	setenv("PREVIEWD_SLEEP_SCHEDULE", "Mon-Fri 19:00-08:00; Sat-Sun", 1);
+	setenv("PREVIEWD_TIMEZONE", "Europe/Berlin", 1);
+	setenv("PREVIEWD_IDLE_SLEEP", "2h", 1);
+	assert_int_equal(load_env(f), 0);
+	assert_int_equal(f->cfg.schedule.n, 2);
+	assert_int_equal(f->cfg.idle_sleep, 7200);
+	setenv("PREVIEWD_SLEEP_SCHEDULE", "Mon-Fri 7pm", 1);
+	assert_refused(f, load_env(f), "PREVIEWD_SLEEP_SCHEDULE: '7pm' is not a time range");
+	unsetenv("PREVIEWD_SLEEP_SCHEDULE");
+	setenv("PREVIEWD_TIMEZONE", "Europe/Atlantis", 1);
+	assert_refused(f, load_env(f), "PREVIEWD_TIMEZONE 'Europe/Atlantis' is not a zone");
+	setenv("PREVIEWD_TIMEZONE", "../../etc/passwd", 1);
+	assert_refused(f, load_env(f), "is not a zone");
+	unsetenv("PREVIEWD_TIMEZONE");
+	setenv("PREVIEWD_ACTIVITY_QUERY", "sum(rate(nginx_ingress_controller_requests[5m]))", 1);
+	assert_refused(f, load_env(f), "{namespaces}");
+	unsetenv("PREVIEWD_ACTIVITY_QUERY");
+	setenv("PREVIEWD_PROMETHEUS_URL", "prometheus:9090", 1);
+	assert_refused(f, load_env(f), "PREVIEWD_PROMETHEUS_URL must be an http:// or https:// URL");
+	unsetenv("PREVIEWD_PROMETHEUS_URL");
+	unsetenv("PREVIEWD_IDLE_SLEEP");
+}
+
 static void bad_values_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -410,6 +445,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(secrets_from_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(lists, setup, teardown),
 		cmocka_unit_test_setup_teardown(derived_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(sleep_settings, setup, teardown),
 		cmocka_unit_test(usage_lists_every_flag),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -405,7 +405,7 @@ static void patch_values_and_events(void **state)
 
 	assert_int_equal(create(f, "jane", "pr-1", NULL, &env), 0);
 	pv_env_dispose(&env);
-	expect_error(pv_env_patch(f->envs, &writer, "pr-1", &change, NULL, &env), PV_EINVAL, "ttl", "needs ttl, idle_ttl, values or cluster");
+	expect_error(pv_env_patch(f->envs, &writer, "pr-1", &change, NULL, &env), PV_EINVAL, "ttl", "needs ttl, idle_ttl, values, cluster or schedule");
 	pv_env_dispose(&env);
 	change.values = patch = json_pack("{s:n, s:i}", "image", "replicaCount", 3);
 	assert_int_equal(pv_env_patch(f->envs, &writer, "pr-1", &change, NULL, &env), 0);
@@ -421,6 +421,54 @@ static void patch_values_and_events(void **state)
 
 	assert_int_equal(pv_env_events(f->envs, "pr-1", count_event, &n), 0);
 	assert_int_equal(n, 2); /* created, updated */
+}
+
+/* "schedule" on create and PATCH: checked, kept, shown; a create holds the
+ * schedule off until its next boundary (here never: every day asleep) */
+static void schedule_field(void **state)
+{
+	struct fixture *f = *state;
+	struct pv_env_spec spec = { .owner = "jane", .name = "night" };
+	struct pv_env_change change = { 0 };
+	struct pv_env env;
+	json_t *j;
+
+	spec.schedule = j = json_string("Mon-Fry 19:00-08:00");
+	expect_error(pv_env_create(f->envs, &writer, &spec, NULL, &env), PV_EINVAL, "schedule", "'Mon-Fry' is not a day");
+	pv_env_dispose(&env);
+	json_decref(j);
+	spec.schedule = j = json_integer(3);
+	expect_error(pv_env_create(f->envs, &writer, &spec, NULL, &env), PV_EINVAL, "schedule", "or \"none\"");
+	pv_env_dispose(&env);
+	json_decref(j);
+	spec.schedule = j = json_string("Mon-Sun");
+	assert_int_equal(pv_env_create(f->envs, &writer, &spec, NULL, &env), 0);
+	json_decref(j);
+	assert_string_equal(env.schedule, "Mon-Sun");
+	assert_true(env.active_at > 0);
+	j = pv_env_json(f->envs, &env);
+	assert_string_equal(json_string_value(json_object_get(j, "schedule")), "Mon-Sun");
+	assert_string_equal(json_string_value(json_object_get(j, "schedule_held_until")), "never");
+	json_decref(j);
+	pv_env_dispose(&env);
+	/* back to PREVIEWD_SLEEP_SCHEDULE (none here): the hold goes with it */
+	change.schedule = j = json_null();
+	assert_int_equal(pv_env_patch(f->envs, &writer, "night", &change, NULL, &env), 0);
+	assert_string_equal(env.schedule, "");
+	assert_int_equal(env.sched_hold_until, 0);
+	pv_env_dispose(&env);
+	assert_int_equal(pv_env_get(f->envs, "night", &env), 0);
+	assert_string_equal(env.schedule, "");
+	j = pv_env_json(f->envs, &env);
+	assert_true(json_is_null(json_object_get(j, "schedule")));
+	assert_true(json_is_null(json_object_get(j, "schedule_held_until")));
+	json_decref(j);
+	pv_env_dispose(&env);
+	change.schedule = j = json_string("none");
+	assert_int_equal(pv_env_patch(f->envs, &writer, "night", &change, NULL, &env), 0);
+	json_decref(j);
+	assert_string_equal(env.schedule, "none");
+	pv_env_dispose(&env);
 }
 
 /* each event's kind and detail, in order, as "kind detail|kind detail" */
@@ -493,6 +541,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(delete_and_history, setup, teardown),
 		cmocka_unit_test_setup_teardown(idempotency_replay_and_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(patch_values_and_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(schedule_field, setup, teardown),
 		cmocka_unit_test_setup_teardown(patch_ttl_values_cluster, setup, teardown),
 	};
 
