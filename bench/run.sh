@@ -12,6 +12,7 @@
 #   N             baseline envs, plain pushes and sequential creates/deletes (50; QUICK 10)
 #   CONC_TOTAL    creates per concurrent run at 16 and at 64 clients (320; QUICK 64)
 #   REAP          environments expiring together (1000; QUICK 100)
+#   SLEEPERS      environments falling asleep at one schedule boundary (1000; QUICK 100)
 #   LEVELS        env counts for the scaling and read phases ("100 1000 10000"; QUICK "50 100 300")
 #   SCALE_SEQ     sequential creates timed at each level (20; QUICK 10)
 #   LEVEL_PUSHES  plain pushes adding one env folder, timed at each level (10; QUICK 3)
@@ -37,10 +38,12 @@ QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
 	N=${N:-10} CONC_TOTAL=${CONC_TOTAL:-64} REAP=${REAP:-100} LEVELS=${LEVELS:-"50 100 300"}
 	SCALE_SEQ=${SCALE_SEQ:-10} CYCLES=${CYCLES:-100} READ_SECS=${READ_SECS:-1} REAP_LEAD=${REAP_LEAD:-4}
+	SLEEPERS=${SLEEPERS:-100}
 	LEVEL_PUSHES=${LEVEL_PUSHES:-3} IDLE_SECS=${IDLE_SECS:-6}
 else
 	N=${N:-50} CONC_TOTAL=${CONC_TOTAL:-320} REAP=${REAP:-1000} LEVELS=${LEVELS:-"100 1000 10000"}
 	SCALE_SEQ=${SCALE_SEQ:-20} CYCLES=${CYCLES:-10000} READ_SECS=${READ_SECS:-10} REAP_LEAD=${REAP_LEAD:-15}
+	SLEEPERS=${SLEEPERS:-1000}
 	LEVEL_PUSHES=${LEVEL_PUSHES:-10} IDLE_SECS=${IDLE_SECS:-30}
 fi
 FOREIGN=${FOREIGN:-5000}
@@ -263,7 +266,7 @@ cc -O2 -pthread -o "$LOADGEN" "$BENCH_DIR/loadgen.c" || die "cannot build bench/
 
 log "previewd binary $PREVIEWD_BIN; work dir $WORK"
 gitserver_start "$WORK/git" >/dev/null || die "cannot start the Git server"
-for repo in cli plain gitops reap scale cycles argocd-off argocd-on flood file-cli file-plain file-gitops; do
+for repo in cli plain gitops reap sleep scale cycles argocd-off argocd-on flood file-cli file-plain file-gitops; do
 	gitserver_new_repo "$repo" "$SEED" || die "cannot create repository $repo"
 done
 REPOS=$GITSERVER_DIR/repos
@@ -429,6 +432,44 @@ reap() {
 		--argjson c $((c1 - c0)) --argjson t "$t_exp" --argjson m "$maxexp" --argjson f "$fill" \
 		'{envs: $n, seconds: $s, commits: $c, expiry_target: $t, expiry_last: $m, poll_ms: 50, create_async: $f}')"
 	jset .previewd.http.reap.resources "$(pv_res)"
+	pv_down
+}
+
+# sleep_boundary: SLEEPERS environments on the schedule "Wed 19:00-20:00",
+# created (held awake until 19:00, as every create is) on a shifted clock
+# (PREVIEWD_NOW_OFFSET, schedule.h) hours before; previewd restarted 3 s
+# before 19:00 on that clock; from the boundary's real instant the server's
+# repository is polled every 50 ms until every values.yaml of theirs holds
+# the sleep overlay: seconds, and commits made
+sleep_boundary() {
+	local repo=$REPOS/sleep.git sched="Wed 19:00-20:00" boundary fill c0 c1 t_b t_done asleep polls=0 offset
+	boundary=$(date -u -d 2027-04-07T19:00:00Z +%s)
+	pv_up sleep "$(http_url_bare sleep)" PREVIEWD_SLEEP_SCHEDULE="$sched" \
+		PREVIEWD_NOW_OFFSET=$((boundary - 7 * 3600 - $(date +%s)))
+	log "sleep: $SLEEPERS environments on the schedule \"$sched\""
+	fill=$(lg -m POST -c $FILL_CLIENTS -n "$SLEEPERS" -x sl- -o sl -a) || die "sleep creates failed: $fill"
+	drain pending
+	[ "$(folders "$repo" sl-)" = "$SLEEPERS" ] || die "not all $SLEEPERS sleep folders are in Git"
+	pv_down
+	offset=$((boundary - 3 - $(date +%s)))
+	pv_up sleep "$(http_url_bare sleep)" PREVIEWD_SLEEP_SCHEDULE="$sched" PREVIEWD_NOW_OFFSET=$offset
+	t_b=$((boundary - offset))
+	c0=$(commits "$repo")
+	while [ "$(date +%s)" -lt "$t_b" ]; do sleep 0.02; done
+	while :; do
+		asleep=$(git --git-dir "$repo" grep -l '^replicaCount: 0' main -- 'env/sl-*/values.yaml' | wc -l)
+		polls=$((polls + 1))
+		if [ "$asleep" = "$SLEEPERS" ]; then
+			t_done=$EPOCHREALTIME
+			break
+		fi
+		[ $polls -lt 1200 ] || die "sleep: $asleep of $SLEEPERS asleep in Git after 60 s"
+		sleep 0.05
+	done
+	c1=$(commits "$repo")
+	jset .previewd.http.sleep_boundary "$(jq -n --argjson n "$SLEEPERS" --argjson s "$(secs "$t_b" "$t_done")" \
+		--argjson c $((c1 - c0)) --argjson f "$fill" --argjson r "$(pv_res)" \
+		'{envs: $n, seconds: $s, commits: $c, poll_ms: 50, create_async: $f, resources: $r}')"
 	pv_down
 }
 
@@ -690,6 +731,7 @@ plain_push http "$(http_url plain)"
 writes http "$(http_url_bare gitops)" "$REPOS/gitops.git"
 [ "${SKIP_FILE:-0}" = 1 ] || writes file "$(file_url file-gitops)" "$REPOS/file-gitops.git"
 reap
+sleep_boundary
 scale_reads
 cycles
 argocd_idle

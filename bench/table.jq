@@ -39,6 +39,8 @@ def ms2(o): (o.ms.p50 | r(1)) + "/" + (o.ms.p99 | r(0));
   row("  commits on the server"; $h.delete_c64.commits; $f.delete_c64.commits | r(0); ""; ""),
   row("reap of " + ($h.reap.envs | tostring) + " expired envs: s to gone from Git"; $h.reap.seconds | r(2); ""; ""; ""),
   row("  commits"; $h.reap.commits; ""; ""; ""),
+  row("sleep " + ($h.sleep_boundary.envs | tostring) + " envs at one boundary: s until all in Git"; $h.sleep_boundary.seconds | r(2); ""; ""; ""),
+  row("  commits"; $h.sleep_boundary.commits; ""; ""; ""),
   ($h.scale[] | (row("create p50/p99 with " + (.envs_before | tostring) + " envs"; ms2(.create_seq); ""; ""; (.create_seq.ms.p50 / $l.http.ms.p50) | x(2)),
                   row("  git push adding a folder there, p50/p99"; (if .limit_folder_push then ms2(.limit_folder_push) else "-" end); ""; "";
                       (if .create_vs_push then (.create_vs_push | x(2)) + " (create/push)" else "" end)),

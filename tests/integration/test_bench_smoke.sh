@@ -22,6 +22,8 @@ MAIN_KEYS=(
 	.previewd.http.delete_c64.envs_per_s
 	.previewd.http.reap.seconds
 	.previewd.http.reap.commits
+	.previewd.http.sleep_boundary.seconds
+	.previewd.http.sleep_boundary.commits
 	.previewd.http.scale[0].create_seq.ms.p50
 	.previewd.http.scale[-1].create_seq.ms.p50
 	.previewd.http.reads.get_one_c32.rps
