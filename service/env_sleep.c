@@ -45,12 +45,15 @@ static int folder_overlay(struct pv_envs *envs, const char *name, json_t **out)
 	json_t *doc = NULL, *sv;
 	char *yaml = NULL;
 	size_t len = 0;
-	int found = 0, error;
+	int found = 0, managed = 0, error;
 
 	*out = NULL;
 	if (!git->settings)
 		return 0;
-	if ((error = git->settings(git->ctx, name, &found, &yaml, &len)) < 0)
+	/* before the first fetch nothing is known of the folder: not "no
+	 * overlay" (PV_EUNAVAIL; the sleeper tries again) */
+	if ((error = git->folder(git->ctx, name, &found, &managed, NULL, NULL)) < 0 ||
+	    (error = git->settings(git->ctx, name, &found, &yaml, &len)) < 0)
 		return error;
 	if (!found || !yaml) {
 		free(yaml);
