@@ -474,8 +474,8 @@ bad:
 static int list_shape(struct list_ctx *lc, const char *include, const char *fields, char *buf, size_t len)
 {
 	static const char *const known[] = { "name", "owner", "status", "url", "namespace", "base", "requested_by",
-		"cluster", "created_at", "updated_at", "expires_at", "deleted_at", "values", "ttl_seconds", "idle_ttl_seconds", "schedule",
-		"git", "argocd", "cost", NULL };
+		"cluster", "created_at", "updated_at", "expires_at", "deleted_at", "values", "ttl_seconds", "idle_ttl_seconds",
+		"schedule", "schedule_held_until", "git", "argocd", "cost", NULL };
 	char *tok, *save = NULL;
 
 	if (include) {
