@@ -11,7 +11,7 @@
 # inactivity, idle sleep from a Prometheus stand-in (the query checked), and
 # a failing Prometheus that puts nothing to sleep.
 # ctest-labels: concurrent
-# shellcheck source=tests/lib/harness.sh disable=SC1091
+# shellcheck source=tests/lib/harness.sh disable=SC1091,SC2317  # checks run through t_eventually
 . "$(dirname "$0")/../lib/harness.sh"
 
 t_need "the Git server starts" gitserver_start "$T_TMP/git"
@@ -21,6 +21,7 @@ BASE=(PREVIEWD_GIT_URL="$GITSERVER_URL/gitops.git" PREVIEWD_GIT_USERNAME="$GITSE
 	PREVIEWD_GIT_PASSWORD="$GITSERVER_PASS" PREVIEWD_WAIT_MS=10000 PREVIEWD_PUSH_BACKOFF_MAX_MS=300
 	PREVIEWD_WARN_BEFORE= PREVIEWD_DEFAULT_TTL=7d PREVIEWD_TIMEZONE=Europe/Berlin)
 SCHED=(PREVIEWD_SLEEP_SCHEDULE="Mon-Fri 19:00-08:00; Sat-Sun")
+# shellcheck disable=SC2034  # pv_start_on reads and sets it by name
 PORT=
 
 # offset_to UTC_TIME: the PREVIEWD_NOW_OFFSET that makes the schedule's
@@ -52,8 +53,8 @@ kick_and_pass() {
 create() { http POST /v1/environments "$1"; t_match '^20[12]$' "$HTTP_STATUS" "create ${2:-}"; }
 
 # ------------------------------------------------------- Friday evening
-t_begin "Friday 18:59:52 CET: the weekday evening window starts at 19:00"
-t_need "previewd starts" start_at "2027-03-26T17:59:52Z" "${SCHED[@]}"
+t_begin "Friday 18:59:45 CET: the weekday evening window starts at 19:00"
+t_need "previewd starts" start_at "2027-03-26T17:59:45Z" "${SCHED[@]}"
 create '{"owner":"alice","name":"wk"}' wk
 create '{"owner":"alice","name":"hand"}' hand
 create '{"owner":"alice","name":"nosched","schedule":"none"}' nosched
@@ -94,18 +95,18 @@ t_eventually 20 "its own schedule says awake: the schedule wakes what it put to 
 pv_stop
 
 # ---------------------------------------------- the night clocks go forward
-t_begin "Sunday 01:59:52 CET: at 02:00 the clocks jump to 03:00 CEST"
-t_need "previewd restarts" start_at "2027-03-28T00:59:52Z" "${SCHED[@]}"
+t_begin "Sunday 01:59:45 CET: at 02:00 the clocks jump to 03:00 CEST"
+t_need "previewd restarts" start_at "2027-03-28T00:59:45Z" "${SCHED[@]}"
 kick_and_pass
 t_eq active "$(status_of own)" "own (Sun 03:00-05:00) is awake at 01:59 CET"
-# 03:00 CEST comes 8 seconds later, not an hour (03:00 CET would be 02:00 UTC)
+# 03:00 CEST comes 15 seconds later, not an hour (03:00 CET would be 02:00 UTC)
 t_eventually 40 "own falls asleep when the clocks jump to 03:00" is_slept_by own schedule
 t_eq active "$(status_of hand)" "hand, woken by hand, is still held awake"
 pv_stop
 
 # ------------------------------------------------------- Monday morning
-t_begin "Sunday 23:59:52 CEST: the weekend ends at Monday 00:00"
-t_need "previewd restarts" start_at "2027-03-28T21:59:52Z" "${SCHED[@]}"
+t_begin "Sunday 23:59:45 CEST: the weekend ends at Monday 00:00"
+t_need "previewd restarts" start_at "2027-03-28T21:59:45Z" "${SCHED[@]}"
 kick_and_pass
 t_eq sleeping "$(status_of wk)" "wk is asleep before midnight"
 t_eventually 40 "wk wakes at Monday 00:00" is_status wk active
