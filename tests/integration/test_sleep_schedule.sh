@@ -40,6 +40,7 @@ slept_by() { env_json "$1" | jq -r '.sleep.by // "awake"'; }
 is_slept_by() { [ "$(slept_by "$1")" = "$2" ]; }
 held_until() { env_json "$1" | jq -r .schedule_held_until; }
 git_replicas() { g show "main:env/$1/values.yaml" 2>/dev/null | yaml_get /dev/stdin replicaCount; }
+replicas_are() { [ "$(git_replicas "$1")" = "$2" ]; }
 passes() { metric previewd_sleeper_passes_total; }
 # a_pass_after N: the sleeper has finished a pass since the count was N
 a_pass_after() { [ "$(passes)" -gt "$1" ]; }
@@ -66,7 +67,7 @@ t_eq null "$(env_json wk | jq -r .schedule)" "wk follows PREVIEWD_SLEEP_SCHEDULE
 t_eq active "$(status_of wk)" "wk is awake before 19:00"
 t_eventually 40 "wk falls asleep at 19:00 by the schedule" is_slept_by wk schedule
 t_eventually 20 "hand falls asleep too" is_slept_by hand schedule
-t_eventually 20 "the sleep is in Git: replicaCount 0" eval '[ "$(git_replicas wk)" = 0 ]'
+t_eventually 20 "the sleep is in Git: replicaCount 0" replicas_are wk 0
 t_eq active "$(status_of nosched)" "schedule none: awake at 19:00"
 t_eq active "$(status_of own)" "an own schedule (Sundays): awake on Friday evening"
 pv_stop
@@ -112,7 +113,7 @@ t_eq sleeping "$(status_of wk)" "wk is asleep before midnight"
 t_eventually 40 "wk wakes at Monday 00:00" is_status wk active
 t_eventually 20 "own is awake: its window ended at 05:00 on Sunday" is_status own active
 t_eq active "$(status_of hand)" "hand is awake: the boundary it was held to agrees"
-t_eventually 20 "the wake is in Git: replicaCount back to 1" eval '[ "$(git_replicas wk)" = 1 ]'
+t_eventually 20 "the wake is in Git: replicaCount back to 1" replicas_are wk 1
 http GET /v1/environments/wk/events
 t_eq "slept:schedule woke:schedule" "$(jqr '[.items[] | select(.kind == "slept" or .kind == "woke") | "\(.kind):\(.detail.by)"] | join(" ")')" \
 	"wk's history: slept and woke by the schedule"
