@@ -526,9 +526,16 @@ static int on_comment(struct act *a, struct pv_response *resp)
 		if (error == 0)
 			snprintf(text, sizeof(text), "@%s redeployed %s at %.7s.", a->ev->sender, a->row.env_name,
 				a->row.head_sha);
+	} else if (strcmp(verb, "sleep") == 0 || strcmp(verb, "wake") == 0) {
+		int asleep = strcmp(verb, "sleep") == 0;
+		error = asleep ? pv_env_sleep(a->pr->envs, &a->actor, a->row.env_name, NULL, &env)
+			       : pv_env_wake(a->pr->envs, &a->actor, a->row.env_name, NULL, &env);
+		if (error == 0)
+			snprintf(text, sizeof(text), "@%s %s %s.", a->ev->sender, asleep ? "put to sleep" : "woke",
+				a->row.env_name);
 	} else {
 		snprintf(text, sizeof(text), "@%s, previewd knows /preview extend DURATION (such as 4h), "
-			 "/preview delete and /preview redeploy.", a->ev->sender);
+			 "/preview delete, /preview redeploy, /preview sleep and /preview wake.", a->ev->sender);
 		if ((error = reply(a, text)) < 0)
 			return error;
 		return answer(resp, 202, "refused", a->row.env_name, text);
