@@ -353,7 +353,11 @@ t_eventually 90 "all $STORM folders are in Git" storm_all_in_git
 T1=$(now_ms)
 STORM_COMMITS=$(($(commits) - BEFORE))
 echo "# the storm: $(storm_folders) folders in $STORM_COMMITS commit(s), $((T1 - T0)) ms from the first delivery"
-t_ok "... in a handful of commits ($STORM_COMMITS <= 10)" test "$STORM_COMMITS" -le 10
+# one commit per push round: whatever arrives while a push is in flight
+# goes in the next one, so the count is the deliveries' spread over a
+# push's time (5-6 here, 9-10 under ASan and TSan beside another test):
+# the bound is a tenth of one commit per pull request, not a timing
+t_ok "... in a handful of commits ($STORM_COMMITS <= 20)" test "$STORM_COMMITS" -le 20
 t_eq "$STORM" "$(sql "select count(*) from pull_requests where repo = 'org/storm'")" "one row per pull request"
 t_eventually 120 "every one of them gets its commit status success" storm_all_statused
 STORM_COMMENTS='.method == "POST" and (.path | test("^/api/v1/repos/org/storm/issues/[0-9]+/comments$"))'
