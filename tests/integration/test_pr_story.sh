@@ -213,7 +213,7 @@ gh pull_request "$(hub_pr synchronize 31 "$SHA2" org/frontend)"
 t_eq updated "$(jqr .status)" "a push to #31 during the hold updates"
 t_eventually "$WAIT" "... and reaches Git" git_value_is pr-31-bbbbbbb frontend-pr-31 frontend tag
 gh issue_comment "$(gh_comment 32 Octo_Cat NONE '/preview extend 4h')"
-t_eq done "$(jqr .status)" "a /preview extend 4h on #32 during the hold is done"
+t_eq "done" "$(jqr .status)" "a /preview extend 4h on #32 during the hold is done"
 # the rest of the minute goes on the other forges' stories
 
 # ---------------------------------------------------------------- 2
@@ -235,7 +235,10 @@ gl "Merge Request Hook" "$(gl_mr open 3 "$SHA1")" gl-open-3
 t_eq duplicate "$(jqr .status)" "the same X-Gitlab-Event-UUID again is a duplicate"
 hook gitlab "$(gl_mr open 4 "$SHA1")" "X-Gitlab-Event: Merge Request Hook" "X-Gitlab-Token: not-$LAB_SECRET"
 t_eq 401 "$HTTP_STATUS" "a wrong X-Gitlab-Token is 401"
-t_eq 0 "$(sql "select count(*) from pull_requests where forge = 'gitlab' and number = 4")" "... and makes no row"
+hook gitlab "$(gl_mr open 5 "$SHA1" | jq -c '.project.path_with_namespace = "group/unknown"')" \
+	"X-Gitlab-Event: Merge Request Hook" "X-Gitlab-Token: $SECRET"
+t_eq ignored "$(jqr .status)" "a project without a rule (the global secret) is ignored"
+t_eq 0 "$(sql "select count(*) from pull_requests where forge = 'gitlab' and number in (4, 5)")" "... neither makes a row"
 
 gl "Merge Request Hook" "$(gl_mr update 3 "$SHA2" "$SHA1")"
 t_eq updated "$(jqr .status)" "an update with oldrev (a push) updates"
@@ -246,7 +249,7 @@ t_eventually "$WAIT" "the note is edited (PUT) with the new commit" \
 	has ".method == \"PUT\" and .path == \"/api/v4/projects/77/merge_requests/3/notes/$NOTE_ID\" and (.json.body | contains(\"\`bbbbbbb\`\"))"
 
 gl "Note Hook" "$(gl_note 3 5 labuser '/preview extend 4h' "$SHA2")"
-t_eq done "$(jqr .status)" "the author's Note Hook /preview extend 4h is done"
+t_eq "done" "$(jqr .status)" "the author's Note Hook /preview extend 4h is done"
 t_eventually "$WAIT" "the reply is an edit of the note" \
 	has ".method == \"PUT\" and .path == \"/api/v4/projects/77/merge_requests/3/notes/$NOTE_ID\" and (.json.body | contains(\"extended lab-3 by 4h\"))"
 gl "Note Hook" "$(gl_note 3 6 visitor '/preview delete' "$SHA2")"
@@ -283,7 +286,9 @@ BODY=$(hub_pr opened 6 "$SHA1" org/tea)
 hook gitea "$BODY" "X-Gitea-Event: pull_request" "X-Gitea-Delivery: tea-tampered" \
 	"X-Gitea-Signature: $(hmac "$SECRET" "${BODY/A change/A chance}")"
 t_eq 401 "$HTTP_STATUS" "a tampered X-Gitea-Signature is 401"
-t_eq 0 "$(sql "select count(*) from pull_requests where forge = 'gitea' and number = 6")" "... and makes no row"
+tea pull_request "$(hub_pr opened 7 "$SHA1" org/unknown)"
+t_eq ignored "$(jqr .status)" "a repository without a rule is ignored"
+t_eq 0 "$(sql "select count(*) from pull_requests where forge = 'gitea' and number in (6, 7)")" "... neither makes a row"
 
 tea pull_request "$(hub_pr synchronized 5 "$SHA2" org/tea)"
 t_eq updated "$(jqr .status)" "synchronized updates"
@@ -293,7 +298,7 @@ t_eventually "$WAIT" "a commit status success on the new head" \
 t_eventually "$WAIT" "the comment is edited (PATCH) with the new commit" \
 	has ".method == \"PATCH\" and .path == \"/api/v1/repos/org/tea/issues/comments/$TEA_CID\" and (.json.body | contains(\"\`bbbbbbb\`\"))"
 tea issue_comment "$(tea_comment 5 Octo_Cat '/preview extend 4h')"
-t_eq done "$(jqr .status)" "the author's issue_comment /preview extend 4h is done"
+t_eq "done" "$(jqr .status)" "the author's issue_comment /preview extend 4h is done"
 t_eventually "$WAIT" "the reply is an edit of the comment" \
 	has ".method == \"PATCH\" and .path == \"/api/v1/repos/org/tea/issues/comments/$TEA_CID\" and (.json.body | contains(\"extended tea-5 by 4h\"))"
 tea issue_comment "$(tea_comment 5 visitor '/preview extend 7d')"
@@ -435,7 +440,7 @@ t_eq 1 "$(count ".path == \"/repos/org/frontend/deployments\" and .json.ref == \
 	"one deployment per commit"
 
 gh issue_comment "$(gh_comment 7 Octo_Cat NONE $'/preview extend 4h\nthanks')"
-t_eq done "$(jqr .status)" "the author's /preview extend 4h is done"
+t_eq "done" "$(jqr .status)" "the author's /preview extend 4h is done"
 t_eventually "$WAIT" "the reply is an edit of the sticky comment" \
 	has ".method == \"PATCH\" and .path == \"/repos/org/frontend/issues/comments/$CID7\" and (.json.body | contains(\"extended frontend-pr-7 by 4h\"))"
 LEFT=$(curl -s -m 5 "$PV_URL/v1/environments/frontend-pr-7" | jq -r .ttl_seconds)
