@@ -14,7 +14,8 @@
 #      a commit status and one note carry the URL -> a push (update with
 #      oldrev) moves the tag -> a Note Hook "/preview extend 4h" is an edit
 #      of the note, another user's a polite refusal -> merge removes the
-#      folder; a wrong X-Gitlab-Token and a replay act on nothing
+#      folder; a wrong X-Gitlab-Token, a replay and a project without a
+#      rule act on nothing
 #   3. Gitea's story, the same through pull_request and issue_comment,
 #      X-Gitea-Signature; a tampered signature is 401
 #   4. an event storm: 200 pull requests opened at once (parallel signed
@@ -22,6 +23,7 @@
 #   5. GitHub's story (after the hold): a deployment per commit and its
 #      statuses, inactive at the end, one sticky comment edited in place;
 #      a replay, a tampered signature and an unknown repository
+# The minute of the hold is spent on 2-4, so the whole runs in about 75 s.
 # Waits are generous bounds, never timing assertions.
 #
 #   bash tests/integration/test_pr_story.sh        (KEEP_TMP=1 keeps the logs)
