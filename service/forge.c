@@ -45,9 +45,7 @@ struct pv_forge {
 struct answer {
 	struct pv_strbuf body;
 	int too_big;
-	long long retry_after;   /* -1: none */
-	long long reset;         /* X-RateLimit-Reset / RateLimit-Reset, unix seconds; -1: none */
-	int remaining_zero;
+	struct pv_forge_limits limits;
 };
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -64,17 +62,21 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-/* The value of header line (n bytes) into buf, "" when it is not name. */
+/* The value of header line (n bytes) into buf without the line's end, 0
+ * when it is not name. */
 static int header_value(const char *line, size_t n, const char *name, char *buf, size_t len)
 {
 	size_t k = strlen(name), m;
-	const char *v;
+	const char *v, *end = line + n;
 
 	if (n <= k || strncasecmp(line, name, k) != 0 || line[k] != ':')
 		return 0;
 	v = line + k + 1;
-	v += strspn(v, " \t");
-	m = (size_t)(line + n - v);
+	while (v < end && (*v == ' ' || *v == '\t'))
+		v++;
+	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	m = (size_t)(end - v);
 	if (m >= len)
 		m = len - 1;
 	memcpy(buf, v, m);
@@ -82,45 +84,86 @@ static int header_value(const char *line, size_t n, const char *name, char *buf,
 	return 1;
 }
 
+/* A header's decimal seconds, capped (a forge's number is outside input:
+ * no overflow however many digits it has); -1 when it is no number. */
+static long long seconds_of(const char *v)
+{
+	long long n = 0;
+
+	if (!isdigit((unsigned char)*v))
+		return -1;
+	for (; isdigit((unsigned char)*v); v++)
+		if ((n = n * 10 + (*v - '0')) > 100LL * 365 * 86400)
+			return 100LL * 365 * 86400;
+	return *v ? -1 : n;
+}
+
+void pv_forge__header(struct pv_forge_limits *l, const char *line, size_t n)
+{
+	char v[64];
+
+	if (header_value(line, n, "Retry-After", v, sizeof(v))) {
+		/* seconds; an HTTP date is rare from forges: the default hold */
+		l->retry_after = seconds_of(v);
+		if (l->retry_after < 0)
+			l->retry_after = HOLD_DEFAULT_S;
+	} else if (header_value(line, n, "X-RateLimit-Reset", v, sizeof(v)) ||
+		   header_value(line, n, "RateLimit-Reset", v, sizeof(v))) {
+		l->reset = seconds_of(v);
+	} else if (header_value(line, n, "X-RateLimit-Remaining", v, sizeof(v)) ||
+		   header_value(line, n, "RateLimit-Remaining", v, sizeof(v))) {
+		l->remaining_zero = seconds_of(v) == 0;
+	}
+}
+
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	struct answer *a = userdata;
 	size_t n = size * nmemb;
-	char v[64];
 
-	if (header_value(ptr, n, "Retry-After", v, sizeof(v)))
-		/* seconds; an HTTP date is rare from forges: the default hold */
-		a->retry_after = isdigit((unsigned char)v[0]) ? atoll(v) : HOLD_DEFAULT_S;
-	else if (header_value(ptr, n, "X-RateLimit-Reset", v, sizeof(v)) ||
-		 header_value(ptr, n, "RateLimit-Reset", v, sizeof(v)))
-		a->reset = isdigit((unsigned char)v[0]) ? atoll(v) : -1;
-	else if (header_value(ptr, n, "X-RateLimit-Remaining", v, sizeof(v)) ||
-		 header_value(ptr, n, "RateLimit-Remaining", v, sizeof(v)))
-		a->remaining_zero = v[0] == '0' && !isdigit((unsigned char)v[1]);
+	pv_forge__header(&a->limits, ptr, n);
 	return n;
 }
 
-/* When a refused answer is a rate limit, until when (0 if it is not one). */
-static int64_t rate_limited(long status, const struct answer *a, int64_t now)
+int64_t pv_forge__hold(long status, const struct pv_forge_limits *l, const char *body, int64_t now)
 {
-	int says = a->body.buf && strcasestr(a->body.buf, "rate limit") != NULL;
+	int says = body && strcasestr(body, "rate limit") != NULL;
+	int64_t until;
 
-	if (status != 429 && !(status == 403 && (a->retry_after >= 0 || a->remaining_zero || says)))
+	if (status != 429 && !(status == 403 && (l->retry_after >= 0 || l->remaining_zero || says)))
 		return 0;
-	if (a->retry_after >= 0)
-		return now + (a->retry_after > 0 ? a->retry_after : 1);
+	if (l->retry_after >= 0)
+		until = now + (l->retry_after > 0 ? l->retry_after : 1);
 	/* GitHub's reset is epoch seconds; a small number is a delay */
-	if (a->reset > now)
-		return a->reset;
-	if (a->reset > 0 && a->reset < 86400)
-		return now + a->reset;
-	return now + HOLD_DEFAULT_S;
+	else if (l->reset > now)
+		until = l->reset;
+	else if (l->reset > 0 && l->reset < 86400)
+		until = now + l->reset;
+	else
+		until = now + HOLD_DEFAULT_S;
+	/* a reset days away is a forge's mistake or a clock's: hold an hour
+	 * at most, then ask again (one request) */
+	return until > now + PV_FORGE_HOLD_MAX_S ? now + PV_FORGE_HOLD_MAX_S : until;
+}
+
+void pv_forge__message(char *out, size_t len, const char *body, size_t blen)
+{
+	json_t *doc = body ? json_loadb(body, blen, 0, NULL) : NULL;
+	const char *msg = json_string_value(json_object_get(doc, "message"));
+	size_t i = 0;
+
+	/* it goes into the log and the row's error: one printable line */
+	for (; msg && msg[i] && i + 1 < len; i++)
+		out[i] = (unsigned char)msg[i] < 0x20 || (unsigned char)msg[i] >= 0x7f ? '?' : msg[i];
+	if (len)
+		out[i] = '\0';
+	json_decref(doc);
 }
 
 int pv_forge__call(struct pv_forge_api *api, const char *method, const char *path, json_t *body, json_t **answer,
 	long *status_out)
 {
-	struct answer a = { .body = PV_STRBUF_INIT, .retry_after = -1, .reset = -1 };
+	struct answer a = { .body = PV_STRBUF_INIT, .limits = PV_FORGE_LIMITS_INIT };
 	struct curl_slist *headers = NULL;
 	char url[2048], *text = NULL;
 	long status = 0;
@@ -163,17 +206,16 @@ int pv_forge__call(struct pv_forge_api *api, const char *method, const char *pat
 	} else if (error == 0) {
 		curl_easy_getinfo(api->curl, CURLINFO_RESPONSE_CODE, &status);
 		if (status < 200 || status > 299) {
-			int64_t until = rate_limited(status, &a, (int64_t)time(NULL));
-			json_t *doc = a.body.buf ? json_loads(a.body.buf, 0, NULL) : NULL;
-			const char *msg = json_string_value(json_object_get(doc, "message"));
+			int64_t until = pv_forge__hold(status, &a.limits, a.body.buf, (int64_t)time(NULL));
+			char msg[201];
 
+			pv_forge__message(msg, sizeof(msg), a.body.buf, a.body.len);
 			if (until > api->hold_until)
 				api->hold_until = until;
-			error = pv_error_set(PV_EUNAVAIL, NULL, "%s %s: the forge answered %ld%s%.200s%s", method, path,
-				status, msg ? " (" : "", msg ? msg : "", msg ? ")" : "");
-			json_decref(doc);
+			error = pv_error_set(PV_EUNAVAIL, NULL, "%s %s: the forge answered %ld%s%s%s", method, path,
+				status, *msg ? " (" : "", msg, *msg ? ")" : "");
 		} else if (answer && a.body.buf && !a.too_big) {
-			*answer = json_loads(a.body.buf, 0, NULL);
+			*answer = json_loadb(a.body.buf, a.body.len, 0, NULL);
 		}
 	}
 	*status_out = status;
@@ -186,13 +228,18 @@ int pv_forge__call(struct pv_forge_api *api, const char *method, const char *pat
 void pv_forge__id(const json_t *answer, char *out, size_t len)
 {
 	json_t *id = json_object_get(answer, "id");
+	const char *text = json_string_value(id);
+	size_t n = text ? strlen(text) : 0;
 
-	if (json_is_integer(id))
+	if (!len)
+		return;
+	out[0] = '\0';
+	if (json_is_integer(id) && json_integer_value(id) > 0) {
 		snprintf(out, len, "%lld", (long long)json_integer_value(id));
-	else if (json_is_string(id))
-		snprintf(out, len, "%s", json_string_value(id));
-	else
-		snprintf(out, len, "%s", "");
+	} else if (text && n > 0 && n < len && n <= 20 && strspn(text, "0123456789") == n) {
+		/* digits only: a "../" or a "?" would change the next request's path */
+		memcpy(out, text, n + 1);
+	}
 }
 
 int pv_forge__repo_ok(const char *repo)

@@ -39,7 +39,9 @@
  * X-RateLimit-Remaining: 0 (GitLab: RateLimit-Remaining) or says "rate
  * limit", holds every row of that forge until Retry-After seconds or the
  * X-RateLimit-Reset (RateLimit-Reset) time, a minute when the answer names
- * none; the hold is in next_attempt_at, so it outlives a restart.  Any
+ * none, an hour at most whatever it names (its numbers are outside input,
+ * as are the ids it answers: only digits go into a path); the hold is in
+ * next_attempt_at, so it outlives a restart.  Any
  * other failure backs that row off, doubling from 2 s to 5 minutes while
  * the forge keeps failing.  Nothing is dropped: the desired report is
  * recomputed at each pass from the rows, so a later one supersedes what

@@ -51,7 +51,33 @@ int pv_forge__api_setup(struct pv_forge_api *api, const struct pv_config *cfg, c
 int pv_forge__call(struct pv_forge_api *api, const char *method, const char *path, json_t *body, json_t **answer,
 	long *status_out) PV_WARN_UNUSED;
 
-/* The "id" member of a forge's answer as text into out ("" when none). */
+/*
+ * A forge's answer is outside input.  What its headers say about a rate
+ * limit, read one header line at a time (curl's header callback), and what
+ * it comes to; pure, for the unit tests and fuzz_forge.
+ */
+struct pv_forge_limits {
+	long long retry_after;   /* Retry-After seconds; -1: none */
+	long long reset;         /* X-RateLimit-Reset / RateLimit-Reset; -1: none */
+	int remaining_zero;      /* X-RateLimit-Remaining / RateLimit-Remaining: 0 */
+};
+#define PV_FORGE_LIMITS_INIT { -1, -1, 0 }
+#define PV_FORGE_HOLD_MAX_S 3600 /* the longest hold any answer can ask for */
+
+/* One header line of n bytes (its CRLF included or not) into l. */
+void pv_forge__header(struct pv_forge_limits *l, const char *line, size_t n);
+
+/* When a refused answer (status, l, the NUL-terminated body or NULL) is a
+ * rate limit, the wall-clock second the hold ends, in (now, now +
+ * PV_FORGE_HOLD_MAX_S]; 0 when it is none. */
+int64_t pv_forge__hold(long status, const struct pv_forge_limits *l, const char *body, int64_t now);
+
+/* The "message" of an error body, printable ASCII, into out ("" when none). */
+void pv_forge__message(char *out, size_t len, const char *body, size_t blen);
+
+/* The "id" member of a forge's answer as text into out: a positive integer
+ * or a string of digits, as the three forges make them; "" for anything
+ * else (the id goes into the next request's path). */
 void pv_forge__id(const json_t *answer, char *out, size_t len);
 
 /* The sticky comment's Markdown (malloc'd). */

@@ -353,9 +353,15 @@ int pv_hooks_handle(const struct pv_config *cfg, const char *name, const struct 
 		return pv_error_set(PV_ENOTFOUND, NULL, "Git webhooks are off: set PREVIEWD_GIT_WEBHOOK_SECRET_FILE");
 	if (pv_prrules_has_secret(rules)) {
 		/* the repository's own secret, when its rule names one */
-		char repo[256];
+		char repo[256], *form = NULL;
 		const struct pv_prrule *r;
-		pv_pullreq_repo(repo, sizeof(repo), forges[h.forge].name, req->body, req->body_len);
+		size_t flen = 0;
+		/* GitHub's form-encoded delivery names it inside its payload field */
+		if (h.forge == PV_FORGE_GITHUB && req->content_type &&
+		    strncasecmp(req->content_type, "application/x-www-form-urlencoded", 33) == 0)
+			form = form_payload(req->body, req->body_len, &flen);
+		pv_pullreq_repo(repo, sizeof(repo), forges[h.forge].name, form ? form : req->body, form ? flen : req->body_len);
+		free(form);
 		if ((r = pv_prrules_find(rules, forges[h.forge].name, repo)) != NULL && r->secret)
 			secret = r->secret;
 	}

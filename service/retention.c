@@ -23,6 +23,7 @@ static const char *const kind_names[PV_PRUNE_KINDS] = {
 	[PV_PRUNE_OUTBOX] = "outbox",
 	[PV_PRUNE_IDEM] = "idempotency_keys",
 	[PV_PRUNE_WARNINGS] = "warnings",
+	[PV_PRUNE_DELIVERIES] = "hook_deliveries",
 };
 
 struct pv_retention {
@@ -68,7 +69,8 @@ static int batch(struct pv_retention *r, enum pv_prune_kind kind, int64_t cutoff
 /* One pass: every kind, batch after batch, then the free pages. */
 static int pass(struct pv_retention *r, int64_t now)
 {
-	static const enum pv_prune_kind order[] = { PV_PRUNE_ENVS, PV_PRUNE_OUTBOX, PV_PRUNE_IDEM, PV_PRUNE_WARNINGS };
+	static const enum pv_prune_kind order[] = { PV_PRUNE_ENVS, PV_PRUNE_OUTBOX, PV_PRUNE_IDEM, PV_PRUNE_WARNINGS,
+		PV_PRUNE_DELIVERIES };
 	int64_t cutoff = now - r->window;
 	long long total[PV_PRUNE_KINDS] = { 0 }, any = 0, reclaimed = 0;
 	int error = 0, more;
@@ -103,9 +105,9 @@ static int pass(struct pv_retention *r, int64_t now)
 	}
 	if (any)
 		log_info("retention: pruned %lld environment(s), %lld event(s), %lld outbox row(s), "
-			 "%lld idempotency key(s) and %lld warning(s) older than %llds",
+			 "%lld idempotency key(s), %lld warning(s) and %lld webhook delivery id(s) older than %llds",
 			total[PV_PRUNE_ENVS], total[PV_PRUNE_EVENTS], total[PV_PRUNE_OUTBOX], total[PV_PRUNE_IDEM],
-			total[PV_PRUNE_WARNINGS], r->window);
+			total[PV_PRUNE_WARNINGS], total[PV_PRUNE_DELIVERIES], r->window);
 	return error;
 }
 

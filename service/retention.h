@@ -13,7 +13,8 @@
  * with their events, outbox rows, warnings and holds; outbox rows
  * delivered or given up before the window; Idempotency-Keys made before
  * it (a retry after 90 days is a new request); warnings about an expiry
- * before it.  Never pruned: a live environment or any of its events; a
+ * before it; the webhook delivery ids received before it (hook_deliveries:
+ * kept so that a redelivery acts once, and forges redeliver within days).  Never pruned: a live environment or any of its events; a
  * failed environment that was once pushed (the folder it left, with
  * previewd's marker, may still be in Git, and its record is what says whose
  * it is); an environment with a notification still owed.  A pruned

@@ -354,6 +354,7 @@ enum pv_prune_kind {
 	PV_PRUNE_OUTBOX,    /* notifications delivered or given up */
 	PV_PRUNE_IDEM,      /* Idempotency-Keys */
 	PV_PRUNE_WARNINGS,  /* expiry warnings sent about an expiry long past */
+	PV_PRUNE_DELIVERIES, /* webhook delivery ids kept to act once (hook_deliveries) */
 	PV_PRUNE_KINDS
 };
 
@@ -372,7 +373,8 @@ int pv_store_prune_envs(struct pv_store *st, int64_t cutoff, int limit, long lon
 
 /* One batch, in a transaction of its own, of at most limit rows of kind
  * (PV_PRUNE_OUTBOX: done before cutoff; PV_PRUNE_IDEM: made before;
- * PV_PRUNE_WARNINGS: about an expiry before); *n how many. */
+ * PV_PRUNE_WARNINGS: about an expiry before; PV_PRUNE_DELIVERIES: received
+ * before); *n how many. */
 int pv_store_prune_rows(struct pv_store *st, enum pv_prune_kind kind, int64_t cutoff, int limit,
 	long long *n) PV_WARN_UNUSED;
 

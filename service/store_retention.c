@@ -36,6 +36,12 @@ static const char *const family_sql[S_COUNT] = {
 	/* a warning about an expiry long past can never be due again */
 	[S_RET_WARNINGS] = "DELETE FROM warnings WHERE rowid IN (SELECT rowid FROM warnings INDEXED BY warnings_expiry "
 			   "WHERE expires_at < ?1 ORDER BY expires_at LIMIT ?2)",
+	/* a forge redelivers within hours (GitHub's manual redelivery: three
+	 * days); an id older than the window cannot come back to be acted on
+	 * twice.  hook_deliveries has no index on at: one short row per
+	 * delivery, and the walk stops at the batch's last old row. */
+	[S_RET_DELIVERIES] = "DELETE FROM hook_deliveries WHERE (forge, delivery) IN (SELECT forge, delivery "
+			     "FROM hook_deliveries WHERE at < ?1 LIMIT ?2)",
 	[S_RET_FREELIST] = "PRAGMA freelist_count",
 };
 
@@ -99,12 +105,13 @@ fail:
 
 int pv_store_prune_rows(struct pv_store *st, enum pv_prune_kind kind, int64_t cutoff, int limit, long long *n)
 {
-	enum stmt which = kind == PV_PRUNE_OUTBOX ? S_RET_OUTBOX : kind == PV_PRUNE_IDEM ? S_RET_IDEM : S_RET_WARNINGS;
+	enum stmt which = kind == PV_PRUNE_OUTBOX ? S_RET_OUTBOX : kind == PV_PRUNE_IDEM ? S_RET_IDEM
+		: kind == PV_PRUNE_DELIVERIES ? S_RET_DELIVERIES : S_RET_WARNINGS;
 	sqlite3_stmt *s = NULL;
 	int error;
 
 	*n = 0;
-	if (kind != PV_PRUNE_OUTBOX && kind != PV_PRUNE_IDEM && kind != PV_PRUNE_WARNINGS)
+	if (kind != PV_PRUNE_OUTBOX && kind != PV_PRUNE_IDEM && kind != PV_PRUNE_WARNINGS && kind != PV_PRUNE_DELIVERIES)
 		return pv_error_set(PV_EINVAL, NULL, "rows of kind %d are pruned with their environment", (int)kind);
 	/* one statement is its own transaction: the write lock for one batch */
 	if ((error = prepare(st, which, &s)) < 0)

@@ -91,6 +91,13 @@ t_ok "the folder people made is untouched" has_folder theirs
 t_ok "events were pruned" test "$(pruned events)" -ge $((N * 3))
 t_ok "outbox rows were pruned" test "$(pruned outbox)" -ge "$N"
 t_ok "idempotency keys were pruned" test "$(pruned idempotency_keys)" -ge $((N * 2))
+# the ids of webhook deliveries acted on (a forge's redelivery acts once)
+sql "insert into hook_deliveries (forge, delivery, at) values ('github', 'old-1', 1000), ('gitlab', 'old-2', 1000)"
+no_deliveries() { [ "$(count hook_deliveries)" = 0 ]; }
+t_eventually "$WAIT" "webhook delivery ids older than the window are pruned" no_deliveries
+# the counter moves just after the batch commits: read it until it does
+deliveries_counted() { [ "$(pruned hook_deliveries)" = 2 ]; }
+t_eventually "$WAIT" "previewd_retention_pruned_total{kind=hook_deliveries} counts them" deliveries_counted
 t_eventually "$WAIT" "the free pages go back (freelist_count <= 2)" reclaimed
 t_ok "previewd_retention_reclaimed_pages_total counts them" test "$(metric previewd_retention_reclaimed_pages_total)" -gt 0
 

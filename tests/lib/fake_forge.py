@@ -28,7 +28,8 @@ shape them:
 
 A wrong or missing token is 401 with the forge's error body.  Every request
 is one JSON line in LOG, written before the answer (loopback.record plus
-"forge", "status" answered, "json" the parsed body or null).
+"forge", "status" answered, "answer" the body answered, "json" the parsed
+request body or null).
 
 CONTROL is a JSON file read at each request; while
 {"limit": {"FORGE": {"until": UNIX, "style": "429" | "403"}}} holds (now <
@@ -111,6 +112,7 @@ class H(loopback.Handler):
         forge = rec["forge"] = forge_of(self.path)
         status, body, headers = self.answer(forge, rec["headers"], doc)
         rec["status"] = status
+        rec["answer"] = body
         with LOCK:
             with open(ARGS.log, "a") as f:
                 f.write(json.dumps(rec) + "\n")

@@ -11,11 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "hex.h"
 #include "hooks.h"
+#include "prrules.h"
+#include "pullreq.h"
 
 /* GitHub's documented example ("Validating webhook deliveries") and RFC
  * 4231's test case 2: signatures computed elsewhere, not by previewd. */
@@ -276,6 +279,54 @@ static void dispatch(void **state)
 	}
 }
 
+/* A rule's own secret is the one a delivery for its repository is signed
+ * with, whether GitHub sends JSON or its form-encoded payload. */
+static void rule_secret(void **state)
+{
+	static const char json[] = "{\"action\":\"opened\",\"repository\":{\"full_name\":\"org/app\"}}";
+	static const char form[] = "payload=%7B%22action%22%3A%22opened%22%2C%22repository%22%3A%7B%22full_name"
+				   "%22%3A%22org%2Fapp%22%7D%7D";
+	char secret_path[] = "/tmp/test_hooks_secret.XXXXXX", yaml[256], hex[PV_HEX_HMAC_SHA256_LEN], sig[80];
+	char branch[] = "main";
+	struct pv_config cfg = { .git_branch = branch };
+	struct pv_prrules *rules = NULL;
+	struct pv_pullreq pr = { 0 };
+	struct pv_hooks_git git = { NULL, NULL, &pr };
+	struct pv_response resp;
+	const char *bodies[] = { json, form }, *types[] = { "application/json", "application/x-www-form-urlencoded" };
+	int fd;
+
+	(void)state;
+	assert_true((fd = mkstemp(secret_path)) >= 0);
+	assert_int_equal(write(fd, "the app's own\n", 14), 14);
+	close(fd);
+	snprintf(yaml, sizeof(yaml), "repositories:\n  - repo: org/app\n    forge: github\n    secret_file: %s\n",
+		secret_path);
+	assert_int_equal(pv_prrules_parse(&rules, yaml, strlen(yaml), "rules.yaml"), 0);
+	unlink(secret_path);
+	pr.rules = rules;
+	for (int i = 0; i < 2; i++) {
+		struct headers h = { { "X-GitHub-Event", "X-Hub-Signature-256" }, { "pull_request", sig } };
+		struct pv_request req = { .method = "POST", .body = bodies[i], .body_len = strlen(bodies[i]),
+			.content_type = types[i], .header = get_header, .header_ctx = &h };
+
+		assert_int_equal(pv_hex_hmac_sha256(hex, "the app's own", bodies[i], strlen(bodies[i])), 0);
+		snprintf(sig, sizeof(sig), "sha256=%s", hex);
+		memset(&resp, 0, sizeof(resp));
+		/* signed right: past the check, to pullreq.c, which finds the
+		 * body no pull request event (400, not 401) */
+		assert_int_equal(pv_hooks_handle(&cfg, "github", &req, &git, &resp), PV_EBADREQ);
+		pv_response_dispose(&resp);
+		/* signed with another secret: refused */
+		assert_int_equal(pv_hex_hmac_sha256(hex, "another", bodies[i], strlen(bodies[i])), 0);
+		snprintf(sig, sizeof(sig), "sha256=%s", hex);
+		memset(&resp, 0, sizeof(resp));
+		assert_int_equal(pv_hooks_handle(&cfg, "github", &req, &git, &resp), PV_EAUTH);
+		pv_response_dispose(&resp);
+	}
+	pv_prrules_free(rules);
+}
+
 static void metrics_count(void **state)
 {
 	struct pv_strbuf out = PV_STRBUF_INIT;
@@ -302,6 +353,7 @@ int main(void)
 		cmocka_unit_test(gitlab_token),
 		cmocka_unit_test(parse_deliveries),
 		cmocka_unit_test(dispatch),
+		cmocka_unit_test(rule_secret),
 		cmocka_unit_test(metrics_count),
 	};
 

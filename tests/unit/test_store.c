@@ -526,6 +526,38 @@ static void prune_rules(void **state)
 	pv_store_free(st);
 }
 
+/*
+ * Webhook delivery ids (kept so a redelivery acts once) received before the
+ * cutoff are pruned in batches; a later one stays and still makes its
+ * redelivery a duplicate.
+ */
+static void prune_deliveries(void **state)
+{
+	struct fixture *f = *state;
+	long long n = 0;
+	int fresh = 0;
+	char id[32];
+
+	for (int i = 0; i < 5; i++) {
+		snprintf(id, sizeof(id), "old-%d", i);
+		assert_int_equal(pv_store_delivery_claim(f->st, "github", id, 1000 + i, &fresh), 0);
+		assert_int_equal(fresh, 1);
+	}
+	assert_int_equal(pv_store_delivery_claim(f->st, "gitlab", "new", 3000, &fresh), 0);
+	assert_int_equal(pv_store_prune_rows(f->st, PV_PRUNE_DELIVERIES, 2000, 3, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(pv_store_prune_rows(f->st, PV_PRUNE_DELIVERIES, 2000, 3, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(pv_store_prune_rows(f->st, PV_PRUNE_DELIVERIES, 2000, 3, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(count_of(f->path, "SELECT count(*) FROM hook_deliveries"), 1);
+	/* the kept id still answers a redelivery as a duplicate; a pruned one is new again */
+	assert_int_equal(pv_store_delivery_claim(f->st, "gitlab", "new", 3500, &fresh), 0);
+	assert_int_equal(fresh, 0);
+	assert_int_equal(pv_store_delivery_claim(f->st, "github", "old-0", 3500, &fresh), 0);
+	assert_int_equal(fresh, 1);
+}
+
 /* A new database gives its free pages back; an older one is rebuilt once. */
 static void reclaim_pages(void **state)
 {
@@ -576,6 +608,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(threads_own_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(instance_id_made_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(prune_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(prune_deliveries, setup, teardown),
 		cmocka_unit_test_setup_teardown(reclaim_pages, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
