@@ -387,7 +387,7 @@ static int parse_rule(struct pv_prrule *r, const json_t *rule, const char *path,
 		}
 	}
 	if (secret_file) {
-		size_t n;
+		size_t n = 0;
 		if ((error = read_file(&r->secret, &n, secret_file, 4096)) < 0) {
 			error = bad(path, i, "secret_file", pv_error_last()->message);
 			goto out;
@@ -449,7 +449,7 @@ fail:
 int pv_prrules_load(struct pv_prrules **out, const char *path)
 {
 	char *yaml;
-	size_t len;
+	size_t len = 0;
 	int error;
 
 	*out = NULL;
