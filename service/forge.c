@@ -282,10 +282,11 @@ char *pv_forge__comment(const struct pv_config *cfg, const struct pv_pr *pr, con
 		error = pv_strbuf_printf(&b,
 			"| | |\n|---|---|\n| URL | %s |\n| Status | %s%s%s |\n| Health | %s |\n| Commit | `%s` |\n"
 			"| Expires | %s |\n\n"
-			"Comment `/preview extend 4h` to keep it longer, `/preview redeploy` to push it again, "
+			"%sComment `/preview extend 4h` to keep it longer, `/preview redeploy` to push it again, "
 			"`/preview delete` to remove it.\n",
 			r->url, r->status, *r->reason ? ": " : "", r->reason, *r->health ? r->health : "unknown", sha7,
-			until);
+			until, strcmp(r->status, "sleeping") == 0
+				? "It is asleep: comment `/preview wake` to wake it. " : "");
 	if (error == 0 && *pr->reply)
 		error = pv_strbuf_printf(&b, "\n> %s\n", pr->reply);
 	if (error < 0) {
@@ -349,6 +350,8 @@ static void desired(const struct pv_config *cfg, const struct pv_pr *pr, struct 
 		r->reason = *pr->git_error ? pr->git_error : "Git refused it";
 	} else if (!*pr->env_status || strcmp(pr->env_status, PV_STATUS_PENDING) == 0 || pr->dirty) {
 		r->status = "pending";
+	} else if (strcmp(pr->env_status, PV_STATUS_SLEEPING) == 0) {
+		r->status = "sleeping";
 	} else if (strcmp(pr->health, "Healthy") == 0 || !*cfg->argocd_url) {
 		r->status = "ready";
 	} else {

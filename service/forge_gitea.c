@@ -15,7 +15,9 @@
 
 static const char *state_of(const char *status)
 {
-	return strcmp(status, "ready") == 0 ? "success" : strcmp(status, "failed") == 0 ? "failure" : "pending";
+	/* asleep, the commit's environment is still a success: it wakes as it was */
+	return strcmp(status, "ready") == 0 || strcmp(status, "sleeping") == 0 ? "success"
+	     : strcmp(status, "failed") == 0 ? "failure" : "pending";
 }
 
 static int commit_status(struct pv_forge_api *api, struct pv_pr *pr, const struct pv_forge_report *want)

@@ -15,6 +15,7 @@
 
 #include "forge_int.h"
 
+/* asleep is inactive (nothing serves it) until a wake makes it success again */
 static const char *state_of(const char *status)
 {
 	return strcmp(status, "pending") == 0 ? "queued"

@@ -14,11 +14,12 @@
 
 #include "forge_int.h"
 
+/* asleep, the commit's environment is still a success: it wakes as it was */
 static const char *state_of(const char *status)
 {
 	return strcmp(status, "pending") == 0 ? "pending"
 	     : strcmp(status, "active") == 0 ? "running"
-	     : strcmp(status, "ready") == 0 ? "success" : "failed";
+	     : strcmp(status, "ready") == 0 || strcmp(status, "sleeping") == 0 ? "success" : "failed";
 }
 
 static int commit_status(struct pv_forge_api *api, const char *project, struct pv_pr *pr,

@@ -13,11 +13,13 @@
 
 #include "store_int.h"
 
-/* The environment is the latest record of env_name, as the API shows it. */
+/* The environment is the latest record of env_name, as the API shows it
+ * (sleeping too: a live record that has sleeping values, env.c's rule). */
 static const char due_sql[] =
 	"SELECT p.id, p.forge, p.repo, p.project_id, p.number, p.env_name, p.state, p.head_sha, p.author, "
 	"p.reply, p.reply_gen, p.comment_id, p.deployment_id, p.deployment_sha, p.reported, "
-	"e.status, e.expires_at, e.argocd_health, e.argocd_sync, e.git_error, e.gen > e.pushed_gen "
+	"CASE WHEN e.sleep_values_json IS NOT NULL AND e.status IN ('pending','active') THEN 'sleeping' "
+	"ELSE e.status END, e.expires_at, e.argocd_health, e.argocd_sync, e.git_error, e.gen > e.pushed_gen "
 	"FROM pull_requests p LEFT JOIN envs e ON e.id = (SELECT MAX(id) FROM envs WHERE name = p.env_name) "
 	"WHERE p.id > ?1 AND p.next_attempt_at <= ?2 ORDER BY p.id LIMIT ?3";
 

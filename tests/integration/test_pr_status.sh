@@ -130,6 +130,24 @@ for forge in github gitlab gitea; do
 	t_eq 1 "$(count ".method == \"POST\" and .path == \"$cpath\"")" "$forge: one comment posted, every change an edit"
 done
 
+t_begin "github: asleep and awake again"
+env_new sleepy-pr-13 13-1111111
+pr github org/frontend 13 sleepy-pr-13 "$SHA1"
+http PATCH /v1/environments/sleepy-pr-13 '{"ttl":"8h"}'
+t_eventually 30 "github: sleepy-pr-13's comment says ready" \
+	has '(.json.body // "" | contains("preview/sleepy-pr-13") and contains("| Status | ready |"))'
+http POST /v1/environments/sleepy-pr-13/sleep '{}'
+t_match '^20[02]$' "$HTTP_STATUS" "sleepy-pr-13 is put to sleep"
+t_eventually 30 "github: the comment is edited to sleeping, saying how to wake it" \
+	has '.method == "PATCH" and (.json.body | contains("preview/sleepy-pr-13") and contains("| Status | sleeping |") and contains("/preview wake"))'
+t_eventually 30 "github: the deployment's status is inactive while asleep" \
+	has '.path | test("^/repos/org/frontend/deployments/[0-9]+/statuses$")) | select(.json.state == "inactive" and .json.environment_url == "http://sleepy-pr-13.env.my"'
+READY='.json.body // "" | contains("preview/sleepy-pr-13") and contains("| Status | ready |")'
+n_ready=$(count "$READY")
+http POST /v1/environments/sleepy-pr-13/wake '{}'
+t_match '^20[02]$' "$HTTP_STATUS" "... and woken"
+t_eventually 30 "github: the comment is edited to ready again" has "$READY" $((n_ready + 1))
+
 t_begin "rate-limited forges: held, then everything arrives"
 now=$(date +%s)
 ctl "{\"limit\": {\"github\": {\"until\": $((now + 6)), \"style\": \"429\"}, \"gitlab\": {\"until\": $((now + 6)), \"style\": \"403\"}}}"
