@@ -87,7 +87,7 @@ static const struct setting settings[] = {
 	{ "PREVIEWD_ACTIVITY_POLL", "activity-poll", K_DURATION, OFF(activity_poll), "60s", 1, 86400, "time between activity queries to Prometheus" },
 	{ "PREVIEWD_REAP_HOLD", "reap-hold", K_INT, OFF(reap_hold), "25", 0, 10000000, "more environments than this overdue at once are held, not removed, until an admin releases them (0: off)" },
 	{ "PREVIEWD_REAP_HOLD_AFTER", "reap-hold-after", K_DURATION, OFF(reap_hold_after), "5m", 1, 100LL * 365 * 86400, "an expiry this far past is overdue (counts toward PREVIEWD_REAP_HOLD); a timelier one is never held" },
-	{ "PREVIEWD_RETENTION", "retention", K_DURATION, OFF(retention), "90d", 0, 100LL * 365 * 86400, "ended environments and their events, Idempotency-Keys and delivered notifications are pruned this long after (0: kept forever)" },
+	{ "PREVIEWD_RETENTION", "retention", K_DURATION, OFF(retention), "90d", 0, 100LL * 365 * 86400, "ended environments and their events, Idempotency-Keys, delivered notifications and webhook delivery ids are pruned this long after (0: kept forever)" },
 	{ "PREVIEWD_WARN_BEFORE", "warn-before", K_STRING, OFF(warn_before), "1h,10m", 0, 0, "lead times of expiry warnings, comma separated (\"\" for none)" },
 	{ "PREVIEWD_WEBHOOK_URL", "webhook-url", K_STRING, OFF(webhook_url), "", 0, 0, "where notifications are POSTed (empty: off)" },
 	{ "PREVIEWD_WEBHOOK_FORMAT", "webhook-format", K_STRING, OFF(webhook_format), "json", 0, 0, "json, slack (Block Kit buttons), mattermost (attachment buttons) or teams (an Adaptive Card for a Workflows webhook)" },
