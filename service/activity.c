@@ -126,40 +126,19 @@ void pv_activity_free(struct pv_activity *a)
 	free(a);
 }
 
-static size_t collect(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	size_t n = size * nmemb;
-
-	return pv_strbuf_add(arg, ptr, n) < 0 ? 0 : n; /* over MAX_RESPONSE: aborts */
-}
-
 /* One GET; 0 with a 2xx and the body in response. */
 static int get(struct pv_activity *a, const char *url, struct pv_strbuf *response)
 {
 	char shown[1024];
 	long status = 0;
-	CURLcode rc;
+	int error;
 
-	curl_easy_reset(a->curl);
-	curl_easy_setopt(a->curl, CURLOPT_URL, url);
-	curl_easy_setopt(a->curl, CURLOPT_TIMEOUT_MS, 10000L);
-	curl_easy_setopt(a->curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	curl_easy_setopt(a->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(a->curl, CURLOPT_USERAGENT, "previewd/" PREVIEWD_VERSION);
-	curl_easy_setopt(a->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	/* credentials in the URL are Prometheus's: a redirect is not followed */
-	curl_easy_setopt(a->curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(a->curl, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(a->curl, CURLOPT_WRITEDATA, response);
-	if (pv_outbound_curl(a->curl, url, a->cfg) < 0)
-		return PV_EUNAVAIL;
-	rc = curl_easy_perform(a->curl);
+	error = pv_outbound_get(a->curl, url, a->cfg, 10000L, 5000L, response, &status);
 	/* the query is long and the same every time: the reason names the host */
 	pv_url_redact(shown, sizeof(shown), url);
 	shown[strcspn(shown, "?")] = '\0';
-	if (rc != CURLE_OK)
-		return pv_error_set(PV_EUNAVAIL, NULL, "%s: %s", shown, pv_outbound_curl_strerror(rc));
-	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (error < 0)
+		return pv_error_set(PV_EUNAVAIL, NULL, "%s: %s", shown, pv_error_last()->message);
 	if (status < 200 || status > 299)
 		return pv_error_set(PV_EUNAVAIL, NULL, "%s answered %ld", shown, status);
 	return 0;

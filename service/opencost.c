@@ -128,11 +128,6 @@ done:
 
 /* ---------------------------------------------------------------- polling */
 
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-	return pv_strbuf_add(userdata, ptr, size * nmemb) < 0 ? 0 : size * nmemb;
-}
-
 /* One poll: ask, read, replace the table's rows. */
 static int poll_once(struct pv_opencost *o)
 {
@@ -140,30 +135,16 @@ static int poll_once(struct pv_opencost *o)
 	char url[2048];
 	json_t *per = NULL;
 	long status = 0;
-	CURLcode rc;
 	int error;
 
 	if ((size_t)snprintf(url, sizeof(url), "%s/allocation/compute?window=1d&aggregate=namespace&accumulate=true",
 		    o->cfg->opencost_url) >= sizeof(url))
 		return pv_error_set(PV_EINVAL, NULL, "PREVIEWD_OPENCOST_URL is too long");
-	curl_easy_reset(o->curl);
-	curl_easy_setopt(o->curl, CURLOPT_URL, url);
-	curl_easy_setopt(o->curl, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(o->curl, CURLOPT_TIMEOUT_MS, (long)o->cfg->webhook_timeout_ms);
-	curl_easy_setopt(o->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)o->cfg->webhook_timeout_ms);
-	curl_easy_setopt(o->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(o->curl, CURLOPT_USERAGENT, "previewd/" PREVIEWD_VERSION);
-	curl_easy_setopt(o->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(o->curl, CURLOPT_WRITEDATA, &body);
-	curl_easy_setopt(o->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(o->curl, CURLOPT_FOLLOWLOCATION, 0L);
-	if ((error = pv_outbound_curl(o->curl, url, o->cfg)) < 0)
-		goto done;
-	if ((rc = curl_easy_perform(o->curl)) != CURLE_OK) {
-		error = pv_error_set(PV_EUNAVAIL, NULL, "OpenCost: %s", pv_outbound_curl_strerror(rc));
+	if ((error = pv_outbound_get(o->curl, url, o->cfg, (long)o->cfg->webhook_timeout_ms,
+		     (long)o->cfg->webhook_timeout_ms, &body, &status)) < 0) {
+		error = pv_error_set(PV_EUNAVAIL, NULL, "OpenCost: %s", pv_error_last()->message);
 		goto done;
 	}
-	curl_easy_getinfo(o->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200) {
 		error = pv_error_set(PV_EUNAVAIL, NULL, "OpenCost answered HTTP %ld", status);
 		goto done;

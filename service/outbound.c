@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "gitstream.h"
+#include "strbuf.h"
 #include "url.h"
 
 /* The parts of a URL the policy looks at. */
@@ -452,4 +453,37 @@ int pv_outbound_git_cert_check(git_cert *cert, int valid, const char *host, void
 		why, ca ? " and PREVIEWD_GIT_CA_FILE " : "", ca ? ca : "");
 	git_error_set_str(GIT_ERROR_SSL, msg);
 	return GIT_ECERTIFICATE;
+}
+
+static size_t get_body(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	size_t n = size * nmemb;
+
+	return pv_strbuf_add(arg, ptr, n) < 0 ? 0 : n; /* over the cap: curl aborts */
+}
+
+int pv_outbound_get(CURL *h, const char *url, const struct pv_config *cfg, long timeout_ms, long connect_ms,
+	struct pv_strbuf *out, long *status)
+{
+	CURLcode rc;
+	int error;
+
+	*status = 0;
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "previewd/" PREVIEWD_VERSION);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, get_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+	if ((error = pv_outbound_curl(h, url, cfg)) < 0)
+		return error;
+	if ((rc = curl_easy_perform(h)) != CURLE_OK)
+		return pv_error_set(PV_EUNAVAIL, NULL, "%s", pv_outbound_curl_strerror(rc));
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	return 0;
 }

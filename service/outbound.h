@@ -101,6 +101,18 @@ int pv_outbound_check_git_proxy(const char *proxy) PV_WARN_UNUSED;
  * curl_easy_reset). */
 int pv_outbound_curl(CURL *h, const char *url, const struct pv_config *cfg) PV_WARN_UNUSED;
 
+struct pv_strbuf;
+
+/*
+ * One GET of url on h under the policy above: http(s) only, no redirect
+ * followed (credentials in the URL are that host's), the body into out
+ * (its cap applies: a larger answer fails).  0 with *status the HTTP
+ * status, whatever it is; PV_EUNAVAIL when no answer came, the message
+ * curl's reason (pv_outbound_curl_strerror).  Callers say which service.
+ */
+int pv_outbound_get(CURL *h, const char *url, const struct pv_config *cfg, long timeout_ms, long connect_ms,
+	struct pv_strbuf *out, long *status) PV_WARN_UNUSED;
+
 /* The reason of the last perform on this thread's handle:
  * "curl_easy_strerror(rc): the error buffer's detail", or the first part
  * alone when the buffer is empty. */
